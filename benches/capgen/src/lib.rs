@@ -1,0 +1,1 @@
+//! Synthetic capture generator (in progress).

@@ -1,0 +1,1 @@
+//! TCP/UDP stream reassembly (in progress).
