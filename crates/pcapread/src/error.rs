@@ -39,7 +39,9 @@ pub enum Error {
         available: u64,
     },
     /// A length field is impossible (beyond a sanity limit, or smaller than its header).
-    #[error("{file}: {what} at byte offset {offset} has an impossible length {len} (limit {limit})")]
+    #[error(
+        "{file}: {what} at byte offset {offset} has an impossible length {len} (limit {limit})"
+    )]
     BadLength {
         /// The capture's path.
         file: PathBuf,
@@ -65,7 +67,9 @@ pub enum Error {
         detail: String,
     },
     /// Decompressing the input failed.
-    #[error("{file}: decompression failed at byte offset {offset} of the decompressed stream: {source}")]
+    #[error(
+        "{file}: decompression failed at byte offset {offset} of the decompressed stream: {source}"
+    )]
     Decompress {
         /// The capture's path.
         file: PathBuf,

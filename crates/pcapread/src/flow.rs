@@ -90,15 +90,33 @@ impl FiveTuple {
     /// The canonical key of this packet's flow and the side that sent it.
     pub fn canonical(&self) -> (FlowKey, Side) {
         if endpoint_order(&self.src, &self.dst).is_le() {
-            (FlowKey { proto: self.proto, lo: self.src, hi: self.dst }, Side::Lo)
+            (
+                FlowKey {
+                    proto: self.proto,
+                    lo: self.src,
+                    hi: self.dst,
+                },
+                Side::Lo,
+            )
         } else {
-            (FlowKey { proto: self.proto, lo: self.dst, hi: self.src }, Side::Hi)
+            (
+                FlowKey {
+                    proto: self.proto,
+                    lo: self.dst,
+                    hi: self.src,
+                },
+                Side::Hi,
+            )
         }
     }
 
     /// The same tuple seen from the other end.
     pub fn reversed(&self) -> FiveTuple {
-        FiveTuple { proto: self.proto, src: self.dst, dst: self.src }
+        FiveTuple {
+            proto: self.proto,
+            src: self.dst,
+            dst: self.src,
+        }
     }
 }
 
@@ -106,8 +124,16 @@ impl FlowKey {
     /// The five-tuple of a packet sent by `side`.
     pub fn tuple(&self, side: Side) -> FiveTuple {
         match side {
-            Side::Lo => FiveTuple { proto: self.proto, src: self.lo, dst: self.hi },
-            Side::Hi => FiveTuple { proto: self.proto, src: self.hi, dst: self.lo },
+            Side::Lo => FiveTuple {
+                proto: self.proto,
+                src: self.lo,
+                dst: self.hi,
+            },
+            Side::Hi => FiveTuple {
+                proto: self.proto,
+                src: self.hi,
+                dst: self.lo,
+            },
         }
     }
 
@@ -159,7 +185,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(src: &str, dst: &str) -> FiveTuple {
-        FiveTuple { proto: Proto::Tcp, src: src.parse().unwrap(), dst: dst.parse().unwrap() }
+        FiveTuple {
+            proto: Proto::Tcp,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+        }
     }
 
     #[test]
