@@ -17,18 +17,56 @@
 //!
 //! Fatal capture damage is an [`Error`] naming the file and byte offset; frames
 //! that simply carry no TCP/UDP are a [`Skip`] reason, counted, not an error.
+//!
+//! Reading: [`CaptureReader`] opens a pcap or pcapng file (memory-mapped, or
+//! streamed when compressed or read from standard input) and lends one
+//! [`Frame`] at a time; [`SliceReader`] iterates a mapped capture with frames
+//! that borrow the map; the [`reader`] module lists the formats supported.
+//!
+//! ```
+//! use pcapread::{CaptureReader, LinkType};
+//!
+//! // A little-endian, microsecond pcap with one 4-byte Ethernet frame.
+//! let mut pcap = Vec::new();
+//! for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+//!     pcap.extend_from_slice(&word.to_le_bytes());
+//! }
+//! for word in [1_700_000_000u32, 250_000, 4, 60] {
+//!     pcap.extend_from_slice(&word.to_le_bytes());
+//! }
+//! pcap.extend_from_slice(b"abcd");
+//!
+//! // Any `Read` works (here: bytes in memory); `CaptureReader::open(path)` maps files.
+//! let mut reader = CaptureReader::from_reader("example.pcap", std::io::Cursor::new(pcap))?;
+//! let frame = reader.next_frame()?.expect("one frame");
+//! assert_eq!(frame.number, 1);
+//! assert_eq!(frame.file_offset, 24);
+//! assert_eq!(frame.ts, 1_700_000_000_250_000_000);
+//! assert_eq!((frame.caplen, frame.origlen), (4, 60));
+//! assert_eq!(frame.link_type, LinkType::ETHERNET);
+//! assert_eq!(frame.data, b"abcd");
+//! assert!(reader.next_frame()?.is_none());
+//! # Ok::<(), pcapread::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod encap;
 pub mod error;
 pub mod flow;
 pub mod frame;
+pub mod info;
 pub mod linktype;
+pub mod reader;
+mod records;
 pub mod segment;
+pub mod source;
 
 pub use encap::{EncapPath, Layer};
 pub use error::{Error, Skip};
 pub use flow::{FiveTuple, FlowKey, Proto, Side};
 pub use frame::Frame;
+pub use info::{ByteOrder, CaptureInfo, Format, InterfaceInfo, TsResolution};
 pub use linktype::LinkType;
+pub use reader::{CaptureReader, SliceReader};
 pub use segment::{Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
+pub use source::{Compression, Source, MAX_RECORD_LEN};
