@@ -21,7 +21,8 @@
 //! Reading: [`CaptureReader`] opens a pcap or pcapng file (memory-mapped, or
 //! streamed when compressed or read from standard input) and lends one
 //! [`Frame`] at a time; [`SliceReader`] iterates a mapped capture with frames
-//! that borrow the map; the [`reader`] module lists the formats supported.
+//! that borrow the map; [`MergedReader`] interleaves the files of a rotated
+//! capture set by timestamp; the [`reader`] module lists the formats supported.
 //!
 //! ```
 //! use pcapread::{CaptureReader, LinkType};
@@ -56,6 +57,7 @@ pub mod flow;
 pub mod frame;
 pub mod info;
 pub mod linktype;
+pub mod merge;
 pub mod reader;
 mod records;
 pub mod segment;
@@ -67,6 +69,7 @@ pub use flow::{FiveTuple, FlowKey, Proto, Side};
 pub use frame::Frame;
 pub use info::{ByteOrder, CaptureInfo, Format, InterfaceInfo, TsResolution};
 pub use linktype::LinkType;
+pub use merge::MergedReader;
 pub use reader::{CaptureReader, SliceReader};
 pub use segment::{Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 pub use source::{Compression, Source, MAX_RECORD_LEN};
