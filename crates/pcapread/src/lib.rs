@@ -24,6 +24,13 @@
 //! that borrow the map; [`MergedReader`] interleaves the files of a rotated
 //! capture set by timestamp; the [`reader`] module lists the formats supported.
 //!
+//! Decoding: a [`Decoder`] turns each frame into a [`Segment`] or a [`Skip`]
+//! reason, walking link layers (Ethernet, 802.1Q/QinQ, PBB, MPLS, PPPoE, PPP,
+//! Cisco HDLC, Linux SLL/SLL2, BSD loopback, raw IP, NFLOG, IPoIB, ARCNET) and
+//! tunnels (GRE, ERSPAN, VXLAN, Geneve, Teredo, IP-in-IP), reassembling IP
+//! fragments in bounded memory ([`Defragmenter`]) and counting what it skipped
+//! ([`DecodeStats`]); see the [`decode`] module.
+//!
 //! ```
 //! use pcapread::{CaptureReader, LinkType};
 //!
@@ -51,18 +58,26 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod decode;
+pub mod defrag;
 pub mod encap;
 pub mod error;
 pub mod flow;
 pub mod frame;
 pub mod info;
+mod ip;
+mod link;
 pub mod linktype;
 pub mod merge;
 pub mod reader;
 mod records;
 pub mod segment;
 pub mod source;
+mod transport;
+mod tunnel;
 
+pub use decode::{DecodeStats, Decoder, DecoderConfig};
+pub use defrag::{DefragConfig, DefragStats, Defragmenter};
 pub use encap::{EncapPath, Layer};
 pub use error::{Error, Skip};
 pub use flow::{FiveTuple, FlowKey, Proto, Side};
