@@ -1,0 +1,543 @@
+//! The [`Assembler`]: one per worker, no locks. It owns the connection table,
+//! the page cache and the streams, and routes each segment to its connection.
+//!
+//! Time is the packets' time: the assembler never reads the clock. The driver
+//! calls [`Assembler::flush_older_than`] and [`Assembler::close_older_than`] (or
+//! [`Assembler::expire`]) as packet time advances, and [`Assembler::flush_all`]
+//! at the end of input.
+
+use indexmap::IndexMap;
+use pcapread::{FlowKey, Proto, Segment, Side, Transport};
+
+use crate::config::AssemblerConfig;
+use crate::half::{Ctx, Half, Pkt, Scratch};
+use crate::ledger::Ledger;
+use crate::page::PageCache;
+use crate::scatter::{Piece, ScatterGather, Skip, Source};
+use crate::stream::{
+    Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
+};
+
+/// Counters over the assembler's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssemblerStats {
+    /// Segments given to `assemble`.
+    pub segments: u64,
+    /// Segments vetoed by `Stream::accept`.
+    pub rejected: u64,
+    /// Connections created.
+    pub connections: u64,
+    /// Connections completed.
+    pub completed: u64,
+    /// Connections evicted because the table was full.
+    pub evicted_connections: u64,
+    /// RST segments ignored (sender's sequence space unknown, or out of window).
+    pub rst_ignored: u64,
+    /// Highest number of pages in use at once.
+    pub pages_high_water: usize,
+    /// Highest number of connections tracked at once.
+    pub connections_high_water: usize,
+}
+
+struct Conn<S> {
+    info: StreamInfo,
+    /// Which side of the key is the client.
+    client: Side,
+    halves: [Half; 2],
+    stream: S,
+    /// Set when FIN both ways or an accepted RST ended the connection; it lingers
+    /// until `close_linger` passes so late packets are counted against it.
+    ended: Option<EndReason>,
+    ended_at: u64,
+    last_ts: u64,
+    last_frame: u64,
+}
+
+impl<S> Conn<S> {
+    fn dir_of(&self, side: Side) -> Dir {
+        if side == self.client {
+            Dir::ClientToServer
+        } else {
+            Dir::ServerToClient
+        }
+    }
+}
+
+/// Reassembles TCP connections and UDP flows into ordered byte streams.
+///
+/// See the crate documentation for the lifecycle and an example.
+pub struct Assembler<F: StreamFactory> {
+    cfg: AssemblerConfig,
+    factory: F,
+    cache: PageCache,
+    scratch: Scratch,
+    table: IndexMap<FlowKey, usize>,
+    slots: Vec<Option<Conn<F::Stream>>>,
+    free_slots: Vec<usize>,
+    stats: AssemblerStats,
+    clock: u64,
+}
+
+impl<F: StreamFactory> Assembler<F> {
+    /// An assembler with the given options that creates streams with `factory`.
+    pub fn new(cfg: AssemblerConfig, factory: F) -> Self {
+        let cache = PageCache::new(cfg.page_size, cfg.max_pages_total);
+        Assembler {
+            cfg,
+            factory,
+            cache,
+            scratch: Scratch::default(),
+            table: IndexMap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            stats: AssemblerStats::default(),
+            clock: 0,
+        }
+    }
+
+    /// The options.
+    pub fn config(&self) -> &AssemblerConfig {
+        &self.cfg
+    }
+
+    /// The factory (for example to read what it collected).
+    pub fn factory(&self) -> &F {
+        &self.factory
+    }
+
+    /// The factory, mutably.
+    pub fn factory_mut(&mut self) -> &mut F {
+        &mut self.factory
+    }
+
+    /// Consume the assembler (call [`flush_all`](Self::flush_all) first) and return the factory.
+    pub fn into_factory(self) -> F {
+        self.factory
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AssemblerStats {
+        let mut s = self.stats.clone();
+        s.pages_high_water = self.cache.high_water();
+        s
+    }
+
+    /// Pages holding data right now.
+    pub fn pages_in_use(&self) -> usize {
+        self.cache.in_use()
+    }
+
+    /// Connections tracked right now (including ended ones that linger).
+    pub fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The latest packet time seen.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Process one segment.
+    pub fn assemble(&mut self, seg: &Segment<'_>) {
+        self.stats.segments += 1;
+        self.clock = self.clock.max(seg.ts);
+        let (key, side) = seg.tuple.canonical();
+        let idx = match self.table.get(&key) {
+            Some(&i) => i,
+            None => self.create(key, side, seg),
+        };
+        let reuse = match (&seg.transport, self.slots[idx].as_ref()) {
+            (Transport::Tcp(t), Some(conn)) if t.flags.syn() => {
+                let dir = conn.dir_of(side);
+                let h = &conn.halves[dir.index()];
+                let new_isn = h.isn().is_some_and(|isn| isn != t.seq);
+                let pure_syn = !t.flags.ack();
+                let established = conn.halves.iter().any(|h| h.has_data());
+                (conn.ended.is_some() && (new_isn || (pure_syn && h.isn().is_none())))
+                    || (new_isn && established)
+            }
+            _ => false,
+        };
+        let idx = if reuse {
+            let reason = self.slots[idx]
+                .as_ref()
+                .and_then(|c| c.ended)
+                .unwrap_or(EndReason::Reused);
+            self.complete(idx, reason);
+            self.create(key, side, seg)
+        } else {
+            idx
+        };
+        match seg.transport {
+            Transport::Tcp(_) => self.tcp(idx, side, seg),
+            Transport::Udp => self.udp(idx, side, seg),
+        }
+    }
+
+    fn create(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>) -> usize {
+        if self.table.len() >= self.cfg.max_connections.max(1) {
+            self.evict_one();
+        }
+        let (client, syn_seen) = match &seg.transport {
+            Transport::Tcp(t) if t.flags.syn() && t.flags.ack() => (side.flip(), false),
+            Transport::Tcp(t) if t.flags.syn() => (side, true),
+            _ => (side, false),
+        };
+        let info = StreamInfo {
+            key,
+            proto: key.proto,
+            client: key.tuple(client),
+            first_frame: seg.frame,
+            first_ts: seg.ts,
+            syn_seen,
+        };
+        let stream = self.factory.new_stream(&info);
+        let conn = Conn {
+            info,
+            client,
+            halves: [Half::default(), Half::default()],
+            stream,
+            ended: None,
+            ended_at: 0,
+            last_ts: seg.ts,
+            last_frame: seg.frame,
+        };
+        let idx = if let Some(i) = self.free_slots.pop() {
+            self.slots[i] = Some(conn);
+            i
+        } else {
+            self.slots.push(Some(conn));
+            self.slots.len() - 1
+        };
+        self.table.insert(key, idx);
+        self.stats.connections += 1;
+        self.stats.connections_high_water = self.stats.connections_high_water.max(self.table.len());
+        idx
+    }
+
+    /// Evict the least recently active connection (deterministic: ties by table order).
+    fn evict_one(&mut self) {
+        let victim = self
+            .table
+            .values()
+            .filter_map(|&i| self.slots[i].as_ref().map(|c| (c.last_ts, i)))
+            .min_by_key(|&(ts, _)| ts)
+            .map(|(_, i)| i);
+        if let Some(i) = victim {
+            self.stats.evicted_connections += 1;
+            self.complete(i, EndReason::Evicted);
+        }
+    }
+
+    fn ctx<'c>(
+        cache: &'c mut PageCache,
+        scratch: &'c mut Scratch,
+        cfg: &AssemblerConfig,
+        other_pages: usize,
+    ) -> Ctx<'c> {
+        Ctx {
+            cache,
+            scratch,
+            policy: cfg.overlap_policy,
+            max_pages_per_conn: cfg.max_pages_per_conn,
+            max_gaps: cfg.max_gaps_listed,
+            max_window: cfg.max_window,
+            midstream_window: cfg.midstream_window.max(1),
+            other_pages,
+        }
+    }
+
+    fn tcp(&mut self, idx: usize, side: Side, seg: &Segment<'_>) {
+        let Transport::Tcp(t) = seg.transport else {
+            return;
+        };
+        let Some(conn) = self.slots[idx].as_mut() else {
+            return;
+        };
+        let dir = conn.dir_of(side);
+        let d = dir.index();
+        let info = AcceptInfo {
+            dir,
+            start_pending: conn.halves[d].start_pending(),
+        };
+        let verdict = conn.stream.accept(seg, &info);
+        if verdict == Accept::Drop {
+            self.stats.rejected += 1;
+            return;
+        }
+        conn.last_ts = conn.last_ts.max(seg.ts);
+        conn.last_frame = seg.frame;
+        let (h, peer) = split_halves(&mut conn.halves, d);
+        h.packets += 1;
+        if conn.ended.is_some() {
+            h.ledger.captured += seg.payload.len() as u64;
+            h.ledger.after_close += seg.payload.len() as u64;
+            return;
+        }
+        let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, peer.pages);
+        if t.flags.syn() {
+            h.on_syn(t.seq, &mut ctx);
+        }
+        if t.flags.ack() {
+            peer.on_peer_ack(t.ack);
+        }
+        let rst_ok = t.flags.rst() && rst_acceptable(h, t.seq);
+        let data_seq = if t.flags.syn() {
+            t.seq.wrapping_add(1)
+        } else {
+            t.seq
+        };
+        let has_payload = !seg.payload.is_empty() || seg.truncated > 0;
+        if has_payload || t.flags.fin() {
+            let pkt = Pkt {
+                payload: seg.payload,
+                frame: seg.frame,
+                ts: seg.ts,
+            };
+            h.on_data(
+                data_seq,
+                pkt,
+                u64::from(seg.truncated),
+                t.flags.fin(),
+                verdict == Accept::TakeAndStart,
+                dir,
+                &mut ctx,
+                &mut conn.stream,
+            );
+        }
+        if t.flags.rst() {
+            if rst_ok {
+                for dd in [dir, dir.reverse()] {
+                    let (a, b) = split_halves(&mut conn.halves, dd.index());
+                    let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
+                    a.finish(dd, &mut ctx, &mut conn.stream);
+                }
+                conn.ended = Some(EndReason::Rst);
+                conn.ended_at = seg.ts;
+            } else {
+                self.stats.rst_ignored += 1;
+            }
+        } else if conn.halves.iter().all(|h| h.closed) {
+            conn.ended = Some(EndReason::Fin);
+            conn.ended_at = seg.ts;
+        }
+    }
+
+    fn udp(&mut self, idx: usize, side: Side, seg: &Segment<'_>) {
+        let Some(conn) = self.slots[idx].as_mut() else {
+            return;
+        };
+        let dir = conn.dir_of(side);
+        let d = dir.index();
+        let info = AcceptInfo {
+            dir,
+            start_pending: false,
+        };
+        if conn.stream.accept(seg, &info) == Accept::Drop {
+            self.stats.rejected += 1;
+            return;
+        }
+        conn.last_ts = conn.last_ts.max(seg.ts);
+        conn.last_frame = seg.frame;
+        let h = &mut conn.halves[d];
+        h.packets += 1;
+        let n = seg.payload.len() as u64;
+        h.ledger.captured += n;
+        h.ledger.delivered += n;
+        if seg.truncated > 0 {
+            let off = h.udp_offset + n;
+            h.ledger
+                .add_gap(off, u64::from(seg.truncated), self.cfg.max_gaps_listed);
+        }
+        let pieces = [Piece {
+            src: Source::Packet {
+                from: 0,
+                to: seg.payload.len(),
+            },
+            len: seg.payload.len(),
+            frame: seg.frame,
+            ts: seg.ts,
+        }];
+        let mut sg = ScatterGather {
+            pieces: &pieces,
+            packet: seg.payload,
+            pages: &self.cache,
+            dir,
+            start: h.udp_offset == 0 && h.packets == 1,
+            end: false,
+            skip: Skip::None,
+            saved: 0,
+            len: seg.payload.len(),
+            stream_offset: h.udp_offset,
+            keep: None,
+        };
+        conn.stream.reassembled(&mut sg);
+        h.udp_offset += n + u64::from(seg.truncated);
+    }
+
+    /// Deliver past holes in every connection whose oldest queued data arrived
+    /// before `t` (packet time, ns).
+    pub fn flush_older_than(&mut self, t: u64) {
+        for i in 0..self.slots.len() {
+            let Some(conn) = self.slots[i].as_mut() else {
+                continue;
+            };
+            if conn
+                .halves
+                .iter()
+                .all(|h| h.queued_bytes() == 0 && !h.start_pending())
+            {
+                continue;
+            }
+            for d in [Dir::ClientToServer, Dir::ServerToClient] {
+                let (a, b) = split_halves(&mut conn.halves, d.index());
+                let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
+                a.flush(Some(t), d, &mut ctx, &mut conn.stream);
+            }
+            if conn.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
+                conn.ended = Some(EndReason::Fin);
+                conn.ended_at = conn.last_ts;
+            }
+        }
+    }
+
+    /// Close connections with no packet since before `t`, and forget ended
+    /// connections whose linger time has passed by `t`. Each gets `complete`.
+    pub fn close_older_than(&mut self, t: u64) {
+        let linger = self.cfg.close_linger;
+        let mut victims: Vec<(usize, EndReason)> = Vec::new();
+        for &i in self.table.values() {
+            let Some(conn) = self.slots[i].as_ref() else {
+                continue;
+            };
+            match conn.ended {
+                Some(r) if conn.ended_at.saturating_add(linger) < t || conn.last_ts < t => {
+                    victims.push((i, r))
+                }
+                None if conn.last_ts < t => victims.push((i, EndReason::IdleTimeout)),
+                _ => {}
+            }
+        }
+        victims.sort_unstable_by_key(|&(i, _)| {
+            self.slots[i]
+                .as_ref()
+                .map(|c| (c.info.first_frame, c.info.first_ts))
+        });
+        for (i, r) in victims {
+            self.complete(i, r);
+        }
+    }
+
+    /// Apply the idle timeouts at packet time `now`: TCP connections idle for
+    /// `tcp_idle_timeout`, UDP flows idle for `udp_idle_timeout`, ended
+    /// connections past `close_linger`.
+    pub fn expire(&mut self, now: u64) {
+        let (tcp, udp, linger) = (
+            self.cfg.tcp_idle_timeout,
+            self.cfg.udp_idle_timeout,
+            self.cfg.close_linger,
+        );
+        let mut victims: Vec<(usize, EndReason)> = Vec::new();
+        for &i in self.table.values() {
+            let Some(conn) = self.slots[i].as_ref() else {
+                continue;
+            };
+            let idle = match conn.info.proto {
+                Proto::Tcp => tcp,
+                Proto::Udp => udp,
+            };
+            match conn.ended {
+                Some(r) if conn.ended_at.saturating_add(linger) < now => victims.push((i, r)),
+                None if conn.last_ts.saturating_add(idle) < now => {
+                    victims.push((i, EndReason::IdleTimeout))
+                }
+                _ => {}
+            }
+        }
+        victims.sort_unstable_by_key(|&(i, _)| {
+            self.slots[i]
+                .as_ref()
+                .map(|c| (c.info.first_frame, c.info.first_ts))
+        });
+        for (i, r) in victims {
+            self.complete(i, r);
+        }
+    }
+
+    /// End of input: deliver everything past every hole and complete every
+    /// connection (reason `EndOfInput`, or how it already ended).
+    pub fn flush_all(&mut self) {
+        let mut all: Vec<usize> = self.table.values().copied().collect();
+        all.sort_unstable_by_key(|&i| {
+            self.slots[i]
+                .as_ref()
+                .map(|c| (c.info.first_frame, c.info.first_ts))
+        });
+        for i in all {
+            let r = self.slots[i]
+                .as_ref()
+                .and_then(|c| c.ended)
+                .unwrap_or(EndReason::EndOfInput);
+            self.complete(i, r);
+        }
+    }
+
+    /// Finish a connection: deliver everything, call `complete`, free its slot.
+    fn complete(&mut self, idx: usize, reason: EndReason) {
+        let Some(mut conn) = self.slots[idx].take() else {
+            return;
+        };
+        for d in [Dir::ClientToServer, Dir::ServerToClient] {
+            let (a, b) = split_halves(&mut conn.halves, d.index());
+            let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
+            if conn.info.proto == Proto::Tcp {
+                a.finish(d, &mut ctx, &mut conn.stream);
+            }
+            a.release_all(&mut self.cache);
+        }
+        let [c2s, s2c] = std::mem::take(&mut conn.halves);
+        let completion = Completion {
+            reason,
+            packets: [c2s.packets, s2c.packets],
+            c2s: c2s.ledger,
+            s2c: s2c.ledger,
+            last_frame: conn.last_frame,
+            last_ts: conn.last_ts,
+        };
+        conn.stream.complete(&completion);
+        self.table.swap_remove(&conn.info.key);
+        self.free_slots.push(idx);
+        self.stats.completed += 1;
+    }
+
+    /// The ledgers of a connection still tracked (client-to-server, server-to-client).
+    pub fn ledgers(&self, key: &FlowKey) -> Option<(&Ledger, &Ledger)> {
+        let conn = self.slots[*self.table.get(key)?].as_ref()?;
+        Some((&conn.halves[0].ledger, &conn.halves[1].ledger))
+    }
+}
+
+fn split_halves(h: &mut [Half; 2], d: usize) -> (&mut Half, &mut Half) {
+    let (a, b) = h.split_at_mut(1);
+    if d == 0 {
+        (&mut a[0], &mut b[0])
+    } else {
+        (&mut b[0], &mut a[0])
+    }
+}
+
+/// How far past the next expected byte a RST's sequence number may lie.
+const RST_WINDOW: i64 = 1 << 22;
+
+/// RFC 5961 §3.2 in spirit: a RST is taken only when its sequence number lies
+/// in the sender's known sequence space, within [`RST_WINDOW`] of the next
+/// expected byte (we do not track receive windows). A RST from a direction whose
+/// sequence space is unknown (no SYN, no data) is ignored: it cannot be told
+/// apart from an injected one (Zeek's rst-inject-rae case).
+fn rst_acceptable(h: &Half, seq: u32) -> bool {
+    let Some(next) = h.next_seq() else {
+        return h.has_space();
+    };
+    let d = i64::from(seq.wrapping_sub(next) as i32);
+    (-1..=RST_WINDOW).contains(&d)
+}

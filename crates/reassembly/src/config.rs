@@ -1,0 +1,56 @@
+//! Assembler options.
+
+use crate::policy::OverlapPolicy;
+
+/// Options of an [`Assembler`](crate::Assembler). All times are packet times in
+/// nanoseconds; the assembler never reads the clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssemblerConfig {
+    /// Which copy wins when overlapping bytes differ.
+    pub overlap_policy: OverlapPolicy,
+    /// Bytes per page of the out-of-order page cache.
+    pub page_size: usize,
+    /// Pages one connection may hold (both directions); at the cap the oldest hole
+    /// is skipped and the data after it delivered.
+    pub max_pages_per_conn: usize,
+    /// Pages the whole assembler may hold.
+    pub max_pages_total: usize,
+    /// Connections tracked at once; past it the least recently active connection
+    /// is flushed and completed with [`EndReason::Evicted`](crate::EndReason::Evicted).
+    pub max_connections: usize,
+    /// A TCP direction seen without its SYN waits for this many data segments
+    /// before deciding where its stream starts (the lowest sequence number seen),
+    /// so an earlier segment arriving a few packets late is not lost.
+    pub midstream_window: u32,
+    /// Data further than this many bytes beyond the next expected byte is counted
+    /// as out of window instead of buffered.
+    pub max_window: u64,
+    /// How long a TCP connection may be idle before `close_older_than` closes it
+    /// (used by [`Assembler::expire`](crate::Assembler::expire)).
+    pub tcp_idle_timeout: u64,
+    /// How long a UDP flow may be idle.
+    pub udp_idle_timeout: u64,
+    /// How long a connection closed by FIN or RST is remembered, so late
+    /// retransmissions are counted against it instead of opening a new flow.
+    pub close_linger: u64,
+    /// Gaps listed per direction in the ledger (all are counted in `missing`).
+    pub max_gaps_listed: usize,
+}
+
+impl Default for AssemblerConfig {
+    fn default() -> Self {
+        AssemblerConfig {
+            overlap_policy: OverlapPolicy::First,
+            page_size: 2048,
+            max_pages_per_conn: 1024,
+            max_pages_total: 16 * 1024,
+            max_connections: 1 << 20,
+            midstream_window: 8,
+            max_window: 1 << 30,
+            tcp_idle_timeout: 300 * 1_000_000_000,
+            udp_idle_timeout: 60 * 1_000_000_000,
+            close_linger: 30 * 1_000_000_000,
+            max_gaps_listed: 1024,
+        }
+    }
+}

@@ -1,0 +1,838 @@
+//! One direction of a connection: sequence space, delivery point, the
+//! out-of-order queue, kept bytes, FIN, and the ledger.
+//!
+//! Invariants:
+//! - queued chunks never overlap each other and all start after `next_off`;
+//! - kept bytes are exactly `[next_off - kept.len(), next_off)` and were delivered once;
+//! - `ledger.buffered` is the number of bytes in queued chunks (kept bytes excluded);
+//! - `pages` is the number of cache pages held by queued chunks and kept bytes.
+//!
+//! Segment cases, by where the new bytes `[a, b)` fall relative to the next
+//! expected offset `n` and the queue:
+//! - `a == n`: in order — delivered straight from the packet with any queued
+//!   chunks that become contiguous (no copy);
+//! - `a > n`: future — resolved against queued chunks by the overlap policy, the
+//!   surviving pieces copied once into pages;
+//! - `b <= n`: old — compared with kept bytes where they overlap, otherwise a
+//!   retransmission of released bytes (counted, never delivered again);
+//! - `a < n < b`: the old head is counted as above and the rest handled as in order.
+
+use std::collections::BTreeMap;
+
+use crate::ledger::Ledger;
+use crate::page::{PageCache, PageRun};
+use crate::policy::{Overlap, OverlapPolicy, Rel, Winner};
+use crate::scatter::{Piece, ScatterGather, Skip, Source};
+use crate::seq::SeqSpace;
+use crate::stream::{Dir, Stream};
+
+/// Offset given to the first sequence number seen in a direction whose start is
+/// not known yet, so earlier segments (up to 1 GiB earlier) still map to offsets.
+const MIDSTREAM_MARGIN: u64 = 1 << 30;
+
+/// A queued run of out-of-order bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chunk {
+    pub(crate) run: PageRun,
+    pub(crate) frame: u64,
+    pub(crate) ts: u64,
+}
+
+/// Scratch space reused across calls so the hot path does not allocate.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) pieces: Vec<Piece>,
+    pub(crate) keys: Vec<u64>,
+    pub(crate) ranges: Vec<(u64, u64)>,
+    pub(crate) release: Vec<PageRun>,
+}
+
+/// Shared state a half needs while it works.
+pub(crate) struct Ctx<'c> {
+    pub(crate) cache: &'c mut PageCache,
+    pub(crate) scratch: &'c mut Scratch,
+    pub(crate) policy: OverlapPolicy,
+    pub(crate) max_pages_per_conn: usize,
+    pub(crate) max_gaps: usize,
+    pub(crate) max_window: u64,
+    pub(crate) midstream_window: u32,
+    /// Pages the other direction of the same connection holds.
+    pub(crate) other_pages: usize,
+}
+
+/// The packet currently being processed: its payload and capture facts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pkt<'p> {
+    pub(crate) payload: &'p [u8],
+    pub(crate) frame: u64,
+    pub(crate) ts: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Half {
+    /// Sequence space; `None` until a SYN or the first data segment.
+    space: Option<SeqSpace>,
+    /// Whether `space` came from a SYN (the ISN) rather than a guess.
+    pub(crate) syn_seen: bool,
+    /// Whether the stream start is decided (`next_off` is meaningful).
+    started: bool,
+    /// Offset of stream byte 0.
+    start_off: u64,
+    /// Next offset to deliver.
+    next_off: u64,
+    /// Where the peer's ACKs say this direction starts, before anything of it was seen.
+    hint_seq: Option<u32>,
+    queue: BTreeMap<u64, Chunk>,
+    kept: Option<Chunk>,
+    fin_off: Option<u64>,
+    /// FIN reached (all bytes up to it delivered) or reset/flushed at the end.
+    pub(crate) closed: bool,
+    /// Whether the end of this direction was signalled to the stream.
+    end_signalled: bool,
+    /// Bytes skipped since the last delivery (reported with the next one).
+    pending_skip: u64,
+    /// Data segments queued while the start was pending.
+    pending_segments: u32,
+    delivered_any: bool,
+    pub(crate) ledger: Ledger,
+    pub(crate) pages: usize,
+    pub(crate) packets: u64,
+    /// UDP: bytes of this direction so far (datagrams are delivered as they come).
+    pub(crate) udp_offset: u64,
+}
+
+fn rel(a: u64, b: u64) -> Rel {
+    match a.cmp(&b) {
+        std::cmp::Ordering::Less => Rel::Before,
+        std::cmp::Ordering::Equal => Rel::Same,
+        std::cmp::Ordering::Greater => Rel::After,
+    }
+}
+
+impl Half {
+    pub(crate) fn start_pending(&self) -> bool {
+        !self.started
+    }
+
+    pub(crate) fn has_space(&self) -> bool {
+        self.space.is_some()
+    }
+
+    /// Anything delivered or buffered so far.
+    pub(crate) fn has_data(&self) -> bool {
+        self.delivered_any || !self.queue.is_empty()
+    }
+
+    pub(crate) fn isn(&self) -> Option<u32> {
+        if self.syn_seen {
+            self.space.map(|s| s.base())
+        } else {
+            None
+        }
+    }
+
+    /// The sequence number the receiver expects next, if known.
+    pub(crate) fn next_seq(&self) -> Option<u32> {
+        let sp = self.space?;
+        self.started.then(|| sp.seq_of(self.next_off))
+    }
+
+    /// Offset of `seq` near the delivery point (or the provisional base).
+    pub(crate) fn offset_of(&self, seq: u32) -> Option<u64> {
+        self.space?.offset_of(seq, self.next_off)
+    }
+
+    /// Stream offset (from byte 0) of an absolute offset.
+    fn stream_off(&self, off: u64) -> u64 {
+        off.saturating_sub(self.start_off)
+    }
+
+    /// A SYN with initial sequence number `isn` was seen from this direction.
+    /// Returns false when it contradicts a different ISN with data already seen.
+    pub(crate) fn on_syn(&mut self, isn: u32, ctx: &mut Ctx<'_>) -> bool {
+        if self.syn_seen {
+            return self.space.map(|s| s.base()) == Some(isn) || !self.has_data();
+        }
+        let new_space = SeqSpace::new(isn);
+        // Re-home anything queued under a provisional base.
+        if let Some(old) = self.space {
+            let queued: Vec<(u64, Chunk)> = std::mem::take(&mut self.queue).into_iter().collect();
+            for (off, c) in queued {
+                let seq = old.seq_of(off);
+                match new_space.offset_of(seq, 1) {
+                    Some(n) if n >= 1 => {
+                        self.queue.insert(n, c);
+                    }
+                    _ => {
+                        let len = u64::from(c.run.len());
+                        self.ledger.out_of_window += len;
+                        self.ledger.buffered -= len;
+                        self.pages -= c.run.pages() as usize;
+                        ctx.cache.release(c.run);
+                    }
+                }
+            }
+        }
+        self.space = Some(new_space);
+        self.syn_seen = true;
+        self.started = true;
+        self.start_off = 1;
+        self.next_off = 1;
+        true
+    }
+
+    /// The peer acknowledged `ack`: if nothing of this direction has been seen,
+    /// remember where it must start.
+    pub(crate) fn on_peer_ack(&mut self, ack: u32) {
+        if self.space.is_none() && self.hint_seq.is_none() {
+            self.hint_seq = Some(ack);
+        }
+    }
+
+    /// Data bytes `data` at sequence number `seq` (already past the SYN) arrived.
+    /// `fin` marks a FIN after them; `force_start` starts a pending stream here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_data<S: Stream>(
+        &mut self,
+        seq: u32,
+        pkt: Pkt<'_>,
+        truncated: u64,
+        fin: bool,
+        force_start: bool,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        let n = pkt.payload.len() as u64;
+        self.ledger.captured += n;
+        if self.space.is_none() {
+            let base = match self.hint_seq {
+                Some(h) if SeqSpace::new(h).offset_of(seq, 0).is_some() => h,
+                _ => seq,
+            };
+            self.space = Some(SeqSpace::new(base.wrapping_sub(MIDSTREAM_MARGIN as u32)));
+            self.next_off = MIDSTREAM_MARGIN;
+            if base != seq {
+                // The hint is the earliest start we know of.
+                self.start_off = MIDSTREAM_MARGIN;
+            } else {
+                self.start_off = u64::MAX;
+            }
+        }
+        let Some(a) = self.offset_of(seq) else {
+            self.ledger.out_of_window += n;
+            return;
+        };
+        if self.closed {
+            self.ledger.after_close += n;
+            return;
+        }
+        let mut data = pkt.payload;
+        let mut a = a;
+        // Bytes past a known FIN are after close.
+        if let Some(f) = self.fin_off {
+            let end = a + n;
+            if end > f {
+                let cut = (end - f).min(n);
+                self.ledger.after_close += cut;
+                data = &data[..(n - cut) as usize];
+            }
+        }
+        let total_len = data.len() as u64 + truncated;
+        if fin && self.fin_off.is_none() {
+            self.fin_off = Some(a + total_len);
+        }
+        if self.started {
+            // Before the start.
+            if a < self.start_off {
+                let cut = (self.start_off - a).min(data.len() as u64);
+                self.ledger.out_of_window += cut;
+                data = &data[cut as usize..];
+                a += cut;
+            }
+            if a > self.next_off.saturating_add(ctx.max_window) {
+                self.ledger.out_of_window += data.len() as u64;
+                data = &[];
+            }
+            // Old bytes: before the delivery point.
+            if a < self.next_off && !data.is_empty() {
+                let old = (self.next_off - a).min(data.len() as u64) as usize;
+                self.old_bytes(a, &data[..old], ctx);
+                data = &data[old..];
+                a += old as u64;
+            }
+        } else if a < self.start_off && self.start_off != u64::MAX {
+            // While pending, the provisional start only moves earlier.
+            self.start_off = a;
+        }
+        if !data.is_empty() {
+            self.insert(a, data, pkt, dir, ctx, stream);
+        }
+        if truncated > 0 && self.started {
+            // Snaplen cut bytes right after this data: if the data reached the
+            // delivery point, those bytes are known to be missing, not late.
+            let captured_end = a + data.len() as u64;
+            if self.next_off == captured_end {
+                let gap = truncated;
+                self.ledger
+                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+                self.next_off += gap;
+                self.pending_skip += gap;
+                self.deliver_queued(dir, ctx, stream);
+            }
+        }
+        if !self.started {
+            self.pending_segments += 1;
+            if force_start || self.pending_segments >= ctx.midstream_window {
+                self.decide_start(dir, ctx, stream);
+            }
+        }
+        self.check_fin(dir, ctx, stream);
+    }
+
+    /// Compare old (already released or kept) bytes at `[a, a+len)`.
+    fn old_bytes(&mut self, a: u64, data: &[u8], ctx: &mut Ctx<'_>) {
+        let len = data.len() as u64;
+        if let Some(k) = &self.kept {
+            let kept_start = self.next_off - u64::from(k.run.len());
+            let x = a.max(kept_start);
+            let y = (a + len).min(self.next_off);
+            if x < y {
+                let same = run_equals(
+                    ctx.cache,
+                    &k.run,
+                    (x - kept_start) as u32,
+                    &data[(x - a) as usize..(y - a) as usize],
+                );
+                if same {
+                    self.ledger.duplicate += y - x;
+                } else {
+                    self.ledger.overlap_lost += y - x;
+                }
+                self.ledger.duplicate += len - (y - x);
+                return;
+            }
+        }
+        self.ledger.duplicate += len;
+    }
+
+    /// Insert `data` at offset `a` (>= next_off when started): resolve overlaps
+    /// with queued chunks, deliver what is in order, queue the rest.
+    fn insert<S: Stream>(
+        &mut self,
+        a: u64,
+        data: &[u8],
+        pkt: Pkt<'_>,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        let mut ranges = std::mem::take(&mut ctx.scratch.ranges);
+        self.resolve(a, data, ctx, &mut ranges);
+        let base_in_packet = (data.as_ptr() as usize).wrapping_sub(pkt.payload.as_ptr() as usize);
+        for &(p, q) in ranges.iter() {
+            let from = base_in_packet + (p - a) as usize;
+            let to = base_in_packet + (q - a) as usize;
+            self.place(p, q, from, to, pkt, dir, ctx, stream);
+        }
+        ranges.clear();
+        ctx.scratch.ranges = ranges;
+    }
+
+    /// Put packet bytes `[from, to)` (stream offsets `[p, q)`) in order or in the queue.
+    #[allow(clippy::too_many_arguments)]
+    fn place<S: Stream>(
+        &mut self,
+        p: u64,
+        q: u64,
+        from: usize,
+        to: usize,
+        pkt: Pkt<'_>,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        loop {
+            if self.started && p <= self.next_off {
+                // In order (p < next_off only if a flush delivered past p; then
+                // the bytes up to next_off are old).
+                let skip_old = (self.next_off.min(q) - p) as usize;
+                if skip_old > 0 {
+                    self.ledger.duplicate += skip_old as u64;
+                }
+                if from + skip_old < to {
+                    self.deliver(Some((from + skip_old, to)), pkt, false, dir, ctx, stream);
+                }
+                return;
+            }
+            let bytes = &pkt.payload[from..to];
+            let need = ctx.cache.pages_for(bytes.len()).max(1);
+            let room_conn = ctx
+                .max_pages_per_conn
+                .saturating_sub(self.pages + ctx.other_pages);
+            if need <= room_conn && need <= ctx.cache.available() {
+                if let Some(run) = ctx.cache.store(bytes) {
+                    self.pages += run.pages() as usize;
+                    self.ledger.buffered += bytes.len() as u64;
+                    self.queue.insert(
+                        p,
+                        Chunk {
+                            run,
+                            frame: pkt.frame,
+                            ts: pkt.ts,
+                        },
+                    );
+                    return;
+                }
+            }
+            // A memory cap: make room by skipping the oldest hole.
+            self.ledger.cap_flushes += 1;
+            if !self.started {
+                self.decide_start(dir, ctx, stream);
+                continue;
+            }
+            if let Some((&k, _)) = self.queue.iter().next() {
+                if k < p {
+                    self.flush_one_hole(pkt, dir, ctx, stream);
+                    continue;
+                }
+            }
+            // Nothing older is queued: skip the hole before these bytes and deliver them.
+            let gap = p - self.next_off;
+            self.ledger
+                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.next_off = p;
+            self.pending_skip += gap;
+            self.deliver(Some((from, to)), pkt, false, dir, ctx, stream);
+            return;
+        }
+    }
+
+    /// Resolve `[a, a+len)` against queued chunks under the policy. Pushes the
+    /// surviving ranges of the new bytes into `out`.
+    fn resolve(&mut self, a: u64, data: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<(u64, u64)>) {
+        out.clear();
+        let b = a + data.len() as u64;
+        let mut keys = std::mem::take(&mut ctx.scratch.keys);
+        keys.clear();
+        if let Some((&k, c)) = self.queue.range(..=a).next_back() {
+            if k + u64::from(c.run.len()) > a {
+                keys.push(k);
+            }
+        }
+        if a + 1 < b {
+            keys.extend(self.queue.range(a + 1..b).map(|(&k, _)| k));
+        }
+        let mut cursor = a;
+        for &k in keys.iter() {
+            let Some(chunk) = self.queue.get(&k).copied() else {
+                continue;
+            };
+            let c = k;
+            let d = k + u64::from(chunk.run.len());
+            let x = a.max(c);
+            let y = b.min(d);
+            if x >= y {
+                continue;
+            }
+            let new_bytes = &data[(x - a) as usize..(y - a) as usize];
+            let same = run_equals(ctx.cache, &chunk.run, (x - c) as u32, new_bytes);
+            let winner = if same {
+                Winner::Old
+            } else {
+                ctx.policy.decide(Overlap {
+                    start: rel(a, c),
+                    end: rel(b, d),
+                })
+            };
+            let drop_new = match winner {
+                Winner::Old => true,
+                Winner::New => !self.cut_chunk(k, chunk, x, y, ctx),
+            };
+            if same {
+                self.ledger.duplicate += y - x;
+            } else {
+                self.ledger.overlap_lost += y - x;
+            }
+            if drop_new {
+                if x > cursor {
+                    out.push((cursor, x));
+                }
+                cursor = y;
+            }
+        }
+        if cursor < b {
+            out.push((cursor, b));
+        }
+        ctx.scratch.keys = keys;
+    }
+
+    /// Remove `[x, y)` from the queued chunk at `k`. False when it cannot (cap).
+    fn cut_chunk(&mut self, k: u64, chunk: Chunk, x: u64, y: u64, ctx: &mut Ctx<'_>) -> bool {
+        let d = k + u64::from(chunk.run.len());
+        let removed = y - x;
+        let mut run = chunk.run;
+        let before = run.pages() as usize;
+        if x == k && y == d {
+            self.queue.remove(&k);
+            ctx.cache.release(run);
+            self.pages -= before;
+        } else if x == k {
+            self.queue.remove(&k);
+            ctx.cache.trim_front(&mut run, (y - k) as u32);
+            self.pages = self.pages - before + run.pages() as usize;
+            self.queue.insert(y, Chunk { run, ..chunk });
+        } else if y == d {
+            ctx.cache.truncate(&mut run, (x - k) as u32);
+            self.pages = self.pages - before + run.pages() as usize;
+            self.queue.insert(k, Chunk { run, ..chunk });
+        } else {
+            let Some(right) = ctx.cache.copy_range(&run, (y - k) as u32, (d - y) as u32) else {
+                return false;
+            };
+            ctx.cache.truncate(&mut run, (x - k) as u32);
+            self.pages = self.pages - before + run.pages() as usize + right.pages() as usize;
+            self.queue.insert(k, Chunk { run, ..chunk });
+            self.queue.insert(
+                y,
+                Chunk {
+                    run: right,
+                    ..chunk
+                },
+            );
+        }
+        self.ledger.buffered -= removed;
+        true
+    }
+
+    /// Decide where a stream picked up without its handshake starts: at the
+    /// lowest offset seen (or the peer's ACK, if earlier).
+    fn decide_start<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        if self.started {
+            return;
+        }
+        let first = self.queue.keys().next().copied();
+        let start = match (first, self.start_off) {
+            (Some(f), u64::MAX) => f,
+            (Some(f), s) => f.min(s),
+            (None, u64::MAX) => self.next_off,
+            (None, s) => s,
+        };
+        self.started = true;
+        self.start_off = start;
+        self.next_off = start;
+        self.deliver_queued(dir, ctx, stream);
+    }
+
+    /// Deliver queued chunks that are contiguous with `next_off`.
+    fn deliver_queued<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        if self.queue.keys().next() == Some(&self.next_off) {
+            let empty = Pkt {
+                payload: &[],
+                frame: 0,
+                ts: 0,
+            };
+            self.deliver(None, empty, false, dir, ctx, stream);
+        }
+    }
+
+    /// Skip the hole before the first queued chunk and deliver what follows it.
+    fn flush_one_hole<S: Stream>(
+        &mut self,
+        _pkt: Pkt<'_>,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        let Some(&k) = self.queue.keys().next() else {
+            return;
+        };
+        let gap = k.saturating_sub(self.next_off);
+        if gap > 0 {
+            self.ledger
+                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.next_off = k;
+            self.pending_skip += gap;
+        }
+        self.deliver_queued(dir, ctx, stream);
+    }
+
+    /// Deliver past holes whose first queued chunk arrived before `older_than`
+    /// (all holes when `None`).
+    pub(crate) fn flush<S: Stream>(
+        &mut self,
+        older_than: Option<u64>,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        if !self.started {
+            let old_enough = match older_than {
+                None => true,
+                Some(t) => self.queue.values().any(|c| c.ts < t),
+            };
+            if !old_enough || self.queue.is_empty() {
+                return;
+            }
+            self.decide_start(dir, ctx, stream);
+        }
+        while let Some((_, c)) = self.queue.iter().next() {
+            if let Some(t) = older_than {
+                if c.ts >= t {
+                    break;
+                }
+            }
+            let empty = Pkt {
+                payload: &[],
+                frame: 0,
+                ts: 0,
+            };
+            self.flush_one_hole(empty, dir, ctx, stream);
+        }
+        self.check_fin(dir, ctx, stream);
+    }
+
+    /// The connection ends: deliver everything, release pages, signal the end.
+    pub(crate) fn finish<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        self.flush(None, dir, ctx, stream);
+        if let Some(f) = self.fin_off {
+            if self.started && f > self.next_off && !self.closed {
+                // Bytes between the last delivered byte and the FIN never arrived.
+                let gap = f - self.next_off;
+                self.ledger
+                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+                self.next_off = f;
+                self.pending_skip += gap;
+            }
+        }
+        self.closed = true;
+        self.signal_end(dir, ctx, stream);
+    }
+
+    /// FIN reached in order: close the direction.
+    fn check_fin<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        if let Some(f) = self.fin_off {
+            if self.started && !self.closed && self.next_off >= f {
+                self.closed = true;
+                self.signal_end(dir, ctx, stream);
+            }
+        }
+    }
+
+    fn signal_end<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        if self.end_signalled {
+            return;
+        }
+        if self.delivered_any || self.kept.is_some() {
+            let empty = Pkt {
+                payload: &[],
+                frame: 0,
+                ts: 0,
+            };
+            self.deliver(None, empty, true, dir, ctx, stream);
+        }
+        self.end_signalled = true;
+        if let Some(k) = self.kept.take() {
+            self.pages -= k.run.pages() as usize;
+            ctx.cache.release(k.run);
+        }
+    }
+
+    /// Hand the stream: kept bytes, then packet bytes `[from, to)` at `next_off`
+    /// (if any), then queued chunks contiguous after them.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver<S: Stream>(
+        &mut self,
+        packet: Option<(usize, usize)>,
+        pkt: Pkt<'_>,
+        end: bool,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
+        let mut pieces = std::mem::take(&mut ctx.scratch.pieces);
+        pieces.clear();
+        let mut saved = 0usize;
+        if let Some(k) = &self.kept {
+            saved = k.run.len() as usize;
+            pieces.push(Piece {
+                src: Source::Run(k.run),
+                len: saved,
+                frame: k.frame,
+                ts: k.ts,
+            });
+        }
+        let first_new_off = self.next_off;
+        let mut cursor = self.next_off;
+        if let Some((from, to)) = packet {
+            pieces.push(Piece {
+                src: Source::Packet { from, to },
+                len: to - from,
+                frame: pkt.frame,
+                ts: pkt.ts,
+            });
+            cursor += (to - from) as u64;
+        }
+        let mut released = std::mem::take(&mut ctx.scratch.release);
+        released.clear();
+        while let Some(entry) = self.queue.first_entry() {
+            if *entry.key() != cursor {
+                break;
+            }
+            let c = entry.remove();
+            let len = c.run.len() as usize;
+            self.ledger.buffered -= len as u64;
+            pieces.push(Piece {
+                src: Source::Run(c.run),
+                len,
+                frame: c.frame,
+                ts: c.ts,
+            });
+            released.push(c.run);
+            cursor += len as u64;
+        }
+        let new_bytes = cursor - first_new_off;
+        let end = end || self.fin_off.is_some_and(|f| cursor >= f);
+        if new_bytes == 0 && saved == 0 && !end {
+            ctx.scratch.pieces = pieces;
+            ctx.scratch.release = released;
+            return;
+        }
+        let total = saved + new_bytes as usize;
+        let mut sg = ScatterGather {
+            pieces: &pieces,
+            packet: pkt.payload,
+            pages: ctx.cache,
+            dir,
+            start: !self.delivered_any,
+            end,
+            skip: if self.pending_skip > 0 {
+                Skip::Bytes(self.pending_skip)
+            } else {
+                Skip::None
+            },
+            saved,
+            len: total,
+            stream_offset: self.stream_off(first_new_off) - saved as u64,
+            keep: None,
+        };
+        stream.reassembled(&mut sg);
+        let keep = if end { None } else { sg.keep };
+        self.ledger.delivered += new_bytes;
+        self.delivered_any = true;
+        self.pending_skip = 0;
+        self.next_off = cursor;
+        if end {
+            self.end_signalled = true;
+        }
+        // Keep bytes [keep, total) for the next call: copy them into a new run.
+        let old_kept = self.kept.take();
+        if let Some(from) = keep {
+            let want = total - from;
+            let need = ctx.cache.pages_for(want).max(1);
+            let room = ctx
+                .max_pages_per_conn
+                .saturating_sub(self.pages + ctx.other_pages);
+            if need <= room {
+                if let Some(mut run) = ctx.cache.store(&[]) {
+                    let mut at = 0usize;
+                    let mut ok = true;
+                    let mut last = (0, 0);
+                    for p in pieces.iter() {
+                        let (s, e) = (at, at + p.len);
+                        at = e;
+                        if e <= from {
+                            continue;
+                        }
+                        let lo = from.saturating_sub(s);
+                        last = (p.frame, p.ts);
+                        ok &= match p.src {
+                            Source::Packet { from: f, .. } => ctx
+                                .cache
+                                .append(&mut run, &pkt.payload[f + lo..f + p.len])
+                                .is_some(),
+                            Source::Run(r) => {
+                                append_run(ctx.cache, &mut run, &r, lo as u32).is_some()
+                            }
+                        };
+                    }
+                    if ok {
+                        self.pages += run.pages() as usize;
+                        self.kept = Some(Chunk {
+                            run,
+                            frame: last.0,
+                            ts: last.1,
+                        });
+                    } else {
+                        ctx.cache.release(run);
+                    }
+                }
+            }
+        }
+        if let Some(k) = old_kept {
+            self.pages -= k.run.pages() as usize;
+            ctx.cache.release(k.run);
+        }
+        for r in released.drain(..) {
+            self.pages -= r.pages() as usize;
+            ctx.cache.release(r);
+        }
+        pieces.clear();
+        ctx.scratch.pieces = pieces;
+        ctx.scratch.release = released;
+    }
+
+    /// Release every page (the connection is gone).
+    pub(crate) fn release_all(&mut self, cache: &mut PageCache) {
+        for (_, c) in std::mem::take(&mut self.queue) {
+            let len = u64::from(c.run.len());
+            self.ledger.buffered -= len;
+            self.ledger.evicted += len;
+            cache.release(c.run);
+        }
+        if let Some(k) = self.kept.take() {
+            cache.release(k.run);
+        }
+        self.pages = 0;
+    }
+
+    /// Bytes queued.
+    pub(crate) fn queued_bytes(&self) -> u64 {
+        self.ledger.buffered
+    }
+}
+
+fn run_equals(cache: &PageCache, run: &PageRun, from: u32, data: &[u8]) -> bool {
+    let mut skip = from as usize;
+    let mut rest = data;
+    for s in cache.slices(run) {
+        if rest.is_empty() {
+            break;
+        }
+        if skip >= s.len() {
+            skip -= s.len();
+            continue;
+        }
+        let s = &s[skip..];
+        skip = 0;
+        let n = s.len().min(rest.len());
+        if s[..n] != rest[..n] {
+            return false;
+        }
+        rest = &rest[n..];
+    }
+    rest.is_empty()
+}
+
+fn append_run(cache: &mut PageCache, dst: &mut PageRun, src: &PageRun, from: u32) -> Option<()> {
+    let mut tmp = [0u8; 512];
+    let mut at = from;
+    loop {
+        let n = cache.read_into(src, at, &mut tmp);
+        if n == 0 {
+            return Some(());
+        }
+        cache.append(dst, &tmp[..n])?;
+        at += n as u32;
+    }
+}

@@ -1,0 +1,79 @@
+//! The byte ledger: where every captured payload byte of one direction went.
+//!
+//! Invariant (checked by [`Ledger::balanced`]): once nothing is buffered,
+//! `captured == delivered + duplicate + overlap_lost + out_of_window + after_close + evicted`.
+//! While data is queued, the difference is exactly the buffered bytes.
+//! Missing bytes (never captured) are not in `captured`; they are the [`Gap`]s.
+
+/// A range of the sender's byte stream that was never delivered because it was
+/// not captured. `offset` counts from the stream's first byte, missing bytes included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Gap {
+    /// Stream offset of the first missing byte.
+    pub offset: u64,
+    /// Number of missing bytes.
+    pub len: u64,
+}
+
+/// Per-direction payload accounting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Payload bytes in packets the assembler took (after `accept`).
+    pub captured: u64,
+    /// Bytes handed to the stream in order (each byte once).
+    pub delivered: u64,
+    /// Bytes that arrived again with the same content as the copy kept.
+    pub duplicate: u64,
+    /// Bytes that arrived again with different content and lost under the
+    /// overlap policy (or contradicted bytes already delivered).
+    pub overlap_lost: u64,
+    /// Bytes before the stream's start or too far beyond the expected window.
+    pub out_of_window: u64,
+    /// Bytes after the stream ended (past FIN, after RST).
+    pub after_close: u64,
+    /// Bytes thrown away to respect a memory cap.
+    pub evicted: u64,
+    /// Total bytes missing (sum of all gaps, including those past `max_gaps`).
+    pub missing: u64,
+    /// Gaps in stream order (at most the configured number; `missing` counts all).
+    pub gaps: Vec<Gap>,
+    /// Gaps not listed in `gaps` because the list was full.
+    pub gaps_unlisted: u64,
+    /// Times a memory cap forced delivery past a hole.
+    pub cap_flushes: u64,
+    /// Bytes buffered right now (queued out of order, not yet delivered or discarded).
+    pub buffered: u64,
+}
+
+impl Ledger {
+    /// Whether every captured byte is in exactly one bucket (buffered counts as a
+    /// bucket while the stream is open).
+    pub fn balanced(&self) -> bool {
+        self.captured
+            == self.delivered
+                + self.duplicate
+                + self.overlap_lost
+                + self.out_of_window
+                + self.after_close
+                + self.evicted
+                + self.buffered
+    }
+
+    pub(crate) fn add_gap(&mut self, offset: u64, len: u64, max_gaps: usize) {
+        if len == 0 {
+            return;
+        }
+        self.missing += len;
+        if let Some(last) = self.gaps.last_mut() {
+            if last.offset + last.len == offset {
+                last.len += len;
+                return;
+            }
+        }
+        if self.gaps.len() < max_gaps {
+            self.gaps.push(Gap { offset, len });
+        } else {
+            self.gaps_unlisted += 1;
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The user side: [`StreamFactory`] creates one [`Stream`] per connection, and the
+//! assembler calls it through the connection's life.
+//!
+//! # Lifecycle
+//! 1. [`StreamFactory::new_stream`] on the connection's first packet.
+//! 2. [`Stream::accept`] for every packet of the connection (either direction);
+//!    it may veto the packet, or force a stream that was picked up without its
+//!    handshake to start at this packet.
+//! 3. [`Stream::reassembled`] zero or more times per direction, in stream order,
+//!    with the next in-order bytes (a call may be empty only when it marks the
+//!    end of its direction).
+//! 4. [`Stream::complete`] exactly once, with the reason and both ledgers. No
+//!    call follows it.
+
+use pcapread::{FiveTuple, FlowKey, Proto, Segment};
+
+use crate::ledger::Ledger;
+use crate::scatter::ScatterGather;
+
+/// Direction of data within a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// From the client (the side that sent the SYN, or with no SYN seen, the
+    /// first packet) to the server.
+    ClientToServer,
+    /// From the server to the client.
+    ServerToClient,
+}
+
+impl Dir {
+    /// The opposite direction.
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::ClientToServer => Dir::ServerToClient,
+            Dir::ServerToClient => Dir::ClientToServer,
+        }
+    }
+
+    /// `"c2s"` or `"s2c"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dir::ClientToServer => "c2s",
+            Dir::ServerToClient => "s2c",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Dir::ClientToServer => 0,
+            Dir::ServerToClient => 1,
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// Both directions sent FIN and all data up to it arrived.
+    Fin,
+    /// A RST was accepted.
+    Rst,
+    /// No packet for longer than the idle timeout.
+    IdleTimeout,
+    /// The input ended ([`Assembler::flush_all`](crate::Assembler::flush_all)).
+    EndOfInput,
+    /// The connection table was full and this connection was the least recently active.
+    Evicted,
+    /// A new connection reused the same addresses and ports (a SYN with a new ISN).
+    Reused,
+}
+
+impl EndReason {
+    /// Stable lowercase name (`"fin"`, `"rst"`, `"idle-timeout"`, `"end-of-input"`,
+    /// `"evicted"`, `"reused"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::IdleTimeout => "idle-timeout",
+            EndReason::EndOfInput => "end-of-input",
+            EndReason::Evicted => "evicted",
+            EndReason::Reused => "reused",
+        }
+    }
+}
+
+/// What the factory learns about a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Canonical key of the connection.
+    pub key: FlowKey,
+    /// Transport protocol.
+    pub proto: Proto,
+    /// Client to server five-tuple.
+    pub client: FiveTuple,
+    /// Frame number of the first packet.
+    pub first_frame: u64,
+    /// Timestamp of the first packet (ns).
+    pub first_ts: u64,
+    /// Whether the first packet was a SYN (without ACK): the handshake was seen from its start.
+    pub syn_seen: bool,
+}
+
+/// Packet-level facts offered to [`Stream::accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptInfo {
+    /// Direction of the packet.
+    pub dir: Dir,
+    /// Whether this direction's start is still undecided (no handshake seen and
+    /// the midstream window not yet over).
+    pub start_pending: bool,
+}
+
+/// What [`Stream::accept`] decides for a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Process the packet.
+    Take,
+    /// Ignore the packet entirely (not counted in the ledger).
+    Drop,
+    /// Process the packet, and if its direction's start is still undecided,
+    /// start the stream at this packet now.
+    TakeAndStart,
+}
+
+/// Final facts handed to [`Stream::complete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// Why the connection ended.
+    pub reason: EndReason,
+    /// Ledger of the client-to-server direction.
+    pub c2s: Ledger,
+    /// Ledger of the server-to-client direction.
+    pub s2c: Ledger,
+    /// Packets per direction (client-to-server, server-to-client).
+    pub packets: [u64; 2],
+    /// Frame number and timestamp of the last packet.
+    pub last_frame: u64,
+    /// Timestamp of the last packet (ns).
+    pub last_ts: u64,
+}
+
+impl Completion {
+    /// The ledger of one direction.
+    pub fn ledger(&self, dir: Dir) -> &Ledger {
+        match dir {
+            Dir::ClientToServer => &self.c2s,
+            Dir::ServerToClient => &self.s2c,
+        }
+    }
+}
+
+/// One connection's consumer.
+pub trait Stream {
+    /// Called for every packet before it is processed. The default takes it.
+    fn accept(&mut self, _segment: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+        Accept::Take
+    }
+
+    /// The next in-order bytes of one direction.
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>);
+
+    /// The connection ended; called exactly once, last.
+    fn complete(&mut self, completion: &Completion);
+}
+
+/// Creates a [`Stream`] for each new connection.
+pub trait StreamFactory {
+    /// The stream type.
+    type Stream: Stream;
+
+    /// A new connection was seen.
+    fn new_stream(&mut self, info: &StreamInfo) -> Self::Stream;
+}

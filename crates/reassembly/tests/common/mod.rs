@@ -1,0 +1,296 @@
+//! Test harness: segments built by hand and a stream that records every call.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
+use reassembly::{
+    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Dir, ScatterGather, Skip, Stream,
+    StreamFactory, StreamInfo,
+};
+
+pub const SYN: u8 = TcpFlags::SYN;
+pub const ACK: u8 = TcpFlags::ACK;
+pub const FIN: u8 = TcpFlags::FIN;
+pub const RST: u8 = TcpFlags::RST;
+pub const PSH: u8 = TcpFlags::PSH;
+
+/// One `reassembled` call as seen by the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub dir: Dir,
+    pub bytes: Vec<u8>,
+    pub skip: u64,
+    pub start: bool,
+    pub end: bool,
+    pub saved: usize,
+    pub offset: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Record {
+    pub info: Option<StreamInfo>,
+    pub deliveries: Vec<Delivery>,
+    pub completion: Option<Completion>,
+    pub completions: usize,
+    /// Calls after complete (must stay 0).
+    pub late_calls: usize,
+    /// `keep_from` instruction per call index (relative offset), applied in `reassembled`.
+    pub keep_plan: Vec<Option<usize>>,
+    /// Accept verdict for packets by frame number.
+    pub verdicts: Vec<(u64, Accept)>,
+}
+
+impl Record {
+    /// All bytes of one direction in order, with skipped bytes left out (kept
+    /// bytes are counted once).
+    pub fn bytes(&self, dir: Dir) -> Vec<u8> {
+        let mut out = Vec::new();
+        for d in self.deliveries.iter().filter(|d| d.dir == dir) {
+            out.extend_from_slice(&d.bytes[d.saved..]);
+        }
+        out
+    }
+
+    /// Bytes of one direction placed at their stream offsets; missing bytes are `None`.
+    pub fn placed(&self, dir: Dir) -> Vec<Option<u8>> {
+        let mut out: Vec<Option<u8>> = Vec::new();
+        for d in self.deliveries.iter().filter(|d| d.dir == dir) {
+            let new_start = d.offset as usize + d.saved;
+            if out.len() < new_start {
+                out.resize(new_start, None);
+            }
+            for (i, b) in d.bytes[d.saved..].iter().enumerate() {
+                let at = new_start + i;
+                if at < out.len() {
+                    assert_eq!(
+                        out[at],
+                        Some(*b),
+                        "byte {at} delivered twice with different values"
+                    );
+                } else {
+                    out.push(Some(*b));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn total_skip(&self, dir: Dir) -> u64 {
+        self.deliveries
+            .iter()
+            .filter(|d| d.dir == dir)
+            .map(|d| d.skip)
+            .sum()
+    }
+}
+
+pub struct Rec(pub Rc<RefCell<Record>>);
+
+impl Stream for Rec {
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+        let r = self.0.borrow();
+        r.verdicts
+            .iter()
+            .find(|(f, _)| *f == seg.frame)
+            .map(|(_, v)| *v)
+            .unwrap_or(Accept::Take)
+    }
+
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        let mut r = self.0.borrow_mut();
+        if r.completions > 0 {
+            r.late_calls += 1;
+        }
+        let bytes: Vec<u8> = sg.chunks().flatten().copied().collect();
+        assert_eq!(bytes.len(), sg.len());
+        assert_eq!(sg.fetch(usize::MAX).as_ref(), &bytes[..]);
+        let (_, saved) = sg.lengths();
+        let idx = r.deliveries.len();
+        r.deliveries.push(Delivery {
+            dir: sg.dir(),
+            bytes,
+            skip: match sg.skip() {
+                Skip::None => 0,
+                Skip::Bytes(n) => n,
+            },
+            start: sg.start(),
+            end: sg.end(),
+            saved,
+            offset: sg.stream_offset(),
+        });
+        if let Some(Some(k)) = r.keep_plan.get(idx) {
+            sg.keep_from(*k);
+        }
+    }
+
+    fn complete(&mut self, c: &Completion) {
+        let mut r = self.0.borrow_mut();
+        r.completions += 1;
+        r.completion = Some(c.clone());
+    }
+}
+
+#[derive(Default)]
+pub struct Factory {
+    pub streams: Vec<Rc<RefCell<Record>>>,
+    /// Applied to each new stream's record.
+    pub keep_plan: Vec<Option<usize>>,
+    pub verdicts: Vec<(u64, Accept)>,
+}
+
+impl StreamFactory for Factory {
+    type Stream = Rec;
+    fn new_stream(&mut self, info: &StreamInfo) -> Rec {
+        let r = Rc::new(RefCell::new(Record {
+            info: Some(*info),
+            keep_plan: self.keep_plan.clone(),
+            verdicts: self.verdicts.clone(),
+            ..Default::default()
+        }));
+        self.streams.push(r.clone());
+        Rec(r)
+    }
+}
+
+pub fn client() -> FiveTuple {
+    FiveTuple {
+        proto: Proto::Tcp,
+        src: "10.0.0.1:40000".parse().unwrap(),
+        dst: "10.0.0.2:80".parse().unwrap(),
+    }
+}
+
+/// A segment description: direction (true = client to server), seq, ack, flags, payload.
+#[derive(Debug, Clone)]
+pub struct Pkt {
+    pub c2s: bool,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub payload: Vec<u8>,
+    pub truncated: u32,
+    pub ts: u64,
+}
+
+pub fn c(seq: u32, flags: u8, payload: &[u8]) -> Pkt {
+    Pkt {
+        c2s: true,
+        seq,
+        ack: 0,
+        flags,
+        payload: payload.to_vec(),
+        truncated: 0,
+        ts: 0,
+    }
+}
+
+pub fn s(seq: u32, flags: u8, payload: &[u8]) -> Pkt {
+    Pkt {
+        c2s: false,
+        seq,
+        ack: 0,
+        flags,
+        payload: payload.to_vec(),
+        truncated: 0,
+        ts: 0,
+    }
+}
+
+impl Pkt {
+    pub fn ack(mut self, ack: u32) -> Pkt {
+        self.ack = ack;
+        self.flags |= ACK;
+        self
+    }
+    pub fn at(mut self, ts: u64) -> Pkt {
+        self.ts = ts;
+        self
+    }
+    pub fn truncated(mut self, n: u32) -> Pkt {
+        self.truncated = n;
+        self
+    }
+}
+
+pub fn segment<'a>(p: &'a Pkt, frame: u64, tuple: FiveTuple) -> Segment<'a> {
+    Segment {
+        frame,
+        ts: if p.ts == 0 { frame * 1_000_000 } else { p.ts },
+        tuple: if p.c2s { tuple } else { tuple.reversed() },
+        transport: Transport::Tcp(TcpInfo {
+            seq: p.seq,
+            ack: p.ack,
+            flags: TcpFlags(p.flags),
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions::default(),
+        }),
+        payload: &p.payload,
+        truncated: p.truncated,
+        encap: EncapPath::new(),
+        defragmented: false,
+    }
+}
+
+pub fn udp_segment<'a>(c2s: bool, payload: &'a [u8], frame: u64) -> Segment<'a> {
+    let t = FiveTuple {
+        proto: Proto::Udp,
+        src: "10.0.0.1:5353".parse().unwrap(),
+        dst: "10.0.0.2:53".parse().unwrap(),
+    };
+    Segment {
+        frame,
+        ts: frame * 1_000_000,
+        tuple: if c2s { t } else { t.reversed() },
+        transport: Transport::Udp,
+        payload,
+        truncated: 0,
+        encap: EncapPath::new(),
+        defragmented: false,
+    }
+}
+
+/// Run packets through a fresh assembler and end the input.
+pub fn run_with(cfg: AssemblerConfig, pkts: &[Pkt]) -> Vec<Rc<RefCell<Record>>> {
+    run_factory(cfg, Factory::default(), pkts)
+}
+
+pub fn run_factory(
+    cfg: AssemblerConfig,
+    factory: Factory,
+    pkts: &[Pkt],
+) -> Vec<Rc<RefCell<Record>>> {
+    let mut a = Assembler::new(cfg, factory);
+    for (i, p) in pkts.iter().enumerate() {
+        a.assemble(&segment(p, i as u64 + 1, client()));
+    }
+    a.flush_all();
+    assert_eq!(a.pages_in_use(), 0, "pages leaked after flush_all");
+    let f = a.into_factory();
+    for r in &f.streams {
+        let r = r.borrow();
+        assert_eq!(r.completions, 1, "complete must be called exactly once");
+        assert_eq!(r.late_calls, 0, "no call after complete");
+        let c = r.completion.as_ref().unwrap();
+        assert!(c.c2s.balanced(), "c2s ledger unbalanced: {:?}", c.c2s);
+        assert!(c.s2c.balanced(), "s2c ledger unbalanced: {:?}", c.s2c);
+        assert_eq!(c.c2s.buffered, 0);
+        assert_eq!(c.s2c.buffered, 0);
+    }
+    f.streams
+}
+
+pub fn run(pkts: &[Pkt]) -> Vec<Rc<RefCell<Record>>> {
+    run_with(AssemblerConfig::default(), pkts)
+}
+
+/// The three packets of a handshake with client ISN `ci` and server ISN `si`.
+pub fn handshake(ci: u32, si: u32) -> Vec<Pkt> {
+    vec![
+        c(ci, SYN, b""),
+        s(si, SYN, b"").ack(ci.wrapping_add(1)),
+        c(ci.wrapping_add(1), 0, b"").ack(si.wrapping_add(1)),
+    ]
+}
