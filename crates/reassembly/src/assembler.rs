@@ -269,7 +269,7 @@ impl<F: StreamFactory> Assembler<F> {
         conn.last_frame = seg.frame;
         let (h, peer) = split_halves(&mut conn.halves, d);
         h.packets += 1;
-        if conn.ended.is_some() {
+        if conn.ended == Some(EndReason::Rst) || (conn.ended.is_some() && !h.closed) {
             h.ledger.captured += seg.payload.len() as u64;
             h.ledger.after_close += seg.payload.len() as u64;
             return;

@@ -224,7 +224,15 @@ impl Half {
             return;
         };
         if self.closed {
-            self.ledger.after_close += n;
+            // Retransmissions of bytes before the FIN are old; the rest is after close.
+            let before_fin = match self.fin_off {
+                Some(f) if self.started => f.min(self.next_off).saturating_sub(a).min(n),
+                _ => 0,
+            };
+            if before_fin > 0 {
+                self.old_bytes(a, &pkt.payload[..before_fin as usize], ctx);
+            }
+            self.ledger.after_close += n - before_fin;
             return;
         }
         let mut data = pkt.payload;

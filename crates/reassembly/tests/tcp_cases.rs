@@ -1,6 +1,8 @@
 //! One test per segment case and per state x event, on hand-built segments.
 //! Names follow `test_<state>_<event>`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;
@@ -353,11 +355,23 @@ fn test_fin_wait_data_after_fin_is_after_close() {
 fn test_closed_late_retransmission_counts_against_lingering_connection() {
     let r = run(&with(
         handshake(0, 9),
-        vec![c(1, FIN, b"req"), s(10, FIN, b"").ack(5), c(1, 0, b"req")],
+        vec![
+            c(1, FIN, b"req"),
+            s(10, FIN, b"").ack(5),
+            c(1, 0, b"req"),
+            c(4, 0, b"more"),
+        ],
     ));
     assert_eq!(r.len(), 1);
     let comp = r[0].borrow().completion.clone().unwrap();
-    assert_eq!(comp.c2s.after_close, 3);
+    assert_eq!(
+        comp.c2s.duplicate, 3,
+        "a retransmission of bytes before the FIN is old"
+    );
+    assert_eq!(
+        comp.c2s.after_close, 4,
+        "bytes past the FIN are after close"
+    );
     assert_eq!(comp.reason, EndReason::Fin);
 }
 

@@ -1,0 +1,267 @@
+//! Property tests against a naive byte-array model: random streams cut into
+//! segments, shuffled, duplicated and partly re-sent, across the 2^32 wrap.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use reassembly::{Assembler, AssemblerConfig, Dir, OverlapPolicy};
+
+const C2S: Dir = Dir::ClientToServer;
+const S2C: Dir = Dir::ServerToClient;
+
+/// Cut `len` bytes into segments of 1..=max bytes: (offset, len).
+fn cuts(len: usize, sizes: &[usize]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < len {
+        let n = sizes[i % sizes.len()].max(1).min(len - at);
+        out.push((at, n));
+        at += n;
+        i += 1;
+    }
+    out
+}
+
+/// Move each element by at most `max_disp` positions (deterministic from `swaps`).
+fn shuffle_bounded<T>(v: &mut [T], swaps: &[(usize, usize)], max_disp: usize) {
+    if v.len() < 2 {
+        return;
+    }
+    for &(i, d) in swaps {
+        let i = i % v.len();
+        let j = (i + 1 + d % max_disp.max(1)).min(v.len() - 1);
+        v.swap(i, j);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    isn_c: u32,
+    isn_s: u32,
+    data_c: Vec<u8>,
+    data_s: Vec<u8>,
+    sizes: Vec<usize>,
+    swaps: Vec<(usize, usize)>,
+    dups: Vec<usize>,
+    resends: Vec<(usize, usize)>,
+    handshake: bool,
+    fin: bool,
+}
+
+fn isn() -> impl Strategy<Value = u32> {
+    prop_oneof![any::<u32>(), (0u32..3000).prop_map(|d| u32::MAX - d)]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        isn(),
+        isn(),
+        proptest::collection::vec(any::<u8>(), 0..3000),
+        proptest::collection::vec(any::<u8>(), 0..1500),
+        proptest::collection::vec(1usize..300, 1..8),
+        proptest::collection::vec((any::<usize>(), any::<usize>()), 0..30),
+        proptest::collection::vec(any::<usize>(), 0..10),
+        proptest::collection::vec((any::<usize>(), 1usize..400), 0..10),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(isn_c, isn_s, data_c, data_s, sizes, swaps, dups, resends, handshake, fin)| Case {
+                isn_c,
+                isn_s,
+                data_c,
+                data_s,
+                sizes,
+                swaps,
+                dups,
+                resends,
+                handshake,
+                fin,
+            },
+        )
+}
+
+/// Build the packet list of a case. Retransmissions carry identical bytes.
+fn packets(k: &Case) -> Vec<Pkt> {
+    let mut data_pkts: Vec<Pkt> = Vec::new();
+    for (c2s, data, isn) in [(true, &k.data_c, k.isn_c), (false, &k.data_s, k.isn_s)] {
+        let base = isn.wrapping_add(1);
+        let mk = |off: usize, n: usize| {
+            let seq = base.wrapping_add(off as u32);
+            if c2s {
+                c(seq, 0, &data[off..off + n])
+            } else {
+                s(seq, 0, &data[off..off + n])
+            }
+        };
+        let segs = cuts(data.len(), &k.sizes);
+        let mut list: Vec<Pkt> = segs.iter().map(|&(o, n)| mk(o, n)).collect();
+        for &d in &k.dups {
+            if !segs.is_empty() {
+                let (o, n) = segs[d % segs.len()];
+                list.push(mk(o, n));
+            }
+        }
+        for &(o, n) in &k.resends {
+            if !data.is_empty() {
+                let o = o % data.len();
+                let n = n.min(data.len() - o);
+                list.push(mk(o, n));
+            }
+        }
+        if k.fin {
+            let seq = base.wrapping_add(data.len() as u32);
+            list.push(if c2s {
+                c(seq, FIN, b"")
+            } else {
+                s(seq, FIN, b"")
+            });
+        }
+        data_pkts.extend(list);
+    }
+    shuffle_bounded(&mut data_pkts, &k.swaps, 6);
+    let mut pkts = if k.handshake {
+        handshake(k.isn_c, k.isn_s)
+    } else {
+        Vec::new()
+    };
+    pkts.extend(data_pkts);
+    pkts
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Identical retransmissions in any order: the output is the original stream.
+    #[test]
+    fn output_equals_original(k in case()) {
+        let pkts = packets(&k);
+        // Without a handshake the start is decided after the window: make it
+        // cover the whole input so the lowest offset is always seen first.
+        let cfg = AssemblerConfig { midstream_window: if k.handshake { 8 } else { 100_000 }, ..Default::default() };
+        let r = run_with(cfg, &pkts);
+        if k.data_c.is_empty() && k.data_s.is_empty() && !k.handshake && !k.fin {
+            prop_assert!(r.is_empty());
+            return Ok(());
+        }
+        prop_assert_eq!(r.len(), 1);
+        let r = r[0].borrow();
+        // Without a handshake the first packet's sender is the client.
+        let (dc, ds) = if k.handshake || pkts[0].c2s { (&k.data_c, &k.data_s) } else { (&k.data_s, &k.data_c) };
+        prop_assert_eq!(&r.bytes(C2S), dc);
+        prop_assert_eq!(&r.bytes(S2C), ds);
+        let comp = r.completion.as_ref().unwrap();
+        for (l, data) in [(&comp.c2s, dc), (&comp.s2c, ds)] {
+            prop_assert_eq!(l.delivered, data.len() as u64);
+            prop_assert_eq!(l.captured, l.delivered + l.duplicate);
+            prop_assert_eq!(l.overlap_lost, 0);
+            prop_assert!(l.gaps.is_empty());
+        }
+    }
+}
+
+/// A segment with possibly different bytes: (offset, bytes).
+fn overlap_case() -> impl Strategy<Value = (u32, usize, Vec<(usize, Vec<u8>)>)> {
+    (isn(), 1usize..400).prop_flat_map(|(isn, len)| {
+        let seg = (0..len, 1usize..120).prop_flat_map(move |(o, n)| {
+            let n = n.min(len - o);
+            proptest::collection::vec(any::<u8>(), n).prop_map(move |b| (o, b))
+        });
+        (Just(isn), Just(len), proptest::collection::vec(seg, 1..40))
+    })
+}
+
+/// The naive model: apply segments in arrival order to a byte array; a byte is
+/// final once every byte before it is known (delivery point), and final bytes
+/// never change. First: a known byte never changes. Last: a non-final byte is
+/// overwritten.
+fn model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) -> Vec<Option<u8>> {
+    let mut bytes: Vec<Option<u8>> = vec![None; len];
+    let mut fin = 0usize;
+    for (o, b) in segs {
+        for (i, v) in b.iter().enumerate() {
+            let at = o + i;
+            if at < fin {
+                continue;
+            }
+            match policy {
+                OverlapPolicy::First => {
+                    if bytes[at].is_none() {
+                        bytes[at] = Some(*v);
+                    }
+                }
+                _ => bytes[at] = Some(*v),
+            }
+        }
+        while fin < len && bytes[fin].is_some() {
+            fin += 1;
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Overlapping segments with different bytes, under each policy, equal the model;
+    /// the ledger adds up; holes at the end become gaps.
+    #[test]
+    fn overlaps_follow_the_model((isn, len, segs) in overlap_case(), last in any::<bool>()) {
+        let policy = if last { OverlapPolicy::Last } else { OverlapPolicy::First };
+        let mut pkts = handshake(isn, 1);
+        for (o, b) in &segs {
+            pkts.push(c(isn.wrapping_add(1).wrapping_add(*o as u32), 0, b));
+        }
+        let want = model(policy, len, &segs);
+        let cfg = AssemblerConfig { overlap_policy: policy, ..Default::default() };
+        let r = run_with(cfg, &pkts);
+        let r = r[0].borrow();
+        let got = r.placed(C2S);
+        let known_end = want.iter().rposition(|b| b.is_some()).map_or(0, |p| p + 1);
+        prop_assert_eq!(&got[..], &want[..known_end]);
+        let l = &r.completion.as_ref().unwrap().c2s;
+        let captured: usize = segs.iter().map(|(_, b)| b.len()).sum();
+        prop_assert_eq!(l.captured, captured as u64);
+        prop_assert_eq!(l.delivered, want.iter().filter(|b| b.is_some()).count() as u64);
+        prop_assert_eq!(l.missing, want[..known_end].iter().filter(|b| b.is_none()).count() as u64);
+    }
+
+    /// With tiny caps, buffered pages never exceed them; every delivered byte is
+    /// the original byte at its offset; the ledger adds up.
+    #[test]
+    fn caps_bound_memory(k in case(), per_conn in 1usize..6, total in 1usize..8) {
+        let mut k = k;
+        k.handshake = true;
+        let cfg = AssemblerConfig { page_size: 64, max_pages_per_conn: per_conn, max_pages_total: total, ..Default::default() };
+        let mut pkts = packets(&k);
+        // Lose every 7th data packet so holes persist.
+        let mut i = 0;
+        pkts.retain(|p| { i += 1; i <= 3 || p.payload.is_empty() || i % 7 != 0 });
+        let mut a = Assembler::new(cfg, Factory::default());
+        for (i, p) in pkts.iter().enumerate() {
+            a.assemble(&segment(p, i as u64 + 1, client()));
+            prop_assert!(a.pages_in_use() <= total);
+        }
+        a.flush_all();
+        prop_assert_eq!(a.pages_in_use(), 0);
+        prop_assert!(a.stats().pages_high_water <= total);
+        let f = a.into_factory();
+        let r = f.streams[0].borrow();
+        for (dir, data) in [(C2S, &k.data_c), (S2C, &k.data_s)] {
+            let got = r.placed(dir);
+            prop_assert!(got.len() <= data.len());
+            for (i, b) in got.iter().enumerate() {
+                if let Some(b) = b {
+                    prop_assert_eq!(*b, data[i], "byte {} of {:?}", i, dir);
+                }
+            }
+            let l = r.completion.as_ref().unwrap().ledger(dir);
+            prop_assert!(l.balanced());
+            prop_assert_eq!(l.overlap_lost, 0);
+        }
+    }
+}
