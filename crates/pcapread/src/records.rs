@@ -317,8 +317,9 @@ impl RecordParser {
         let big_endian = h.is_bigendian();
         let nanos = h.is_nanosecond_precision();
         let modified = h.is_modified_format();
-        // LINKTYPE_ in the low bits; the top bits may carry FCS information.
-        let link_type = LinkType(u32::from_ne_bytes(h.network.0.to_ne_bytes()) & 0x03ff_ffff);
+        // The field is unsigned on disk (pcap-parser keeps it as i32): LINKTYPE_
+        // in the low bits, FCS information in the top bits.
+        let link_type = LinkType(h.network.0 as u32 & 0x03ff_ffff);
         self.state = State::Pcap {
             big_endian,
             nanos,
@@ -513,7 +514,8 @@ impl RecordParser {
             })?,
         };
         let iface = Iface {
-            link_type: LinkType(u32::from_ne_bytes(idb.linktype.0.to_ne_bytes())),
+            // A u16 on disk, widened to i32 by pcap-parser.
+            link_type: LinkType(idb.linktype.0 as u32),
             snaplen: idb.snaplen,
             units_per_sec,
             offset_secs,
