@@ -280,6 +280,7 @@ impl GenConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -302,19 +303,56 @@ mod tests {
     fn rejects_bad_fields() {
         let ok = GenConfig::default();
         let cases: Vec<GenConfig> = vec![
-            GenConfig { concurrency: 0, ..ok.clone() },
-            GenConfig { mss: 0, ..ok.clone() },
-            GenConfig { mss: MAX_MSS + 1, ..ok.clone() },
-            GenConfig { ooo_rate: 1.5, ..ok.clone() },
-            GenConfig { retrans_rate: -0.1, ..ok.clone() },
-            GenConfig { overlap_rate: f64::NAN, ..ok.clone() },
-            GenConfig { c2s_bytes: ByteRange::between(5, 4), ..ok.clone() },
-            GenConfig { s2c_bytes: ByteRange::fixed(MAX_DIRECTION_BYTES + 1), ..ok.clone() },
-            GenConfig { flows: MAX_FLOWS + 1, ..ok.clone() },
-            GenConfig { end: EndMix { fin: 0, rst: 0, none: 0 }, ..ok.clone() },
+            GenConfig {
+                concurrency: 0,
+                ..ok.clone()
+            },
+            GenConfig {
+                mss: 0,
+                ..ok.clone()
+            },
+            GenConfig {
+                mss: MAX_MSS + 1,
+                ..ok.clone()
+            },
+            GenConfig {
+                ooo_rate: 1.5,
+                ..ok.clone()
+            },
+            GenConfig {
+                retrans_rate: -0.1,
+                ..ok.clone()
+            },
+            GenConfig {
+                overlap_rate: f64::NAN,
+                ..ok.clone()
+            },
+            GenConfig {
+                c2s_bytes: ByteRange::between(5, 4),
+                ..ok.clone()
+            },
+            GenConfig {
+                s2c_bytes: ByteRange::fixed(MAX_DIRECTION_BYTES + 1),
+                ..ok.clone()
+            },
+            GenConfig {
+                flows: MAX_FLOWS + 1,
+                ..ok.clone()
+            },
+            GenConfig {
+                end: EndMix {
+                    fin: 0,
+                    rst: 0,
+                    none: 0,
+                },
+                ..ok.clone()
+            },
         ];
         for c in cases {
-            assert!(matches!(c.validate(), Err(GenError::InvalidConfig(_))), "{c:?}");
+            assert!(
+                matches!(c.validate(), Err(GenError::InvalidConfig(_))),
+                "{c:?}"
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DataOrder, GenConfig, CLIENT_V4_HOSTS};
 use crate::expected::{DirExpected, Endpoint, FlowEnd, FlowExpected, Proto};
-use crate::frame::{Direction, L4};
+use crate::frame::{Direction, Emit};
 use crate::payload;
 
 /// Server port of TCP flows.
@@ -185,16 +185,6 @@ pub(crate) enum Phase {
     LastAck,
     Rst,
     Done,
-}
-
-/// A packet the flow wants sent; its payload is the first `payload_len`
-/// bytes of the buffer passed to [`Flow::step`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Emit {
-    pub dir: Direction,
-    pub l4: L4,
-    pub payload_len: usize,
-    pub ip_id: u16,
 }
 
 /// Per-segment probabilities copied from the config.
@@ -372,6 +362,7 @@ impl Flow {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::MAX_FLOWS;

@@ -64,6 +64,16 @@ pub(crate) enum L4 {
     Udp,
 }
 
+/// A packet a flow wants sent; its payload is the first `payload_len` bytes
+/// of the buffer passed to `Flow::step`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Emit {
+    pub dir: Direction,
+    pub l4: L4,
+    pub payload_len: usize,
+    pub ip_id: u16,
+}
+
 fn too_big(what: impl std::fmt::Display) -> GenError {
     GenError::InvalidConfig(format!("packet does not fit its headers: {what}"))
 }
@@ -74,13 +84,12 @@ pub(crate) fn build_headers(
     hdr: &mut Vec<u8>,
     client: &Endpoint,
     server: &Endpoint,
-    dir: Direction,
-    l4: &L4,
-    ip_id: u16,
+    emit: &Emit,
     payload: &[u8],
     checksums: bool,
 ) -> Result<(), GenError> {
     hdr.clear();
+    let (dir, l4, ip_id) = (emit.dir, &emit.l4, emit.ip_id);
     let (src, dst, src_mac, dst_mac) = match dir {
         Direction::C2s => (client, server, CLIENT_MAC, SERVER_MAC),
         Direction::S2c => (server, client, SERVER_MAC, CLIENT_MAC),
@@ -115,8 +124,8 @@ pub(crate) fn build_headers(
                 ether_type: EtherType::IPV4,
             };
             hdr.extend_from_slice(&eth.to_bytes());
-            let mut ip = Ipv4Header::new(l4_len16, TTL, proto, s.octets(), d.octets())
-                .map_err(too_big)?;
+            let mut ip =
+                Ipv4Header::new(l4_len16, TTL, proto, s.octets(), d.octets()).map_err(too_big)?;
             ip.identification = ip_id;
             ip.header_checksum = ip.calc_header_checksum();
             hdr.extend_from_slice(&ip.to_bytes());
@@ -186,6 +195,7 @@ pub(crate) fn build_headers(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -209,14 +219,24 @@ mod tests {
         };
         let mut hdr = Vec::new();
         let payload = b"hello";
-        build_headers(&mut hdr, &c, &s, Direction::C2s, &L4::Tcp(f), 7, payload, true).unwrap();
+        let e = Emit {
+            dir: Direction::C2s,
+            l4: L4::Tcp(f),
+            payload_len: payload.len(),
+            ip_id: 7,
+        };
+        build_headers(&mut hdr, &c, &s, &e, payload, true).unwrap();
         hdr.extend_from_slice(payload);
         let p = SlicedPacket::from_ethernet(&hdr).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not ipv4") };
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!("not ipv4")
+        };
         assert_eq!(ip.header().identification(), 7);
         let h = ip.header().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum());
-        let Some(TransportSlice::Tcp(t)) = p.transport else { panic!("not tcp") };
+        let Some(TransportSlice::Tcp(t)) = p.transport else {
+            panic!("not tcp")
+        };
         assert_eq!(t.sequence_number(), 0xffff_fff0);
         assert_eq!(t.payload(), payload);
         assert_eq!(
@@ -229,12 +249,25 @@ mod tests {
     fn ipv6_udp_server_to_client() {
         let (c, s) = (ep("2001:db8::1", 49152), ep("2001:db8::2", 5001));
         let mut hdr = Vec::new();
-        build_headers(&mut hdr, &c, &s, Direction::S2c, &L4::Udp, 0, b"xy", false).unwrap();
+        let e = Emit {
+            dir: Direction::S2c,
+            l4: L4::Udp,
+            payload_len: 2,
+            ip_id: 0,
+        };
+        build_headers(&mut hdr, &c, &s, &e, b"xy", false).unwrap();
         hdr.extend_from_slice(b"xy");
         let p = SlicedPacket::from_ethernet(&hdr).unwrap();
-        let Some(NetSlice::Ipv6(ip)) = p.net else { panic!("not ipv6") };
-        assert_eq!(ip.header().source_addr(), "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap());
-        let Some(TransportSlice::Udp(u)) = p.transport else { panic!("not udp") };
+        let Some(NetSlice::Ipv6(ip)) = p.net else {
+            panic!("not ipv6")
+        };
+        assert_eq!(
+            ip.header().source_addr(),
+            "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        let Some(TransportSlice::Udp(u)) = p.transport else {
+            panic!("not udp")
+        };
         assert_eq!((u.source_port(), u.destination_port()), (5001, 49152));
         assert_eq!(u.payload(), b"xy");
     }
@@ -243,7 +276,13 @@ mod tests {
     fn mixed_families_are_rejected() {
         let (c, s) = (ep("198.18.0.1", 1), ep("2001:db8::2", 2));
         let mut hdr = Vec::new();
-        let r = build_headers(&mut hdr, &c, &s, Direction::C2s, &L4::Udp, 0, b"", true);
+        let e = Emit {
+            dir: Direction::C2s,
+            l4: L4::Udp,
+            payload_len: 0,
+            ip_id: 0,
+        };
+        let r = build_headers(&mut hdr, &c, &s, &e, b"", true);
         assert!(r.is_err());
     }
 }

@@ -61,9 +61,7 @@ pub fn generate(config: &GenConfig, writer: impl Write) -> Result<Expected, GenE
                     &mut hdr,
                     &flow.client,
                     &flow.server,
-                    e.dir,
-                    &e.l4,
-                    e.ip_id,
+                    &e,
                     body,
                     flow.checksums,
                 )?;

@@ -129,7 +129,8 @@ fn parse_count(s: &str) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|e| format!("`{s}` is not a count: {e}"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 /// `N`, `MIN..MAX` or `MIN..=MAX` (both inclusive).
@@ -288,6 +289,7 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -322,8 +324,19 @@ mod tests {
     #[test]
     fn flags_override_the_preset() {
         let a = Args::parse_from([
-            "capgen", "--out", "x", "--preset", "bulk", "--total-bytes", "20M", "--wrap", "0.5",
-            "--bytes", "10", "--s2c-bytes", "20",
+            "capgen",
+            "--out",
+            "x",
+            "--preset",
+            "bulk",
+            "--total-bytes",
+            "20M",
+            "--wrap",
+            "0.5",
+            "--bytes",
+            "10",
+            "--s2c-bytes",
+            "20",
         ]);
         let c = a.config().unwrap();
         assert_eq!(c.flows, 20_000);

@@ -44,6 +44,7 @@ pub fn fill(key: u64, offset: u64, buf: &mut [u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

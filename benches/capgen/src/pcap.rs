@@ -67,8 +67,8 @@ impl<W: Write> PcapWriter<W> {
         // below 10^9, so it fits
         let frac = u32::try_from(frac).map_err(|_| overflow())?;
         let len = head.len() + tail.len();
-        let len32 = u32::try_from(len)
-            .map_err(|_| std::io::Error::other("frame longer than 4 GiB"))?;
+        let len32 =
+            u32::try_from(len).map_err(|_| std::io::Error::other("frame longer than 4 GiB"))?;
         let mut r = [0u8; 16];
         r[0..4].copy_from_slice(&secs.to_le_bytes());
         r[4..8].copy_from_slice(&frac.to_le_bytes());
@@ -84,11 +84,14 @@ impl<W: Write> PcapWriter<W> {
 
     /// Flushes the buffer and returns the writer.
     pub fn finish(self) -> Result<W, GenError> {
-        self.out.into_inner().map_err(|e| GenError::Io(e.into_error()))
+        self.out
+            .into_inner()
+            .map_err(|e| GenError::Io(e.into_error()))
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

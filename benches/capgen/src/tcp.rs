@@ -17,8 +17,8 @@ use rand::RngExt;
 
 use crate::config::DataOrder;
 use crate::expected::FlowEnd;
-use crate::flow::{regen, Emit, Flow, Pending, PendingKind, Phase};
-use crate::frame::{Direction, TcpFields, L4};
+use crate::flow::{regen, Flow, Pending, PendingKind, Phase};
+use crate::frame::{Direction, Emit, TcpFields, L4};
 
 /// What [`Flow::next_source`] says the data phase should send next.
 enum Source {
@@ -241,11 +241,12 @@ impl Flow {
                 kind: PendingKind::Retransmit,
             });
         }
-        if off > 0 && len > 0 && self.rng.random_bool(self.rates.overlap) {
-            // Up to half an MSS before and after the boundary at `off`: the
-            // previous segment is a full MSS, so this covers part of it and
-            // part (or all, when short) of this one, and is at most one MSS.
-            let half = u64::from(self.mss / 2).max(1);
+        // Up to half an MSS before and after the boundary at `off`: the
+        // previous segment is a full MSS, so this covers part of it and part
+        // (or all, when short) of this one, and is at most one MSS. An MSS of
+        // 1 leaves no room for that.
+        let half = u64::from(self.mss / 2);
+        if off > 0 && len > 0 && half > 0 && self.rng.random_bool(self.rates.overlap) {
             let back = self.rng.random_range(1..=off.min(half));
             let fwd = self.rng.random_range(1..=(len as u64).min(half));
             let wait = self.rng.random_range(2..=5);

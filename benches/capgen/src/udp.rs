@@ -5,8 +5,8 @@
 use rand::RngExt;
 
 use crate::config::DataOrder;
-use crate::flow::{Emit, Flow, Phase};
-use crate::frame::{Direction, L4};
+use crate::flow::{Flow, Phase};
+use crate::frame::{Direction, Emit, L4};
 
 impl Flow {
     /// The next datagram of a UDP flow, or `None` when it is over.
