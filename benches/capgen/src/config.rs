@@ -20,8 +20,9 @@ pub const MAX_DIRECTION_BYTES: u64 = 1 << 31;
 /// distinct (address, port) pairs exist in the scheme.
 pub const MAX_FLOWS: u64 = CLIENT_V4_HOSTS * CLIENT_PORTS;
 
-/// Number of IPv4 client addresses (198.18.0.0/15, RFC 2544's benchmark range).
-pub(crate) const CLIENT_V4_HOSTS: u64 = 1 << 17;
+/// Number of client addresses: the hosts of 198.18.0.0/15 (RFC 2544's
+/// benchmark range) without its first and last address.
+pub(crate) const CLIENT_V4_HOSTS: u64 = (1 << 17) - 2;
 /// Number of client ports (the ephemeral range 49152..=65535, RFC 6335).
 pub(crate) const CLIENT_PORTS: u64 = 1 << 14;
 

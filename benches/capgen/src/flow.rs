@@ -216,8 +216,9 @@ pub(crate) struct Flow {
 
 /// The (client, server) endpoints of flow `id`: clients in 198.18.0.0/15 (RFC
 /// 2544) or 2001:db8:c::/48, servers in 203.0.113.0/24 (RFC 5737) or
-/// 2001:db8:5::/48 (RFC 3849). Flow `id` has client host `id mod 2^17` and
-/// port `49152 + id div 2^17`, so no two flows share a client (address, port).
+/// 2001:db8:5::/48 (RFC 3849). Flow `id` has client host `1 + id mod H` and
+/// port `49152 + id div H` (`H` = 2^17 - 2), so no two flows share a client
+/// (address, port).
 pub(crate) fn endpoints(id: u64, v6: bool, proto: Proto) -> (Endpoint, Endpoint) {
     let host = id % CLIENT_V4_HOSTS;
     // id < MAX_FLOWS (validated), so the quotient is below 2^14.
@@ -228,8 +229,8 @@ pub(crate) fn endpoints(id: u64, v6: bool, proto: Proto) -> (Endpoint, Endpoint)
         let s = Ipv6Addr::new(0x2001, 0xdb8, 0x5, 0, 0, 0, 0, u16::from(server_host));
         (IpAddr::V6(Ipv6Addr::from(c)), IpAddr::V6(s))
     } else {
-        // host < 2^17, so this stays inside 198.18.0.0/15.
-        let c = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + host as u32;
+        // host < 2^17 - 2, so this stays inside 198.18.0.1..=198.19.255.254.
+        let c = u32::from(Ipv4Addr::new(198, 18, 0, 0)) + 1 + host as u32;
         (
             IpAddr::V4(Ipv4Addr::from(c)),
             IpAddr::V4(Ipv4Addr::new(203, 0, 113, server_host)),
@@ -378,6 +379,7 @@ mod tests {
             let IpAddr::V4(a) = c.ip else { panic!() };
             assert_eq!(a.octets()[0], 198);
             assert!(a.octets()[1] == 18 || a.octets()[1] == 19);
+            assert!(a != Ipv4Addr::new(198, 18, 0, 0) && a != Ipv4Addr::new(198, 19, 255, 255));
             assert!(c.port >= CLIENT_PORT_BASE);
             let IpAddr::V4(b) = s.ip else { panic!() };
             assert_eq!(&b.octets()[..3], &[203, 0, 113]);

@@ -97,6 +97,9 @@ struct Args {
     /// Leave TCP/UDP checksums zero (the IPv4 header checksum stays right).
     #[arg(long)]
     no_checksums: bool,
+    /// Indent the JSON answer (it is compact otherwise).
+    #[arg(long)]
+    pretty: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -256,7 +259,7 @@ fn run(args: &Args) -> Result<(), String> {
         let f = File::create(path).map_err(|e| format!("{name}: {e}"))?;
         let mut w = BufWriter::new(f);
         expected
-            .to_json_writer(&mut w)
+            .to_json_writer(&mut w, args.pretty)
             .map_err(|e| format!("{name}: {e}"))?;
         w.flush().map_err(|e| format!("{name}: {e}"))?;
     }

@@ -63,7 +63,12 @@ fn flows_do_not_depend_on_interleaving() {
 fn expected_round_trips_through_json() {
     let (_, e) = generate_to_vec(&config(1)).unwrap();
     let mut json = Vec::new();
-    e.to_json_writer(&mut json).unwrap();
+    e.to_json_writer(&mut json, true).unwrap();
+    let mut compact = Vec::new();
+    e.to_json_writer(&mut compact, false).unwrap();
+    assert!(compact.len() < json.len());
+    let back2: capgen::Expected = serde_json::from_slice(&compact).unwrap();
+    assert_eq!(back2, e);
     let back: capgen::Expected = serde_json::from_slice(&json).unwrap();
     assert_eq!(back, e);
 }
