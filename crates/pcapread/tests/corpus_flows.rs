@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use pcapread::{CaptureReader, Decoder, DecoderConfig, FiveTuple, FlowKey, Frame, LinkType, Proto, Skip};
+use pcapread::{
+    CaptureReader, Decoder, DecoderConfig, FiveTuple, FlowKey, Frame, LinkType, Proto, Skip,
+};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus");
 const ORACLE: &str = "_oracle/tshark-4.0.17";
@@ -32,12 +34,48 @@ const ALLOWED_FLOWS: &[(&str, &str, &str)] = &[];
 /// Per-direction captured payload bytes (capture, sender, receiver, ours,
 /// tshark's) on which we knowingly differ. Each is explained in DIFFERENCES.md.
 const ALLOWED_BYTES: &[(&str, &str, &str, u64, u64)] = &[
-    ("arkime/tcpseq_synthetic.pcap", "30.0.0.0:0", "0.0.3.0:0", 16, 8),
-    ("gopacket/linux_sll_oversized_addr.pcapng", "192.168.145.147:51218", "10.209.8.148:21999", 623, 247),
-    ("gopacket/linux_sll_oversized_addr.pcapng", "10.209.8.148:21999", "192.168.145.147:51218", 5441, 4716),
-    ("suricata-verify/tcp-rst-unacked-stream-03-gap/input.pcap", "2.2.2.2:8080", "1.1.1.1:12345", 13, 7),
-    ("suricata-verify/tcp-rst-unacked-stream-07-http/input.pcap", "1.1.1.1:12345", "2.2.2.2:8080", 39, 16),
-    ("tcpdump/of13_ericsson.pcapng", "127.0.0.1:6633", "127.0.0.1:58449", 208, 8),
+    (
+        "arkime/tcpseq_synthetic.pcap",
+        "30.0.0.0:0",
+        "0.0.3.0:0",
+        16,
+        8,
+    ),
+    (
+        "gopacket/linux_sll_oversized_addr.pcapng",
+        "192.168.145.147:51218",
+        "10.209.8.148:21999",
+        623,
+        247,
+    ),
+    (
+        "gopacket/linux_sll_oversized_addr.pcapng",
+        "10.209.8.148:21999",
+        "192.168.145.147:51218",
+        5441,
+        4716,
+    ),
+    (
+        "suricata-verify/tcp-rst-unacked-stream-03-gap/input.pcap",
+        "2.2.2.2:8080",
+        "1.1.1.1:12345",
+        13,
+        7,
+    ),
+    (
+        "suricata-verify/tcp-rst-unacked-stream-07-http/input.pcap",
+        "1.1.1.1:12345",
+        "2.2.2.2:8080",
+        39,
+        16,
+    ),
+    (
+        "tcpdump/of13_ericsson.pcapng",
+        "127.0.0.1:6633",
+        "127.0.0.1:58449",
+        208,
+        8,
+    ),
 ];
 
 /// Captures without a tshark oracle (no TCP in them): we must find no TCP flow either.
@@ -53,15 +91,25 @@ fn path(rel: &str) -> PathBuf {
 
 fn captures() -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for p in entries {
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             if p.is_dir() {
                 if !rel.starts_with("_oracle") {
                     walk(&p, root, out);
                 }
-            } else if rel.ends_with(".pcap") || rel.ends_with(".pcapng") || rel.ends_with(".pcap.gz") {
+            } else if rel.ends_with(".pcap")
+                || rel.ends_with(".pcapng")
+                || rel.ends_with(".pcap.gz")
+            {
                 out.push(rel);
             }
         }
@@ -100,7 +148,10 @@ fn flows(rel: &str) -> Flows {
         let Some(t) = seg.tcp() else { return };
         out.keys.insert(seg.tuple.canonical().0);
         let start = t.seq.wrapping_add(u32::from(t.flags.syn()));
-        let e = out.ranges.entry((seg.tuple.src, seg.tuple.dst)).or_insert((start, Vec::new()));
+        let e = out
+            .ranges
+            .entry((seg.tuple.src, seg.tuple.dst))
+            .or_insert((start, Vec::new()));
         // Offsets relative to the first sequence number seen, within +-2^31.
         let rel_start = i64::from(start.wrapping_sub(e.0) as i32);
         if !seg.payload.is_empty() {
@@ -130,7 +181,12 @@ fn oracle(rel: &str) -> Option<Vec<(SocketAddr, SocketAddr, u64, u64)>> {
     let mut rows = Vec::new();
     for line in text.lines().skip(1) {
         let c: Vec<&str> = line.split('\t').collect();
-        rows.push((c[1].parse().unwrap(), c[2].parse().unwrap(), c[3].parse().unwrap(), c[4].parse().unwrap()));
+        rows.push((
+            c[1].parse().unwrap(),
+            c[2].parse().unwrap(),
+            c[3].parse().unwrap(),
+            c[4].parse().unwrap(),
+        ));
     }
     Some(rows)
 }
@@ -148,17 +204,37 @@ fn tcp_flows_and_payload_match_tshark_except_where_explained() {
             continue;
         }
         let Some(rows) = oracle(&rel) else {
-            assert!(NO_TCP.contains(&rel.as_str()), "{rel}: no oracle and not listed in NO_TCP");
-            assert!(ours.keys.is_empty(), "{rel}: TCP flows where none expected: {:?}", ours.keys);
+            assert!(
+                NO_TCP.contains(&rel.as_str()),
+                "{rel}: no oracle and not listed in NO_TCP"
+            );
+            assert!(
+                ours.keys.is_empty(),
+                "{rel}: TCP flows where none expected: {:?}",
+                ours.keys
+            );
             continue;
         };
         compared += 1;
-        let want: BTreeSet<FlowKey> =
-            rows.iter().map(|r| FiveTuple { proto: Proto::Tcp, src: r.0, dst: r.1 }.canonical().0).collect();
+        let want: BTreeSet<FlowKey> = rows
+            .iter()
+            .map(|r| {
+                FiveTuple {
+                    proto: Proto::Tcp,
+                    src: r.0,
+                    dst: r.1,
+                }
+                .canonical()
+                .0
+            })
+            .collect();
         for (set_a, set_b, what) in [(&ours.keys, &want, "extra"), (&want, &ours.keys, "missing")] {
             for k in set_a.difference(set_b) {
                 let entry = (rel.clone(), k.to_string(), what.to_string());
-                if ALLOWED_FLOWS.iter().any(|a| (a.0, a.1, a.2) == (&entry.0[..], &entry.1[..], &entry.2[..])) {
+                if ALLOWED_FLOWS
+                    .iter()
+                    .any(|a| (a.0, a.1, a.2) == (&entry.0[..], &entry.1[..], &entry.2[..]))
+                {
                     used_flows.insert(entry);
                 } else {
                     problems.push(format!("{rel}: {what} flow {k}"));
@@ -167,19 +243,33 @@ fn tcp_flows_and_payload_match_tshark_except_where_explained() {
         }
         for &(a, b, ba, bb) in &rows {
             // Port reuse gives tshark several streams per 4-tuple: not comparable.
-            if rows.iter().filter(|r| (r.0, r.1) == (a, b) || (r.0, r.1) == (b, a)).count() > 1 {
+            if rows
+                .iter()
+                .filter(|r| (r.0, r.1) == (a, b) || (r.0, r.1) == (b, a))
+                .count()
+                > 1
+            {
                 continue;
             }
             for (src, dst, theirs) in [(a, b, ba), (b, a, bb)] {
-                let mine = ours.ranges.get(&(src, dst)).map(|r| covered(&r.1)).unwrap_or(0);
+                let mine = ours
+                    .ranges
+                    .get(&(src, dst))
+                    .map(|r| covered(&r.1))
+                    .unwrap_or(0);
                 if mine == theirs {
                     continue;
                 }
                 let (s, d) = (src.to_string(), dst.to_string());
-                if ALLOWED_BYTES.iter().any(|x| (x.0, x.1, x.2, x.3, x.4) == (&rel[..], &s[..], &d[..], mine, theirs)) {
+                if ALLOWED_BYTES
+                    .iter()
+                    .any(|x| (x.0, x.1, x.2, x.3, x.4) == (&rel[..], &s[..], &d[..], mine, theirs))
+                {
                     used_bytes.insert((rel.clone(), s, d));
                 } else {
-                    problems.push(format!("{rel}: {src} -> {dst} captured payload {mine} B, tshark {theirs} B"));
+                    problems.push(format!(
+                        "{rel}: {src} -> {dst} captured payload {mine} B, tshark {theirs} B"
+                    ));
                 }
             }
         }
@@ -195,7 +285,11 @@ fn tcp_flows_and_payload_match_tshark_except_where_explained() {
             problems.push(format!("stale ALLOWED_BYTES entry {a:?}"));
         }
     }
-    assert!(problems.is_empty(), "unexplained differences with tshark:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "unexplained differences with tshark:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Encapsulation paths of the TCP segments of a capture, with counts.
@@ -214,41 +308,108 @@ fn tcp_paths(rel: &str) -> BTreeMap<String, u64> {
 #[test]
 fn encapsulation_paths_of_tunnel_and_link_captures() {
     let cases: &[(&str, &[(&str, u64)])] = &[
-        ("suricata-verify/bug-5437-01/input.pcap", &[("eth/ipv4/gre/erspan/eth/ipv4", 2)]),
+        (
+            "suricata-verify/bug-5437-01/input.pcap",
+            &[("eth/ipv4/gre/erspan/eth/ipv4", 2)],
+        ),
         // ERSPAN type I (no GRE sequence number, no ERSPAN header)
         ("zeek/erspan.pcap", &[("eth/ipv4/gre/eth/ipv4", 106)]),
-        ("zeek/tunnels/vxlan-encapsulated-http.pcap", &[("eth/ipv4/vxlan:1/eth/ipv4", 12)]),
-        ("suricata-verify/vxlan-decoder-03/vxlan.pcap", &[("eth/ipv4/vxlan:5569041/eth/ipv4", 82)]),
-        ("suricata-verify/bug-6402-01/input.pcap", &[("eth/ipv4/geneve:0/ipv4/gre/ipv4", 12)]),
-        ("tcpdump/geneve.pcap", &[("eth/ipv4/geneve:10/eth/ipv4", 16), ("eth/ipv4/geneve:11/eth/ipv4", 17)]),
-        ("suricata-verify/bug-2576-02/temp1.pcap", &[("eth/ipv4/gre/eth/ipv4", 17)]),
+        (
+            "zeek/tunnels/vxlan-encapsulated-http.pcap",
+            &[("eth/ipv4/vxlan:1/eth/ipv4", 12)],
+        ),
+        (
+            "suricata-verify/vxlan-decoder-03/vxlan.pcap",
+            &[("eth/ipv4/vxlan:5569041/eth/ipv4", 82)],
+        ),
+        (
+            "suricata-verify/bug-6402-01/input.pcap",
+            &[("eth/ipv4/geneve:0/ipv4/gre/ipv4", 12)],
+        ),
+        (
+            "tcpdump/geneve.pcap",
+            &[
+                ("eth/ipv4/geneve:10/eth/ipv4", 16),
+                ("eth/ipv4/geneve:11/eth/ipv4", 17),
+            ],
+        ),
+        (
+            "suricata-verify/bug-2576-02/temp1.pcap",
+            &[("eth/ipv4/gre/eth/ipv4", 17)],
+        ),
         ("zeek/tunnels/4in6.pcap", &[("eth/ipv6/ipv4", 1)]),
-        ("suricata-verify/bug-4571-01/ipv4_over_ipv4.pcap", &[("eth/ipv4/ipv4", 1)]),
-        ("suricata-verify/bug-4571-04/ipv6_over_ipv4.pcap", &[("eth/ipv4/ipv6", 1)]),
-        ("suricata-verify/bug-4571-06/ipv4_over_ipv6.pcap", &[("eth/ipv6/ipv4", 1)]),
+        (
+            "suricata-verify/bug-4571-01/ipv4_over_ipv4.pcap",
+            &[("eth/ipv4/ipv4", 1)],
+        ),
+        (
+            "suricata-verify/bug-4571-04/ipv6_over_ipv4.pcap",
+            &[("eth/ipv4/ipv6", 1)],
+        ),
+        (
+            "suricata-verify/bug-4571-06/ipv4_over_ipv6.pcap",
+            &[("eth/ipv6/ipv4", 1)],
+        ),
         ("arkime/twovlan.pcap", &[("eth/vlan:201/vlan:200/ipv4", 6)]),
-        ("zeek/vlan-qinqinq.pcap", &[("eth/vlan:30/vlan:20/vlan:10/ipv4", 14)]),
-        ("arkime/mpls-basic.pcap", &[("eth/ipv4", 8), ("eth/mpls:29/ipv4", 11)]),
+        (
+            "zeek/vlan-qinqinq.pcap",
+            &[("eth/vlan:30/vlan:20/vlan:10/ipv4", 14)],
+        ),
+        (
+            "arkime/mpls-basic.pcap",
+            &[("eth/ipv4", 8), ("eth/mpls:29/ipv4", 11)],
+        ),
         (
             "zeek/mpls-in-vlan.pcap",
-            &[("eth/vlan:0/mpls:16106/ipv4", 1), ("eth/vlan:3199/ipv4", 1), ("eth/vlan:3399/mpls:254/mpls:99/ipv4", 1)],
+            &[
+                ("eth/vlan:0/mpls:16106/ipv4", 1),
+                ("eth/vlan:3199/ipv4", 1),
+                ("eth/vlan:3399/mpls:254/mpls:99/ipv4", 1),
+            ],
         ),
-        ("zeek/pbb.pcap", &[("eth/vlan:4051/pbb:2014020/eth/vlan:4020/ipv4", 8)]),
-        ("zeek/pppoe-over-qinq.pcap", &[("eth/vlan:3704/vlan:2474/pppoe/ppp/ipv4", 86)]),
-        ("suricata-verify/bug-4810/pppoe-session-http.pcap", &[("eth/pppoe/ppp/ipv4", 30)]),
-        ("tcpdump/lspping-fec-ldp.pcap", &[("ppp/mpls:100656/ipv4", 1), ("ppp/mpls:100704/ipv4", 2)]),
+        (
+            "zeek/pbb.pcap",
+            &[("eth/vlan:4051/pbb:2014020/eth/vlan:4020/ipv4", 8)],
+        ),
+        (
+            "zeek/pppoe-over-qinq.pcap",
+            &[("eth/vlan:3704/vlan:2474/pppoe/ppp/ipv4", 86)],
+        ),
+        (
+            "suricata-verify/bug-4810/pppoe-session-http.pcap",
+            &[("eth/pppoe/ppp/ipv4", 30)],
+        ),
+        (
+            "tcpdump/lspping-fec-ldp.pcap",
+            &[("ppp/mpls:100656/ipv4", 1), ("ppp/mpls:100704/ipv4", 2)],
+        ),
         ("zeek/snap-tcp.pcap", &[("eth/llc/ipv4", 8)]),
         ("tcpdump/ipoib.pcap", &[("ipoib/ipv4", 20)]),
-        ("tcpdump/arcnet-rfc1051-arp-icmp-http.pcap", &[("arcnet/ipv4", 14)]),
+        (
+            "tcpdump/arcnet-rfc1051-arp-icmp-http.pcap",
+            &[("arcnet/ipv4", 14)],
+        ),
         ("zeek/nflog-http.pcap", &[("nflog/ipv4", 13)]),
-        ("suricata-verify/decode-chdlc-01/hdlc-http_1tx.pcap", &[("chdlc/ipv4", 17)]),
-        ("suricata-verify/decode-sll2-01/input.pcap", &[("sll2/ipv4", 5)]),
+        (
+            "suricata-verify/decode-chdlc-01/hdlc-http_1tx.pcap",
+            &[("chdlc/ipv4", 17)],
+        ),
+        (
+            "suricata-verify/decode-sll2-01/input.pcap",
+            &[("sll2/ipv4", 5)],
+        ),
         // 209 frames; frame 87's TCP header is cut by its IP length, frame 95's
         // has data offset 0 (this capture's headers were deliberately damaged).
-        ("gopacket/linux_sll_oversized_addr.pcapng", &[("sll/ipv4", 207)]),
+        (
+            "gopacket/linux_sll_oversized_addr.pcapng",
+            &[("sll/ipv4", 207)],
+        ),
         ("gopacket/test_loopback.pcap", &[("null/ipv6", 24)]),
         ("tcpdump/tcp_rst_diag_payload.pcap", &[("null/ipv4", 1)]),
-        ("suricata-verify/linktype-228/flow-test-01.pcap", &[("ipv4", 7)]),
+        (
+            "suricata-verify/linktype-228/flow-test-01.pcap",
+            &[("ipv4", 7)],
+        ),
     ];
     for (rel, want) in cases {
         let want: BTreeMap<String, u64> = want.iter().map(|(p, n)| (p.to_string(), *n)).collect();
@@ -264,14 +425,20 @@ fn teredo_frames_decode_as_ipv6_not_udp() {
     let mut skips = BTreeMap::new();
     let mut udp_3544 = 0;
     each_segment("zeek/tunnels/Teredo.pcap", |_, seg| match seg {
-        Ok(s) if s.tuple.proto == Proto::Udp && (s.tuple.src.port() == 3544 || s.tuple.dst.port() == 3544) => {
+        Ok(s)
+            if s.tuple.proto == Proto::Udp
+                && (s.tuple.src.port() == 3544 || s.tuple.dst.port() == 3544) =>
+        {
             udp_3544 += 1
         }
         Err(skip @ Skip::NotTcpUdp(58 | 59)) => *skips.entry(skip).or_insert(0) += 1,
         _ => {}
     });
     assert_eq!(udp_3544, 0);
-    assert_eq!(skips, BTreeMap::from([(Skip::NotTcpUdp(58), 3), (Skip::NotTcpUdp(59), 1)]));
+    assert_eq!(
+        skips,
+        BTreeMap::from([(Skip::NotTcpUdp(58), 3), (Skip::NotTcpUdp(59), 1)])
+    );
 }
 
 #[test]
@@ -279,7 +446,10 @@ fn routing_header_type0_flow_uses_final_destination() {
     let f = flows("zeek/chksums/ip6-route0-tcp-good-chksum.pcap");
     let k: Vec<String> = f.keys.iter().map(|k| k.to_string()).collect();
     // The header's destination is 2001:4f8:4:7:2e0:81ff:fe52:9a6b, the next hop.
-    assert_eq!(k, ["tcp [2001:78:1:32::2]:80 <-> [2001:4f8:4:7:2e0:81ff:fe52:ffff]:30000"]);
+    assert_eq!(
+        k,
+        ["tcp [2001:78:1:32::2]:80 <-> [2001:4f8:4:7:2e0:81ff:fe52:ffff]:30000"]
+    );
 }
 
 #[test]
@@ -295,7 +465,12 @@ fn snaplen_truncation_is_counted_per_segment() {
         truncated_total += u64::from(seg.truncated);
         dropped_total += u64::from(frame.truncated_bytes());
         if frame.truncated_bytes() > 0 {
-            assert_eq!(seg.truncated, frame.truncated_bytes(), "frame {}", frame.number);
+            assert_eq!(
+                seg.truncated,
+                frame.truncated_bytes(),
+                "frame {}",
+                frame.number
+            );
         }
     });
     assert_eq!(segments, 878);
@@ -332,7 +507,11 @@ fn jumbogram_is_one_80000_byte_segment() {
 /// suricata-verify test.yaml.
 fn suricata_packet(test_yaml: &str) -> (Vec<u8>, LinkType) {
     let text = fs::read_to_string(path(test_yaml)).unwrap();
-    let b64 = text.lines().find_map(|l| l.trim().strip_prefix("packet: ")).unwrap().trim_matches('"');
+    let b64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("packet: "))
+        .unwrap()
+        .trim_matches('"');
     let link = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("packet_info.linktype: "))
@@ -340,12 +519,22 @@ fn suricata_packet(test_yaml: &str) -> (Vec<u8>, LinkType) {
         .unwrap()
         .parse()
         .unwrap();
-    (base64::engine::general_purpose::STANDARD.decode(b64).unwrap(), LinkType(link))
+    (
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        LinkType(link),
+    )
 }
 
 #[test]
 fn suricata_defrag_bug_6887_matches_reassembled_packet() {
-    for dir in ["bug-6887-defrag-ipv6-tcp", "bug-6887-defrag-eth-vlan-ipv6-tcp", "bug-6887-defrag-ppp-ipv6-tcp", "bug-6887-defrag-ipv4-tcp-syn"] {
+    for dir in [
+        "bug-6887-defrag-ipv6-tcp",
+        "bug-6887-defrag-eth-vlan-ipv6-tcp",
+        "bug-6887-defrag-ppp-ipv6-tcp",
+        "bug-6887-defrag-ipv4-tcp-syn",
+    ] {
         let base = format!("suricata-verify/defrag/{dir}");
         let pcap = fs::read_dir(path(&base))
             .unwrap()
@@ -356,14 +545,26 @@ fn suricata_defrag_bug_6887_matches_reassembled_packet() {
         let mut got = Vec::new();
         each_segment(&format!("{base}/{pcap}"), |_, seg| {
             if let Ok(s) = seg {
-                assert!(s.defragmented, "{dir}: only the rebuilt datagram yields a segment");
+                assert!(
+                    s.defragmented,
+                    "{dir}: only the rebuilt datagram yields a segment"
+                );
                 got.push((s.tuple, *s.tcp().unwrap(), s.payload.to_vec()));
             }
         });
         // Suricata's: the reassembled packet it logged, decoded as a plain frame.
         let (bytes, link) = suricata_packet(&format!("{base}/test.yaml"));
         let n = bytes.len() as u32;
-        let frame = Frame { number: 1, input: 0, file_offset: 0, ts: 0, caplen: n, origlen: n, link_type: link, data: &bytes };
+        let frame = Frame {
+            number: 1,
+            input: 0,
+            file_offset: 0,
+            ts: 0,
+            caplen: n,
+            origlen: n,
+            link_type: link,
+            data: &bytes,
+        };
         let mut dec = Decoder::new(DecoderConfig::default());
         let want = dec.decode(&frame).unwrap();
         assert!(!want.defragmented);
@@ -411,8 +612,12 @@ fn dnscap_frags_defragment_to_the_same_udp_as_dns() {
     let frags = udp("dnscap/frags.pcap");
     let plain = udp("dnscap/dns.pcap");
     assert_eq!(frags.len(), 82);
-    assert!(frags.iter().all(|f| f.2), "every datagram of frags.pcap is rebuilt");
-    let strip = |v: &[(FiveTuple, Vec<u8>, bool)]| v.iter().map(|x| (x.0, x.1.clone())).collect::<Vec<_>>();
+    assert!(
+        frags.iter().all(|f| f.2),
+        "every datagram of frags.pcap is rebuilt"
+    );
+    let strip =
+        |v: &[(FiveTuple, Vec<u8>, bool)]| v.iter().map(|x| (x.0, x.1.clone())).collect::<Vec<_>>();
     assert_eq!(strip(&frags), strip(&plain));
 }
 
@@ -420,8 +625,18 @@ fn dnscap_frags_defragment_to_the_same_udp_as_dns() {
 fn fragmented_icmp_is_released_not_held() {
     // An ICMP echo in two fragments, then its (unfragmented) reply.
     let mut out = Vec::new();
-    each_segment("suricata-verify/exception-policy-defrag-01/ipv4frags.pcap", |_, seg| {
-        out.push(seg.map(|_| ()).err());
-    });
-    assert_eq!(out, [Some(Skip::FragmentHeld), Some(Skip::NotTcpUdp(1)), Some(Skip::NotTcpUdp(1))]);
+    each_segment(
+        "suricata-verify/exception-policy-defrag-01/ipv4frags.pcap",
+        |_, seg| {
+            out.push(seg.map(|_| ()).err());
+        },
+    );
+    assert_eq!(
+        out,
+        [
+            Some(Skip::FragmentHeld),
+            Some(Skip::NotTcpUdp(1)),
+            Some(Skip::NotTcpUdp(1))
+        ]
+    );
 }
