@@ -133,12 +133,15 @@ fn each_segment(rel: &str, mut f: impl FnMut(&Frame<'_>, Result<&pcapread::Segme
     }
 }
 
+/// One direction's first sequence number and the payload ranges relative to it.
+type Ranges = (u32, Vec<(i64, i64)>);
+
 /// The TCP flows of a capture and, per (sender, receiver), the union of the
 /// sequence ranges its captured payload covers.
 #[derive(Default)]
 struct Flows {
     keys: BTreeSet<FlowKey>,
-    ranges: BTreeMap<(SocketAddr, SocketAddr), (u32, Vec<(i64, i64)>)>,
+    ranges: BTreeMap<(SocketAddr, SocketAddr), Ranges>,
 }
 
 fn flows(rel: &str) -> Flows {
