@@ -33,6 +33,8 @@ pub struct AssemblerStats {
     pub evicted_connections: u64,
     /// RST segments ignored (sender's sequence space unknown, or out of window).
     pub rst_ignored: u64,
+    /// Accepted RSTs withdrawn because the connection carried on after them.
+    pub rst_overridden: u64,
     /// Highest number of pages in use at once.
     pub pages_high_water: usize,
     /// Highest number of connections tracked at once.
@@ -269,10 +271,13 @@ impl<F: StreamFactory> Assembler<F> {
         conn.last_frame = seg.frame;
         let (h, peer) = split_halves(&mut conn.halves, d);
         h.packets += 1;
-        if conn.ended == Some(EndReason::Rst) || (conn.ended.is_some() && !h.closed) {
-            h.ledger.captured += seg.payload.len() as u64;
-            h.ledger.after_close += seg.payload.len() as u64;
-            return;
+        let carries =
+            !seg.payload.is_empty() || seg.truncated > 0 || t.flags.syn() || t.flags.fin();
+        if conn.ended == Some(EndReason::Rst) && carries && !t.flags.rst() && !h.closed {
+            // Traffic goes on after the RST: it was not final (injected, or refused
+            // by a host still in SYN-SENT). Keep the connection open.
+            conn.ended = None;
+            self.stats.rst_overridden += 1;
         }
         let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, peer.pages);
         if t.flags.syn() {
@@ -307,17 +312,18 @@ impl<F: StreamFactory> Assembler<F> {
         }
         if t.flags.rst() {
             if rst_ok {
-                for dd in [dir, dir.reverse()] {
-                    let (a, b) = split_halves(&mut conn.halves, dd.index());
-                    let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
-                    a.finish(dd, &mut ctx, &mut conn.stream);
+                // The streams are not cut here: data that follows a RST is still
+                // delivered (a RST can be injected; tshark and Zeek keep it too).
+                // The connection completes after `close_linger` unless traffic
+                // goes on, which withdraws the RST.
+                if conn.ended.is_none() {
+                    conn.ended = Some(EndReason::Rst);
+                    conn.ended_at = seg.ts;
                 }
-                conn.ended = Some(EndReason::Rst);
-                conn.ended_at = seg.ts;
             } else {
                 self.stats.rst_ignored += 1;
             }
-        } else if conn.halves.iter().all(|h| h.closed) {
+        } else if conn.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
             conn.ended = Some(EndReason::Fin);
             conn.ended_at = seg.ts;
         }

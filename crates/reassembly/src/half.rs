@@ -91,6 +91,8 @@ pub(crate) struct Half {
     end_signalled: bool,
     /// Bytes skipped since the last delivery (reported with the next one).
     pending_skip: u64,
+    /// End of bytes right at the delivery point that snaplen cut off.
+    truncated_until: Option<u64>,
     /// Data segments queued while the start was pending.
     pending_segments: u32,
     delivered_any: bool,
@@ -251,6 +253,7 @@ impl Half {
             self.fin_off = Some(a + total_len);
         }
         if self.started {
+            self.skip_truncated(a, dir, ctx, stream);
             // Before the start.
             if a < self.start_off {
                 let cut = (self.start_off - a).min(data.len() as u64);
@@ -277,16 +280,13 @@ impl Half {
             self.insert(a, data, pkt, dir, ctx, stream);
         }
         if truncated > 0 && self.started {
-            // Snaplen cut bytes right after this data: if the data reached the
-            // delivery point, those bytes are known to be missing, not late.
+            // Snaplen cut bytes right after this data. If the data reached the
+            // delivery point, remember them: unless a later segment brings them
+            // (a retransmission), they are missing, and the next segment beyond
+            // them is delivered at once instead of waiting behind a hole.
             let captured_end = a + data.len() as u64;
             if self.next_off == captured_end {
-                let gap = truncated;
-                self.ledger
-                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
-                self.next_off += gap;
-                self.pending_skip += gap;
-                self.deliver_queued(dir, ctx, stream);
+                self.truncated_until = Some(captured_end + truncated);
             }
         }
         if !self.started {
@@ -296,6 +296,28 @@ impl Half {
             }
         }
         self.check_fin(dir, ctx, stream);
+    }
+
+    /// A segment starting at `a` arrived: if bytes cut by snaplen sit between the
+    /// delivery point and `a`, they are missing — skip them.
+    fn skip_truncated<S: Stream>(&mut self, a: u64, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+        let Some(t) = self.truncated_until else {
+            return;
+        };
+        if t <= self.next_off {
+            self.truncated_until = None;
+            return;
+        }
+        if a > self.next_off {
+            let to = a.min(t);
+            let gap = to - self.next_off;
+            self.ledger
+                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.next_off = to;
+            self.pending_skip += gap;
+            self.truncated_until = None;
+            self.deliver_queued(dir, ctx, stream);
+        }
     }
 
     /// Compare old (already released or kept) bytes at `[a, a+len)`.
@@ -603,6 +625,14 @@ impl Half {
     /// The connection ends: deliver everything, release pages, signal the end.
     pub(crate) fn finish<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         self.flush(None, dir, ctx, stream);
+        if let Some(t) = self.truncated_until.take() {
+            if self.started && t > self.next_off && self.queue.is_empty() {
+                let gap = t - self.next_off;
+                self.ledger
+                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+                self.next_off = t;
+            }
+        }
         if let Some(f) = self.fin_off {
             if self.started && f > self.next_off && !self.closed {
                 // Bytes between the last delivered byte and the FIN never arrived.

@@ -1,0 +1,233 @@
+//! Every TCP stream of every capture in testdata/corpus, reassembled under the
+//! `first` policy, compared with tshark 4.0.17's follow output (sha256 per
+//! direction, from the oracle's index.tsv). Deliberate differences are listed in
+//! testdata/DIFFERENCES.md and in `KNOWN` below, each with its reason; any other
+//! difference fails the test.
+
+#![allow(clippy::unwrap_used)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use pcapread::{CaptureReader, Decoder, DecoderConfig, Proto};
+use reassembly::{
+    Assembler, AssemblerConfig, Completion, Dir, ScatterGather, Stream, StreamFactory, StreamInfo,
+};
+use sha2::{Digest, Sha256};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus")
+}
+
+#[derive(Default, Debug)]
+struct Flow {
+    client: Option<SocketAddr>,
+    server: Option<SocketAddr>,
+    first_frame: u64,
+    bytes: [Vec<u8>; 2],
+}
+
+struct Collect(Rc<RefCell<Flow>>);
+impl Stream for Collect {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        let mut f = self.0.borrow_mut();
+        let d = match sg.dir() {
+            Dir::ClientToServer => 0,
+            Dir::ServerToClient => 1,
+        };
+        let (_, saved) = sg.lengths();
+        let bytes: Vec<u8> = sg.chunks().flatten().copied().collect();
+        f.bytes[d].extend_from_slice(&bytes[saved..]);
+    }
+    fn complete(&mut self, _c: &Completion) {}
+}
+#[derive(Default)]
+struct Factory(Vec<Rc<RefCell<Flow>>>);
+impl StreamFactory for Factory {
+    type Stream = Collect;
+    fn new_stream(&mut self, info: &StreamInfo) -> Collect {
+        let f = Rc::new(RefCell::new(Flow {
+            client: Some(info.client.src),
+            server: Some(info.client.dst),
+            first_frame: info.first_frame,
+            ..Default::default()
+        }));
+        self.0.push(f.clone());
+        Collect(f)
+    }
+}
+
+/// Reassemble every TCP flow of a capture.
+fn reassemble(path: &Path) -> Vec<Flow> {
+    let mut reader = CaptureReader::open(path).unwrap();
+    let mut decoder = Decoder::new(DecoderConfig::default());
+    let mut asm = Assembler::new(AssemblerConfig::default(), Factory::default());
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(_) => break,
+        };
+        if let Ok(seg) = decoder.decode(&frame) {
+            if seg.tuple.proto == Proto::Tcp {
+                asm.assemble(&seg);
+            }
+        }
+    }
+    asm.flush_all();
+    asm.into_factory()
+        .0
+        .into_iter()
+        .map(|f| Rc::try_unwrap(f).unwrap().into_inner())
+        .collect()
+}
+
+#[derive(Debug)]
+struct OracleStream {
+    node0: SocketAddr,
+    node1: SocketAddr,
+    sha0: String,
+    sha1: String,
+    bytes0: usize,
+    bytes1: usize,
+}
+
+fn oracle(capture_rel: &str) -> Option<Vec<OracleStream>> {
+    let p = root()
+        .join("_oracle/tshark-4.0.17")
+        .join(capture_rel)
+        .join("index.tsv");
+    let text = std::fs::read_to_string(p).ok()?;
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (Ok(node0), Ok(node1)) = (f[1].parse(), f[2].parse()) else {
+            continue;
+        };
+        out.push(OracleStream {
+            node0,
+            node1,
+            bytes0: f[3].parse().unwrap(),
+            bytes1: f[4].parse().unwrap(),
+            sha0: f[5].to_string(),
+            sha1: f[6].to_string(),
+        });
+    }
+    Some(out)
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn captures() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("_oracle") {
+                    stack.push(p);
+                }
+            } else {
+                let n = p.to_string_lossy().to_string();
+                if n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz") {
+                    out.push(
+                        p.strip_prefix(root())
+                            .unwrap()
+                            .to_string_lossy()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compare one capture: the list of mismatch descriptions.
+fn compare(rel: &str) -> Vec<String> {
+    let Some(streams) = oracle(rel) else {
+        return vec![];
+    };
+    let flows = reassemble(&root().join(rel));
+    // Match streams to flows by endpoint pair, in order of appearance.
+    let mut by_pair: BTreeMap<(SocketAddr, SocketAddr), Vec<&Flow>> = BTreeMap::new();
+    for f in &flows {
+        let (a, b) = (f.client.unwrap(), f.server.unwrap());
+        let key = if a <= b { (a, b) } else { (b, a) };
+        by_pair.entry(key).or_default().push(f);
+    }
+    let mut used: BTreeMap<(SocketAddr, SocketAddr), usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        let key = if s.node0 <= s.node1 {
+            (s.node0, s.node1)
+        } else {
+            (s.node1, s.node0)
+        };
+        let n = used.entry(key).or_insert(0);
+        let Some(f) = by_pair.get(&key).and_then(|v| v.get(*n)) else {
+            if s.bytes0 + s.bytes1 > 0 {
+                problems.push(format!("stream {i} {}<->{}: no flow", s.node0, s.node1));
+            }
+            continue;
+        };
+        *n += 1;
+        let (b0, b1) = if f.client == Some(s.node0) {
+            (&f.bytes[0], &f.bytes[1])
+        } else {
+            (&f.bytes[1], &f.bytes[0])
+        };
+        if let Ok(dir) = std::env::var("ORACLE_DUMP") {
+            let base = format!("{dir}/{}.stream-{i}", rel.replace('/', "_"));
+            std::fs::write(format!("{base}.node0.bin"), b0).ok();
+            std::fs::write(format!("{base}.node1.bin"), b1).ok();
+        }
+        for (node, want_sha, want_len, got) in [
+            (s.node0, &s.sha0, s.bytes0, b0),
+            (s.node1, &s.sha1, s.bytes1, b1),
+        ] {
+            if &sha(got) != want_sha {
+                problems.push(format!(
+                    "stream {i} from {node}: {} bytes (tshark {want_len})",
+                    got.len()
+                ));
+            }
+        }
+    }
+    for (key, v) in &by_pair {
+        let n = used.get(key).copied().unwrap_or(0);
+        for f in &v[n..] {
+            if !f.bytes[0].is_empty() || !f.bytes[1].is_empty() {
+                problems.push(format!(
+                    "extra flow {}<->{} (frame {}) not in tshark",
+                    key.0, key.1, f.first_frame
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn corpus_matches_tshark_oracle() {
+    let mut report = String::new();
+    let mut n = 0;
+    for rel in captures() {
+        let problems = compare(&rel);
+        n += 1;
+        for p in problems {
+            report.push_str(&format!("{rel}: {p}\n"));
+        }
+    }
+    assert!(n > 100, "expected the corpus under testdata/corpus");
+    if !report.is_empty() {
+        std::fs::write("/tmp/oracle-report.txt", &report).ok();
+    }
+    assert!(report.is_empty(), "differences from tshark:\n{report}");
+}
