@@ -214,20 +214,43 @@ fn compare(rel: &str) -> Vec<String> {
     problems
 }
 
+/// Differences explained in testdata/DIFFERENCES.md ("Reassembled bytes").
+/// Each line is exactly what `compare` reports; a line that no longer appears
+/// fails the test too, so the list stays true.
+const KNOWN: &[&str] = &[
+    // A junk segment 251 MB past the SYN; the peer never advertised a window.
+    "arkime/tcpseq_synthetic.pcap: stream 0 from 30.0.0.0:0: 16 bytes (tshark 8)",
+    // Deliberately damaged capture (overwritten sequence numbers and lengths).
+    "gopacket/linux_sll_oversized_addr.pcapng: stream 0 from 192.168.145.147:51218: 90 bytes (tshark 247)",
+    "gopacket/linux_sll_oversized_addr.pcapng: stream 0 from 10.209.8.148:21999: 2271 bytes (tshark 4716)",
+    // tshark stops at a hole that is never filled; we deliver the bytes after it.
+    "suricata-verify/tcp-rst-unacked-stream-03-gap/input.pcap: stream 0 from 2.2.2.2:8080: 13 bytes (tshark 7)",
+    "suricata-verify/tcp-rst-unacked-stream-07-http/input.pcap: stream 0 from 1.1.1.1:12345: 39 bytes (tshark 16)",
+    // Split 5-way handshake: tshark makes two streams, it is one connection.
+    "suricata-verify/tcp-split-handshake-02-5whs/split-handshake-5whs.pcap: stream 0 from 1.1.1.1:12345: 4 bytes (tshark 0)",
+    "suricata-verify/tcp-split-handshake-02-5whs/split-handshake-5whs.pcap: stream 1 2.2.2.2:80<->1.1.1.1:12345: no flow",
+    // Both ends on 127.0.0.1: tshark's follow mixes up the two directions.
+    "tcpdump/of13_ericsson.pcapng: stream 9 from 127.0.0.1:6633: 208 bytes (tshark 8)",
+    "tcpdump/of13_ericsson.pcapng: stream 9 from 127.0.0.1:58449: 344 bytes (tshark 344)",
+    // Overlapping IP fragments with different bytes: our defragmenter keeps the first copy.
+    "zeek/ipv4/fragmented-4.pcap: stream 1 from 128.32.46.142:7790: 69 bytes (tshark 69)",
+    // A segment that fills a hole: tshark writes all of it over bytes queued earlier; `first` keeps the queued bytes.
+    "zeek/tcp/reassembly.pcap: stream 0 from 63.193.213.194:2564: 28832 bytes (tshark 28832)",
+];
+
 #[test]
 fn corpus_matches_tshark_oracle() {
-    let mut report = String::new();
+    let mut found = Vec::new();
     let mut n = 0;
     for rel in captures() {
-        let problems = compare(&rel);
         n += 1;
-        for p in problems {
-            report.push_str(&format!("{rel}: {p}\n"));
+        for p in compare(&rel) {
+            found.push(format!("{rel}: {p}"));
         }
     }
     assert!(n > 100, "expected the corpus under testdata/corpus");
-    if !report.is_empty() {
-        std::fs::write("/tmp/oracle-report.txt", &report).ok();
-    }
-    assert!(report.is_empty(), "differences from tshark:\n{report}");
+    let unexplained: Vec<&String> = found.iter().filter(|f| !KNOWN.contains(&f.as_str())).collect();
+    let vanished: Vec<&&str> = KNOWN.iter().filter(|k| !found.iter().any(|f| f == *k)).collect();
+    assert!(unexplained.is_empty(), "unexplained differences from tshark:\n{unexplained:#?}");
+    assert!(vanished.is_empty(), "known differences that no longer occur (update KNOWN and DIFFERENCES.md):\n{vanished:#?}");
 }
