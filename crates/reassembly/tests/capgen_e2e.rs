@@ -11,7 +11,9 @@ use std::rc::Rc;
 
 use capgen::{generate_to_vec, ByteRange, EndMix, GenConfig};
 use pcapread::{Decoder, DecoderConfig, SliceReader};
-use reassembly::{Assembler, AssemblerConfig, Completion, Dir, ScatterGather, Stream, StreamFactory, StreamInfo};
+use reassembly::{
+    Assembler, AssemblerConfig, Completion, Dir, ScatterGather, Stream, StreamFactory, StreamInfo,
+};
 use sha2::{Digest, Sha256};
 
 #[derive(Default)]
@@ -43,7 +45,10 @@ struct F(Vec<Rc<RefCell<Out>>>);
 impl StreamFactory for F {
     type Stream = H;
     fn new_stream(&mut self, info: &StreamInfo) -> H {
-        let o = Rc::new(RefCell::new(Out { client: Some(info.client.src), ..Default::default() }));
+        let o = Rc::new(RefCell::new(Out {
+            client: Some(info.client.src),
+            ..Default::default()
+        }));
         self.0.push(o.clone());
         H(o)
     }
@@ -61,12 +66,20 @@ fn check(gen: GenConfig, asm_cfg: AssemblerConfig) {
     asm.flush_all();
     assert_eq!(asm.pages_in_use(), 0);
     let outs = asm.into_factory().0;
-    let by_client: HashMap<SocketAddr, Rc<RefCell<Out>>> =
-        outs.iter().map(|o| (o.borrow().client.unwrap(), o.clone())).collect();
-    assert_eq!(outs.len(), expected.flows.len(), "one stream per generated flow");
+    let by_client: HashMap<SocketAddr, Rc<RefCell<Out>>> = outs
+        .iter()
+        .map(|o| (o.borrow().client.unwrap(), o.clone()))
+        .collect();
+    assert_eq!(
+        outs.len(),
+        expected.flows.len(),
+        "one stream per generated flow"
+    );
     for f in &expected.flows {
         let client = SocketAddr::new(f.client.ip, f.client.port);
-        let o = by_client.get(&client).unwrap_or_else(|| panic!("flow {} ({client}) missing", f.id));
+        let o = by_client
+            .get(&client)
+            .unwrap_or_else(|| panic!("flow {} ({client}) missing", f.id));
         let mut o = o.borrow_mut();
         let c = o.completion.clone().unwrap();
         for (d, want) in [(0, &f.c2s), (1, &f.s2c)] {
@@ -76,9 +89,21 @@ fn check(gen: GenConfig, asm_cfg: AssemblerConfig) {
             let l = if d == 0 { &c.c2s } else { &c.s2c };
             assert!(l.balanced(), "flow {} ledger {l:?}", f.id);
             assert_eq!(l.delivered, want.bytes);
-            assert_eq!(l.captured, want.wire_bytes, "every payload byte on the wire is captured");
-            assert_eq!(l.captured, l.delivered + l.duplicate, "retransmissions are duplicates");
-            assert!(l.gaps.is_empty(), "flow {} dir {d}: gaps {:?}", f.id, l.gaps);
+            assert_eq!(
+                l.captured, want.wire_bytes,
+                "every payload byte on the wire is captured"
+            );
+            assert_eq!(
+                l.captured,
+                l.delivered + l.duplicate,
+                "retransmissions are duplicates"
+            );
+            assert!(
+                l.gaps.is_empty(),
+                "flow {} dir {d}: gaps {:?}",
+                f.id,
+                l.gaps
+            );
         }
     }
 }
@@ -108,7 +133,11 @@ fn out_of_order_retransmitted_overlapping_wrapping_ipv6() {
         overlap_rate: 0.03,
         wrap_fraction: 0.5,
         ipv6_fraction: 0.4,
-        end: EndMix { fin: 6, rst: 2, none: 2 },
+        end: EndMix {
+            fin: 6,
+            rst: 2,
+            none: 2,
+        },
         ..base()
     };
     check(g, AssemblerConfig::default());
@@ -116,12 +145,28 @@ fn out_of_order_retransmitted_overlapping_wrapping_ipv6() {
 
 #[test]
 fn tiny_pages_still_exact() {
-    let g = GenConfig { seed: 13, ooo_rate: 0.1, retrans_rate: 0.05, overlap_rate: 0.05, ..base() };
-    check(g, AssemblerConfig { page_size: 64, ..AssemblerConfig::default() });
+    let g = GenConfig {
+        seed: 13,
+        ooo_rate: 0.1,
+        retrans_rate: 0.05,
+        overlap_rate: 0.05,
+        ..base()
+    };
+    check(
+        g,
+        AssemblerConfig {
+            page_size: 64,
+            ..AssemblerConfig::default()
+        },
+    );
 }
 
 #[test]
 fn udp_flows() {
-    let g = GenConfig { seed: 14, udp_fraction: 0.5, ..base() };
+    let g = GenConfig {
+        seed: 14,
+        udp_fraction: 0.5,
+        ..base()
+    };
     check(g, AssemblerConfig::default());
 }

@@ -249,8 +249,20 @@ fn corpus_matches_tshark_oracle() {
         }
     }
     assert!(n > 100, "expected the corpus under testdata/corpus");
-    let unexplained: Vec<&String> = found.iter().filter(|f| !KNOWN.contains(&f.as_str())).collect();
-    let vanished: Vec<&&str> = KNOWN.iter().filter(|k| !found.iter().any(|f| f == *k)).collect();
-    assert!(unexplained.is_empty(), "unexplained differences from tshark:\n{unexplained:#?}");
-    assert!(vanished.is_empty(), "known differences that no longer occur (update KNOWN and DIFFERENCES.md):\n{vanished:#?}");
+    let unexplained: Vec<&String> = found
+        .iter()
+        .filter(|f| !KNOWN.contains(&f.as_str()))
+        .collect();
+    let vanished: Vec<&&str> = KNOWN
+        .iter()
+        .filter(|k| !found.iter().any(|f| f == *k))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "unexplained differences from tshark:\n{unexplained:#?}"
+    );
+    assert!(
+        vanished.is_empty(),
+        "known differences that no longer occur (update KNOWN and DIFFERENCES.md):\n{vanished:#?}"
+    );
 }

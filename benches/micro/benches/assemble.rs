@@ -1,0 +1,91 @@
+//! Assembler throughput on pre-decoded segments: in order, 2% out of order,
+//! overlap-heavy, and many short flows. Throughput counts payload bytes on the wire.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use capgen::{ByteRange, GenConfig};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use reassembly::{
+    Assembler, AssemblerConfig, Completion, ScatterGather, Stream, StreamFactory, StreamInfo,
+};
+
+/// A stream that touches every delivered byte once (like a sink that hashes or copies).
+struct Touch(u64);
+impl Stream for Touch {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        for c in sg.chunks() {
+            self.0 = self
+                .0
+                .wrapping_add(c.len() as u64)
+                .wrapping_add(u64::from(c.first().copied().unwrap_or(0)));
+        }
+    }
+    fn complete(&mut self, c: &Completion) {
+        black_box(c.c2s.delivered);
+    }
+}
+struct F;
+impl StreamFactory for F {
+    type Stream = Touch;
+    fn new_stream(&mut self, _i: &StreamInfo) -> Touch {
+        Touch(0)
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let bulk = |seed, ooo, retrans, overlap| GenConfig {
+        seed,
+        ooo_rate: ooo,
+        retrans_rate: retrans,
+        overlap_rate: overlap,
+        ..GenConfig::bulk(100_000_000)
+    };
+    let cases = [
+        ("in_order", bulk(1, 0.0, 0.0, 0.0)),
+        ("ooo_2pct", bulk(2, 0.02, 0.01, 0.0)),
+        ("overlap_heavy", bulk(3, 0.05, 0.05, 0.10)),
+        (
+            "short_flows",
+            GenConfig {
+                seed: 4,
+                flows: 50_000,
+                ..GenConfig::short()
+            },
+        ),
+        (
+            "medium_flows",
+            GenConfig {
+                seed: 5,
+                flows: 5_000,
+                c2s_bytes: ByteRange::between(100, 2000),
+                s2c_bytes: ByteRange::between(1000, 40_000),
+                ..GenConfig::default()
+            },
+        ),
+    ];
+    let mut g = c.benchmark_group("assemble");
+    g.sample_size(10);
+    for (name, cfg) in cases {
+        let cap = micro::capture(&cfg);
+        let segs = micro::segments(&cap.pcap);
+        g.throughput(Throughput::Bytes(cap.payload_bytes));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut a = Assembler::new(AssemblerConfig::default(), F);
+                for s in &segs {
+                    a.assemble(s);
+                }
+                a.flush_all();
+                black_box(a.stats().completed)
+            })
+        });
+        println!(
+            "{name}: {} payload bytes, {} packets",
+            cap.payload_bytes, cap.packets
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
