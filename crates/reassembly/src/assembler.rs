@@ -73,7 +73,10 @@ pub struct Assembler<F: StreamFactory> {
     factory: F,
     cache: PageCache,
     scratch: Scratch,
-    table: IndexMap<FlowKey, usize>,
+    /// Flow key to slot. The hasher is seeded per process (hash flooding by
+    /// crafted captures stays expensive); iteration order is insertion order,
+    /// independent of the hasher.
+    table: IndexMap<FlowKey, usize, foldhash::fast::RandomState>,
     slots: Vec<Option<Conn<F::Stream>>>,
     free_slots: Vec<usize>,
     stats: AssemblerStats,
@@ -89,7 +92,7 @@ impl<F: StreamFactory> Assembler<F> {
             factory,
             cache,
             scratch: Scratch::default(),
-            table: IndexMap::new(),
+            table: IndexMap::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             stats: AssemblerStats::default(),
