@@ -46,6 +46,11 @@ pub struct DecoderConfig {
     pub defrag: DefragConfig,
     /// Most tunnels (GRE, IP-in-IP, VXLAN, Geneve, Teredo) followed inside one frame.
     pub max_tunnel_depth: u8,
+    /// Return [`Skip::FragmentDeferred`] for IP fragments instead of
+    /// defragmenting them. A parallel engine decodes with several deferring
+    /// decoders and hands the deferred frames, in frame order, to one ordinary
+    /// decoder, so fragments of one datagram meet in one table.
+    pub defer_fragments: bool,
 }
 
 impl Default for DecoderConfig {
@@ -54,6 +59,7 @@ impl Default for DecoderConfig {
         DecoderConfig {
             defrag: DefragConfig::default(),
             max_tunnel_depth: 8,
+            defer_fragments: false,
         }
     }
 }
@@ -287,6 +293,9 @@ impl Core {
                 info.missing,
             );
         };
+        if self.config.defer_fragments {
+            return Err(Skip::FragmentDeferred);
+        }
         if f.truncated {
             // Bytes the capture did not keep cannot be reassembled.
             return Err(Skip::FragmentDropped);
@@ -834,6 +843,23 @@ mod tests {
                 cat(&[&h.to_bytes(), c])
             })
             .collect()
+    }
+
+    #[test]
+    fn deferring_decoder_leaves_fragments_alone() {
+        let frags = frags4(6, &tcp4(b"deferred payload, long enough to split"), 16, 7);
+        let mut d = Decoder::new(DecoderConfig {
+            defer_fragments: true,
+            ..DecoderConfig::default()
+        });
+        for f in &frags {
+            let data = eth(0x0800, f);
+            assert_eq!(
+                d.decode(&frame(LinkType::ETHERNET, &data)).unwrap_err(),
+                Skip::FragmentDeferred
+            );
+        }
+        assert_eq!(d.defragmenter().pending_datagrams(), 0);
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub enum Skip {
     FragmentDropped,
     /// Tunnels nested deeper than the decoder follows.
     TooDeep,
+    /// An IP fragment left for another decoder to defragment
+    /// ([`DecoderConfig::defer_fragments`](crate::DecoderConfig::defer_fragments)).
+    FragmentDeferred,
 }
 
 impl Skip {
@@ -129,6 +132,7 @@ impl Skip {
             Skip::FragmentHeld => "fragment-held".into(),
             Skip::FragmentDropped => "fragment-dropped".into(),
             Skip::TooDeep => "too-deep".into(),
+            Skip::FragmentDeferred => "fragment-deferred".into(),
         }
     }
 }
