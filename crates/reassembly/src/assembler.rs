@@ -414,27 +414,11 @@ impl<F: StreamFactory> Assembler<F> {
     /// connections whose linger time has passed by `t`. Each gets `complete`.
     pub fn close_older_than(&mut self, t: u64) {
         let linger = self.cfg.close_linger;
-        let mut victims: Vec<(usize, EndReason)> = Vec::new();
-        for &i in self.table.values() {
-            let Some(conn) = self.slots[i].as_ref() else {
-                continue;
-            };
-            match conn.ended {
-                Some(r) if conn.ended_at.saturating_add(linger) < t || conn.last_ts < t => {
-                    victims.push((i, r))
-                }
-                None if conn.last_ts < t => victims.push((i, EndReason::IdleTimeout)),
-                _ => {}
-            }
-        }
-        victims.sort_unstable_by_key(|&(i, _)| {
-            self.slots[i]
-                .as_ref()
-                .map(|c| (c.info.first_frame, c.info.first_ts))
+        self.complete_matching(|c| match c.ended {
+            Some(r) if c.ended_at.saturating_add(linger) < t || c.last_ts < t => Some(r),
+            None if c.last_ts < t => Some(EndReason::IdleTimeout),
+            _ => None,
         });
-        for (i, r) in victims {
-            self.complete(i, r);
-        }
     }
 
     /// Apply the idle timeouts at packet time `now`: TCP connections idle for
@@ -446,47 +430,38 @@ impl<F: StreamFactory> Assembler<F> {
             self.cfg.udp_idle_timeout,
             self.cfg.close_linger,
         );
-        let mut victims: Vec<(usize, EndReason)> = Vec::new();
-        for &i in self.table.values() {
-            let Some(conn) = self.slots[i].as_ref() else {
-                continue;
-            };
-            let idle = match conn.info.proto {
+        self.complete_matching(|c| {
+            let idle = match c.info.proto {
                 Proto::Tcp => tcp,
                 Proto::Udp => udp,
             };
-            match conn.ended {
-                Some(r) if conn.ended_at.saturating_add(linger) < now => victims.push((i, r)),
-                None if conn.last_ts.saturating_add(idle) < now => {
-                    victims.push((i, EndReason::IdleTimeout))
-                }
-                _ => {}
+            match c.ended {
+                Some(r) if c.ended_at.saturating_add(linger) < now => Some(r),
+                None if c.last_ts.saturating_add(idle) < now => Some(EndReason::IdleTimeout),
+                _ => None,
             }
-        }
-        victims.sort_unstable_by_key(|&(i, _)| {
-            self.slots[i]
-                .as_ref()
-                .map(|c| (c.info.first_frame, c.info.first_ts))
         });
-        for (i, r) in victims {
-            self.complete(i, r);
-        }
     }
 
     /// End of input: deliver everything past every hole and complete every
     /// connection (reason `EndOfInput`, or how it already ended).
     pub fn flush_all(&mut self) {
-        let mut all: Vec<usize> = self.table.values().copied().collect();
-        all.sort_unstable_by_key(|&i| {
-            self.slots[i]
-                .as_ref()
-                .map(|c| (c.info.first_frame, c.info.first_ts))
-        });
-        for i in all {
-            let r = self.slots[i]
-                .as_ref()
-                .and_then(|c| c.ended)
-                .unwrap_or(EndReason::EndOfInput);
+        self.complete_matching(|c| Some(c.ended.unwrap_or(EndReason::EndOfInput)));
+    }
+
+    /// Complete every connection `pick` names a reason for, in order of first
+    /// packet (so the order of `complete` calls does not depend on the table).
+    fn complete_matching(&mut self, pick: impl Fn(&Conn<F::Stream>) -> Option<EndReason>) {
+        let mut victims: Vec<(u64, u64, usize, EndReason)> = Vec::new();
+        for &i in self.table.values() {
+            if let Some(c) = self.slots[i].as_ref() {
+                if let Some(r) = pick(c) {
+                    victims.push((c.info.first_frame, c.info.first_ts, i, r));
+                }
+            }
+        }
+        victims.sort_unstable_by_key(|&(frame, ts, i, _)| (frame, ts, i));
+        for (_, _, i, r) in victims {
             self.complete(i, r);
         }
     }

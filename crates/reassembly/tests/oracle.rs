@@ -65,11 +65,8 @@ fn reassemble(path: &Path) -> Vec<Flow> {
     let mut reader = CaptureReader::open(path).unwrap();
     let mut decoder = Decoder::new(DecoderConfig::default());
     let mut asm = Assembler::new(AssemblerConfig::default(), Factory::default());
-    loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(_) => break,
-        };
+    // Captures in the corpus are whole; a damaged one would end the loop at the damage.
+    while let Ok(Some(frame)) = reader.next_frame() {
         if let Ok(seg) = decoder.decode(&frame) {
             if seg.tuple.proto == Proto::Tcp {
                 asm.assemble(&seg);
