@@ -188,19 +188,26 @@ impl<F: StreamFactory> Assembler<F> {
             Transport::Tcp(t) if t.flags.syn() => (side, true),
             _ => (side, false),
         };
+        let tuple = key.tuple(client);
+        // Each direction is resolved the way its receiver would resolve it.
+        let policies = [
+            self.cfg.policy_for(tuple.dst.ip()),
+            self.cfg.policy_for(tuple.src.ip()),
+        ];
         let info = StreamInfo {
             key,
             proto: key.proto,
-            client: key.tuple(client),
+            client: tuple,
             first_frame: seg.frame,
             first_ts: seg.ts,
             syn_seen,
+            policies,
         };
         let stream = self.factory.new_stream(&info);
         let conn = Conn {
             info,
             client,
-            halves: [Half::default(), Half::default()],
+            halves: policies.map(Half::with_policy),
             stream,
             ended: None,
             ended_at: 0,
@@ -243,7 +250,6 @@ impl<F: StreamFactory> Assembler<F> {
         Ctx {
             cache,
             scratch,
-            policy: cfg.overlap_policy,
             max_pages_per_conn: cfg.max_pages_per_conn,
             max_gaps: cfg.max_gaps_listed,
             max_window: cfg.max_window,

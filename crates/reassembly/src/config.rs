@@ -1,13 +1,21 @@
 //! Assembler options.
 
+use std::net::IpAddr;
+
 use crate::policy::OverlapPolicy;
+use crate::policy_map::PolicyMap;
 
 /// Options of an [`Assembler`](crate::Assembler). All times are packet times in
 /// nanoseconds; the assembler never reads the clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssemblerConfig {
-    /// Which copy wins when overlapping bytes differ.
+    /// Which copy wins when overlapping bytes differ, for receivers that no
+    /// rule of `policy_map` covers.
     pub overlap_policy: OverlapPolicy,
+    /// Overlap policies by receiving host (longest prefix match); each
+    /// direction of a connection takes its receiver's policy when the
+    /// connection is created.
+    pub policy_map: PolicyMap,
     /// Bytes per page of the out-of-order page cache.
     pub page_size: usize,
     /// Pages one connection may hold (both directions); at the cap the oldest hole
@@ -41,6 +49,7 @@ impl Default for AssemblerConfig {
     fn default() -> Self {
         AssemblerConfig {
             overlap_policy: OverlapPolicy::First,
+            policy_map: PolicyMap::new(),
             page_size: 2048,
             max_pages_per_conn: 1024,
             max_pages_total: 16 * 1024,
@@ -52,5 +61,14 @@ impl Default for AssemblerConfig {
             close_linger: 30 * 1_000_000_000,
             max_gaps_listed: 1024,
         }
+    }
+}
+
+impl AssemblerConfig {
+    /// The overlap policy of a receiving host: its `policy_map` rule, else the default.
+    pub fn policy_for(&self, receiver: IpAddr) -> OverlapPolicy {
+        self.policy_map
+            .lookup(receiver)
+            .unwrap_or(self.overlap_policy)
     }
 }

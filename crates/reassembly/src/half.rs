@@ -16,12 +16,17 @@
 //! - `b <= n`: old — compared with kept bytes where they overlap, otherwise a
 //!   retransmission of released bytes (counted, never delivered again);
 //! - `a < n < b`: the old head is counted as above and the rest handled as in order.
+//!
+//! Overlaps whose bytes differ are [`Conflict`]s, reported to the stream as they
+//! happen; while the start of a direction is still undecided they wait in
+//! `pending_conflicts` (their stream offsets are not known yet).
 
 use std::collections::BTreeMap;
 
+use crate::conflict::{Conflict, ConflictReason, Excerpt, EXCERPT_MAX};
 use crate::ledger::Ledger;
 use crate::page::{PageCache, PageRun};
-use crate::policy::{Overlap, OverlapPolicy, Rel, Winner};
+use crate::policy::{Overlap, OverlapPolicy, Winner};
 use crate::scatter::{Piece, ScatterGather, Skip, Source};
 use crate::seq::SeqSpace;
 use crate::stream::{Dir, Stream};
@@ -29,6 +34,10 @@ use crate::stream::{Dir, Stream};
 /// Offset given to the first sequence number seen in a direction whose start is
 /// not known yet, so earlier segments (up to 1 GiB earlier) still map to offsets.
 const MIDSTREAM_MARGIN: u64 = 1 << 30;
+
+/// Conflicts held while a direction's start is undecided; reaching it decides
+/// the start (like a memory cap), so the list stays bounded.
+const PENDING_CONFLICTS_MAX: usize = 64;
 
 /// A queued run of out-of-order bytes.
 #[derive(Debug, Clone, Copy)]
@@ -45,13 +54,13 @@ pub(crate) struct Scratch {
     pub(crate) keys: Vec<u64>,
     pub(crate) ranges: Vec<(u64, u64)>,
     pub(crate) release: Vec<PageRun>,
+    pub(crate) frames: Vec<(u64, u64)>,
 }
 
 /// Shared state a half needs while it works.
 pub(crate) struct Ctx<'c> {
     pub(crate) cache: &'c mut PageCache,
     pub(crate) scratch: &'c mut Scratch,
-    pub(crate) policy: OverlapPolicy,
     pub(crate) max_pages_per_conn: usize,
     pub(crate) max_gaps: usize,
     pub(crate) max_window: u64,
@@ -84,6 +93,14 @@ pub(crate) struct Half {
     hint_seq: Option<u32>,
     queue: BTreeMap<u64, Chunk>,
     kept: Option<Chunk>,
+    /// Where the kept bytes came from: (offset of the first byte, frame), in
+    /// offset order; the first entry starts at the first kept byte.
+    kept_frames: Vec<(u64, u64)>,
+    /// This direction's overlap policy (its receiver's).
+    pub(crate) policy: OverlapPolicy,
+    /// Conflicts found before the start was decided, with `stream_offset`
+    /// holding the absolute offset until they are reported.
+    pending_conflicts: Vec<Conflict>,
     fin_off: Option<u64>,
     /// FIN reached (all bytes up to it delivered) or reset/flushed at the end.
     pub(crate) closed: bool,
@@ -103,15 +120,38 @@ pub(crate) struct Half {
     pub(crate) udp_offset: u64,
 }
 
-fn rel(a: u64, b: u64) -> Rel {
-    match a.cmp(&b) {
-        std::cmp::Ordering::Less => Rel::Before,
-        std::cmp::Ordering::Equal => Rel::Same,
-        std::cmp::Ordering::Greater => Rel::After,
-    }
-}
-
 impl Half {
+    /// A direction that resolves overlaps with `policy`.
+    pub(crate) fn with_policy(policy: OverlapPolicy) -> Half {
+        Half {
+            policy,
+            ..Half::default()
+        }
+    }
+
+    /// Report a conflict (offset absolute): now if the start is known, else later.
+    fn report<S: Stream>(&mut self, mut c: Conflict, stream: &mut S) {
+        if self.started {
+            c.stream_offset = self.stream_off(c.stream_offset);
+            self.ledger.conflicts += 1;
+            stream.conflict(&c);
+        } else {
+            self.pending_conflicts.push(c);
+        }
+    }
+
+    /// Report the conflicts held while the start was undecided.
+    fn report_pending<S: Stream>(&mut self, stream: &mut S) {
+        if !self.started || self.pending_conflicts.is_empty() {
+            return;
+        }
+        for mut c in std::mem::take(&mut self.pending_conflicts) {
+            c.stream_offset = self.stream_off(c.stream_offset);
+            self.ledger.conflicts += 1;
+            stream.conflict(&c);
+        }
+    }
+
     pub(crate) fn start_pending(&self) -> bool {
         !self.started
     }
@@ -175,6 +215,12 @@ impl Half {
                 }
             }
         }
+        if let Some(old) = self.space {
+            for c in self.pending_conflicts.iter_mut() {
+                let seq = old.seq_of(c.stream_offset);
+                c.stream_offset = new_space.offset_of(seq, 1).unwrap_or(0);
+            }
+        }
         self.space = Some(new_space);
         self.syn_seen = true;
         self.started = true;
@@ -205,6 +251,7 @@ impl Half {
         ctx: &mut Ctx<'_>,
         stream: &mut S,
     ) {
+        self.report_pending(stream);
         let n = pkt.payload.len() as u64;
         self.ledger.captured += n;
         if self.space.is_none() {
@@ -232,7 +279,8 @@ impl Half {
                 _ => 0,
             };
             if before_fin > 0 {
-                self.old_bytes(a, &pkt.payload[..before_fin as usize], ctx);
+                let old = &pkt.payload[..before_fin as usize];
+                self.old_bytes(a, old, pkt.frame, dir, ctx, stream);
             }
             self.ledger.after_close += n - before_fin;
             return;
@@ -268,7 +316,7 @@ impl Half {
             // Old bytes: before the delivery point.
             if a < self.next_off && !data.is_empty() {
                 let old = (self.next_off - a).min(data.len() as u64) as usize;
-                self.old_bytes(a, &data[..old], ctx);
+                self.old_bytes(a, &data[..old], pkt.frame, dir, ctx, stream);
                 data = &data[old..];
                 a += old as u64;
             }
@@ -291,7 +339,11 @@ impl Half {
         }
         if !self.started {
             self.pending_segments += 1;
-            if force_start || self.pending_segments >= ctx.midstream_window {
+            let conflicts_full = self.pending_conflicts.len() >= PENDING_CONFLICTS_MAX;
+            if conflicts_full {
+                self.ledger.cap_flushes += 1;
+            }
+            if force_start || conflicts_full || self.pending_segments >= ctx.midstream_window {
                 self.decide_start(dir, ctx, stream);
             }
         }
@@ -320,30 +372,57 @@ impl Half {
         }
     }
 
-    /// Compare old (already released or kept) bytes at `[a, a+len)`.
-    fn old_bytes(&mut self, a: u64, data: &[u8], ctx: &mut Ctx<'_>) {
+    /// Compare old (already delivered) bytes at `[a, a+len)` with the kept
+    /// bytes where they overlap, one kept packet's bytes at a time; differing
+    /// ones are conflicts the delivered version wins. The rest are duplicates
+    /// (released bytes cannot be compared).
+    fn old_bytes<S: Stream>(
+        &mut self,
+        a: u64,
+        data: &[u8],
+        frame: u64,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
         let len = data.len() as u64;
-        if let Some(k) = &self.kept {
-            let kept_start = self.next_off - u64::from(k.run.len());
-            let x = a.max(kept_start);
-            let y = (a + len).min(self.next_off);
-            if x < y {
-                let same = run_equals(
-                    ctx.cache,
-                    &k.run,
-                    (x - kept_start) as u32,
-                    &data[(x - a) as usize..(y - a) as usize],
-                );
-                if same {
-                    self.ledger.duplicate += y - x;
-                } else {
-                    self.ledger.overlap_lost += y - x;
-                }
-                self.ledger.duplicate += len - (y - x);
-                return;
+        let Some(k) = self.kept else {
+            self.ledger.duplicate += len;
+            return;
+        };
+        let kept_start = self.next_off - u64::from(k.run.len());
+        let mut compared = 0;
+        for i in 0..self.kept_frames.len() {
+            let (from, old_frame) = self.kept_frames[i];
+            let to = self.kept_frames.get(i + 1).map_or(self.next_off, |e| e.0);
+            let x = a.max(from);
+            let y = (a + len).min(to);
+            if x >= y {
+                continue;
             }
+            compared += y - x;
+            let new = &data[(x - a) as usize..(y - a) as usize];
+            let at = (x - kept_start) as u32;
+            if run_equals(ctx.cache, &k.run, at, new) {
+                self.ledger.duplicate += y - x;
+                continue;
+            }
+            self.ledger.overlap_lost += y - x;
+            let c = Conflict {
+                dir,
+                stream_offset: x,
+                len: y - x,
+                old_frame,
+                new_frame: frame,
+                old_bytes: run_excerpt(ctx.cache, &k.run, at, y - x),
+                new_bytes: Excerpt::new(new),
+                winner: Winner::Old,
+                policy: self.policy,
+                reason: ConflictReason::Delivered,
+            };
+            self.report(c, stream);
         }
-        self.ledger.duplicate += len;
+        self.ledger.duplicate += len - compared;
     }
 
     /// Insert `data` at offset `a` (>= next_off when started): resolve overlaps
@@ -358,7 +437,7 @@ impl Half {
         stream: &mut S,
     ) {
         let mut ranges = std::mem::take(&mut ctx.scratch.ranges);
-        self.resolve(a, data, ctx, &mut ranges);
+        self.resolve(a, data, pkt.frame, dir, ctx, stream, &mut ranges);
         let base_in_packet = (data.as_ptr() as usize).wrapping_sub(pkt.payload.as_ptr() as usize);
         for &(p, q) in ranges.iter() {
             let from = base_in_packet + (p - a) as usize;
@@ -438,9 +517,19 @@ impl Half {
         }
     }
 
-    /// Resolve `[a, a+len)` against queued chunks under the policy. Pushes the
-    /// surviving ranges of the new bytes into `out`.
-    fn resolve(&mut self, a: u64, data: &[u8], ctx: &mut Ctx<'_>, out: &mut Vec<(u64, u64)>) {
+    /// Resolve `[a, a+len)` against queued chunks under the policy, reporting
+    /// differing overlaps. Pushes the surviving ranges of the new bytes into `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve<S: Stream>(
+        &mut self,
+        a: u64,
+        data: &[u8],
+        frame: u64,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+        out: &mut Vec<(u64, u64)>,
+    ) {
         out.clear();
         let b = a + data.len() as u64;
         let mut keys = std::mem::take(&mut ctx.scratch.keys);
@@ -466,24 +555,37 @@ impl Half {
                 continue;
             }
             let new_bytes = &data[(x - a) as usize..(y - a) as usize];
-            let same = run_equals(ctx.cache, &chunk.run, (x - c) as u32, new_bytes);
-            let winner = if same {
-                Winner::Old
-            } else {
-                ctx.policy.decide(Overlap {
-                    start: rel(a, c),
-                    end: rel(b, d),
-                })
-            };
-            let drop_new = match winner {
-                Winner::Old => true,
-                Winner::New => !self.cut_chunk(k, chunk, x, y, ctx),
-            };
-            if same {
+            let at = (x - c) as u32;
+            let drop_new = if run_equals(ctx.cache, &chunk.run, at, new_bytes) {
                 self.ledger.duplicate += y - x;
+                true
             } else {
                 self.ledger.overlap_lost += y - x;
-            }
+                let shape = Overlap::of(a, b, c, d);
+                // Read the old version before the policy may release its pages.
+                let old_bytes = run_excerpt(ctx.cache, &chunk.run, at, y - x);
+                let (winner, reason) = match self.policy.decide(shape) {
+                    Winner::Old => (Winner::Old, ConflictReason::Policy(shape)),
+                    Winner::New if self.cut_chunk(k, chunk, x, y, ctx) => {
+                        (Winner::New, ConflictReason::Policy(shape))
+                    }
+                    Winner::New => (Winner::Old, ConflictReason::MemoryCap(shape)),
+                };
+                let conflict = Conflict {
+                    dir,
+                    stream_offset: x,
+                    len: y - x,
+                    old_frame: chunk.frame,
+                    new_frame: frame,
+                    old_bytes,
+                    new_bytes: Excerpt::new(new_bytes),
+                    winner,
+                    policy: self.policy,
+                    reason,
+                };
+                self.report(conflict, stream);
+                winner == Winner::Old
+            };
             if drop_new {
                 if x > cursor {
                     out.push((cursor, x));
@@ -551,6 +653,7 @@ impl Half {
         self.started = true;
         self.start_off = start;
         self.next_off = start;
+        self.report_pending(stream);
         self.deliver_queued(dir, ctx, stream);
     }
 
@@ -596,6 +699,7 @@ impl Half {
         ctx: &mut Ctx<'_>,
         stream: &mut S,
     ) {
+        self.report_pending(stream);
         if !self.started {
             let old_enough = match older_than {
                 None => true,
@@ -643,6 +747,14 @@ impl Half {
                 self.pending_skip += gap;
             }
         }
+        // Conflicts of a direction that never started (nothing to deliver).
+        if !self.pending_conflicts.is_empty() {
+            self.started = true;
+            if self.start_off == u64::MAX {
+                self.start_off = self.next_off;
+            }
+            self.report_pending(stream);
+        }
         self.closed = true;
         self.signal_end(dir, ctx, stream);
     }
@@ -670,6 +782,7 @@ impl Half {
             self.deliver(None, empty, true, dir, ctx, stream);
         }
         self.end_signalled = true;
+        self.kept_frames.clear();
         if let Some(k) = self.kept.take() {
             self.pages -= k.run.pages() as usize;
             ctx.cache.release(k.run);
@@ -765,6 +878,10 @@ impl Half {
         }
         // Keep bytes [keep, total) for the next call: copy them into a new run.
         let old_kept = self.kept.take();
+        // Where the new kept bytes came from, by absolute offset.
+        let base = first_new_off - saved as u64;
+        let mut frames = std::mem::take(&mut ctx.scratch.frames);
+        frames.clear();
         if let Some(from) = keep {
             let want = total - from;
             let need = ctx.cache.pages_for(want).max(1);
@@ -776,7 +893,7 @@ impl Half {
                     let mut at = 0usize;
                     let mut ok = true;
                     let mut last = (0, 0);
-                    for p in pieces.iter() {
+                    for (i, p) in pieces.iter().enumerate() {
                         let (s, e) = (at, at + p.len);
                         at = e;
                         if e <= from {
@@ -784,6 +901,18 @@ impl Half {
                         }
                         let lo = from.saturating_sub(s);
                         last = (p.frame, p.ts);
+                        let first_abs = base + (s + lo) as u64;
+                        if i == 0 && saved > 0 {
+                            // The previously kept bytes: keep their own origins.
+                            for (j, &(o, fr)) in self.kept_frames.iter().enumerate() {
+                                let end = self.kept_frames.get(j + 1).map_or(first_new_off, |n| n.0);
+                                if end > first_abs {
+                                    frames.push((o.max(first_abs), fr));
+                                }
+                            }
+                        } else {
+                            frames.push((first_abs, p.frame));
+                        }
                         ok &= match p.src {
                             Source::Packet { from: f, .. } => ctx
                                 .cache
@@ -807,6 +936,11 @@ impl Half {
                 }
             }
         }
+        if self.kept.is_none() {
+            frames.clear();
+        }
+        std::mem::swap(&mut self.kept_frames, &mut frames);
+        ctx.scratch.frames = frames;
         if let Some(k) = old_kept {
             self.pages -= k.run.pages() as usize;
             ctx.cache.release(k.run);
@@ -831,6 +965,7 @@ impl Half {
         if let Some(k) = self.kept.take() {
             cache.release(k.run);
         }
+        self.kept_frames.clear();
         self.pages = 0;
     }
 
@@ -873,4 +1008,12 @@ fn append_run(cache: &mut PageCache, dst: &mut PageRun, src: &PageRun, from: u32
         cache.append(dst, &tmp[..n])?;
         at += n as u32;
     }
+}
+
+/// The first bytes of the `len` bytes of `run` at `from` (at most [`EXCERPT_MAX`]).
+fn run_excerpt(cache: &PageCache, run: &PageRun, from: u32, len: u64) -> Excerpt {
+    let mut buf = [0u8; EXCERPT_MAX];
+    let want = len.min(EXCERPT_MAX as u64) as usize;
+    let n = cache.read_into(run, from, &mut buf[..want]);
+    Excerpt::new(&buf[..n])
 }

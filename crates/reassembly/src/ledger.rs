@@ -4,6 +4,7 @@
 //! `captured == delivered + duplicate + overlap_lost + out_of_window + after_close + evicted`.
 //! While data is queued, the difference is exactly the buffered bytes.
 //! Missing bytes (never captured) are not in `captured`; they are the [`Gap`]s.
+//! `conflicts` counts differing overlaps (events, not bytes) and is not in the balance.
 
 /// A range of the sender's byte stream that was never delivered because it was
 /// not captured. `offset` counts from the stream's first byte, missing bytes included.
@@ -43,6 +44,10 @@ pub struct Ledger {
     pub cap_flushes: u64,
     /// Bytes buffered right now (queued out of order, not yet delivered or discarded).
     pub buffered: u64,
+    /// Overlaps whose two versions differed, each reported once through
+    /// [`Stream::conflict`](crate::Stream::conflict). A count of events, not
+    /// bytes: not part of the balance (their bytes are in `overlap_lost`).
+    pub conflicts: u64,
 }
 
 impl Ledger {

@@ -9,7 +9,10 @@
 //! borrowed straight from the packet when it arrived in order.
 //!
 //! Every captured payload byte of a direction lands in exactly one bucket of its
-//! [`Ledger`]; bytes that were never captured are [`Gap`]s. Memory is bounded by
+//! [`Ledger`]; bytes that were never captured are [`Gap`]s. Overlapping bytes
+//! that differ are [`Conflict`]s, reported to the stream as they happen; each
+//! direction resolves them with the overlap policy of its receiving host
+//! ([`PolicyMap`], default [`AssemblerConfig::overlap_policy`]). Memory is bounded by
 //! page caps: at a cap the oldest hole is skipped and counted, never silently.
 //!
 //! ## Stream lifecycle
@@ -63,18 +66,22 @@
 
 pub mod assembler;
 pub mod config;
+pub mod conflict;
 mod half;
 pub mod ledger;
 pub mod page;
 pub mod policy;
+pub mod policy_map;
 pub mod scatter;
 pub mod seq;
 pub mod stream;
 
 pub use assembler::{Assembler, AssemblerStats};
 pub use config::AssemblerConfig;
+pub use conflict::{Conflict, ConflictReason, Excerpt, EXCERPT_MAX};
 pub use ledger::{Gap, Ledger};
-pub use policy::{Overlap, OverlapPolicy, Rel, Winner};
+pub use policy::{Overlap, OverlapPolicy, Rel, UnknownPolicy, Winner};
+pub use policy_map::{LineProblem, PolicyMap, PolicyMapError};
 pub use scatter::{CaptureInfo, Chunks, DeliveryStats, ScatterGather, Skip};
 pub use stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,

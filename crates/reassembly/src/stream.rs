@@ -9,12 +9,16 @@
 //! 3. [`Stream::reassembled`] zero or more times per direction, in stream order,
 //!    with the next in-order bytes (a call may be empty only when it marks the
 //!    end of its direction).
+//!    [`Stream::conflict`] whenever a segment's bytes differ from bytes held for
+//!    the same offsets (before the bytes of that segment are delivered).
 //! 4. [`Stream::complete`] exactly once, with the reason and both ledgers. No
 //!    call follows it.
 
 use pcapread::{FiveTuple, FlowKey, Proto, Segment};
 
+use crate::conflict::Conflict;
 use crate::ledger::Ledger;
+use crate::policy::OverlapPolicy;
 use crate::scatter::ScatterGather;
 
 /// Direction of data within a connection.
@@ -99,6 +103,16 @@ pub struct StreamInfo {
     pub first_ts: u64,
     /// Whether the first packet was a SYN (without ACK): the handshake was seen from its start.
     pub syn_seen: bool,
+    /// Overlap policy of each direction (client-to-server, server-to-client):
+    /// that of its receiving host (see [`PolicyMap`](crate::PolicyMap)).
+    pub policies: [OverlapPolicy; 2],
+}
+
+impl StreamInfo {
+    /// The overlap policy of one direction (its receiver's).
+    pub fn policy(&self, dir: Dir) -> OverlapPolicy {
+        self.policies[dir.index()]
+    }
 }
 
 /// Packet-level facts offered to [`Stream::accept`].
@@ -159,6 +173,11 @@ pub trait Stream {
 
     /// The next in-order bytes of one direction.
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>);
+
+    /// A segment's bytes differ from the bytes held for the same offsets; the
+    /// conflict says which version the stream keeps. Called before the bytes
+    /// of that segment are delivered. The default ignores it.
+    fn conflict(&mut self, _conflict: &Conflict) {}
 
     /// The connection ended; called exactly once, last.
     fn complete(&mut self, completion: &Completion);

@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 use reassembly::{
-    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Dir, ScatterGather, Skip, Stream,
-    StreamFactory, StreamInfo,
+    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather, Skip,
+    Stream, StreamFactory, StreamInfo,
 };
 
 pub const SYN: u8 = TcpFlags::SYN;
@@ -32,6 +32,8 @@ pub struct Delivery {
 pub struct Record {
     pub info: Option<StreamInfo>,
     pub deliveries: Vec<Delivery>,
+    /// Conflicts in the order reported, with the number of deliveries made before each.
+    pub conflicts: Vec<(Conflict, usize)>,
     pub completion: Option<Completion>,
     pub completions: usize,
     /// Calls after complete (must stay 0).
@@ -123,6 +125,15 @@ impl Stream for Rec {
         if let Some(Some(k)) = r.keep_plan.get(idx) {
             sg.keep_from(*k);
         }
+    }
+
+    fn conflict(&mut self, c: &Conflict) {
+        let mut r = self.0.borrow_mut();
+        if r.completions > 0 {
+            r.late_calls += 1;
+        }
+        let n = r.deliveries.len();
+        r.conflicts.push((*c, n));
     }
 
     fn complete(&mut self, c: &Completion) {
@@ -278,6 +289,10 @@ pub fn run_factory(
         assert!(c.s2c.balanced(), "s2c ledger unbalanced: {:?}", c.s2c);
         assert_eq!(c.c2s.buffered, 0);
         assert_eq!(c.s2c.buffered, 0);
+        for (dir, l) in [(Dir::ClientToServer, &c.c2s), (Dir::ServerToClient, &c.s2c)] {
+            let reported = r.conflicts.iter().filter(|(x, _)| x.dir == dir).count();
+            assert_eq!(l.conflicts, reported as u64, "ledger counts each reported conflict");
+        }
     }
     f.streams
 }
