@@ -905,7 +905,8 @@ impl Half {
                         if i == 0 && saved > 0 {
                             // The previously kept bytes: keep their own origins.
                             for (j, &(o, fr)) in self.kept_frames.iter().enumerate() {
-                                let end = self.kept_frames.get(j + 1).map_or(first_new_off, |n| n.0);
+                                let end =
+                                    self.kept_frames.get(j + 1).map_or(first_new_off, |n| n.0);
                                 if end > first_abs {
                                     frames.push((o.max(first_abs), fr));
                                 }

@@ -255,7 +255,10 @@ mod tests {
         assert_eq!(map.lookup(ip("10.2.0.1")), Some(OverlapPolicy::Bsd));
         assert_eq!(map.lookup(ip("11.0.0.1")), Some(OverlapPolicy::Windows));
         assert_eq!(map.lookup(ip("2001:db8:1::5")), Some(OverlapPolicy::Hpux11));
-        assert_eq!(map.lookup(ip("2001:db8:2::5")), Some(OverlapPolicy::Solaris));
+        assert_eq!(
+            map.lookup(ip("2001:db8:2::5")),
+            Some(OverlapPolicy::Solaris)
+        );
         assert_eq!(map.lookup(ip("2001:db9::5")), Some(OverlapPolicy::Vista));
         // IPv4-mapped IPv6 is looked up as IPv4.
         assert_eq!(

@@ -291,7 +291,10 @@ pub fn run_factory(
         assert_eq!(c.s2c.buffered, 0);
         for (dir, l) in [(Dir::ClientToServer, &c.c2s), (Dir::ServerToClient, &c.s2c)] {
             let reported = r.conflicts.iter().filter(|(x, _)| x.dir == dir).count();
-            assert_eq!(l.conflicts, reported as u64, "ledger counts each reported conflict");
+            assert_eq!(
+                l.conflicts, reported as u64,
+                "ledger counts each reported conflict"
+            );
         }
     }
     f.streams
