@@ -1,0 +1,290 @@
+//! The suricata-verify overlap captures (testdata/corpus/suricata-verify/
+//! eve-overlap-payload-*), decoded with pcapread and reassembled under every
+//! policy, against the stream contents their `test.yaml` expect.
+//!
+//! The captures (client 1.1.1.1:12345, server 2.2.2.2:8080):
+//! - `-01/tcp-overlap.pcap`: handshake, then "GOOD" at seq 2 (frame 5) and "EVIL"
+//!   at seq 2 (frame 6), then the server's ACK of both (frame 7). Suricata's
+//!   default policy (bsd) gives the stream "GOOD" (`-01/test.yaml`); with the
+//!   server mapped to old-linux it gives "EVIL" (`-02-policy-oldlinux`, same pcap).
+//! - `-04/tcp-overlap2.pcap`: "GOOD" at seq 2 (frame 5), then "XXX" at seq 3
+//!   (frame 6). Suricata's default gives "GOOD".
+//!   (There is no `-03` in the corpus.)
+//!
+//! Suricata holds segments until they are acknowledged and applies the policy
+//! to everything it holds; the ACK here comes after both versions, so the
+//! policy decides. This assembler delivers in-order bytes at once: "GOOD" is
+//! delivered when it arrives and the second version meets delivered bytes,
+//! which never change — the stream is "GOOD" under every policy and, for a
+//! stream that keeps its bytes, the second version is reported as a conflict the
+//! delivered version wins. When the data is held — here by starting the capture
+//! after the handshake, so the start is undecided while both versions arrive —
+//! the policy decides, and the outcome is Suricata's under the same policy.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use common::{Factory, Record};
+use pcapread::{CaptureReader, Decoder, DecoderConfig};
+use reassembly::{
+    Assembler, AssemblerConfig, ConflictReason, Dir, OverlapPolicy, PolicyMap, Winner,
+};
+
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../testdata/corpus/suricata-verify"
+);
+const C2S: Dir = Dir::ClientToServer;
+
+/// Reassemble a capture, skipping frames numbered in `skip`.
+fn reassemble(
+    pcap: &str,
+    cfg: AssemblerConfig,
+    factory: Factory,
+    skip: &[u64],
+) -> Vec<Rc<RefCell<Record>>> {
+    let mut reader = CaptureReader::open(format!("{DIR}/{pcap}")).unwrap();
+    let mut dec = Decoder::new(DecoderConfig::default());
+    let mut asm = Assembler::new(cfg, factory);
+    while let Some(frame) = reader.next_frame().unwrap() {
+        if skip.contains(&frame.number) {
+            continue;
+        }
+        let seg = dec.decode(&frame).unwrap();
+        asm.assemble(&seg);
+    }
+    asm.flush_all();
+    assert_eq!(asm.pages_in_use(), 0);
+    let streams = asm.into_factory().streams;
+    for r in &streams {
+        let r = r.borrow();
+        let c = r.completion.as_ref().unwrap();
+        assert!(c.c2s.balanced() && c.s2c.balanced());
+        assert_eq!(c.c2s.conflicts as usize, r.conflicts.len());
+    }
+    streams
+}
+
+/// The stream content a suricata-verify test expects: the `payload_printable`
+/// of the check that matches one alert from the reassembled stream
+/// (`pkt_src: "stream (flow timeout)"`, `count: 1`).
+fn expected_stream(test: &str) -> String {
+    let yaml = std::fs::read_to_string(format!("{DIR}/{test}/test.yaml")).unwrap();
+    let mut found = Vec::new();
+    for check in yaml.split("- filter:").skip(1) {
+        if check.contains("count: 1") && check.contains("pkt_src: \"stream (flow timeout)\"") {
+            let line = check
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("payload_printable: "))
+                .unwrap();
+            found.push(line.trim_matches('"').to_string());
+        }
+    }
+    assert_eq!(found.len(), 1, "{test}: one stream check");
+    found.remove(0)
+}
+
+/// A suricata.yaml `host-os-policy:` section (`name: [addr, ...]` lines) as
+/// policy-map text; an empty text when there is none.
+fn host_os_policy(test: &str) -> String {
+    let yaml = std::fs::read_to_string(format!("{DIR}/{test}/suricata.yaml")).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in yaml.lines() {
+        if line.starts_with("host-os-policy:") {
+            inside = true;
+            continue;
+        }
+        if inside && !line.starts_with(' ') && !line.trim().is_empty() {
+            break;
+        }
+        let Some((name, list)) = line.trim().split_once(':') else {
+            continue;
+        };
+        if !inside {
+            continue;
+        }
+        let list = list.trim().trim_start_matches('[').trim_end_matches(']');
+        for addr in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            out.push_str(&format!("{addr} {name}\n"));
+        }
+    }
+    out
+}
+
+fn cfg(policy: OverlapPolicy) -> AssemblerConfig {
+    AssemblerConfig {
+        overlap_policy: policy,
+        ..Default::default()
+    }
+}
+
+fn keeping() -> Factory {
+    Factory {
+        keep_plan: vec![Some(0); 16],
+        ..Default::default()
+    }
+}
+
+/// The handshake and the two empty ACKs before the data.
+const HANDSHAKE: &[u64] = &[1, 2, 3, 4];
+
+#[test]
+fn eve_overlap_payload_01_delivered_first_version_stays() {
+    assert_eq!(expected_stream("eve-overlap-payload-01"), "GOOD");
+    for &policy in OverlapPolicy::ALL {
+        let r = reassemble(
+            "eve-overlap-payload-01/tcp-overlap.pcap",
+            cfg(policy),
+            keeping(),
+            &[],
+        );
+        assert_eq!(r.len(), 1);
+        let r = r[0].borrow();
+        assert_eq!(r.bytes(C2S), b"GOOD", "{policy}");
+        assert_eq!(r.conflicts.len(), 1, "{policy}");
+        let c = r.conflicts[0].0;
+        assert_eq!(
+            (c.dir, c.stream_offset, c.len, c.old_frame, c.new_frame),
+            (C2S, 0, 4, 5, 6)
+        );
+        assert_eq!(
+            (&c.old_bytes[..], &c.new_bytes[..]),
+            (&b"GOOD"[..], &b"EVIL"[..])
+        );
+        assert_eq!(
+            (c.winner, c.reason),
+            (Winner::Old, ConflictReason::Delivered)
+        );
+        assert_eq!(r.completion.as_ref().unwrap().c2s.overlap_lost, 4);
+    }
+    // A stream that keeps nothing cannot compare: the retransmission is a duplicate.
+    let r = reassemble(
+        "eve-overlap-payload-01/tcp-overlap.pcap",
+        cfg(OverlapPolicy::Last),
+        Factory::default(),
+        &[],
+    );
+    let r = r[0].borrow();
+    assert!(r.conflicts.is_empty());
+    assert_eq!(r.completion.as_ref().unwrap().c2s.duplicate, 4);
+}
+
+#[test]
+fn eve_overlap_payload_01_held_data_follows_policy() {
+    // Suricata's default host OS policy is bsd.
+    let suricata = expected_stream("eve-overlap-payload-01");
+    for &policy in OverlapPolicy::ALL {
+        let r = reassemble(
+            "eve-overlap-payload-01/tcp-overlap.pcap",
+            cfg(policy),
+            Factory::default(),
+            HANDSHAKE,
+        );
+        let r = r[0].borrow();
+        let new_wins = matches!(
+            policy,
+            OverlapPolicy::Last
+                | OverlapPolicy::OldLinux
+                | OverlapPolicy::Solaris
+                | OverlapPolicy::Hpux11
+        );
+        let want: &[u8] = if new_wins { b"EVIL" } else { b"GOOD" };
+        assert_eq!(r.bytes(C2S), want, "{policy}");
+        if policy == OverlapPolicy::Bsd {
+            assert_eq!(r.bytes(C2S), suricata.as_bytes());
+        }
+        let c = r.conflicts[0].0;
+        assert_eq!(
+            (c.stream_offset, c.len, c.old_frame, c.new_frame),
+            (0, 4, 5, 6)
+        );
+        assert_eq!(c.winner == Winner::New, new_wins);
+        assert!(matches!(c.reason, ConflictReason::Policy(_)));
+    }
+}
+
+#[test]
+fn eve_overlap_payload_02_old_linux_by_host_os_policy() {
+    let test = "eve-overlap-payload-02-policy-oldlinux";
+    let map_text = host_os_policy(test);
+    assert_eq!(map_text, "0.0.0.0/0 windows\n2.2.2.2 old-linux\n");
+    let map = PolicyMap::parse(&map_text).unwrap();
+    let cfg = AssemblerConfig {
+        policy_map: map,
+        ..Default::default()
+    };
+    // Same pcap as -01 (PCAP-IS-IN-eve-overlap-payload-01.txt).
+    let pcap = "eve-overlap-payload-01/tcp-overlap.pcap";
+    // Held: the server's policy (old-linux) lets the second version win, as
+    // Suricata expects.
+    let r = reassemble(pcap, cfg.clone(), Factory::default(), HANDSHAKE);
+    let r = r[0].borrow();
+    let info = r.info.unwrap();
+    assert_eq!(
+        info.policies,
+        [OverlapPolicy::OldLinux, OverlapPolicy::Windows]
+    );
+    assert_eq!(
+        String::from_utf8(r.bytes(C2S)).unwrap(),
+        expected_stream(test)
+    );
+    assert_eq!(r.conflicts[0].0.policy, OverlapPolicy::OldLinux);
+    // Whole capture: "GOOD" was delivered before "EVIL" arrived.
+    let r = reassemble(pcap, cfg, keeping(), &[]);
+    let r = r[0].borrow();
+    assert_eq!(r.bytes(C2S), b"GOOD");
+    let c = r.conflicts[0].0;
+    assert_eq!(
+        (c.policy, c.winner, c.reason),
+        (
+            OverlapPolicy::OldLinux,
+            Winner::Old,
+            ConflictReason::Delivered
+        )
+    );
+}
+
+#[test]
+fn eve_overlap_payload_04_partial_overlap() {
+    let test = "eve-overlap-payload-04-partial-overlap";
+    let pcap = "eve-overlap-payload-04-partial-overlap/tcp-overlap2.pcap";
+    let suricata = expected_stream(test);
+    assert_eq!(suricata, "GOOD");
+    for &policy in OverlapPolicy::ALL {
+        // Held: "XXX" starts after "GOOD" and ends with it (after, same).
+        let r = reassemble(pcap, cfg(policy), Factory::default(), HANDSHAKE);
+        let r = r[0].borrow();
+        let new_wins = matches!(
+            policy,
+            OverlapPolicy::Last | OverlapPolicy::Solaris | OverlapPolicy::Hpux11
+        );
+        let want: &[u8] = if new_wins { b"GXXX" } else { b"GOOD" };
+        assert_eq!(r.bytes(C2S), want, "{policy}");
+        if policy == OverlapPolicy::Bsd {
+            assert_eq!(r.bytes(C2S), suricata.as_bytes());
+        }
+        let c = r.conflicts[0].0;
+        assert_eq!(
+            (c.stream_offset, c.len, c.old_frame, c.new_frame),
+            (1, 3, 5, 6)
+        );
+        assert_eq!(
+            (&c.old_bytes[..], &c.new_bytes[..]),
+            (&b"OOD"[..], &b"XXX"[..])
+        );
+        // Whole capture: delivered first, so "GOOD" under every policy.
+        let r = reassemble(pcap, cfg(policy), keeping(), &[]);
+        let r = r[0].borrow();
+        assert_eq!(r.bytes(C2S), b"GOOD", "{policy}");
+        let c = r.conflicts[0].0;
+        assert_eq!(
+            (c.stream_offset, c.len, c.winner, c.reason),
+            (1, 3, Winner::Old, ConflictReason::Delivered)
+        );
+    }
+}
