@@ -1,5 +1,7 @@
 //! Property tests against a naive byte-array model: random streams cut into
-//! segments, shuffled, duplicated and partly re-sent, across the 2^32 wrap.
+//! segments, shuffled, duplicated and partly re-sent, across the 2^32 wrap;
+//! overlapping segments with different bytes under every overlap policy,
+//! compared with a byte array that applies the same decision table.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +9,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use reassembly::{Assembler, AssemblerConfig, Dir, OverlapPolicy};
+use reassembly::{Assembler, AssemblerConfig, Dir, Overlap, OverlapPolicy, Winner};
 
 const C2S: Dir = Dir::ClientToServer;
 const S2C: Dir = Dir::ServerToClient;
@@ -175,11 +177,11 @@ fn overlap_case() -> impl Strategy<Value = (u32, usize, Vec<(usize, Vec<u8>)>)> 
     })
 }
 
-/// The naive model: apply segments in arrival order to a byte array; a byte is
-/// final once every byte before it is known (delivery point), and final bytes
-/// never change. First: a known byte never changes. Last: a non-final byte is
-/// overwritten.
-fn model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) -> Vec<Option<u8>> {
+/// The simplest model, for first and last only: apply segments in arrival order
+/// to a byte array; a byte is final once every byte before it is known
+/// (delivery point), and final bytes never change. First: a known byte never
+/// changes. Last: a non-final byte is overwritten.
+fn simple_model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) -> Vec<Option<u8>> {
     let mut bytes: Vec<Option<u8>> = vec![None; len];
     let mut fin = 0usize;
     for (o, b) in segs {
@@ -204,19 +206,102 @@ fn model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) -> Vec<Op
     bytes
 }
 
+/// A conflict as the model sees it: (offset, len, old frame, new frame, winner, shape).
+type ModelConflict = (u64, u64, u64, u64, Winner, Overlap);
+
+/// The naive model of every policy. A byte array where each byte not yet
+/// final remembers the arrival it came from; a stored segment is a maximal run
+/// of such bytes from one arrival. Each arrival, in order: bytes before the
+/// delivery point are old and ignored; for every stored segment it overlaps
+/// whose overlapping bytes differ, the policy's table decides who takes all of
+/// them (a conflict); bytes over no stored byte are taken. Then the delivery
+/// point moves past every known byte. Arrival `j` is frame `first_frame + j`.
+fn model(
+    policy: OverlapPolicy,
+    len: usize,
+    segs: &[(usize, Vec<u8>)],
+    first_frame: u64,
+) -> (Vec<Option<u8>>, Vec<ModelConflict>) {
+    let mut bytes: Vec<Option<(u8, usize)>> = vec![None; len];
+    let mut fin = 0usize;
+    let mut conflicts = Vec::new();
+    for (j, (a, data)) in segs.iter().enumerate() {
+        let (a, e) = (*a, a + data.len());
+        let from = a.max(fin);
+        // The stored segments this arrival overlaps, with their full extents.
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        let mut p = from;
+        while p < e {
+            let Some((_, k)) = bytes[p] else {
+                p += 1;
+                continue;
+            };
+            let mut c = p;
+            while c > fin && matches!(bytes[c - 1], Some((_, o)) if o == k) {
+                c -= 1;
+            }
+            let mut d = p;
+            while d < len && matches!(bytes[d], Some((_, o)) if o == k) {
+                d += 1;
+            }
+            runs.push((c, d, k));
+            p = d;
+        }
+        let mut taken = vec![true; e.saturating_sub(from)];
+        for &(c, d, k) in &runs {
+            let (x, y) = (from.max(c), e.min(d));
+            let differ = (x..y).any(|q| bytes[q].map(|b| b.0) != Some(data[q - a]));
+            let winner = if differ {
+                let shape = Overlap::of(a as u64, e as u64, c as u64, d as u64);
+                let w = policy.decide(shape);
+                conflicts.push((
+                    x as u64,
+                    (y - x) as u64,
+                    first_frame + k as u64,
+                    first_frame + j as u64,
+                    w,
+                    shape,
+                ));
+                w
+            } else {
+                Winner::Old
+            };
+            if winner == Winner::Old {
+                for q in x..y {
+                    taken[q - from] = false;
+                }
+            }
+        }
+        for q in from..e {
+            if taken[q - from] {
+                bytes[q] = Some((data[q - a], j));
+            }
+        }
+        while fin < len && bytes[fin].is_some() {
+            fin += 1;
+        }
+    }
+    (bytes.iter().map(|b| b.map(|b| b.0)).collect(), conflicts)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
-    /// Overlapping segments with different bytes, under each policy, equal the model;
-    /// the ledger adds up; holes at the end become gaps.
+    /// Overlapping segments with different bytes, under every policy, equal the
+    /// model: the stream, every conflict (offsets, frames, winner, shape), the
+    /// ledger; holes at the end become gaps.
     #[test]
-    fn overlaps_follow_the_model((isn, len, segs) in overlap_case(), last in any::<bool>()) {
-        let policy = if last { OverlapPolicy::Last } else { OverlapPolicy::First };
+    fn overlaps_follow_the_model((isn, len, segs) in overlap_case(), pick in 0usize..15) {
+        let policy = OverlapPolicy::ALL[pick % OverlapPolicy::ALL.len()];
         let mut pkts = handshake(isn, 1);
         for (o, b) in &segs {
             pkts.push(c(isn.wrapping_add(1).wrapping_add(*o as u32), 0, b));
         }
-        let want = model(policy, len, &segs);
+        // The handshake is frames 1-3.
+        let (want, want_conflicts) = model(policy, len, &segs, 4);
+        if matches!(policy, OverlapPolicy::First | OverlapPolicy::Last) {
+            prop_assert_eq!(&want, &simple_model(policy, len, &segs), "the two models agree");
+        }
         let cfg = AssemblerConfig { overlap_policy: policy, ..Default::default() };
         let r = run_with(cfg, &pkts);
         let r = r[0].borrow();
@@ -228,6 +313,19 @@ proptest! {
         prop_assert_eq!(l.captured, captured as u64);
         prop_assert_eq!(l.delivered, want.iter().filter(|b| b.is_some()).count() as u64);
         prop_assert_eq!(l.missing, want[..known_end].iter().filter(|b| b.is_none()).count() as u64);
+        let got_conflicts: Vec<ModelConflict> = r
+            .conflicts
+            .iter()
+            .map(|(k, _)| {
+                let shape = k.reason.shape().unwrap();
+                (k.stream_offset, k.len, k.old_frame, k.new_frame, k.winner, shape)
+            })
+            .collect();
+        prop_assert_eq!(&got_conflicts, &want_conflicts);
+        prop_assert_eq!(l.conflicts, want_conflicts.len() as u64);
+        prop_assert!(r.conflicts.iter().all(|(k, _)| k.policy == policy && k.dir == C2S));
+        let lost: u64 = want_conflicts.iter().map(|k| k.1).sum();
+        prop_assert_eq!(l.overlap_lost, lost);
     }
 
     /// With tiny caps, buffered pages never exceed them; every delivered byte is

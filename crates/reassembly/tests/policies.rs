@@ -62,6 +62,20 @@ fn string(placed: &[Option<u8>]) -> String {
     placed.iter().map(|b| b.map_or('?', char::from)).collect()
 }
 
+/// A conflict's facts as a tuple: offset, len, old and new frames, old and new bytes.
+type Facts = (u64, u64, u64, u64, Vec<u8>, Vec<u8>);
+
+fn facts(c: &Conflict) -> Facts {
+    (
+        c.stream_offset,
+        c.len,
+        c.old_frame,
+        c.new_frame,
+        c.old_bytes.to_vec(),
+        c.new_bytes.to_vec(),
+    )
+}
+
 fn conflicts(r: &Record, dir: Dir) -> Vec<Conflict> {
     r.conflicts
         .iter()
@@ -232,27 +246,21 @@ fn test_triple_retransmission() {
         let r = r[0].borrow();
         let w = expected_winner(policy, Rel::Same, Rel::Same);
         let got = conflicts(&r, C2S);
-        let summary: Vec<(u64, u64, u64, Winner, Vec<u8>, Vec<u8>)> = got
-            .iter()
-            .map(|c| {
-                (
-                    c.stream_offset,
-                    c.old_frame,
-                    c.new_frame,
-                    c.winner,
-                    c.old_bytes.to_vec(),
-                    c.new_bytes.to_vec(),
-                )
-            })
-            .collect();
+        let summary: Vec<(Facts, Winner)> = got.iter().map(|c| (facts(c), c.winner)).collect();
         match w {
             Winner::Old => {
                 assert_eq!(r.bytes(C2S), b"01234AAAA", "{policy}");
                 assert_eq!(
                     summary,
                     vec![
-                        (5, 4, 5, Winner::Old, b"AAAA".to_vec(), b"BBBB".to_vec()),
-                        (5, 4, 6, Winner::Old, b"AAAA".to_vec(), b"CCCC".to_vec()),
+                        (
+                            (5, 4, 4, 5, b"AAAA".to_vec(), b"BBBB".to_vec()),
+                            Winner::Old
+                        ),
+                        (
+                            (5, 4, 4, 6, b"AAAA".to_vec(), b"CCCC".to_vec()),
+                            Winner::Old
+                        ),
                     ],
                     "{policy}"
                 );
@@ -262,8 +270,14 @@ fn test_triple_retransmission() {
                 assert_eq!(
                     summary,
                     vec![
-                        (5, 4, 5, Winner::New, b"AAAA".to_vec(), b"BBBB".to_vec()),
-                        (5, 5, 6, Winner::New, b"BBBB".to_vec(), b"CCCC".to_vec()),
+                        (
+                            (5, 4, 4, 5, b"AAAA".to_vec(), b"BBBB".to_vec()),
+                            Winner::New
+                        ),
+                        (
+                            (5, 4, 5, 6, b"BBBB".to_vec(), b"CCCC".to_vec()),
+                            Winner::New
+                        ),
                     ],
                     "{policy}"
                 );
@@ -349,21 +363,14 @@ fn test_delivered_kept_bytes_conflict_per_packet() {
         let r = run_factory(cfg(policy), f, &pkts);
         let r = r[0].borrow();
         assert_eq!(r.bytes(C2S), b"abcdef");
-        let got: Vec<(u64, u64, u64, u64, Vec<u8>, Vec<u8>)> = conflicts(&r, C2S)
+        let got: Vec<Facts> = conflicts(&r, C2S)
             .iter()
             .map(|c| {
                 assert_eq!(
                     (c.winner, c.reason, c.policy),
                     (Winner::Old, ConflictReason::Delivered, policy)
                 );
-                (
-                    c.stream_offset,
-                    c.len,
-                    c.old_frame,
-                    c.new_frame,
-                    c.old_bytes.to_vec(),
-                    c.new_bytes.to_vec(),
-                )
+                facts(c)
             })
             .collect();
         assert_eq!(
