@@ -25,50 +25,45 @@
 //!
 //! | new start, new end   | first | last | bsd | bsd-right | linux | old-linux | solaris | old-solaris | hpux10 | hpux11 | irix | macos | windows | vista | windows2k3 |
 //! |----------------------|-------|------|-----|-----------|-------|-----------|---------|-------------|--------|--------|------|-------|---------|-------|------------|
-//! | before, before       | O     | N    | N   | N         | N     | N         | O       | N           | N      | O      | N    | N     | N       | O     | N          |
-//! | before, same         | O     | N    | N   | N         | N     | N         | N       | N           | N      | N      | N    | N     | N       | O     | N          |
-//! | before, after        | O     | N    | N   | N         | N     | N         | N       | N           | N      | N      | N    | N     | N       | O     | N          |
+//! | before, before       | O     | N    | N   | O         | N     | N         | O       | O           | N      | O      | N    | N     | N       | O     | N          |
+//! | before, same         | O     | N    | N   | O         | N     | N         | N       | O           | N      | N      | N    | N     | N       | O     | N          |
+//! | before, after        | O     | N    | N   | O         | N     | N         | N       | O           | N      | N      | N    | N     | N       | O     | N          |
 //! | same, before         | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
 //! | same, same           | O     | N    | O   | O         | O     | N         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
 //! | same, after          | O     | N    | O   | O         | N     | N         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
 //! | after, before        | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
-//! | after, same          | O     | N    | O   | O         | O     | O         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
+//! | after, same          | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
 //! | after, after         | O     | N    | O   | O         | O     | O         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
 //!
 //! (A unit test checks that this table and the one the code uses agree.)
 //!
 //! # The rules and where they come from
-//! Six distinct rules cover the fifteen names:
+//! The table is Suricata's `DoHandleDataOverlap` (src/stream-tcp-list.c, which
+//! makes the same per-pair decision from the same two comparisons, for the
+//! same policy names), read from its source; Suricata in turn implements Novak
+//! & Sturges' target-based policies. Six rules cover the fifteen names:
 //!
-//! - **first** (`first`, `vista`): the stored bytes always win. `first` is what
-//!   tshark and Zeek do; Suricata groups Vista with it.
+//! - **first** (`first`, `vista`, `bsd-right`, `old-solaris`): the stored bytes
+//!   always win. `first` is what tshark and Zeek do. Suricata has no branch for
+//!   Vista, BSD-right or old Solaris in its overlap code, so they keep the stored
+//!   bytes there too (Novak & Sturges describe a separate BSD-right behaviour,
+//!   HP JetDirect, that Suricata does not model; neither do we).
 //! - **last** (`last`): the new bytes always win (tcpflow; Novak & Sturges
 //!   found Cisco IOS behaves this way).
-//! - **bsd** (`bsd`, `bsd-right`, `old-solaris`, `hpux10`, `irix`, `macos`,
-//!   `windows`, `windows2k3`): the segment that starts earlier wins; on a tie
-//!   the stored one. This is 4.4BSD `tcp_reass`: the new segment is trimmed by
-//!   the queued segment at or before its start, and it trims the queued
-//!   segments that start after it. Novak & Sturges' "BSD" policy; Suricata's
-//!   default branch, which also takes the other names listed here.
-//! - **linux** (`linux`): as bsd, and also when both start together the new
-//!   segment wins if it is strictly longer (Novak & Sturges' "Linux"; Suricata
-//!   `OS_POLICY_LINUX`, right edge compared with `>`).
-//! - **old-linux** (`old-linux`): as linux, but on a common start the new
-//!   segment also wins when it ends at the same place (Suricata
-//!   `OS_POLICY_OLD_LINUX`, right edge compared with `>=`; the suricata-verify
-//!   test `eve-overlap-payload-02-policy-oldlinux` expects the second of two
-//!   same-range segments to win under old-linux, and the first under the default).
-//! - **solaris** (`solaris`, `hpux11`): the new segment wins when it ends at
-//!   or after the end of the stored one, whatever its start (Suricata groups
-//!   `OS_POLICY_SOLARIS` and `OS_POLICY_HPUX11`: `>=` on the right edge in
-//!   each of its three start cases).
+//! - **bsd** (`bsd`, `hpux10`, `irix`, `macos`, `windows`, `windows2k3`): a new
+//!   segment that starts before the stored one wins; otherwise the stored one
+//!   (4.4BSD `tcp_reass`: the new segment is trimmed by the queued segment at or
+//!   before its start, and trims the queued segments that start after it).
+//! - **linux** (`linux`): as bsd, and also when both start together and the new
+//!   segment is strictly longer.
+//! - **old-linux** (`old-linux`): as linux, and also when both start together
+//!   and end together (the suricata-verify test
+//!   `eve-overlap-payload-02-policy-oldlinux` expects the second of two
+//!   same-range segments to win under old-linux).
+//! - **solaris** (`solaris`, `hpux11`): the new segment wins when it ends after
+//!   the stored one, or ends with it and starts at or before it — but not when
+//!   it starts before and also ends before the stored one's end.
 //!
-//! These rules are written from the sources as we know them, without the texts
-//! at hand; where a source could be read two ways the choice is Suricata's, whose
-//! `DoHandleDataOverlap` (stream-tcp-list.c) makes the same per-pair decision
-//! from the same two comparisons. Uncertain points: Novak & Sturges describe a
-//! separate BSD-right behaviour (HP JetDirect) that Suricata does not model;
-//! here it is bsd. `old-solaris` has no branch of its own in Suricata either.
 //! Suricata compares against the original extent of each stored segment, we
 //! against its current (trimmed) extent; the two can differ only when three or
 //! more segments pile up on the same bytes.
@@ -223,13 +218,13 @@ const TABLE: [[Winner; 9]; 15] = [
     [O, O, O, O, O, O, O, O, O], // first
     [N, N, N, N, N, N, N, N, N], // last
     [N, N, N, O, O, O, O, O, O], // bsd
-    [N, N, N, O, O, O, O, O, O], // bsd-right
+    [O, O, O, O, O, O, O, O, O], // bsd-right
     [N, N, N, O, O, N, O, O, O], // linux
     [N, N, N, O, N, N, O, O, O], // old-linux
-    [O, N, N, O, N, N, O, N, N], // solaris
-    [N, N, N, O, O, O, O, O, O], // old-solaris
+    [O, N, N, O, N, N, O, O, N], // solaris
+    [O, O, O, O, O, O, O, O, O], // old-solaris
     [N, N, N, O, O, O, O, O, O], // hpux10
-    [O, N, N, O, N, N, O, N, N], // hpux11
+    [O, N, N, O, N, N, O, O, N], // hpux11
     [N, N, N, O, O, O, O, O, O], // irix
     [N, N, N, O, O, O, O, O, O], // macos
     [N, N, N, O, O, O, O, O, O], // windows
@@ -371,15 +366,13 @@ mod tests {
             let bsd = starts_before;
             let linux = bsd || (same_start && s.end == Rel::After);
             let old_linux = bsd || (same_start && s.end != Rel::Before);
-            let solaris = s.end != Rel::Before;
+            let solaris = s.end == Rel::After || (s.end == Rel::Same && s.start != Rel::After);
             let rule = |new: bool| if new { Winner::New } else { Winner::Old };
             for p in OverlapPolicy::ALL {
                 let want = match p {
-                    First | Vista => Winner::Old,
+                    First | Vista | BsdRight | OldSolaris => Winner::Old,
                     Last => Winner::New,
-                    Bsd | BsdRight | OldSolaris | Hpux10 | Irix | Macos | Windows | Windows2k3 => {
-                        rule(bsd)
-                    }
+                    Bsd | Hpux10 | Irix | Macos | Windows | Windows2k3 => rule(bsd),
                     Linux => rule(linux),
                     OldLinux => rule(old_linux),
                     Solaris | Hpux11 => rule(solaris),
