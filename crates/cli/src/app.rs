@@ -1,0 +1,147 @@
+//! The single exit path of the binary: parse arguments, run one command,
+//! report, and map the outcome to an exit status.
+//!
+//! Exit status: 0 success; 1 input problems (a capture was damaged or could
+//! not be read: everything before the damage was processed, output written,
+//! problems listed on standard error and in the manifest); 2 usage or fatal
+//! error (bad arguments, a filter that does not compile, a non-empty output
+//! directory, a write error). Errors print with their whole cause chain. A
+//! closed standard output (`streamcut flows x | head`) ends the run quietly
+//! with status 0.
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::args::{Cli, Command};
+use crate::engine::Summary;
+
+/// How a command that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything was read.
+    Success,
+    /// Some input could not be read to its end (exit status 1).
+    InputProblems,
+}
+
+/// Exit status for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status when inputs had problems.
+pub const EXIT_PROBLEMS: u8 = 1;
+/// Exit status for usage and fatal errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Run the program with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0, usage errors to
+            // stderr with status 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR));
+        }
+    };
+    ExitCode::from(exit_status(run(&cli)))
+}
+
+/// The exit status for a command's outcome, reporting errors on standard error.
+pub fn exit_status(outcome: anyhow::Result<Status>) -> u8 {
+    match outcome {
+        Ok(Status::Success) => EXIT_OK,
+        Ok(Status::InputProblems) => EXIT_PROBLEMS,
+        Err(e) if is_broken_pipe(&e) => EXIT_OK,
+        Err(e) => {
+            let mut err = io::stderr().lock();
+            let _ = writeln!(err, "streamcut: error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Whether the error comes from writing to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Run the command `cli` names.
+pub fn run(cli: &Cli) -> anyhow::Result<Status> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let status = match &cli.command {
+        Command::Extract(a) => {
+            let mut opts = a.options();
+            opts.engine.progress = !cli.quiet;
+            let x = crate::extract::run(&opts)?;
+            if cli.verbose > 0 {
+                let t = &x.manifest.totals;
+                eprintln!(
+                    "streamcut: {} flows, {} bytes in {} packets written to {}",
+                    t.flows,
+                    t.bytes,
+                    t.packets,
+                    opts.out_dir.display()
+                );
+            }
+            report(&x.summary)
+        }
+        Command::Flows(a) => {
+            let mut e = a.common.engine();
+            e.progress = !cli.quiet;
+            let s = crate::list::run(&e, a.json, &mut out)?;
+            report(&s)
+        }
+        Command::Follow(a) => {
+            let mut e = a.common.engine();
+            e.progress = !cli.quiet;
+            let s = crate::follow::run(&e, a.flow, a.format.into(), &mut out)?;
+            report(&s)
+        }
+        Command::Stats(a) => {
+            let mut e = a.common.engine();
+            e.progress = !cli.quiet;
+            let s = crate::stats::run(&e, a.json, &mut out)?;
+            report(&s)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "streamcut", &mut out);
+            Status::Success
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Status::Success
+        }
+    };
+    out.flush()?;
+    Ok(status)
+}
+
+/// List input problems on standard error; the status they make.
+fn report(summary: &Summary) -> Status {
+    let mut err = io::stderr().lock();
+    for (path, p) in summary.problems() {
+        let at = p
+            .offset
+            .map(|o| format!(" (byte offset {o})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            err,
+            "streamcut: input problem in {}{at}: {}",
+            path.display(),
+            p.message
+        );
+    }
+    if summary.complete() {
+        Status::Success
+    } else {
+        Status::InputProblems
+    }
+}

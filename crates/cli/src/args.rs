@@ -1,0 +1,306 @@
+//! Command-line arguments (clap derive), turned into validated library options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reassembly::OverlapPolicy;
+
+use crate::engine::{EngineOptions, GapMode};
+use crate::extract::ExtractOptions;
+use crate::files::Layout;
+use crate::naming::Naming;
+
+const EXAMPLES: &str = "\
+Examples:
+  Extract every TCP stream (one file per direction) and DIR/manifest.json:
+    streamcut extract capture.pcap -o out/
+  A rotated capture set, UDP too, only web and DNS traffic:
+    streamcut extract ring-*.pcap.gz --udp --filter 'tcp port 80 or udp port 53' -o out/
+  Millions of flows: one packed streams.bin instead of one file per direction:
+    streamcut extract big.pcapng --layout packed -o out/
+  List flows as a table, or as JSON lines:
+    streamcut flows capture.pcapng
+    streamcut flows capture.pcapng --json | jq -c 'select(.s2c.bytes > 1000)'
+  Show one conversation as a transcript (like tshark -z follow,tcp,ascii):
+    streamcut follow capture.pcap --flow 4
+  Formats, link types, skipped frames and the byte ledger:
+    streamcut stats capture.pcap
+
+Exit status: 0 success; 1 input problems (damaged or unreadable captures;
+partial output written, problems listed); 2 usage or fatal error.
+The manifest schema and file naming are described in docs/cli.md.";
+
+/// Extract the byte streams of every TCP connection (and UDP flow) from
+/// pcap/pcapng captures.
+#[derive(Debug, Parser)]
+#[command(name = "streamcut", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Print nothing but errors and input problems (no progress bar).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more on standard error (a summary after each command).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write each flow direction's reassembled bytes to files, plus DIR/manifest.json.
+    Extract(ExtractArgs),
+    /// List flows (reassembled fully; no stream bytes written).
+    Flows(FlowsArgs),
+    /// Print the two-way transcript of flows in capture order.
+    Follow(FollowArgs),
+    /// Count formats, link types, decoded and skipped frames, flows and ledger totals.
+    Stats(StatsArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Options every reading command shares.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Capture files: pcap or pcapng, optionally gzip or zstd compressed;
+    /// `-` reads standard input. Several files are merged by timestamp.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub inputs: Vec<PathBuf>,
+    /// Reassemble UDP flows too (default: TCP only).
+    #[arg(long)]
+    pub udp: bool,
+    /// Which copy wins when retransmitted bytes differ.
+    #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
+          long_help = policy_help())]
+    pub overlap_policy: OverlapPolicy,
+    /// Only frames matching this tcpdump filter expression (compiled by libpcap).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Worker threads (output is identical for any value; one worker runs today).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+}
+
+fn parse_policy(s: &str) -> Result<OverlapPolicy, String> {
+    s.parse::<OverlapPolicy>()
+        .map_err(|e| format!("{e} (known: {})", policy_names()))
+}
+
+fn policy_names() -> String {
+    OverlapPolicy::ALL
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn policy_help() -> String {
+    format!(
+        "Which copy wins when retransmitted bytes differ: {} (default: first, like tshark)",
+        policy_names()
+    )
+}
+
+impl Common {
+    /// The engine options these arguments ask for.
+    pub fn engine(&self) -> EngineOptions {
+        let mut e = EngineOptions::new(self.inputs.clone());
+        e.udp = self.udp;
+        e.filter = self.filter.clone();
+        e.threads = usize::from(self.threads);
+        e.assembler.overlap_policy = self.overlap_policy;
+        e
+    }
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// One file per flow direction.
+    Files,
+    /// One streams.bin; the manifest gives each direction's offset and length.
+    Packed,
+}
+
+/// `--naming`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamingArg {
+    /// <id>-<proto>-<client>.<port>-<server>.<port>.<c2s|s2c>
+    Default,
+    /// tcpflow's SRCIP.SRCPORT-DSTIP.DSTPORT
+    Tcpflow,
+}
+
+/// `--gaps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GapsArg {
+    /// Leave missing bytes out (the manifest lists them).
+    Skip,
+    /// Write zeros for missing bytes (up to --zero-fill-cap per gap).
+    Zero,
+}
+
+/// `streamcut extract`.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// Inputs and reassembly options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Output directory (created if missing; must be empty unless --force).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Write into a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// One file per direction, or everything packed into streams.bin.
+    #[arg(long, value_enum, default_value = "files")]
+    pub layout: LayoutArg,
+    /// File naming scheme.
+    #[arg(long, value_enum, default_value = "default")]
+    pub naming: NamingArg,
+    /// What to write where bytes are missing.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub gaps: GapsArg,
+    /// Most zero bytes written for one gap with --gaps zero.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub zero_fill_cap: u64,
+    /// Most output files open at once.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_files: u32,
+}
+
+impl ExtractArgs {
+    /// The extraction these arguments ask for.
+    pub fn options(&self) -> ExtractOptions {
+        let mut engine = self.common.engine();
+        engine.gaps = match self.gaps {
+            GapsArg::Skip => GapMode::Skip,
+            GapsArg::Zero => GapMode::Zero {
+                cap: self.zero_fill_cap,
+            },
+        };
+        let mut o = ExtractOptions::new(engine, self.output.clone());
+        o.force = self.force;
+        o.layout = match self.layout {
+            LayoutArg::Files => Layout::Files,
+            LayoutArg::Packed => Layout::Packed,
+        };
+        o.naming = match self.naming {
+            NamingArg::Default => Naming::Default,
+            NamingArg::Tcpflow => Naming::Tcpflow,
+        };
+        o.max_open_files = self.max_open_files as usize;
+        o
+    }
+}
+
+/// `streamcut flows`.
+#[derive(Debug, Clone, Args)]
+pub struct FlowsArgs {
+    /// Inputs and reassembly options.
+    #[command(flatten)]
+    pub common: Common,
+    /// JSON lines (the manifest's flow objects without files) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--as`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FollowAs {
+    /// Printable ASCII, other bytes as '.'.
+    Ascii,
+    /// Hex dump with offsets.
+    Hex,
+    /// One hex string per packet.
+    Raw,
+}
+
+/// `streamcut follow`.
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// Inputs and reassembly options (--filter selects the packets to follow).
+    #[command(flatten)]
+    pub common: Common,
+    /// The flow to show (its id, as in `streamcut flows`); all flows if absent.
+    #[arg(long, value_name = "ID")]
+    pub flow: Option<u64>,
+    /// How bytes are shown.
+    #[arg(long = "as", value_enum, default_value = "ascii", value_name = "FORMAT")]
+    pub format: FollowAs,
+}
+
+/// `streamcut stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Inputs and reassembly options.
+    #[command(flatten)]
+    pub common: Common,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn extract_options() {
+        let cli = Cli::try_parse_from([
+            "streamcut",
+            "extract",
+            "a.pcap",
+            "b.pcapng",
+            "-o",
+            "out",
+            "--gaps",
+            "zero",
+            "--zero-fill-cap",
+            "10",
+            "--overlap-policy",
+            "last",
+            "--naming",
+            "tcpflow",
+        ])
+        .unwrap();
+        let Command::Extract(x) = cli.command else {
+            panic!("not extract")
+        };
+        let o = x.options();
+        assert_eq!(o.engine.inputs.len(), 2);
+        assert_eq!(o.engine.gaps, GapMode::Zero { cap: 10 });
+        assert_eq!(o.engine.assembler.overlap_policy, OverlapPolicy::Last);
+        assert_eq!(o.naming, Naming::Tcpflow);
+    }
+
+    #[test]
+    fn unknown_policy_is_a_usage_error() {
+        let e = Cli::try_parse_from([
+            "streamcut",
+            "flows",
+            "a.pcap",
+            "--overlap-policy",
+            "nope",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("first"), "{e}");
+    }
+}

@@ -1,0 +1,541 @@
+//! The extraction engine: capture files in, reassembled flows out to a [`Sink`].
+//!
+//! One pass over the inputs, merged by timestamp ([`MergedReader`]; frames are
+//! numbered 1.. in that order):
+//! 1. each frame optionally passes the `--filter` BPF program ([`BpfFilter`]);
+//! 2. the [`Decoder`] turns it into a TCP segment or UDP datagram (UDP is
+//!    dropped unless [`EngineOptions::udp`]);
+//! 3. the segment goes to the [`Assembler`] of its shard
+//!    (`FlowKey::shard(workers)`); each flow's stream hashes and counts what it
+//!    receives and pushes it to the sink;
+//! 4. housekeeping runs on packet time only (see [`Housekeeping`]), and
+//!    `flush_all` completes every flow at the end.
+//!
+//! # Determinism
+//! Everything that decides the output is a function of the packets: flow ids
+//! are frame numbers, housekeeping ticks come from packet timestamps at fixed
+//! boundaries (multiples of [`Housekeeping::tick`] since the epoch), and the
+//! assembler completes flows in a fixed order. A later parallel engine keeps
+//! this by routing each segment to worker `FlowKey::shard(n)` and broadcasting
+//! the same ticks to every worker; today there is one worker whatever
+//! `--threads` says.
+//!
+//! # Damaged input
+//! A capture error ([`pcapread::Error`]: truncation, impossible lengths, ...)
+//! ends that input only. It is recorded as an input [`Problem`] with its byte
+//! offset; every frame before it was processed, the other inputs go on, and
+//! [`Summary::complete`] turns false (the CLI exits with status 1).
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use pcapread::{
+    CaptureInfo, CaptureReader, DecodeStats, Decoder, DecoderConfig, LinkType, MergedReader,
+    Proto, Segment, Transport,
+};
+use reassembly::{
+    Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Dir,
+    ScatterGather, Stream, StreamFactory, StreamInfo,
+};
+use sha2::{Digest, Sha256};
+
+use crate::filter::BpfFilter;
+use crate::flow::{DirRecord, FlowHead, FlowRecord};
+use crate::progress::Progress;
+use crate::sink::{Collector, Sink};
+
+/// What goes into a direction's output where bytes are missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GapMode {
+    /// Nothing: missing bytes are left out (the manifest lists the gaps).
+    #[default]
+    Skip,
+    /// Zero bytes: each gap is filled with `min(gap length, cap)` zeros.
+    Zero {
+        /// Most zero bytes written for one gap.
+        cap: u64,
+    },
+}
+
+impl GapMode {
+    /// `"skip"` or `"zero"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GapMode::Skip => "skip",
+            GapMode::Zero { .. } => "zero",
+        }
+    }
+}
+
+/// When the engine asks the assembler to give up on holes and idle flows.
+///
+/// At the first frame whose timestamp reaches the next multiple of `tick`
+/// (nanoseconds since the epoch), with `now` that multiple: holes whose data
+/// has waited since before `now - flush_after` are skipped
+/// ([`Assembler::flush_older_than`]) and idle or ended flows are completed
+/// ([`Assembler::expire`], using the idle timeouts of [`AssemblerConfig`]).
+/// Only packet timestamps decide when this happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Interval between housekeeping rounds (ns of packet time).
+    pub tick: u64,
+    /// How long out-of-order data may wait for a hole to fill (ns).
+    pub flush_after: u64,
+}
+
+impl Default for Housekeeping {
+    /// Every second of packet time; holes wait up to 120 seconds.
+    fn default() -> Self {
+        Housekeeping {
+            tick: 1_000_000_000,
+            flush_after: 120 * 1_000_000_000,
+        }
+    }
+}
+
+/// Everything the engine needs to know.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Capture files, read as one timestamp-merged set (`-` is standard input).
+    pub inputs: Vec<PathBuf>,
+    /// Reassemble UDP flows too (default: TCP only).
+    pub udp: bool,
+    /// A tcpdump filter expression applied to every frame.
+    pub filter: Option<String>,
+    /// Worker threads requested (today one worker runs whatever the value).
+    pub threads: usize,
+    /// What to write for missing bytes.
+    pub gaps: GapMode,
+    /// Reassembly options (overlap policy, caps, timeouts).
+    pub assembler: AssemblerConfig,
+    /// Decoder options (defragmentation limits, tunnel depth).
+    pub decoder: DecoderConfig,
+    /// Housekeeping schedule.
+    pub housekeeping: Housekeeping,
+    /// Show a progress bar on standard error (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl EngineOptions {
+    /// Defaults for `inputs`: TCP only, no filter, gaps skipped.
+    pub fn new(inputs: Vec<PathBuf>) -> EngineOptions {
+        EngineOptions {
+            inputs,
+            udp: false,
+            filter: None,
+            threads: 1,
+            gaps: GapMode::Skip,
+            assembler: AssemblerConfig::default(),
+            decoder: DecoderConfig::default(),
+            housekeeping: Housekeeping::default(),
+            progress: false,
+        }
+    }
+}
+
+/// Something wrong with one input: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Byte offset in the file (in the decompressed stream for compressed
+    /// input), when the problem has one.
+    pub offset: Option<u64>,
+    /// What went wrong (names the file).
+    pub message: String,
+}
+
+/// What was read from one input.
+#[derive(Debug, Clone)]
+pub struct InputReport {
+    /// The path as given.
+    pub path: PathBuf,
+    /// Format and interfaces, when the file could be opened.
+    pub info: Option<CaptureInfo>,
+    /// Frames read from it.
+    pub frames: u64,
+    /// Problems met (reading stopped at the first one).
+    pub problems: Vec<Problem>,
+}
+
+impl InputReport {
+    /// Distinct link types of the input, in order of appearance.
+    pub fn link_types(&self) -> Vec<LinkType> {
+        self.info
+            .as_ref()
+            .map(CaptureInfo::link_types)
+            .unwrap_or_default()
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// One report per input, in the order given.
+    pub inputs: Vec<InputReport>,
+    /// Frames read over all inputs.
+    pub frames: u64,
+    /// Frames the filter rejected.
+    pub filtered_out: u64,
+    /// UDP datagrams not reassembled because UDP was not asked for.
+    pub udp_ignored: u64,
+    /// Decoder counters (frames, link types, skips by reason).
+    pub decode: DecodeStats,
+    /// Assembler counters.
+    pub assembler: AssemblerStats,
+    /// Every flow, sorted by id.
+    pub flows: Vec<FlowRecord>,
+}
+
+impl Summary {
+    /// Whether every input was read to its end without problems.
+    pub fn complete(&self) -> bool {
+        self.inputs.iter().all(|i| i.problems.is_empty())
+    }
+
+    /// Every problem with its input.
+    pub fn problems(&self) -> impl Iterator<Item = (&Path, &Problem)> {
+        self.inputs
+            .iter()
+            .flat_map(|i| i.problems.iter().map(move |p| (i.path.as_path(), p)))
+    }
+}
+
+/// Run the engine over `opts.inputs`, pushing every flow into `sink`.
+///
+/// Errors are fatal ones only: a filter that does not compile, or a sink
+/// error (a full disk). Damaged or unreadable inputs are [`Problem`]s in the
+/// summary instead.
+pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let mut reports = Vec::with_capacity(opts.inputs.len());
+    let mut readers = Vec::new();
+    // Reader index (as merged) -> report index.
+    let mut report_of = Vec::new();
+    for path in &opts.inputs {
+        match CaptureReader::open(path) {
+            Ok(r) => {
+                report_of.push(reports.len());
+                reports.push(InputReport {
+                    path: path.clone(),
+                    info: Some(r.info().clone()),
+                    frames: 0,
+                    problems: Vec::new(),
+                });
+                readers.push(r);
+            }
+            Err(e) => reports.push(InputReport {
+                path: path.clone(),
+                info: None,
+                frames: 0,
+                problems: vec![problem(&e)],
+            }),
+        }
+    }
+
+    let mut filter = opts.filter.as_deref().map(BpfFilter::new);
+    if let Some(f) = &mut filter {
+        let mut known: Vec<LinkType> = readers
+            .iter()
+            .flat_map(|r| r.info().link_types())
+            .collect();
+        if known.is_empty() {
+            // Still check the expression's syntax before reading anything.
+            known.push(LinkType::ETHERNET);
+        }
+        for lt in known {
+            f.prepare(lt)?;
+        }
+    }
+
+    let total_bytes = opts
+        .inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut progress = Progress::new(opts.progress, total_bytes);
+    let mut merged = MergedReader::new(readers);
+    let mut decoder = Decoder::new(opts.decoder);
+    let shared = Rc::new(RefCell::new(Shared {
+        sink,
+        error: None,
+        records: Vec::new(),
+        gaps: opts.gaps,
+    }));
+    let mut worker = Worker {
+        asm: Assembler::new(
+            opts.assembler.clone(),
+            Factory {
+                shared: Rc::clone(&shared),
+            },
+        ),
+    };
+    let hk = opts.housekeeping;
+    let tick = hk.tick.max(1);
+    let mut next_tick = 0u64;
+    let mut filtered_out = 0u64;
+    let mut udp_ignored = 0u64;
+    let mut offsets = vec![0u64; merged.inputs().len()];
+
+    loop {
+        let frame = match merged.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                let at = merged
+                    .inputs()
+                    .iter()
+                    .position(|r| r.path() == error_file(&e))
+                    .and_then(|i| report_of.get(i).copied());
+                if let Some(rep) = at.and_then(|i| reports.get_mut(i)) {
+                    rep.problems.push(problem(&e));
+                }
+                continue;
+            }
+        };
+        if let Some(o) = offsets.get_mut(usize::from(frame.input)) {
+            *o = frame.file_offset.saturating_add(u64::from(frame.caplen));
+        }
+        progress.frame(frame.number, offsets.iter().sum());
+
+        if frame.ts >= next_tick {
+            let now = frame.ts - frame.ts % tick;
+            worker.tick(now, hk.flush_after);
+            next_tick = now.saturating_add(tick);
+        }
+        if let Some(f) = &mut filter {
+            if !f.matches(frame.link_type, frame.data)? {
+                filtered_out += 1;
+                continue;
+            }
+        }
+        let Ok(seg) = decoder.decode(&frame) else {
+            continue;
+        };
+        if !opts.udp && seg.tuple.proto == Proto::Udp {
+            udp_ignored += 1;
+            continue;
+        }
+        worker.segment(&seg);
+        take_error(&shared)?;
+    }
+    worker.asm.flush_all();
+    take_error(&shared)?;
+    progress.finish();
+
+    let frames = merged.frames_read();
+    for (i, r) in merged.inputs().iter().enumerate() {
+        if let Some(rep) = report_of.get(i).and_then(|&k| reports.get_mut(k)) {
+            rep.frames = r.frames_read();
+            rep.info = Some(r.info().clone());
+        }
+    }
+    let assembler = worker.asm.stats();
+    drop(worker);
+    let mut records = std::mem::take(&mut shared.borrow_mut().records);
+    records.sort_by_key(|r| r.head.id);
+    Ok(Summary {
+        inputs: reports,
+        frames,
+        filtered_out,
+        udp_ignored,
+        decode: decoder.stats(),
+        assembler,
+        flows: records,
+    })
+}
+
+/// Run the engine into an in-memory [`Collector`]: every flow's bytes by id.
+pub fn collect(opts: &EngineOptions) -> anyhow::Result<(Summary, Collector)> {
+    let mut c = Collector::default();
+    let summary = run(opts, &mut c)?;
+    Ok((summary, c))
+}
+
+fn problem(e: &pcapread::Error) -> Problem {
+    Problem {
+        offset: e.offset(),
+        message: e.to_string(),
+    }
+}
+
+/// The file a capture error names.
+fn error_file(e: &pcapread::Error) -> &Path {
+    use pcapread::Error as E;
+    match e {
+        E::Io { file, .. }
+        | E::BadMagic { file, .. }
+        | E::Truncated { file, .. }
+        | E::BadLength { file, .. }
+        | E::Malformed { file, .. }
+        | E::Decompress { file, .. } => file,
+    }
+}
+
+fn take_error(shared: &Rc<RefCell<Shared<'_>>>) -> anyhow::Result<()> {
+    match shared.borrow_mut().error.take() {
+        Some(e) => Err(e.context("writing output")),
+        None => Ok(()),
+    }
+}
+
+/// One assembler and its streams (a parallel engine runs one per thread).
+struct Worker<'s> {
+    asm: Assembler<Factory<'s>>,
+}
+
+impl Worker<'_> {
+    fn segment(&mut self, seg: &Segment<'_>) {
+        self.asm.assemble(seg);
+    }
+
+    fn tick(&mut self, now: u64, flush_after: u64) {
+        self.asm.flush_older_than(now.saturating_sub(flush_after));
+        self.asm.expire(now);
+    }
+}
+
+/// State shared by a worker's streams: the sink, the first sink error, and
+/// the records of completed flows.
+struct Shared<'s> {
+    sink: &'s mut dyn Sink,
+    error: Option<anyhow::Error>,
+    records: Vec<FlowRecord>,
+    gaps: GapMode,
+}
+
+impl Shared<'_> {
+    /// Call the sink unless an earlier call failed; keep the first error.
+    fn call(&mut self, f: impl FnOnce(&mut dyn Sink) -> anyhow::Result<()>) {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut *self.sink) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+struct Factory<'s> {
+    shared: Rc<RefCell<Shared<'s>>>,
+}
+
+impl<'s> StreamFactory for Factory<'s> {
+    type Stream = FlowStream<'s>;
+
+    fn new_stream(&mut self, info: &StreamInfo) -> FlowStream<'s> {
+        FlowStream {
+            shared: Rc::clone(&self.shared),
+            head: FlowHead {
+                id: info.first_frame,
+                proto: info.proto,
+                client: info.client.src,
+                server: info.client.dst,
+                first_ts: info.first_ts,
+                syn_seen: info.syn_seen,
+                encap: Default::default(),
+            },
+            opened: false,
+            dirs: Default::default(),
+        }
+    }
+}
+
+/// Per-direction running totals.
+#[derive(Default)]
+struct DirState {
+    hasher: Sha256,
+    bytes: u64,
+    zero_filled: u64,
+    /// Stream offset just past the last byte delivered.
+    next_off: u64,
+}
+
+/// Zeros for gap filling, written in slices of this buffer.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+struct FlowStream<'s> {
+    shared: Rc<RefCell<Shared<'s>>>,
+    head: FlowHead,
+    opened: bool,
+    dirs: [DirState; 2],
+}
+
+fn dir_index(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
+    }
+}
+
+impl Stream for FlowStream<'_> {
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+        if !self.opened {
+            // The first packet of the flow: its encapsulation names the flow.
+            self.opened = true;
+            self.head.encap = seg.encap;
+            debug_assert!(matches!(
+                (seg.transport, self.head.proto),
+                (Transport::Tcp(_), Proto::Tcp) | (Transport::Udp, Proto::Udp)
+            ));
+            let head = &self.head;
+            self.shared.borrow_mut().call(|s| s.open(head));
+        }
+        Accept::Take
+    }
+
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        let dir = sg.dir();
+        let st = &mut self.dirs[dir_index(dir)];
+        let head = &self.head;
+        let mut shared = self.shared.borrow_mut();
+        // We never call keep_from, so every byte of `sg` is new.
+        let off = sg.stream_offset();
+        let gap = off.saturating_sub(st.next_off);
+        if let GapMode::Zero { cap } = shared.gaps {
+            let mut left = gap.min(cap);
+            st.zero_filled += left;
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(ZEROS.len());
+                let z = &ZEROS[..n];
+                st.hasher.update(z);
+                st.bytes += n as u64;
+                shared.call(|s| s.write(head, dir, z));
+                left -= n as u64;
+            }
+        }
+        for chunk in sg.chunks() {
+            st.hasher.update(chunk);
+            st.bytes += chunk.len() as u64;
+            shared.call(|s| s.write(head, dir, chunk));
+        }
+        shared.call(|s| s.delivery(head, dir, gap, sg));
+        st.next_off = st.next_off.max(off.saturating_add(sg.len() as u64));
+        if sg.end() {
+            shared.call(|s| s.end_dir(head, dir));
+        }
+    }
+
+    fn complete(&mut self, c: &Completion) {
+        let mut dirs = std::mem::take(&mut self.dirs).map(Some);
+        let mut dir_record = |dir: Dir| {
+            let st = dirs[dir_index(dir)].take().unwrap_or_default();
+            DirRecord {
+                bytes: st.bytes,
+                packets: c.packets[dir_index(dir)],
+                sha256: st.hasher.finalize().into(),
+                zero_filled: st.zero_filled,
+                ledger: c.ledger(dir).clone(),
+            }
+        };
+        let record = FlowRecord {
+            head: self.head.clone(),
+            last_frame: c.last_frame,
+            last_ts: c.last_ts,
+            end: c.reason,
+            c2s: dir_record(Dir::ClientToServer),
+            s2c: dir_record(Dir::ServerToClient),
+        };
+        let mut shared = self.shared.borrow_mut();
+        shared.call(|s| s.close(&record));
+        shared.records.push(record);
+    }
+}

@@ -1,0 +1,389 @@
+//! Writing flow directions to disk: a bounded pool of open files, and the
+//! `extract` sink ([`FileSink`]) in its two layouts.
+//!
+//! # Layouts
+//! - [`Layout::Files`]: one file per flow direction that has bytes, named by
+//!   [`Namer`]. A file is created (truncated) on its first bytes and closed
+//!   when its direction ends; at most `max_open` files are open at once, the
+//!   least recently written one is closed first and reopened in append mode
+//!   when more bytes come.
+//! - [`Layout::Packed`]: every direction appended to one `streams.bin` when
+//!   its flow completes, client-to-server then server-to-client, in completion
+//!   order; the manifest gives each direction's `offset` and `length`. Until
+//!   then a direction's bytes wait in memory, and past
+//!   [`SPILL_AT`] bytes in a spill file under `DIR/.streamcut-spill/` (removed
+//!   at the end). Meant for captures with millions of flows, where millions of
+//!   small files would be the bottleneck.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use reassembly::Dir;
+
+use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::manifest::Placement;
+use crate::naming::{join_inside, Namer};
+use crate::sink::Sink;
+
+/// Buffer size of each open file.
+const BUF: usize = 32 * 1024;
+
+/// Bytes a packed direction holds in memory before spilling to disk.
+pub const SPILL_AT: usize = 1024 * 1024;
+
+/// Name of the packed streams file.
+pub const STREAMS_BIN: &str = "streams.bin";
+
+/// Name of the packed layout's spill directory (removed after a run).
+pub const SPILL_DIR: &str = ".streamcut-spill";
+
+/// A bounded set of open, buffered files, closed least recently used first.
+#[derive(Debug)]
+pub struct FilePool {
+    max_open: usize,
+    open: HashMap<PathBuf, (BufWriter<File>, u64)>,
+    clock: u64,
+    /// Times a file was closed to make room (and later reopened).
+    pub evictions: u64,
+}
+
+impl FilePool {
+    /// A pool keeping at most `max_open` files open (at least one).
+    pub fn new(max_open: usize) -> FilePool {
+        FilePool {
+            max_open: max_open.max(1),
+            open: HashMap::new(),
+            clock: 0,
+            evictions: 0,
+        }
+    }
+
+    /// Files open right now.
+    pub fn open_files(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Append `bytes` to `path`. The file is created empty (truncated) when
+    /// `fresh`, else opened for appending, unless it is open already.
+    pub fn write(&mut self, path: &Path, fresh: bool, bytes: &[u8]) -> io::Result<()> {
+        self.clock += 1;
+        if let Some((w, used)) = self.open.get_mut(path) {
+            *used = self.clock;
+            return w.write_all(bytes);
+        }
+        if self.open.len() >= self.max_open {
+            let victim = self
+                .open
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(p, _)| p.clone());
+            if let Some(v) = victim {
+                self.evictions += 1;
+                self.close(&v)?;
+            }
+        }
+        let file = if fresh {
+            File::create(path)?
+        } else {
+            OpenOptions::new().append(true).open(path)?
+        };
+        let mut w = BufWriter::with_capacity(BUF, file);
+        w.write_all(bytes)?;
+        self.open.insert(path.to_path_buf(), (w, self.clock));
+        Ok(())
+    }
+
+    /// Flush and close `path` if it is open.
+    pub fn close(&mut self, path: &Path) -> io::Result<()> {
+        match self.open.remove(path) {
+            Some((mut w, _)) => w.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Flush and close every file (in path order, so errors are deterministic).
+    pub fn close_all(&mut self) -> io::Result<()> {
+        let mut paths: Vec<PathBuf> = self.open.keys().cloned().collect();
+        paths.sort();
+        for p in paths {
+            self.close(&p)?;
+        }
+        Ok(())
+    }
+}
+
+/// How `extract` lays out stream bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One file per flow direction.
+    #[default]
+    Files,
+    /// All directions in one `streams.bin`.
+    Packed,
+}
+
+impl Layout {
+    /// `"files"` or `"packed"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Files => "files",
+            Layout::Packed => "packed",
+        }
+    }
+}
+
+/// Per-direction output state of an open flow.
+#[derive(Debug, Default)]
+struct DirOut {
+    /// Files layout: the file name; packed layout: the spill file name.
+    name: String,
+    /// Bytes written so far.
+    written: u64,
+    /// Packed: bytes not yet spilled.
+    buf: Vec<u8>,
+    /// Packed: whether some bytes are in the spill file.
+    spilled: bool,
+}
+
+/// The `extract` sink: stream bytes to files (or `streams.bin`), and each
+/// direction's [`Placement`] for the manifest.
+#[derive(Debug)]
+pub struct FileSink {
+    dir: PathBuf,
+    layout: Layout,
+    namer: Namer,
+    pool: FilePool,
+    active: HashMap<FlowId, [DirOut; 2]>,
+    placements: BTreeMap<FlowId, [Placement; 2]>,
+    packed: Option<BufWriter<File>>,
+    packed_len: u64,
+    spill_dir: PathBuf,
+}
+
+fn di(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
+    }
+}
+
+impl FileSink {
+    /// A sink writing into `dir` (which must exist).
+    pub fn new(
+        dir: &Path,
+        layout: Layout,
+        namer: Namer,
+        max_open: usize,
+    ) -> anyhow::Result<FileSink> {
+        let spill_dir = dir.join(SPILL_DIR);
+        let packed = match layout {
+            Layout::Files => None,
+            Layout::Packed => {
+                let path = dir.join(STREAMS_BIN);
+                let f = File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                Some(BufWriter::with_capacity(256 * 1024, f))
+            }
+        };
+        Ok(FileSink {
+            dir: dir.to_path_buf(),
+            layout,
+            namer,
+            pool: FilePool::new(max_open),
+            active: HashMap::new(),
+            placements: BTreeMap::new(),
+            packed,
+            packed_len: 0,
+            spill_dir,
+        })
+    }
+
+    /// Where each flow's directions went (client-to-server, server-to-client).
+    pub fn placements(&self) -> &BTreeMap<FlowId, [Placement; 2]> {
+        &self.placements
+    }
+
+    /// Times a file was closed to stay under the open-file bound.
+    pub fn evictions(&self) -> u64 {
+        self.pool.evictions
+    }
+
+    /// Flush everything and remove the spill directory.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        self.pool.close_all().context("closing output files")?;
+        if let Some(w) = &mut self.packed {
+            w.flush().context("writing streams.bin")?;
+        }
+        if self.spill_dir.exists() {
+            fs::remove_dir_all(&self.spill_dir)
+                .with_context(|| format!("removing {}", self.spill_dir.display()))?;
+        }
+        Ok(())
+    }
+
+    fn path_of(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let base = match self.layout {
+            Layout::Files => &self.dir,
+            Layout::Packed => &self.spill_dir,
+        };
+        Ok(join_inside(base, name)?)
+    }
+
+    /// Packed: move a direction's bytes (spill file, then buffer) to the end of
+    /// `streams.bin`; returns its placement.
+    fn pack(&mut self, out: &mut DirOut) -> anyhow::Result<Placement> {
+        let offset = self.packed_len;
+        let Some(w) = &mut self.packed else {
+            anyhow::bail!("packed output is not open");
+        };
+        if out.spilled {
+            let path = join_inside(&self.spill_dir, &out.name)?;
+            self.pool.close(&path)?;
+            let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+            io::copy(&mut f, w).context("writing streams.bin")?;
+            fs::remove_file(&path)?;
+        }
+        w.write_all(&out.buf).context("writing streams.bin")?;
+        self.packed_len += out.written;
+        Ok(Placement::Packed {
+            file: STREAMS_BIN.to_string(),
+            offset,
+            length: out.written,
+        })
+    }
+}
+
+impl Sink for FileSink {
+    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        let names = match self.layout {
+            Layout::Files => self.namer.names(head),
+            Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
+        };
+        let [a, b] = names;
+        self.active.insert(
+            head.id,
+            [
+                DirOut {
+                    name: a,
+                    ..DirOut::default()
+                },
+                DirOut {
+                    name: b,
+                    ..DirOut::default()
+                },
+            ],
+        );
+        Ok(())
+    }
+
+    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let layout = self.layout;
+        let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
+            anyhow::bail!("bytes for flow {} after it was closed", head.id);
+        };
+        let fresh = out.written == 0;
+        out.written += bytes.len() as u64;
+        match layout {
+            Layout::Files => {
+                let name = out.name.clone();
+                let path = self.path_of(&name)?;
+                self.pool
+                    .write(&path, fresh, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Layout::Packed => {
+                out.buf.extend_from_slice(bytes);
+                if out.buf.len() >= SPILL_AT {
+                    let fresh_spill = !out.spilled;
+                    out.spilled = true;
+                    let buf = std::mem::take(&mut out.buf);
+                    let name = out.name.clone();
+                    if fresh_spill {
+                        fs::create_dir_all(&self.spill_dir).with_context(|| {
+                            format!("creating {}", self.spill_dir.display())
+                        })?;
+                    }
+                    let path = self.path_of(&name)?;
+                    self.pool
+                        .write(&path, fresh_spill, &buf)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        if self.layout == Layout::Files {
+            if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
+                if out.written > 0 {
+                    let path = self.path_of(&out.name)?;
+                    self.pool
+                        .close(&path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
+        let id = record.head.id;
+        let Some(outs) = self.active.remove(&id) else {
+            anyhow::bail!("flow {id} closed twice");
+        };
+        let mut placed = Vec::with_capacity(2);
+        for mut out in outs {
+            let p = match self.layout {
+                Layout::Files => {
+                    if out.written > 0 {
+                        let path = self.path_of(&out.name)?;
+                        self.pool
+                            .close(&path)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        Placement::File(Some(out.name))
+                    } else {
+                        Placement::File(None)
+                    }
+                }
+                Layout::Packed => self.pack(&mut out)?,
+            };
+            placed.push(p);
+        }
+        let (Some(b), Some(a)) = (placed.pop(), placed.pop()) else {
+            anyhow::bail!("flow {id}: placements missing");
+        };
+        self.placements.insert(id, [a, b]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_stays_bounded_and_appends_after_eviction() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut pool = FilePool::new(2);
+        let p: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("f{i}"))).collect();
+        for round in 0..3 {
+            for (i, path) in p.iter().enumerate() {
+                pool.write(path, round == 0, format!("{round}{i}").as_bytes())
+                    .unwrap();
+                assert!(pool.open_files() <= 2);
+            }
+        }
+        pool.close_all().unwrap();
+        assert!(pool.evictions > 0);
+        for (i, path) in p.iter().enumerate() {
+            assert_eq!(fs::read_to_string(path).unwrap(), format!("0{i}1{i}2{i}"));
+        }
+    }
+}

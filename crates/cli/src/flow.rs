@@ -1,0 +1,126 @@
+//! What the tool knows about one flow: its identity when the first packet is
+//! seen ([`FlowHead`]) and everything measured by the time it completes
+//! ([`FlowRecord`]).
+//!
+//! # Flow identity
+//! A flow's id is the frame number of its first packet (frames are numbered
+//! 1.. over the timestamp-merged inputs). One frame yields at most one segment,
+//! and a segment opens at most one flow, so ids are unique; they depend only on
+//! the input, never on the number of worker threads.
+
+use std::net::SocketAddr;
+
+use pcapread::{EncapPath, Layer, Proto};
+use reassembly::{Dir, EndReason, Ledger};
+
+/// A flow id: the frame number of the flow's first packet.
+pub type FlowId = u64;
+
+/// A flow as known from its first packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowHead {
+    /// Frame number of the first packet.
+    pub id: FlowId,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// The client: the side that sent the SYN, or with no SYN seen, the first packet.
+    pub client: SocketAddr,
+    /// The other side.
+    pub server: SocketAddr,
+    /// Timestamp of the first packet (ns since the Unix epoch).
+    pub first_ts: u64,
+    /// Whether the connection was seen from its SYN.
+    pub syn_seen: bool,
+    /// Encapsulation of the first packet (outermost first).
+    pub encap: EncapPath,
+}
+
+impl FlowHead {
+    /// The sender and receiver of one direction.
+    pub fn endpoints(&self, dir: Dir) -> (SocketAddr, SocketAddr) {
+        match dir {
+            Dir::ClientToServer => (self.client, self.server),
+            Dir::ServerToClient => (self.server, self.client),
+        }
+    }
+
+    /// The outermost VLAN id of the first packet, if it had one.
+    pub fn vlan(&self) -> Option<u16> {
+        self.encap.layers().iter().find_map(|l| match l {
+            Layer::Vlan(id) => Some(*id),
+            _ => None,
+        })
+    }
+}
+
+/// What one direction of a flow produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirRecord {
+    /// Bytes handed to the sink (delivered bytes plus zero fill).
+    pub bytes: u64,
+    /// Packets sent in this direction.
+    pub packets: u64,
+    /// SHA-256 of the bytes handed to the sink.
+    pub sha256: [u8; 32],
+    /// Zero bytes written in place of missing bytes (`--gaps zero`).
+    pub zero_filled: u64,
+    /// The byte ledger, gaps included.
+    pub ledger: Ledger,
+}
+
+/// A completed flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRecord {
+    /// Identity and first-packet facts.
+    pub head: FlowHead,
+    /// Frame number of the last packet.
+    pub last_frame: u64,
+    /// Timestamp of the last packet (ns).
+    pub last_ts: u64,
+    /// How the flow ended.
+    pub end: EndReason,
+    /// Client-to-server direction.
+    pub c2s: DirRecord,
+    /// Server-to-client direction.
+    pub s2c: DirRecord,
+}
+
+impl FlowRecord {
+    /// One direction's record.
+    pub fn dir(&self, dir: Dir) -> &DirRecord {
+        match dir {
+            Dir::ClientToServer => &self.c2s,
+            Dir::ServerToClient => &self.s2c,
+        }
+    }
+}
+
+/// Both directions in manifest order.
+pub const DIRS: [Dir; 2] = [Dir::ClientToServer, Dir::ServerToClient];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlan_is_the_outermost_tag() {
+        let mut encap = EncapPath::new();
+        for l in [Layer::Ethernet, Layer::Vlan(6), Layer::Vlan(7), Layer::Ipv4] {
+            encap.push(l);
+        }
+        let head = FlowHead {
+            id: 1,
+            proto: Proto::Tcp,
+            client: "10.0.0.1:1".parse().unwrap(),
+            server: "10.0.0.2:2".parse().unwrap(),
+            first_ts: 0,
+            syn_seen: true,
+            encap,
+        };
+        assert_eq!(head.vlan(), Some(6));
+        assert_eq!(
+            head.endpoints(Dir::ServerToClient),
+            (head.server, head.client)
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! `manifest.json`: what an extraction read, which options it used, and every
+//! flow with its files, hashes, gaps and byte ledger. The full schema is
+//! documented in `docs/cli.md`; these types are that schema.
+//!
+//! The manifest is a pure function of the inputs and the options that change
+//! output (the thread count and output directory are not in it), and flows
+//! are sorted by id, so two runs write byte-identical manifests.
+
+use pcapread::{Compression, Format};
+use reassembly::{Dir, Ledger};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::engine::{GapMode, Summary};
+use crate::flow::{DirRecord, FlowRecord};
+use crate::timefmt::rfc3339;
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// Inputs, in the order given.
+    pub inputs: Vec<Input>,
+    /// Options that shape the output.
+    pub options: Options,
+    /// Whether every input was read to its end without problems.
+    pub complete: bool,
+    /// Sums over everything.
+    pub totals: Totals,
+    /// Every flow, sorted by id.
+    pub flows: Vec<Flow>,
+}
+
+/// Tool name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// `"streamcut"`.
+    pub name: String,
+    /// The crate version.
+    pub version: String,
+}
+
+impl Tool {
+    /// This build.
+    pub fn this() -> Tool {
+        Tool {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// One input capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// The path as given on the command line.
+    pub path: String,
+    /// `"pcap"`, `"pcapng"`, or `"unknown"` (could not be opened).
+    pub format: String,
+    /// `"none"`, `"gzip"` or `"zstd"`.
+    pub compression: String,
+    /// Link types of its interfaces, in order of appearance (`"ether"`, ...).
+    pub link_types: Vec<String>,
+    /// Frames read.
+    pub frames: u64,
+    /// What went wrong; reading stopped at the first problem.
+    pub problems: Vec<InputProblem>,
+}
+
+/// A problem with an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputProblem {
+    /// Byte offset in the file (decompressed stream for compressed input), if any.
+    pub offset: Option<u64>,
+    /// The error message.
+    pub message: String,
+}
+
+/// The options that shape the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Options {
+    /// UDP flows included.
+    pub udp: bool,
+    /// Overlap policy name.
+    pub overlap_policy: String,
+    /// The filter expression, if any.
+    pub filter: Option<String>,
+    /// `"skip"` or `"zero"`.
+    pub gaps: String,
+    /// Most zero bytes written per gap (`gaps` = `"zero"`), else null.
+    pub zero_fill_cap: Option<u64>,
+    /// `"files"` or `"packed"`.
+    pub layout: String,
+    /// `"default"` or `"tcpflow"`.
+    pub naming: String,
+}
+
+/// Sums over the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Frames read over all inputs.
+    pub frames: u64,
+    /// Frames the filter rejected.
+    pub filtered_out: u64,
+    /// UDP datagrams skipped because UDP was not asked for.
+    pub udp_ignored: u64,
+    /// Flows.
+    pub flows: u64,
+    /// TCP flows.
+    pub tcp_flows: u64,
+    /// UDP flows.
+    pub udp_flows: u64,
+    /// Packets in flows.
+    pub packets: u64,
+    /// Bytes written over all directions.
+    pub bytes: u64,
+    /// Gaps over all directions (listed or not).
+    pub gaps: u64,
+    /// Overlap conflicts over all directions.
+    pub conflicts: u64,
+    /// Ledgers summed over all directions.
+    pub ledger: LedgerOut,
+}
+
+/// One flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    /// Flow id: the frame number of its first packet.
+    pub id: u64,
+    /// `"tcp"` or `"udp"`.
+    pub proto: String,
+    /// The side that sent the SYN (or with no SYN seen, the first packet).
+    pub client: Endpoint,
+    /// The other side.
+    pub server: Endpoint,
+    /// First packet time, ns since the Unix epoch.
+    pub first_ts: u64,
+    /// First packet time, RFC 3339 UTC.
+    pub first_time: String,
+    /// Last packet time, ns since the Unix epoch.
+    pub last_ts: u64,
+    /// Last packet time, RFC 3339 UTC.
+    pub last_time: String,
+    /// Frame number of the first packet.
+    pub first_frame: u64,
+    /// Frame number of the last packet.
+    pub last_frame: u64,
+    /// How it ended (`fin`, `rst`, `idle-timeout`, `end-of-input`, `evicted`, `reused`).
+    pub end: String,
+    /// Whether the handshake was seen from its SYN.
+    pub syn_seen: bool,
+    /// Encapsulation of the first packet (`eth/vlan:6/ipv4`).
+    pub encap: String,
+    /// Client-to-server direction.
+    pub c2s: Direction,
+    /// Server-to-client direction.
+    pub s2c: Direction,
+}
+
+/// An address and port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Address in its usual text form.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// One direction of a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Direction {
+    /// Output file relative to the output directory, or null when the
+    /// direction has no bytes; absent in `flows --json`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub file: Option<Option<String>>,
+    /// Packed layout: where the bytes start in `streams.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Packed layout: how many bytes there are in `streams.bin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// Bytes written (delivered bytes plus zero fill).
+    pub bytes: u64,
+    /// Packets sent in this direction.
+    pub packets: u64,
+    /// SHA-256 of the bytes written, lowercase hex.
+    pub sha256: String,
+    /// Zero bytes written in place of missing bytes.
+    pub zero_filled: u64,
+    /// Missing byte ranges, offsets in the sender's stream (missing bytes included).
+    pub gaps: Vec<GapOut>,
+    /// Gaps not listed because the list was full (all are in `ledger.missing`).
+    pub gaps_unlisted: u64,
+    /// Where every captured payload byte went.
+    pub ledger: LedgerOut,
+    /// Overlaps whose bytes differed (reported by later versions; 0 for now).
+    pub conflicts: u64,
+}
+
+/// `Some(value)` for a present field, even when it is null.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A missing byte range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GapOut {
+    /// Stream offset of the first missing byte.
+    pub offset: u64,
+    /// Number of missing bytes.
+    pub len: u64,
+}
+
+/// The byte ledger of a direction (see [`reassembly::Ledger`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerOut {
+    /// Payload bytes in packets taken.
+    pub captured: u64,
+    /// Bytes delivered in order, each once.
+    pub delivered: u64,
+    /// Bytes seen again with the same content.
+    pub duplicate: u64,
+    /// Bytes seen again with different content that lost under the overlap policy.
+    pub overlap_lost: u64,
+    /// Bytes before the stream start or beyond the window.
+    pub out_of_window: u64,
+    /// Bytes after the stream ended.
+    pub after_close: u64,
+    /// Bytes dropped to respect a memory cap.
+    pub evicted: u64,
+    /// Bytes never captured (the sum of the gaps).
+    pub missing: u64,
+    /// Times a memory cap forced delivery past a hole.
+    pub cap_flushes: u64,
+}
+
+impl From<&Ledger> for LedgerOut {
+    fn from(l: &Ledger) -> Self {
+        LedgerOut {
+            captured: l.captured,
+            delivered: l.delivered,
+            duplicate: l.duplicate,
+            overlap_lost: l.overlap_lost,
+            out_of_window: l.out_of_window,
+            after_close: l.after_close,
+            evicted: l.evicted,
+            missing: l.missing,
+            cap_flushes: l.cap_flushes,
+        }
+    }
+}
+
+impl LedgerOut {
+    fn add(&mut self, o: &LedgerOut) {
+        self.captured += o.captured;
+        self.delivered += o.delivered;
+        self.duplicate += o.duplicate;
+        self.overlap_lost += o.overlap_lost;
+        self.out_of_window += o.out_of_window;
+        self.after_close += o.after_close;
+        self.evicted += o.evicted;
+        self.missing += o.missing;
+        self.cap_flushes += o.cap_flushes;
+    }
+}
+
+/// Where a direction's bytes were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Not written anywhere (`flows`), so no `file` field.
+    Unwritten,
+    /// A file of its own (null when there were no bytes).
+    File(Option<String>),
+    /// A range of the packed `streams.bin`.
+    Packed {
+        /// The packed file's name.
+        file: String,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        length: u64,
+    },
+}
+
+impl Direction {
+    /// The manifest entry of one direction placed as `placement`.
+    pub fn new(d: &DirRecord, placement: Placement) -> Direction {
+        let (file, offset, length) = match placement {
+            Placement::Unwritten => (None, None, None),
+            Placement::File(f) => (Some(f), None, None),
+            Placement::Packed {
+                file,
+                offset,
+                length,
+            } => {
+                if length == 0 {
+                    (Some(None), None, None)
+                } else {
+                    (Some(Some(file)), Some(offset), Some(length))
+                }
+            }
+        };
+        Direction {
+            file,
+            offset,
+            length,
+            bytes: d.bytes,
+            packets: d.packets,
+            sha256: hex::encode(d.sha256),
+            zero_filled: d.zero_filled,
+            gaps: d
+                .ledger
+                .gaps
+                .iter()
+                .map(|g| GapOut {
+                    offset: g.offset,
+                    len: g.len,
+                })
+                .collect(),
+            gaps_unlisted: d.ledger.gaps_unlisted,
+            ledger: LedgerOut::from(&d.ledger),
+            conflicts: 0,
+        }
+    }
+}
+
+impl Flow {
+    /// The manifest entry of a flow, its directions placed by `place`.
+    pub fn new(r: &FlowRecord, mut place: impl FnMut(Dir) -> Placement) -> Flow {
+        let h = &r.head;
+        Flow {
+            id: h.id,
+            proto: h.proto.as_str().to_string(),
+            client: Endpoint {
+                ip: h.client.ip().to_string(),
+                port: h.client.port(),
+            },
+            server: Endpoint {
+                ip: h.server.ip().to_string(),
+                port: h.server.port(),
+            },
+            first_ts: h.first_ts,
+            first_time: rfc3339(h.first_ts),
+            last_ts: r.last_ts,
+            last_time: rfc3339(r.last_ts),
+            first_frame: h.id,
+            last_frame: r.last_frame,
+            end: r.end.as_str().to_string(),
+            syn_seen: h.syn_seen,
+            encap: h.encap.to_string(),
+            c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)),
+            s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)),
+        }
+    }
+}
+
+/// `"pcap"`, `"pcapng"` or `"unknown"`.
+pub fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Unknown => "unknown",
+        Format::Pcap { .. } => "pcap",
+        Format::PcapNg => "pcapng",
+    }
+}
+
+/// `"none"`, `"gzip"` or `"zstd"`.
+pub fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    }
+}
+
+/// The manifest's input list.
+pub fn inputs(summary: &Summary) -> Vec<Input> {
+    summary
+        .inputs
+        .iter()
+        .map(|i| Input {
+            path: i.path.to_string_lossy().into_owned(),
+            format: i
+                .info
+                .as_ref()
+                .map_or("unknown", |x| format_name(x.format))
+                .to_string(),
+            compression: i
+                .info
+                .as_ref()
+                .map_or("none", |x| compression_name(x.compression))
+                .to_string(),
+            link_types: i.link_types().iter().map(|l| l.name()).collect(),
+            frames: i.frames,
+            problems: i
+                .problems
+                .iter()
+                .map(|p| InputProblem {
+                    offset: p.offset,
+                    message: p.message.clone(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Totals over a run's flows.
+pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
+    let mut t = Totals {
+        frames: summary.frames,
+        filtered_out: summary.filtered_out,
+        udp_ignored: summary.udp_ignored,
+        ..Totals::default()
+    };
+    for f in flows {
+        t.flows += 1;
+        match f.proto.as_str() {
+            "tcp" => t.tcp_flows += 1,
+            _ => t.udp_flows += 1,
+        }
+        for d in [&f.c2s, &f.s2c] {
+            t.packets += d.packets;
+            t.bytes += d.bytes;
+            t.gaps += d.gaps.len() as u64 + d.gaps_unlisted;
+            t.conflicts += d.conflicts;
+            t.ledger.add(&d.ledger);
+        }
+    }
+    t
+}
+
+/// The options block for an engine run with the given layout and naming.
+pub fn options(
+    engine: &crate::engine::EngineOptions,
+    layout: &str,
+    naming: crate::naming::Naming,
+) -> Options {
+    Options {
+        udp: engine.udp,
+        overlap_policy: engine.assembler.overlap_policy.name().to_string(),
+        filter: engine.filter.clone(),
+        gaps: engine.gaps.name().to_string(),
+        zero_fill_cap: match engine.gaps {
+            GapMode::Skip => None,
+            GapMode::Zero { cap } => Some(cap),
+        },
+        layout: layout.to_string(),
+        naming: naming.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_field_absent_null_or_name() {
+        let d = DirRecord::default();
+        let unwritten = serde_json::to_value(Direction::new(&d, Placement::Unwritten)).unwrap();
+        assert!(unwritten.get("file").is_none());
+        let null = serde_json::to_value(Direction::new(&d, Placement::File(None))).unwrap();
+        assert_eq!(null["file"], serde_json::Value::Null);
+        let packed = Direction::new(
+            &DirRecord {
+                bytes: 3,
+                ..DirRecord::default()
+            },
+            Placement::Packed {
+                file: "streams.bin".into(),
+                offset: 10,
+                length: 3,
+            },
+        );
+        let v = serde_json::to_value(&packed).unwrap();
+        assert_eq!(v["offset"], 10);
+        assert_eq!(v["length"], 3);
+        // Round trip keeps "null" apart from "absent".
+        let back: Direction = serde_json::from_value(null).unwrap();
+        assert_eq!(back.file, Some(None));
+        let back: Direction = serde_json::from_value(unwritten).unwrap();
+        assert_eq!(back.file, None);
+        let back: Direction = serde_json::from_value(v).unwrap();
+        assert_eq!(back, packed);
+    }
+}
