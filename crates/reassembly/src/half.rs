@@ -195,6 +195,12 @@ impl Half {
         if self.syn_seen {
             return self.space.map(|s| s.base()) == Some(isn) || !self.has_data();
         }
+        if self.delivered_any {
+            // A SYN arriving after this direction's bytes were delivered (a
+            // late or reordered SYN): offsets already handed to the stream
+            // cannot move, so it is too late to re-home the direction.
+            return self.space.map(|s| s.seq_of(self.start_off)) == Some(isn.wrapping_add(1));
+        }
         let new_space = SeqSpace::new(isn);
         // Re-home anything queued under a provisional base.
         if let Some(old) = self.space {
@@ -220,6 +226,10 @@ impl Half {
                 let seq = old.seq_of(c.stream_offset);
                 c.stream_offset = new_space.offset_of(seq, 1).unwrap_or(0);
             }
+        }
+        // A FIN seen under the provisional base moves with the data.
+        if let (Some(old), Some(f)) = (self.space, self.fin_off) {
+            self.fin_off = new_space.offset_of(old.seq_of(f), 1).filter(|&n| n >= 1);
         }
         self.space = Some(new_space);
         self.syn_seen = true;

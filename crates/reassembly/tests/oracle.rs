@@ -219,7 +219,7 @@ const KNOWN: &[&str] = &[
     "arkime/tcpseq_synthetic.pcap: stream 0 from 30.0.0.0:0: 16 bytes (tshark 8)",
     // Deliberately damaged capture (overwritten sequence numbers and lengths).
     "gopacket/linux_sll_oversized_addr.pcapng: stream 0 from 192.168.145.147:51218: 90 bytes (tshark 247)",
-    "gopacket/linux_sll_oversized_addr.pcapng: stream 0 from 10.209.8.148:21999: 2271 bytes (tshark 4716)",
+    "gopacket/linux_sll_oversized_addr.pcapng: stream 0 from 10.209.8.148:21999: 5441 bytes (tshark 4716)",
     // tshark stops at a hole that is never filled; we deliver the bytes after it.
     "suricata-verify/tcp-rst-unacked-stream-03-gap/input.pcap: stream 0 from 2.2.2.2:8080: 13 bytes (tshark 7)",
     "suricata-verify/tcp-rst-unacked-stream-07-http/input.pcap: stream 0 from 1.1.1.1:12345: 39 bytes (tshark 16)",

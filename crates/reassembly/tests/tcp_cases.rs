@@ -597,3 +597,77 @@ fn test_udp_datagrams_in_arrival_order() {
     assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::EndOfInput);
     assert!(r.completion.as_ref().unwrap().c2s.balanced());
 }
+
+/// arkime/tcp-reassembly-synthetic.pcap, port 40009: the SYN-ACK opens the
+/// flow, the client's data and both FINs follow, and the client's SYN arrives
+/// last.
+fn late_syn_flow() -> Vec<Pkt> {
+    vec![
+        s(31000, SYN | ACK, b"").ack(30001),
+        c(30001, ACK, b"").ack(31001),
+        c(30001, ACK | PSH, b"GET / HTTP/1.1\r\n").ack(31001),
+        s(31001, ACK | PSH, b"HTTP/1.1 200 OK\r\n").ack(30017),
+        c(30017, ACK | FIN, b"").ack(31018),
+        s(31018, ACK | FIN, b"").ack(30018),
+        c(30018, ACK, b"").ack(31019),
+        c(30000, SYN, b""),
+    ]
+}
+
+#[test]
+fn test_pending_late_syn_moves_fin_too() {
+    // The client's start is still pending (midstream window) when its SYN
+    // comes: queued bytes and the FIN are re-homed under the real ISN. The FIN
+    // used to stay under the provisional base, 2^30 bytes away, and the
+    // stream got a 2^30-byte gap before it.
+    let r = run(&late_syn_flow());
+    assert_eq!(
+        r.len(),
+        1,
+        "the late SYN carries the flow's own ISN: no new flow"
+    );
+    let r = r[0].borrow();
+    assert_eq!(r.bytes(C2S), b"GET / HTTP/1.1\r\n");
+    assert_eq!(r.bytes(S2C), b"HTTP/1.1 200 OK\r\n");
+    let done = r.completion.as_ref().unwrap();
+    assert_eq!(done.c2s.gaps, Vec::<Gap>::new());
+    assert_eq!(done.c2s.missing, 0);
+    assert!(done.c2s.balanced() && done.s2c.balanced());
+}
+
+#[test]
+fn test_established_late_syn_after_delivery_is_ignored() {
+    // The client's first bytes were already delivered (midstream window of one
+    // segment) when its SYN arrives: offsets handed out cannot move, so the
+    // SYN is ignored instead of re-homing the direction (which restarted the
+    // direction at offset 1 and delivered later bytes twice over).
+    let cfg = AssemblerConfig {
+        midstream_window: 1,
+        ..AssemblerConfig::default()
+    };
+    let r = run_with(
+        cfg,
+        &[
+            s(31000, SYN | ACK, b"").ack(30001),
+            c(30001, ACK | PSH, b"GET / HTTP/1.1\r\n").ack(31001),
+            c(30000, SYN, b""),
+            c(30017, ACK | PSH, b"Host: x\r\n").ack(31001),
+            c(30026, ACK | FIN, b"").ack(31001),
+            s(31001, ACK | FIN, b"").ack(30027),
+        ],
+    );
+    assert_eq!(r.len(), 1);
+    let r = r[0].borrow();
+    assert_eq!(r.bytes(C2S), b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let offsets: Vec<u64> = r
+        .deliveries
+        .iter()
+        .filter(|d| d.dir == C2S)
+        .map(|d| d.offset)
+        .collect();
+    assert_eq!(offsets, [0, 16, 25]);
+    let done = r.completion.as_ref().unwrap();
+    assert_eq!(done.c2s.gaps, Vec::<Gap>::new());
+    assert_eq!(done.reason, EndReason::Fin);
+    assert!(done.c2s.balanced() && done.s2c.balanced());
+}
