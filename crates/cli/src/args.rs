@@ -236,7 +236,12 @@ pub struct FollowArgs {
     #[arg(long, value_name = "ID")]
     pub flow: Option<u64>,
     /// How bytes are shown.
-    #[arg(long = "as", value_enum, default_value = "ascii", value_name = "FORMAT")]
+    #[arg(
+        long = "as",
+        value_enum,
+        default_value = "ascii",
+        value_name = "FORMAT"
+    )]
     pub format: FollowAs,
 }
 
@@ -292,14 +297,8 @@ mod tests {
 
     #[test]
     fn unknown_policy_is_a_usage_error() {
-        let e = Cli::try_parse_from([
-            "streamcut",
-            "flows",
-            "a.pcap",
-            "--overlap-policy",
-            "nope",
-        ])
-        .unwrap_err();
+        let e = Cli::try_parse_from(["streamcut", "flows", "a.pcap", "--overlap-policy", "nope"])
+            .unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("first"), "{e}");
     }

@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use pcapread::{
-    CaptureInfo, CaptureReader, DecodeStats, Decoder, DecoderConfig, LinkType, MergedReader,
-    Proto, Segment, Transport,
+    CaptureInfo, CaptureReader, DecodeStats, Decoder, DecoderConfig, LinkType, MergedReader, Proto,
+    Segment, Transport,
 };
 use reassembly::{
-    Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Dir,
-    ScatterGather, Stream, StreamFactory, StreamInfo,
+    Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Dir, ScatterGather,
+    Stream, StreamFactory, StreamInfo,
 };
 use sha2::{Digest, Sha256};
 
@@ -233,10 +233,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
 
     let mut filter = opts.filter.as_deref().map(BpfFilter::new);
     if let Some(f) = &mut filter {
-        let mut known: Vec<LinkType> = readers
-            .iter()
-            .flat_map(|r| r.info().link_types())
-            .collect();
+        let mut known: Vec<LinkType> = readers.iter().flat_map(|r| r.info().link_types()).collect();
         if known.is_empty() {
             // Still check the expression's syntax before reading anything.
             known.push(LinkType::ETHERNET);

@@ -183,8 +183,8 @@ impl FileSink {
             Layout::Files => None,
             Layout::Packed => {
                 let path = dir.join(STREAMS_BIN);
-                let f = File::create(&path)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let f =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
                 Some(BufWriter::with_capacity(256 * 1024, f))
             }
         };
@@ -305,9 +305,8 @@ impl Sink for FileSink {
                     let buf = std::mem::take(&mut out.buf);
                     let name = out.name.clone();
                     if fresh_spill {
-                        fs::create_dir_all(&self.spill_dir).with_context(|| {
-                            format!("creating {}", self.spill_dir.display())
-                        })?;
+                        fs::create_dir_all(&self.spill_dir)
+                            .with_context(|| format!("creating {}", self.spill_dir.display()))?;
                     }
                     let path = self.path_of(&name)?;
                     self.pool

@@ -55,11 +55,7 @@ impl Stats {
             inputs: manifest::inputs(summary),
             frames: summary.frames,
             filtered_out: summary.filtered_out,
-            link_types: d
-                .link_types
-                .iter()
-                .map(|(l, n)| (l.name(), *n))
-                .collect(),
+            link_types: d.link_types.iter().map(|(l, n)| (l.name(), *n)).collect(),
             tcp_segments: d.tcp_segments,
             udp_datagrams: d.udp_datagrams,
             defragmented: d.defragmented,
@@ -91,7 +87,10 @@ impl Stats {
                 ),
             );
             for p in &i.problems {
-                let at = p.offset.map(|o| format!(" at byte {o}")).unwrap_or_default();
+                let at = p
+                    .offset
+                    .map(|o| format!(" at byte {o}"))
+                    .unwrap_or_default();
                 kv("  problem", format!("{}{at}", p.message));
             }
         }
