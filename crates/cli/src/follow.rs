@@ -17,12 +17,13 @@
 //! 18
 //! GET / HTTP/1.0
 //!
-//! 	[4 bytes missing]
-//! 	9
+//! →[4 bytes missing]
+//! →9
 //! HTTP/1.0
 //! ===================================================================
 //! ```
-//! Client pieces start at the margin, server pieces are indented by a tab. Each
+//! Client pieces start at the margin, server pieces are indented by a tab
+//! (shown as `→` above). Each
 //! piece is its length then its bytes; a gap shows as `[N bytes missing]`
 //! before the bytes that follow it. ASCII shows printable characters and
 //! newlines, other bytes as `.`; `hex` is a 16-bytes-per-line dump with

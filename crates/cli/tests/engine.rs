@@ -1,0 +1,110 @@
+//! The library API other code builds on: `engine::run` with a sink,
+//! `engine::collect` into memory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use reassembly::Dir;
+use sha2::{Digest, Sha256};
+use streamcut::engine::{self, EngineOptions, GapMode};
+use streamcut::flow::{FlowHead, DIRS};
+use streamcut::sink::Sink;
+
+fn opts(rel: &str) -> EngineOptions {
+    EngineOptions::new(vec![root().join(corpus(rel))])
+}
+
+#[test]
+fn collected_bytes_match_records() {
+    let (summary, collected) =
+        engine::collect(&opts("arkime/tcp-reassembly-synthetic.pcap")).unwrap();
+    assert!(summary.complete());
+    assert_eq!(summary.frames, 106);
+    assert_eq!(summary.flows.len(), 11);
+    assert_eq!(collected.flows.len(), 11);
+    for r in &summary.flows {
+        let c = &collected.flows[&r.head.id];
+        for dir in DIRS {
+            let d = r.dir(dir);
+            assert_eq!(c.bytes(dir).len() as u64, d.bytes);
+            assert_eq!(<[u8; 32]>::from(Sha256::digest(c.bytes(dir))), d.sha256);
+            assert!(d.ledger.balanced(), "flow {} {dir:?}", r.head.id);
+            assert_eq!(d.ledger.buffered, 0);
+            assert_eq!(d.ledger.delivered, d.bytes);
+        }
+    }
+    let ids: Vec<u64> = summary.flows.iter().map(|r| r.head.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn zero_fill_writes_through_the_sink() {
+    let mut o = opts("suricata-verify/eve-overlap-payload-05-gap/tcp-simple-gap2.pcap");
+    o.gaps = GapMode::Zero { cap: 100 };
+    let (summary, collected) = engine::collect(&o).unwrap();
+    let id = summary.flows[0].head.id;
+    assert_eq!(collected.flows[&id].c2s, b"VERY\0\0\0\0DATA");
+    assert!(collected.flows[&id].ended[0]);
+    assert_eq!(summary.flows[0].c2s.zero_filled, 4);
+}
+
+#[test]
+fn udp_is_opt_in() {
+    let rel = "zeek/tunnels/Teredo.pcap";
+    let (tcp_only, _) = engine::collect(&opts(rel)).unwrap();
+    let mut o = opts(rel);
+    o.udp = true;
+    let (both, _) = engine::collect(&o).unwrap();
+    assert!(tcp_only.udp_ignored > 0);
+    assert_eq!(both.udp_ignored, 0);
+    assert!(both.flows.len() > tcp_only.flows.len());
+    assert_eq!(both.decode, tcp_only.decode);
+}
+
+/// A sink whose disk fills up after `left` bytes.
+struct FullDisk {
+    left: usize,
+}
+
+impl Sink for FullDisk {
+    fn write(&mut self, _h: &FlowHead, _d: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        self.left = self
+            .left
+            .checked_sub(bytes.len())
+            .ok_or_else(|| anyhow::anyhow!("no space left"))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn sink_errors_stop_the_run() {
+    let e = engine::run(
+        &opts("arkime/tcp-reassembly-synthetic.pcap"),
+        &mut FullDisk { left: 100 },
+    )
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("no space left"), "{e:#}");
+}
+
+#[test]
+fn a_damaged_input_ends_only_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = root().join(corpus("arkime/tcp-reassembly-synthetic.pcap"));
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = tmp.path().join("bad.pcap");
+    std::fs::write(&bad, &bytes[..3000]).unwrap();
+    let o = EngineOptions::new(vec![bad.clone(), PathBuf::from("/nonexistent.pcap"), good]);
+    let (summary, _) = engine::collect(&o).unwrap();
+    assert!(!summary.complete());
+    let problems: Vec<_> = summary.problems().collect();
+    assert_eq!(problems.len(), 2);
+    assert_eq!(problems[0].0, bad.as_path());
+    assert!(problems[0].1.offset.is_some());
+    assert_eq!(problems[1].1.offset, None);
+    // The good copy was read whole.
+    assert_eq!(summary.inputs[2].frames, 106);
+    assert!(summary.inputs[0].frames > 0 && summary.inputs[0].frames < 106);
+}
