@@ -197,7 +197,8 @@ pub struct Direction {
     pub gaps_unlisted: u64,
     /// Where every captured payload byte went.
     pub ledger: LedgerOut,
-    /// Overlaps whose bytes differed (reported by later versions; 0 for now).
+    /// Overlaps whose two versions differed (events, not bytes; their bytes
+    /// are in `ledger.overlap_lost`).
     pub conflicts: u64,
 }
 
@@ -323,7 +324,7 @@ impl Direction {
                 .collect(),
             gaps_unlisted: d.ledger.gaps_unlisted,
             ledger: LedgerOut::from(&d.ledger),
-            conflicts: 0,
+            conflicts: d.ledger.conflicts,
         }
     }
 }
