@@ -134,7 +134,7 @@ pub enum LayoutArg {
 /// `--naming`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NamingArg {
-    /// <id>-<proto>-<client>.<port>-<server>.<port>.<c2s|s2c>
+    /// ID-PROTO-CLIENTIP.PORT-SERVERIP.PORT.(c2s or s2c), e.g. 0000000001-tcp-10.0.0.1.1234-10.0.0.2.80.c2s
     Default,
     /// tcpflow's SRCIP.SRCPORT-DSTIP.DSTPORT
     Tcpflow,
