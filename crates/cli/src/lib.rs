@@ -49,3 +49,6 @@ mod progress;
 pub mod sink;
 pub mod stats;
 pub mod timefmt;
+
+#[cfg(feature = "dpdk")]
+pub mod live;

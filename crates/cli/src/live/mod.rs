@@ -1,0 +1,263 @@
+//! Live capture from a DPDK port (`streamcut live`, cargo feature `dpdk`).
+//!
+//! Live mode replaces only the first box of the data flow: frames come from
+//! DPDK mbufs instead of a capture file and go into the same decoder,
+//! assembler and output as `extract`. The pieces:
+//! - [`dpdk`]: the FFI (the only `unsafe` in the crate) and safe wrappers:
+//!   EAL, port, rx queue, mbuf.
+//! - [`worker`]: one thread per rx queue: poll, build [`pcapread::Frame`]s,
+//!   feed a [`worker::FrameSink`], free mbufs.
+//! - [`stop`]: signal / idle / count stop and the frame numbering.
+//! - [`timestamp`]: driver rx timestamp or clock.
+//!
+//! Threads: EAL is initialised on a thread of its own, because `rte_eal_init`
+//! pins its calling thread (and every thread that thread creates later) to
+//! the first lcore. Workers are started from the main thread and register
+//! with EAL for a mempool cache. The main thread supervises: it turns
+//! signals and idle time into a stop, then waits for the workers to drain
+//! and flush.
+//!
+//! Queues: with `--queues N > 1` the port is configured for RSS with a
+//! symmetric key so both directions of a flow reach the same queue, and each
+//! queue's worker owns a whole pipeline (decoder and assembler). A driver
+//! without RSS gets one queue whose worker decodes every frame and hands the
+//! rest of the work to N assembler workers by [`pcapread::FlowKey::shard`]
+//! (see [`crate::live`]'s caller).
+
+#[allow(unsafe_code)]
+pub mod dpdk;
+pub mod stop;
+pub mod timestamp;
+pub mod worker;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use dpdk::{Eal, PortSetup, PortStats, RssMode};
+use stop::{StopControl, StopReason};
+use timestamp::{Stamper, TimestampSource};
+use worker::{FrameSink, WorkerStats};
+
+/// How often the supervisor checks for a signal or an idle port.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(5);
+
+/// Settings of a live capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveOptions {
+    /// EAL arguments (after `--` on the command line).
+    pub eal_args: Vec<String>,
+    /// Port to capture from (`None`: port 0, which must exist).
+    pub port: Option<u16>,
+    /// Rx queues (with RSS) or assembler workers (without).
+    pub queues: u16,
+    /// RSS hash when `queues > 1`.
+    pub rss: RssMode,
+    /// Stop after this long without packets.
+    pub idle_exit: Option<Duration>,
+    /// Stop after this many frames.
+    pub count: Option<u64>,
+    /// Packet time source.
+    pub timestamps: TimestampSource,
+    /// Descriptors per rx queue.
+    pub rx_desc: u16,
+}
+
+/// How the port was set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSummary {
+    /// Port id.
+    pub port: u16,
+    /// Device name.
+    pub name: String,
+    /// Driver name.
+    pub driver: String,
+    /// Rx queues configured.
+    pub rx_queues: u16,
+    /// Whether RSS spreads packets over the queues.
+    pub rss: bool,
+    /// Whether packet times come from the driver.
+    pub driver_timestamps: bool,
+}
+
+/// Everything a finished capture reports.
+#[derive(Debug)]
+pub struct LiveOutcome<T> {
+    /// Port setup.
+    pub port: PortSummary,
+    /// Why it stopped.
+    pub reason: StopReason,
+    /// Port counters at the end.
+    pub stats: PortStats,
+    /// Frames numbered (processed plus dropped past `--count`).
+    pub frames: u64,
+    /// Per worker: its sink's output and counters, in queue order.
+    pub workers: Vec<(T, WorkerStats)>,
+}
+
+/// Mbufs for a port: every descriptor of every queue filled, plus bursts in
+/// flight and per-lcore caches, rounded up to 2^n - 1 (the mempool's best size).
+fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
+    let need = u32::from(queues) * (u32::from(rx_desc) + 2 * dpdk::BURST as u32)
+        + (u32::from(queues) + 2) * cache
+        + 1024;
+    need.max(8191)
+        .checked_next_power_of_two()
+        .map_or(u32::MAX, |p| p - 1)
+}
+
+/// Initialises EAL (on its own thread), starts the port, runs one worker per
+/// rx queue with a sink from `make_sink(queue)`, and stops on a signal,
+/// `--idle-exit` or `--count`; then stops the port and releases EAL.
+///
+/// `queues_for` is told whether the driver can do RSS and returns how many rx
+/// queues to configure.
+pub fn capture<S, M>(
+    opts: &LiveOptions,
+    signal: Arc<AtomicBool>,
+    rss_capable: impl FnOnce(bool) -> u16,
+    make_sink: M,
+) -> anyhow::Result<LiveOutcome<S::Output>>
+where
+    S: FrameSink,
+    S::Output: Send,
+    M: Fn(u16) -> anyhow::Result<S> + Sync,
+{
+    let args = opts.eal_args.clone();
+    let eal = std::thread::Builder::new()
+        .name("eal-init".into())
+        .spawn(move || Eal::init(&args))
+        .context("starting the EAL thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("EAL initialisation panicked"))??;
+    let result = capture_with(&eal, opts, signal, rss_capable, make_sink);
+    eal.cleanup();
+    result
+}
+
+fn capture_with<S, M>(
+    eal: &Eal,
+    opts: &LiveOptions,
+    signal: Arc<AtomicBool>,
+    rss_capable: impl FnOnce(bool) -> u16,
+    make_sink: M,
+) -> anyhow::Result<LiveOutcome<S::Output>>
+where
+    S: FrameSink,
+    S::Output: Send,
+    M: Fn(u16) -> anyhow::Result<S> + Sync,
+{
+    let ports = eal.port_count();
+    if ports == 0 {
+        bail!("DPDK found no ports: bind a NIC to vfio-pci or pass a --vdev (see docs/live.md)");
+    }
+    let port_id = opts.port.unwrap_or(0);
+    if port_id >= ports {
+        bail!("port {port_id} does not exist (DPDK has {ports} port(s))");
+    }
+    let info = eal.port_info(port_id)?;
+    let rss_wanted = opts.queues > 1 && opts.rss != RssMode::Off;
+    let rss_ok = rss_wanted && info.rss_ip;
+    let rx_queues = rss_capable(rss_ok).max(1);
+    if rx_queues > info.max_rx_queues {
+        bail!(
+            "port {port_id} ({}) has at most {} rx queues, {rx_queues} asked",
+            info.driver,
+            info.max_rx_queues
+        );
+    }
+    let cache = 256;
+    let setup = PortSetup {
+        rx_queues,
+        rx_desc: opts.rx_desc,
+        mbufs: pool_size(rx_queues, opts.rx_desc, cache),
+        mbuf_cache: cache,
+        rss: if rx_queues > 1 {
+            opts.rss
+        } else {
+            RssMode::Off
+        },
+        hw_timestamp: opts.timestamps != TimestampSource::Clock,
+    };
+    let port = eal.start_port(port_id, &setup)?;
+    let resolved = timestamp::resolve(opts.timestamps, &info.driver, port.timestamp_field())
+        .map_err(anyhow::Error::msg);
+    let resolved = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            port.close()?;
+            return Err(e);
+        }
+    };
+    let summary = PortSummary {
+        port: port_id,
+        name: info.name.clone(),
+        driver: info.driver.clone(),
+        rx_queues,
+        rss: port.rss_hf() != 0,
+        driver_timestamps: resolved != timestamp::Resolved::Clock,
+    };
+    let stop = StopControl::new(signal, opts.count, opts.idle_exit);
+    let ring = port.rx_desc();
+    let results: Vec<anyhow::Result<(S::Output, WorkerStats)>> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for queue in port.rx_queues() {
+            let (stop, make_sink) = (&stop, &make_sink);
+            let index = queue.index();
+            let spawned = std::thread::Builder::new()
+                .name(format!("rx-{index}"))
+                .spawn_scoped(scope, move || {
+                    let sink = make_sink(index).inspect_err(|_| stop.stop(StopReason::Error))?;
+                    worker::run(eal, queue, ring, stop, Stamper::new(resolved), sink)
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.stop(StopReason::Error);
+                    handles.clear();
+                    return vec![Err(anyhow::Error::new(e).context("starting an rx worker"))];
+                }
+            }
+        }
+        while !handles.iter().all(|h| h.is_finished()) {
+            stop.check();
+            std::thread::sleep(SUPERVISE_EVERY);
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an rx worker panicked")))
+            })
+            .collect()
+    });
+    let stats = port.stats().unwrap_or_default();
+    port.close()?;
+    let mut workers = Vec::with_capacity(results.len());
+    for r in results {
+        workers.push(r?);
+    }
+    Ok(LiveOutcome {
+        port: summary,
+        reason: stop.reason().unwrap_or(StopReason::Signal),
+        stats,
+        frames: stop.frames(),
+        workers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_a_power_of_two_minus_one_and_covers_the_rings() {
+        let p = pool_size(1, 1024, 256);
+        assert_eq!(p, 8191);
+        let p = pool_size(16, 4096, 256);
+        assert!((p + 1).is_power_of_two());
+        assert!(p >= 16 * 4096 + 18 * 256);
+    }
+}

@@ -1,0 +1,140 @@
+//! One rx worker: polls one queue, turns each mbuf into a [`Frame`] and hands
+//! it to its [`FrameSink`] (decode, assembler, output), freeing the mbuf right
+//! after.
+//!
+//! - Zero copy: a packet in one mbuf segment is handed over in place; only a
+//!   chained packet (larger than one mbuf buffer, e.g. a 5000-byte frame) is
+//!   copied into the worker's scratch buffer. When a chain holds fewer bytes
+//!   than the packet length says (net_pcap in DPDK 22.11 with records over
+//!   64 KiB), the frame is marked captured-short (`caplen < origlen`), as a
+//!   snaplen-cut record in a file would be.
+//! - An empty poll sleeps [`IDLE_SLEEP`] before the next one, so an idle port
+//!   does not keep a core busy (rx_burst never blocks).
+//! - On stop, the queue is drained (up to its ring size, so a busy port cannot
+//!   keep the worker forever) so that packets the port already counted as
+//!   received are processed too; then the sink is finished (everything
+//!   buffered flushed).
+
+use std::time::{Duration, Instant};
+
+use pcapread::{Frame, LinkType};
+
+use super::dpdk::{Eal, LcoreRegistration, MbufData, RxQueue};
+use super::stop::{Claim, StopControl, StopReason};
+use super::timestamp::Stamper;
+
+/// Pause after an empty poll.
+pub const IDLE_SLEEP: Duration = Duration::from_micros(100);
+
+/// How often idle time is passed to the sink when packet times come from the clock.
+const ADVANCE_EVERY: Duration = Duration::from_millis(500);
+
+/// What a worker feeds: one per worker, owned by its thread.
+pub trait FrameSink {
+    /// What the sink produces when finished.
+    type Output;
+
+    /// One received frame; its bytes are valid only during the call.
+    fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()>;
+
+    /// Packet time advanced to `now` without packets (clock time only).
+    fn advance(&mut self, now: u64) -> anyhow::Result<()>;
+
+    /// The capture ended: flush everything buffered.
+    fn finish(self) -> anyhow::Result<Self::Output>;
+}
+
+/// Counters of one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Frames handed to the sink.
+    pub frames: u64,
+    /// Of which were chained and copied.
+    pub chained: u64,
+    /// Packets freed unprocessed (past `--count`).
+    pub dropped: u64,
+    /// Polls that returned nothing.
+    pub empty_polls: u64,
+}
+
+/// Runs one worker until the capture stops; returns the sink's output.
+pub fn run<S: FrameSink>(
+    eal: &Eal,
+    mut queue: RxQueue<'_>,
+    ring_size: u16,
+    stop: &StopControl,
+    mut stamper: Stamper,
+    mut sink: S,
+) -> anyhow::Result<(S::Output, WorkerStats)> {
+    let _lcore = LcoreRegistration::new(eal);
+    let mut stats = WorkerStats::default();
+    let mut scratch = Vec::new();
+    let mut drained: usize = 0;
+    let mut last_advance = Instant::now();
+    loop {
+        let stopping = stop.stopping();
+        let burst = queue.poll();
+        if burst.is_empty() {
+            drop(burst);
+            if stopping {
+                break;
+            }
+            stats.empty_polls += 1;
+            if stamper.uses_clock() && last_advance.elapsed() >= ADVANCE_EVERY {
+                last_advance = Instant::now();
+                let now = stamper.clock();
+                if let Err(e) = sink.advance(now) {
+                    stop.stop(StopReason::Error);
+                    return Err(e);
+                }
+            }
+            std::thread::sleep(IDLE_SLEEP);
+            continue;
+        }
+        let n = burst.len();
+        let first = stop.claim(n);
+        let poll_time = stamper.clock();
+        for (number, mbuf) in (first..).zip(burst) {
+            let number = match stop.admit(number) {
+                Claim::Take(number) => number,
+                Claim::Drop => {
+                    stats.dropped += 1;
+                    continue;
+                }
+            };
+            let ts = stamper.stamp(&mbuf, poll_time);
+            let data = match mbuf.data() {
+                MbufData::Contiguous(bytes) => bytes,
+                MbufData::Chained(_) => {
+                    stats.chained += 1;
+                    mbuf.copy_to(&mut scratch)
+                }
+            };
+            let caplen = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let frame = Frame {
+                number,
+                input: 0,
+                file_offset: 0,
+                ts,
+                caplen,
+                origlen: mbuf.pkt_len().max(caplen),
+                link_type: LinkType::ETHERNET,
+                data,
+            };
+            stats.frames += 1;
+            if let Err(e) = sink.frame(&frame) {
+                stop.stop(StopReason::Error);
+                return Err(e);
+            }
+            // `mbuf` is dropped (freed) here, before the next packet.
+        }
+        if stopping {
+            drained = drained.saturating_add(n);
+            if drained >= usize::from(ring_size) {
+                break;
+            }
+        }
+    }
+    let out = sink.finish()?;
+    Ok((out, stats))
+}
