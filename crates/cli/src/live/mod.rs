@@ -39,7 +39,7 @@ use anyhow::{bail, Context};
 use dpdk::{Eal, PortSetup, PortStats, RssMode};
 use stop::{StopControl, StopReason};
 use timestamp::{Stamper, TimestampSource};
-use worker::{FrameSink, WorkerStats};
+use worker::{QueueRun, WorkerStats};
 
 /// How often the supervisor checks for a signal or an idle port.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(5);
@@ -108,22 +108,23 @@ fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
         .map_or(u32::MAX, |p| p - 1)
 }
 
-/// Initialises EAL (on its own thread), starts the port, runs one worker per
-/// rx queue with a sink from `make_sink(queue)`, and stops on a signal,
-/// `--idle-exit` or `--count`; then stops the port and releases EAL.
+/// Initialises EAL (on its own thread), starts the port, calls `per_queue`
+/// on one thread per rx queue (it builds that queue's pipeline, calls
+/// [`QueueRun::run`] with it, flushes it and returns its result), and stops
+/// on a signal, `--idle-exit` or `--count`; then stops the port and releases
+/// EAL.
 ///
-/// `queues_for` is told whether the driver can do RSS and returns how many rx
-/// queues to configure.
-pub fn capture<S, M>(
+/// The port gets `opts.queues` rx queues when it can spread them by a
+/// symmetric RSS hash, else one ([`QueueRun::port_queues`] tells the
+/// pipelines which).
+pub fn capture<T, F>(
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
-    rss_capable: impl FnOnce(bool) -> u16,
-    make_sink: M,
-) -> anyhow::Result<LiveOutcome<S::Output>>
+    per_queue: F,
+) -> anyhow::Result<LiveOutcome<T>>
 where
-    S: FrameSink,
-    S::Output: Send,
-    M: Fn(u16) -> anyhow::Result<S> + Sync,
+    T: Send,
+    F: Fn(QueueRun<'_, '_>) -> anyhow::Result<(T, WorkerStats)> + Sync,
 {
     let args = opts.eal_args.clone();
     let eal = std::thread::Builder::new()
@@ -132,22 +133,20 @@ where
         .context("starting the EAL thread")?
         .join()
         .map_err(|_| anyhow::anyhow!("EAL initialisation panicked"))??;
-    let result = capture_with(&eal, opts, signal, rss_capable, make_sink);
+    let result = capture_with(&eal, opts, signal, per_queue);
     eal.cleanup();
     result
 }
 
-fn capture_with<S, M>(
+fn capture_with<T, F>(
     eal: &Eal,
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
-    rss_capable: impl FnOnce(bool) -> u16,
-    make_sink: M,
-) -> anyhow::Result<LiveOutcome<S::Output>>
+    per_queue: F,
+) -> anyhow::Result<LiveOutcome<T>>
 where
-    S: FrameSink,
-    S::Output: Send,
-    M: Fn(u16) -> anyhow::Result<S> + Sync,
+    T: Send,
+    F: Fn(QueueRun<'_, '_>) -> anyhow::Result<(T, WorkerStats)> + Sync,
 {
     let ports = eal.port_count();
     if ports == 0 {
@@ -158,9 +157,8 @@ where
         bail!("port {port_id} does not exist (DPDK has {ports} port(s))");
     }
     let info = eal.port_info(port_id)?;
-    let rss_wanted = opts.queues > 1 && opts.rss != RssMode::Off;
-    let rss_ok = rss_wanted && info.rss_ip;
-    let rx_queues = rss_capable(rss_ok).max(1);
+    let rss_ok = opts.queues > 1 && opts.rss != RssMode::Off && info.rss_ip;
+    let rx_queues = if rss_ok { opts.queues } else { 1 };
     if rx_queues > info.max_rx_queues {
         bail!(
             "port {port_id} ({}) has at most {} rx queues, {rx_queues} asked",
@@ -169,7 +167,7 @@ where
         );
     }
     let cache = 256;
-    let setup = PortSetup {
+    let setup = |rx_queues: u16| PortSetup {
         rx_queues,
         rx_desc: opts.rx_desc,
         mbufs: pool_size(rx_queues, opts.rx_desc, cache),
@@ -181,14 +179,21 @@ where
         },
         hw_timestamp: opts.timestamps != TimestampSource::Clock,
     };
-    let port = eal.start_port(port_id, &setup)?;
-    let resolved = timestamp::resolve(opts.timestamps, &info.driver, port.timestamp_field())
-        .map_err(anyhow::Error::msg);
-    let resolved = match resolved {
+    let (port, rx_queues) = match eal.start_port(port_id, &setup(rx_queues)) {
+        Ok(port) => (port, rx_queues),
+        // Some drivers list RSS hash types but refuse the configuration
+        // (net_tap without the multiq qdisc): fall back to one queue.
+        Err(e) if rx_queues > 1 => {
+            eprintln!("streamcut: {e}; RSS refused, using one rx queue");
+            (eal.start_port(port_id, &setup(1))?, 1)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let resolved = match timestamp::resolve(opts.timestamps, &info.driver, port.timestamp_field()) {
         Ok(r) => r,
         Err(e) => {
             port.close()?;
-            return Err(e);
+            bail!(e);
         }
     };
     let summary = PortSummary {
@@ -200,24 +205,32 @@ where
         driver_timestamps: resolved != timestamp::Resolved::Clock,
     };
     let stop = StopControl::new(signal, opts.count, opts.idle_exit);
-    let ring = port.rx_desc();
-    let results: Vec<anyhow::Result<(S::Output, WorkerStats)>> = std::thread::scope(|scope| {
+    let ring_size = port.rx_desc();
+    let results: Vec<anyhow::Result<(T, WorkerStats)>> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         for queue in port.rx_queues() {
-            let (stop, make_sink) = (&stop, &make_sink);
-            let index = queue.index();
+            let (stop, per_queue) = (&stop, &per_queue);
+            let run = QueueRun {
+                eal,
+                queue,
+                port_queues: rx_queues,
+                ring_size,
+                stop,
+                stamper: Stamper::new(resolved),
+            };
             let spawned = std::thread::Builder::new()
-                .name(format!("rx-{index}"))
+                .name(format!("rx-{}", run.index()))
                 .spawn_scoped(scope, move || {
-                    let sink = make_sink(index).inspect_err(|_| stop.stop(StopReason::Error))?;
-                    worker::run(eal, queue, ring, stop, Stamper::new(resolved), sink)
+                    per_queue(run).inspect_err(|_| stop.stop(StopReason::Error))
                 });
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     stop.stop(StopReason::Error);
-                    handles.clear();
-                    return vec![Err(anyhow::Error::new(e).context("starting an rx worker"))];
+                    handles.push(scope.spawn(move || {
+                        Err(anyhow::Error::new(e).context("starting an rx worker"))
+                    }));
+                    break;
                 }
             }
         }

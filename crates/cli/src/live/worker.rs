@@ -12,8 +12,7 @@
 //!   does not keep a core busy (rx_burst never blocks).
 //! - On stop, the queue is drained (up to its ring size, so a busy port cannot
 //!   keep the worker forever) so that packets the port already counted as
-//!   received are processed too; then the sink is finished (everything
-//!   buffered flushed).
+//!   received are processed too; then the worker's owner flushes its sink.
 
 use std::time::{Duration, Instant};
 
@@ -29,19 +28,14 @@ pub const IDLE_SLEEP: Duration = Duration::from_micros(100);
 /// How often idle time is passed to the sink when packet times come from the clock.
 const ADVANCE_EVERY: Duration = Duration::from_millis(500);
 
-/// What a worker feeds: one per worker, owned by its thread.
+/// What a worker feeds: one per worker, owned by its thread. When
+/// [`QueueRun::run`] returns, the capture is over and the owner flushes it.
 pub trait FrameSink {
-    /// What the sink produces when finished.
-    type Output;
-
     /// One received frame; its bytes are valid only during the call.
     fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()>;
 
     /// Packet time advanced to `now` without packets (clock time only).
     fn advance(&mut self, now: u64) -> anyhow::Result<()>;
-
-    /// The capture ended: flush everything buffered.
-    fn finish(self) -> anyhow::Result<Self::Output>;
 }
 
 /// Counters of one worker.
@@ -57,16 +51,55 @@ pub struct WorkerStats {
     pub empty_polls: u64,
 }
 
-/// Runs one worker until the capture stops; returns the sink's output.
-pub fn run<S: FrameSink>(
-    eal: &Eal,
-    mut queue: RxQueue<'_>,
+/// One rx queue ready to be run by its worker thread.
+#[derive(Debug)]
+pub struct QueueRun<'a, 'p> {
+    pub(super) eal: &'a Eal,
+    pub(super) queue: RxQueue<'p>,
+    pub(super) port_queues: u16,
+    pub(super) ring_size: u16,
+    pub(super) stop: &'a StopControl,
+    pub(super) stamper: Stamper,
+}
+
+impl QueueRun<'_, '_> {
+    /// The queue's index on its port.
+    pub fn index(&self) -> u16 {
+        self.queue.index()
+    }
+
+    /// How many rx queues the port has (more than one only with RSS).
+    pub fn port_queues(&self) -> u16 {
+        self.port_queues
+    }
+
+    /// Polls the queue into `sink` until the capture stops and the queue is
+    /// drained. A sink error stops the whole capture and is returned.
+    pub fn run<S: FrameSink>(self, sink: &mut S) -> anyhow::Result<WorkerStats> {
+        let QueueRun {
+            eal,
+            mut queue,
+            port_queues: _,
+            ring_size,
+            stop,
+            mut stamper,
+        } = self;
+        let _lcore = LcoreRegistration::new(eal);
+        let result = poll_loop(&mut queue, ring_size, stop, &mut stamper, sink);
+        if result.is_err() {
+            stop.stop(StopReason::Error);
+        }
+        result
+    }
+}
+
+fn poll_loop<S: FrameSink>(
+    queue: &mut RxQueue<'_>,
     ring_size: u16,
     stop: &StopControl,
-    mut stamper: Stamper,
-    mut sink: S,
-) -> anyhow::Result<(S::Output, WorkerStats)> {
-    let _lcore = LcoreRegistration::new(eal);
+    stamper: &mut Stamper,
+    sink: &mut S,
+) -> anyhow::Result<WorkerStats> {
     let mut stats = WorkerStats::default();
     let mut scratch = Vec::new();
     let mut drained: usize = 0;
@@ -77,16 +110,12 @@ pub fn run<S: FrameSink>(
         if burst.is_empty() {
             drop(burst);
             if stopping {
-                break;
+                return Ok(stats);
             }
             stats.empty_polls += 1;
             if stamper.uses_clock() && last_advance.elapsed() >= ADVANCE_EVERY {
                 last_advance = Instant::now();
-                let now = stamper.clock();
-                if let Err(e) = sink.advance(now) {
-                    stop.stop(StopReason::Error);
-                    return Err(e);
-                }
+                sink.advance(stamper.clock())?;
             }
             std::thread::sleep(IDLE_SLEEP);
             continue;
@@ -122,19 +151,14 @@ pub fn run<S: FrameSink>(
                 data,
             };
             stats.frames += 1;
-            if let Err(e) = sink.frame(&frame) {
-                stop.stop(StopReason::Error);
-                return Err(e);
-            }
+            sink.frame(&frame)?;
             // `mbuf` is dropped (freed) here, before the next packet.
         }
         if stopping {
             drained = drained.saturating_add(n);
             if drained >= usize::from(ring_size) {
-                break;
+                return Ok(stats);
             }
         }
     }
-    let out = sink.finish()?;
-    Ok((out, stats))
 }
