@@ -117,6 +117,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             let s = crate::stats::run(&e, a.json, &mut out)?;
             report(&s)
         }
+        #[cfg(feature = "dpdk")]
+        Command::Live(a) => {
+            let cmd = a.command();
+            let report = crate::live::command::run(&cmd)?;
+            if !cli.quiet {
+                crate::live::command::print_summary(&report, &cmd.extract.out_dir);
+            }
+            Status::Success
+        }
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "streamcut", &mut out);
             Status::Success

@@ -57,6 +57,9 @@ pub enum Command {
     Follow(FollowArgs),
     /// Count formats, link types, decoded and skipped frames, flows and ledger totals.
     Stats(StatsArgs),
+    /// Capture from a DPDK port into DIR like `extract` (see docs/live.md).
+    #[cfg(feature = "dpdk")]
+    Live(LiveArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -201,6 +204,141 @@ impl ExtractArgs {
         };
         o.max_open_files = self.max_open_files as usize;
         o
+    }
+}
+
+/// `--rss`.
+#[cfg(feature = "dpdk")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RssArg {
+    /// Hash the IP address pair (fragments and tunnels stay with their flow).
+    Ip,
+    /// Hash addresses and ports (finer spread; fragments may change queue).
+    IpPort,
+}
+
+/// `--timestamps`.
+#[cfg(feature = "dpdk")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimestampsArg {
+    /// The driver's rx timestamp where its unit is known (net_pcap), else the clock.
+    Auto,
+    /// The system clock when the packet is polled.
+    Clock,
+    /// The driver's rx timestamp, in microseconds since the epoch.
+    DriverUs,
+    /// The driver's rx timestamp, in nanoseconds since the epoch.
+    DriverNs,
+}
+
+/// `streamcut live`.
+#[cfg(feature = "dpdk")]
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Output directory (created if missing; must be empty unless --force).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Write into a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Reassemble UDP flows too (default: TCP only).
+    #[arg(long)]
+    pub udp: bool,
+    /// Which copy wins when retransmitted bytes differ.
+    #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
+          long_help = policy_help())]
+    pub overlap_policy: OverlapPolicy,
+    /// Only frames matching this tcpdump filter expression (compiled by libpcap).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// One file per direction, or everything packed into streams.bin.
+    #[arg(long, value_enum, default_value = "files")]
+    pub layout: LayoutArg,
+    /// File naming scheme.
+    #[arg(long, value_enum, default_value = "default")]
+    pub naming: NamingArg,
+    /// What to write where bytes are missing.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub gaps: GapsArg,
+    /// Most zero bytes written for one gap with --gaps zero.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub zero_fill_cap: u64,
+    /// Most output files open at once.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_files: u32,
+    /// DPDK port id to capture from.
+    #[arg(long, value_name = "ID", default_value_t = 0)]
+    pub port: u16,
+    /// Rx queues, one worker each, spread by a symmetric RSS hash (ports
+    /// without RSS get one queue).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub queues: u16,
+    /// What the RSS hash covers when --queues is above 1.
+    #[arg(long, value_enum, default_value = "ip")]
+    pub rss: RssArg,
+    /// Where packet times come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub timestamps: TimestampsArg,
+    /// Stop after this long without packets (e.g. 300ms, 10s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_exit: Option<std::time::Duration>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Descriptors per rx queue.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u16).range(64..))]
+    pub rx_desc: u16,
+    /// Arguments for DPDK's EAL (cores, devices, memory), after `--`.
+    #[arg(last = true, value_name = "EAL-ARGS")]
+    pub eal: Vec<String>,
+}
+
+#[cfg(feature = "dpdk")]
+impl LiveArgs {
+    /// The live capture these arguments ask for.
+    pub fn command(&self) -> crate::live::command::LiveCommand {
+        use crate::live::dpdk::RssMode;
+        use crate::live::timestamp::TimestampSource;
+        let common = Common {
+            inputs: Vec::new(),
+            udp: self.udp,
+            overlap_policy: self.overlap_policy,
+            filter: self.filter.clone(),
+            threads: 1,
+        };
+        let extract = ExtractArgs {
+            common,
+            output: self.output.clone(),
+            force: self.force,
+            layout: self.layout,
+            naming: self.naming,
+            gaps: self.gaps,
+            zero_fill_cap: self.zero_fill_cap,
+            max_open_files: self.max_open_files,
+        }
+        .options();
+        let live = crate::live::LiveOptions {
+            eal_args: self.eal.clone(),
+            port: Some(self.port),
+            queues: self.queues,
+            rss: match self.rss {
+                RssArg::Ip => RssMode::IpPair,
+                RssArg::IpPort => RssMode::IpPairPorts,
+            },
+            idle_exit: self.idle_exit,
+            count: self.count,
+            timestamps: match self.timestamps {
+                TimestampsArg::Auto => TimestampSource::Auto,
+                TimestampsArg::Clock => TimestampSource::Clock,
+                TimestampsArg::DriverUs => TimestampSource::DriverMicros,
+                TimestampsArg::DriverNs => TimestampSource::DriverNanos,
+            },
+            rx_desc: self.rx_desc,
+        };
+        crate::live::command::LiveCommand { extract, live }
     }
 }
 

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use pcapread::{
-    CaptureInfo, CaptureReader, DecodeStats, Decoder, DecoderConfig, LinkType, MergedReader, Proto,
-    Segment, Transport,
+    CaptureInfo, CaptureReader, DecodeStats, Decoder, DecoderConfig, Frame, LinkType, MergedReader,
+    Proto, Segment, Transport,
 };
 use reassembly::{
     Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Dir, ScatterGather,
@@ -339,6 +339,132 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         assembler,
         flows: records,
     })
+}
+
+/// The engine's per-frame stages (filter, decode, UDP choice, assembler,
+/// housekeeping on packet time) for frames that come from somewhere other
+/// than capture files: the live DPDK mode feeds one pipeline per rx worker.
+///
+/// It makes the same calls in the same order as [`run`] does for each frame,
+/// so the same frames give the same flows, bytes and records.
+pub struct FramePipeline<'s> {
+    decoder: Decoder,
+    filter: Option<BpfFilter>,
+    shared: Rc<RefCell<Shared<'s>>>,
+    worker: Worker<'s>,
+    udp: bool,
+    housekeeping: Housekeeping,
+    next_tick: u64,
+    frames: u64,
+    filtered_out: u64,
+    udp_ignored: u64,
+}
+
+/// What a [`FramePipeline`] produced: a [`Summary`] without inputs.
+#[derive(Debug, Clone)]
+pub struct PipelineSummary {
+    /// Frames fed.
+    pub frames: u64,
+    /// Frames the filter rejected.
+    pub filtered_out: u64,
+    /// UDP datagrams not reassembled because UDP was not asked for.
+    pub udp_ignored: u64,
+    /// Decoder counters.
+    pub decode: DecodeStats,
+    /// Assembler counters.
+    pub assembler: AssemblerStats,
+    /// Every flow, sorted by id.
+    pub flows: Vec<FlowRecord>,
+}
+
+impl<'s> FramePipeline<'s> {
+    /// A pipeline with `opts` (its `inputs` are not used) writing to `sink`;
+    /// frames will have link type `link_type` (the filter is compiled for it).
+    pub fn new(
+        opts: &EngineOptions,
+        link_type: LinkType,
+        sink: &'s mut dyn Sink,
+    ) -> anyhow::Result<FramePipeline<'s>> {
+        let mut filter = opts.filter.as_deref().map(BpfFilter::new);
+        if let Some(f) = &mut filter {
+            f.prepare(link_type)?;
+        }
+        let shared = Rc::new(RefCell::new(Shared {
+            sink,
+            error: None,
+            records: Vec::new(),
+            gaps: opts.gaps,
+        }));
+        let worker = Worker {
+            asm: Assembler::new(
+                opts.assembler.clone(),
+                Factory {
+                    shared: Rc::clone(&shared),
+                },
+            ),
+        };
+        Ok(FramePipeline {
+            decoder: Decoder::new(opts.decoder),
+            filter,
+            shared,
+            worker,
+            udp: opts.udp,
+            housekeeping: opts.housekeeping,
+            next_tick: 0,
+            frames: 0,
+            filtered_out: 0,
+            udp_ignored: 0,
+        })
+    }
+
+    /// Housekeeping when packet time reaches the next tick boundary.
+    pub fn advance(&mut self, ts: u64) {
+        if ts >= self.next_tick {
+            let tick = self.housekeeping.tick.max(1);
+            let now = ts - ts % tick;
+            self.worker.tick(now, self.housekeeping.flush_after);
+            self.next_tick = now.saturating_add(tick);
+        }
+    }
+
+    /// One frame. Errors are fatal ones (filter, sink).
+    pub fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()> {
+        self.frames += 1;
+        self.advance(frame.ts);
+        if let Some(f) = &mut self.filter {
+            if !f.matches(frame.link_type, frame.data)? {
+                self.filtered_out += 1;
+                return Ok(());
+            }
+        }
+        let Ok(seg) = self.decoder.decode(frame) else {
+            return Ok(());
+        };
+        if !self.udp && seg.tuple.proto == Proto::Udp {
+            self.udp_ignored += 1;
+            return Ok(());
+        }
+        self.worker.segment(&seg);
+        take_error(&self.shared)
+    }
+
+    /// End of input: complete every flow and return the counts and records.
+    pub fn finish(mut self) -> anyhow::Result<PipelineSummary> {
+        self.worker.asm.flush_all();
+        take_error(&self.shared)?;
+        let assembler = self.worker.asm.stats();
+        drop(self.worker);
+        let mut flows = std::mem::take(&mut self.shared.borrow_mut().records);
+        flows.sort_by_key(|r| r.head.id);
+        Ok(PipelineSummary {
+            frames: self.frames,
+            filtered_out: self.filtered_out,
+            udp_ignored: self.udp_ignored,
+            decode: self.decoder.stats(),
+            assembler,
+            flows,
+        })
+    }
 }
 
 /// Run the engine into an in-memory [`Collector`]: every flow's bytes by id.

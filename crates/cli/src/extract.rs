@@ -102,7 +102,7 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
 }
 
 /// Create `dir` if needed; refuse a non-empty one unless `force`.
-fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+pub(crate) fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut entries = fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     if !force && entries.next().is_some() {
@@ -112,7 +112,7 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 /// Write `manifest.json` (pretty JSON, trailing newline) atomically.
-fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
+pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
     let tmp = dir.join(".manifest.json.tmp");
     let path = dir.join(MANIFEST);
     let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;

@@ -24,6 +24,7 @@
 //! rest of the work to N assembler workers by [`pcapread::FlowKey::shard`]
 //! (see [`crate::live`]'s caller).
 
+pub mod command;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod stop;

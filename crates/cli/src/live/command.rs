@@ -1,0 +1,280 @@
+//! `streamcut live -o DIR [options] -- EAL-ARGS...`: capture from a DPDK
+//! port into the same output as `extract` (one file per flow direction, or
+//! `streams.bin`, and `manifest.json`).
+//!
+//! Every rx worker owns an [`engine::FramePipeline`] (decoder, filter,
+//! assembler), exactly the stages `extract` runs per frame; all pipelines
+//! write through one [`FileSink`] behind a mutex, so file naming, packing and
+//! placements are the extract code's. When the capture stops, every pipeline
+//! is flushed (nothing buffered is lost), the flow records of all workers are
+//! merged by id, and the manifest is written as `extract` writes it, with
+//! the port in place of the input files.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context as _;
+use pcapread::{DecodeStats, Frame, LinkType};
+use reassembly::{AssemblerStats, Dir, ScatterGather};
+
+use super::worker::{FrameSink, WorkerStats};
+use super::{LiveOptions, LiveOutcome};
+use crate::engine::{self, FramePipeline, PipelineSummary};
+use crate::extract::{self, ExtractOptions};
+use crate::files::FileSink;
+use crate::flow::{FlowHead, FlowRecord};
+use crate::manifest::{self, Flow, Input, Manifest, Placement, Tool};
+use crate::naming::Namer;
+use crate::sink::Sink;
+
+/// Everything `streamcut live` needs.
+#[derive(Debug, Clone)]
+pub struct LiveCommand {
+    /// Output and reassembly options, as for `extract` (inputs unused).
+    pub extract: ExtractOptions,
+    /// Port, queues, stop conditions, EAL arguments.
+    pub live: LiveOptions,
+}
+
+/// What a live capture produced.
+#[derive(Debug)]
+pub struct LiveReport {
+    /// Port, stop reason, port counters, per-worker counters.
+    pub outcome: LiveOutcome<()>,
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// Decoder counters summed over workers.
+    pub decode: DecodeStats,
+}
+
+/// A [`Sink`] handle to the shared [`FileSink`].
+struct LockedSink<'a>(&'a Mutex<FileSink>);
+
+impl LockedSink<'_> {
+    fn lock(&self) -> MutexGuard<'_, FileSink> {
+        // A worker that panicked mid-write poisons the lock; its panic is
+        // reported by the capture, and the file state is still consistent
+        // enough to close the others.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Sink for LockedSink<'_> {
+    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        self.lock().open(head)
+    }
+
+    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        self.lock().write(head, dir, bytes)
+    }
+
+    fn delivery(
+        &mut self,
+        head: &FlowHead,
+        dir: Dir,
+        gap: u64,
+        sg: &ScatterGather<'_>,
+    ) -> anyhow::Result<()> {
+        self.lock().delivery(head, dir, gap, sg)
+    }
+
+    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        self.lock().end_dir(head, dir)
+    }
+
+    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
+        self.lock().close(record)
+    }
+}
+
+/// Frames from a queue into an engine pipeline.
+struct Feed<'p, 's>(&'p mut FramePipeline<'s>);
+
+impl FrameSink for Feed<'_, '_> {
+    fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()> {
+        self.0.frame(frame)
+    }
+
+    fn advance(&mut self, now: u64) -> anyhow::Result<()> {
+        self.0.advance(now);
+        Ok(())
+    }
+}
+
+/// Runs `streamcut live`.
+pub fn run(cmd: &LiveCommand) -> anyhow::Result<LiveReport> {
+    let x = &cmd.extract;
+    extract::prepare_dir(&x.out_dir, x.force)?;
+    let sink = Mutex::new(FileSink::new(
+        &x.out_dir,
+        x.layout,
+        Namer::new(x.naming),
+        x.max_open_files,
+    )?);
+    let signal = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&signal))
+            .context("installing the SIGINT/SIGTERM handler")?;
+    }
+    if cmd.live.queues > 1 {
+        // Checked again once the port is known; said here so the message
+        // comes before EAL's own output.
+        eprintln!(
+            "streamcut: {} queues asked: used with symmetric RSS when the port offers it, else one queue",
+            cmd.live.queues
+        );
+    }
+    let outcome = super::capture(&cmd.live, signal, |run| {
+        let mut locked = LockedSink(&sink);
+        let mut pipeline = FramePipeline::new(&x.engine, LinkType::ETHERNET, &mut locked)?;
+        let stats: WorkerStats = run.run(&mut Feed(&mut pipeline))?;
+        let summary = pipeline.finish()?;
+        Ok((summary, stats))
+    })?;
+    let mut sink = sink.into_inner().unwrap_or_else(|e| e.into_inner());
+    sink.finish()?;
+
+    let (summaries, worker_stats): (Vec<PipelineSummary>, Vec<WorkerStats>) =
+        outcome.workers.into_iter().unzip();
+    let merged = merge(summaries);
+    let placements = sink.placements();
+    let flows: Vec<Flow> = merged
+        .flows
+        .iter()
+        .map(|r| {
+            let p = placements.get(&r.head.id);
+            Flow::new(r, |dir| {
+                let i = usize::from(dir == Dir::ServerToClient);
+                p.and_then(|p| p.get(i).cloned())
+                    .unwrap_or(Placement::File(None))
+            })
+        })
+        .collect();
+    let summary = engine::Summary {
+        inputs: Vec::new(),
+        frames: merged.frames,
+        filtered_out: merged.filtered_out,
+        udp_ignored: merged.udp_ignored,
+        decode: merged.decode.clone(),
+        assembler: merged.assembler,
+        flows: Vec::new(),
+    };
+    let port = &outcome.port;
+    let manifest = Manifest {
+        tool: Tool::this(),
+        inputs: vec![Input {
+            path: format!("dpdk:{}", port.name),
+            format: "dpdk".to_string(),
+            compression: "none".to_string(),
+            link_types: vec![LinkType::ETHERNET.name()],
+            frames: merged.frames,
+            problems: Vec::new(),
+        }],
+        options: manifest::options(&x.engine, x.layout.name(), x.naming),
+        complete: true,
+        totals: manifest::totals(&summary, &flows),
+        flows,
+    };
+    extract::write_manifest(&x.out_dir, &manifest)?;
+    let workers = worker_stats.into_iter().map(|w| ((), w)).collect();
+    Ok(LiveReport {
+        outcome: LiveOutcome {
+            port: outcome.port,
+            reason: outcome.reason,
+            stats: outcome.stats,
+            frames: outcome.frames,
+            workers,
+        },
+        manifest,
+        decode: merged.decode,
+    })
+}
+
+/// Sums the workers' counters and merges their flows by id.
+fn merge(parts: Vec<PipelineSummary>) -> PipelineSummary {
+    let mut parts = parts.into_iter();
+    let Some(mut all) = parts.next() else {
+        return PipelineSummary {
+            frames: 0,
+            filtered_out: 0,
+            udp_ignored: 0,
+            decode: DecodeStats::default(),
+            assembler: Default::default(),
+            flows: Vec::new(),
+        };
+    };
+    for p in parts {
+        all.frames += p.frames;
+        all.filtered_out += p.filtered_out;
+        all.udp_ignored += p.udp_ignored;
+        add_decode(&mut all.decode, &p.decode);
+        add_assembler(&mut all.assembler, &p.assembler);
+        all.flows.extend(p.flows);
+    }
+    all.flows.sort_by_key(|r| r.head.id);
+    all
+}
+
+fn add_decode(a: &mut DecodeStats, b: &DecodeStats) {
+    a.frames += b.frames;
+    for (k, v) in &b.link_types {
+        *a.link_types.entry(*k).or_default() += v;
+    }
+    a.tcp_segments += b.tcp_segments;
+    a.udp_datagrams += b.udp_datagrams;
+    a.defragmented += b.defragmented;
+    a.defragmented_other += b.defragmented_other;
+    a.udp_tunnel_fallbacks += b.udp_tunnel_fallbacks;
+    for (k, v) in &b.skipped {
+        *a.skipped.entry(*k).or_default() += v;
+    }
+}
+
+/// Counts add up; high-water marks of separate assemblers add up too (they
+/// were alive at the same time).
+fn add_assembler(a: &mut AssemblerStats, b: &AssemblerStats) {
+    a.segments += b.segments;
+    a.rejected += b.rejected;
+    a.connections += b.connections;
+    a.completed += b.completed;
+    a.evicted_connections += b.evicted_connections;
+    a.rst_ignored += b.rst_ignored;
+    a.rst_overridden += b.rst_overridden;
+    a.pages_high_water += b.pages_high_water;
+    a.connections_high_water += b.connections_high_water;
+}
+
+/// Prints the end-of-capture summary (port counters included) to stderr.
+pub fn print_summary(report: &LiveReport, out_dir: &std::path::Path) {
+    let o = &report.outcome;
+    let t = &report.manifest.totals;
+    eprintln!(
+        "streamcut live: port {} ({}, {}), {} rx queue(s){}, times from {}; stopped by {}",
+        o.port.port,
+        o.port.name,
+        o.port.driver,
+        o.port.rx_queues,
+        if o.port.rss { " with RSS" } else { "" },
+        if o.port.driver_timestamps {
+            "the driver"
+        } else {
+            "the clock"
+        },
+        o.reason.as_str()
+    );
+    eprintln!(
+        "streamcut live: port statistics: received {}, missed {}, errors {}, no mbuf {}",
+        o.stats.received, o.stats.missed, o.stats.errors, o.stats.no_mbuf
+    );
+    let chained: u64 = o.workers.iter().map(|(_, w)| w.chained).sum();
+    let dropped: u64 = o.workers.iter().map(|(_, w)| w.dropped).sum();
+    eprintln!(
+        "streamcut live: {} frames processed ({} chained, {} past --count), {} flows, {} bytes written to {}",
+        o.workers.iter().map(|(_, w)| w.frames).sum::<u64>(),
+        chained,
+        dropped,
+        t.flows,
+        t.bytes,
+        out_dir.display()
+    );
+}
