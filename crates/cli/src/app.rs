@@ -120,7 +120,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {
             let cmd = a.command();
-            let report = crate::live::command::run(&cmd)?;
+            let report = crate::live::command::run(&cmd, cli.quiet)?;
             if !cli.quiet {
                 crate::live::command::print_summary(&report, &cmd.extract.out_dir);
             }

@@ -18,7 +18,7 @@ use pcapread::{DecodeStats, Frame, LinkType};
 use reassembly::{AssemblerStats, Dir, ScatterGather};
 
 use super::worker::{FrameSink, WorkerStats};
-use super::{LiveOptions, LiveOutcome};
+use super::{LiveOptions, LiveOutcome, PortSummary};
 use crate::engine::{self, FramePipeline, PipelineSummary};
 use crate::extract::{self, ExtractOptions};
 use crate::files::FileSink;
@@ -102,7 +102,7 @@ impl FrameSink for Feed<'_, '_> {
 }
 
 /// Runs `streamcut live`.
-pub fn run(cmd: &LiveCommand) -> anyhow::Result<LiveReport> {
+pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
     let x = &cmd.extract;
     extract::prepare_dir(&x.out_dir, x.force)?;
     let sink = Mutex::new(FileSink::new(
@@ -124,7 +124,24 @@ pub fn run(cmd: &LiveCommand) -> anyhow::Result<LiveReport> {
             cmd.live.queues
         );
     }
-    let outcome = super::capture(&cmd.live, signal, |run| {
+    let started = |p: &PortSummary| {
+        if !quiet {
+            eprintln!(
+                "streamcut live: capturing on port {} ({}, {}), {} rx queue(s){}, times from {}",
+                p.port,
+                p.name,
+                p.driver,
+                p.rx_queues,
+                if p.rss { " with RSS" } else { "" },
+                if p.driver_timestamps {
+                    "the driver"
+                } else {
+                    "the clock"
+                },
+            );
+        }
+    };
+    let outcome = super::capture(&cmd.live, signal, started, |run| {
         let mut locked = LockedSink(&sink);
         let mut pipeline = FramePipeline::new(&x.engine, LinkType::ETHERNET, &mut locked)?;
         let stats: WorkerStats = run.run(&mut Feed(&mut pipeline))?;
@@ -249,17 +266,9 @@ pub fn print_summary(report: &LiveReport, out_dir: &std::path::Path) {
     let o = &report.outcome;
     let t = &report.manifest.totals;
     eprintln!(
-        "streamcut live: port {} ({}, {}), {} rx queue(s){}, times from {}; stopped by {}",
+        "streamcut live: port {} ({}) stopped by {}",
         o.port.port,
         o.port.name,
-        o.port.driver,
-        o.port.rx_queues,
-        if o.port.rss { " with RSS" } else { "" },
-        if o.port.driver_timestamps {
-            "the driver"
-        } else {
-            "the clock"
-        },
         o.reason.as_str()
     );
     eprintln!(

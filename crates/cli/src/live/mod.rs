@@ -109,7 +109,8 @@ fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
         .map_or(u32::MAX, |p| p - 1)
 }
 
-/// Initialises EAL (on its own thread), starts the port, calls `per_queue`
+/// Initialises EAL (on its own thread), starts the port, tells `started`
+/// how it was set up, calls `per_queue`
 /// on one thread per rx queue (it builds that queue's pipeline, calls
 /// [`QueueRun::run`] with it, flushes it and returns its result), and stops
 /// on a signal, `--idle-exit` or `--count`; then stops the port and releases
@@ -121,6 +122,7 @@ fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
 pub fn capture<T, F>(
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
+    started: impl FnOnce(&PortSummary),
     per_queue: F,
 ) -> anyhow::Result<LiveOutcome<T>>
 where
@@ -134,7 +136,7 @@ where
         .context("starting the EAL thread")?
         .join()
         .map_err(|_| anyhow::anyhow!("EAL initialisation panicked"))??;
-    let result = capture_with(&eal, opts, signal, per_queue);
+    let result = capture_with(&eal, opts, signal, started, per_queue);
     eal.cleanup();
     result
 }
@@ -143,6 +145,7 @@ fn capture_with<T, F>(
     eal: &Eal,
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
+    started: impl FnOnce(&PortSummary),
     per_queue: F,
 ) -> anyhow::Result<LiveOutcome<T>>
 where
@@ -205,6 +208,7 @@ where
         rss: port.rss_hf() != 0,
         driver_timestamps: resolved != timestamp::Resolved::Clock,
     };
+    started(&summary);
     let stop = StopControl::new(signal, opts.count, opts.idle_exit);
     let ring_size = port.rx_desc();
     let results: Vec<anyhow::Result<(T, WorkerStats)>> = std::thread::scope(|scope| {
