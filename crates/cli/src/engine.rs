@@ -354,6 +354,8 @@ pub struct FramePipeline<'s> {
     worker: Worker<'s>,
     udp: bool,
     housekeeping: Housekeeping,
+    /// Whether frame timestamps drive housekeeping (else only [`Self::tick`]).
+    auto_tick: bool,
     next_tick: u64,
     frames: u64,
     filtered_out: u64,
@@ -410,6 +412,7 @@ impl<'s> FramePipeline<'s> {
             worker,
             udp: opts.udp,
             housekeeping: opts.housekeeping,
+            auto_tick: true,
             next_tick: 0,
             frames: 0,
             filtered_out: 0,
@@ -417,20 +420,32 @@ impl<'s> FramePipeline<'s> {
         })
     }
 
+    /// A pipeline whose housekeeping runs only when [`Self::tick`] is
+    /// called: for a dispatcher that sees every frame and sends the same
+    /// ticks, at the same places in the frame sequence, to every shard.
+    pub fn with_external_ticks(mut self) -> Self {
+        self.auto_tick = false;
+        self
+    }
+
     /// Housekeeping when packet time reaches the next tick boundary.
     pub fn advance(&mut self, ts: u64) {
-        if ts >= self.next_tick {
-            let tick = self.housekeeping.tick.max(1);
-            let now = ts - ts % tick;
-            self.worker.tick(now, self.housekeeping.flush_after);
-            self.next_tick = now.saturating_add(tick);
+        if let Some(now) = tick_due(ts, &mut self.next_tick, self.housekeeping.tick) {
+            self.tick(now);
         }
+    }
+
+    /// One housekeeping round at tick boundary `now`.
+    pub fn tick(&mut self, now: u64) {
+        self.worker.tick(now, self.housekeeping.flush_after);
     }
 
     /// One frame. Errors are fatal ones (filter, sink).
     pub fn frame(&mut self, frame: &Frame<'_>) -> anyhow::Result<()> {
         self.frames += 1;
-        self.advance(frame.ts);
+        if self.auto_tick {
+            self.advance(frame.ts);
+        }
         if let Some(f) = &mut self.filter {
             if !f.matches(frame.link_type, frame.data)? {
                 self.filtered_out += 1;
@@ -440,12 +455,39 @@ impl<'s> FramePipeline<'s> {
         let Ok(seg) = self.decoder.decode(frame) else {
             return Ok(());
         };
-        if !self.udp && seg.tuple.proto == Proto::Udp {
-            self.udp_ignored += 1;
+        Self::assemble(
+            &mut self.worker,
+            &self.shared,
+            self.udp,
+            &mut self.udp_ignored,
+            &seg,
+        )
+    }
+
+    /// A segment decoded elsewhere (a datagram a dispatcher defragmented).
+    pub fn segment(&mut self, seg: &Segment<'_>) -> anyhow::Result<()> {
+        Self::assemble(
+            &mut self.worker,
+            &self.shared,
+            self.udp,
+            &mut self.udp_ignored,
+            seg,
+        )
+    }
+
+    fn assemble(
+        worker: &mut Worker<'s>,
+        shared: &Rc<RefCell<Shared<'s>>>,
+        udp: bool,
+        udp_ignored: &mut u64,
+        seg: &Segment<'_>,
+    ) -> anyhow::Result<()> {
+        if !udp && seg.tuple.proto == Proto::Udp {
+            *udp_ignored += 1;
             return Ok(());
         }
-        self.worker.segment(&seg);
-        take_error(&self.shared)
+        worker.segment(seg);
+        take_error(shared)
     }
 
     /// End of input: complete every flow and return the counts and records.
@@ -465,6 +507,18 @@ impl<'s> FramePipeline<'s> {
             flows,
         })
     }
+}
+
+/// The tick boundary `ts` reaches, if it reaches the next one: the rule
+/// [`run`] applies to every frame (boundaries are multiples of `tick` ns).
+pub fn tick_due(ts: u64, next_tick: &mut u64, tick: u64) -> Option<u64> {
+    if ts < *next_tick {
+        return None;
+    }
+    let tick = tick.max(1);
+    let now = ts - ts % tick;
+    *next_tick = now.saturating_add(tick);
+    Some(now)
 }
 
 /// Run the engine into an in-memory [`Collector`]: every flow's bytes by id.

@@ -239,6 +239,27 @@ const CAPTURES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// net_pcap has no RSS: `--queues 3` makes its one queue a dispatcher that
+/// hashes flows to three assembler threads, which must change nothing.
+#[test]
+fn software_flow_hashing_matches_extract() {
+    for (rel, extra) in CAPTURES {
+        let capture = corpus(rel);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
+        let mut args = vec!["--queues", "3"];
+        args.extend_from_slice(extra);
+        let out = live_pcap(&capture, &d1, &args);
+        extract(&capture, &d2, extra);
+        assert_same_output(&d1, &d2, Times::Micros, rel);
+        let err = stderr(&out);
+        assert!(
+            err.contains("1 rx queue(s), software hashing to 3 workers"),
+            "{rel}: {err}"
+        );
+    }
+}
+
 #[test]
 fn net_pcap_replay_matches_extract() {
     for (rel, extra) in CAPTURES {

@@ -17,9 +17,10 @@ use anyhow::Context as _;
 use pcapread::{DecodeStats, Frame, LinkType};
 use reassembly::{AssemblerStats, Dir, ScatterGather};
 
-use super::worker::{FrameSink, WorkerStats};
+use super::dispatch::{self, Dispatcher};
+use super::worker::{FrameSink, QueueRun, WorkerStats};
 use super::{LiveOptions, LiveOutcome, PortSummary};
-use crate::engine::{self, FramePipeline, PipelineSummary};
+use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
 use crate::extract::{self, ExtractOptions};
 use crate::files::FileSink;
 use crate::flow::{FlowHead, FlowRecord};
@@ -116,23 +117,22 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         signal_hook::flag::register(sig, Arc::clone(&signal))
             .context("installing the SIGINT/SIGTERM handler")?;
     }
-    if cmd.live.queues > 1 {
-        // Checked again once the port is known; said here so the message
-        // comes before EAL's own output.
-        eprintln!(
-            "streamcut: {} queues asked: used with symmetric RSS when the port offers it, else one queue",
-            cmd.live.queues
-        );
-    }
+    let shards = usize::from(cmd.live.queues);
     let started = |p: &PortSummary| {
         if !quiet {
+            let spread = if p.rss {
+                " with RSS".to_string()
+            } else if shards > 1 {
+                format!(", software hashing to {shards} workers")
+            } else {
+                String::new()
+            };
             eprintln!(
-                "streamcut live: capturing on port {} ({}, {}), {} rx queue(s){}, times from {}",
+                "streamcut live: capturing on port {} ({}, {}), {} rx queue(s){spread}, times from {}",
                 p.port,
                 p.name,
                 p.driver,
                 p.rx_queues,
-                if p.rss { " with RSS" } else { "" },
                 if p.driver_timestamps {
                     "the driver"
                 } else {
@@ -142,6 +142,9 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         }
     };
     let outcome = super::capture(&cmd.live, signal, started, |run| {
+        if run.port_queues() == 1 && shards > 1 {
+            return software_hashing(run, &x.engine, shards, &sink);
+        }
         let mut locked = LockedSink(&sink);
         let mut pipeline = FramePipeline::new(&x.engine, LinkType::ETHERNET, &mut locked)?;
         let stats: WorkerStats = run.run(&mut Feed(&mut pipeline))?;
@@ -204,6 +207,49 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         },
         manifest,
         decode: merged.decode,
+    })
+}
+
+/// The port's one queue feeds a [`Dispatcher`] that hashes flows to
+/// `shards` assembler threads (see [`super::dispatch`]).
+fn software_hashing(
+    run: QueueRun<'_, '_>,
+    engine: &EngineOptions,
+    shards: usize,
+    sink: &Mutex<FileSink>,
+) -> anyhow::Result<(PipelineSummary, WorkerStats)> {
+    let (mut dispatcher, receivers) = Dispatcher::new(engine, shards)?;
+    std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(shards);
+        for (i, rx) in receivers.into_iter().enumerate() {
+            let handle = std::thread::Builder::new()
+                .name(format!("shard-{i}"))
+                .spawn_scoped(scope, move || {
+                    let mut locked = LockedSink(sink);
+                    dispatch::shard(engine, &mut locked, rx)
+                })
+                .context("starting an assembler worker")?;
+            handles.push(handle);
+        }
+        let polled = run.run(&mut dispatcher);
+        // Closing the channels ends the shards, also after an error.
+        let counts = dispatcher.finish();
+        let mut parts = Vec::with_capacity(shards);
+        for h in handles {
+            parts.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an assembler worker panicked")))?,
+            );
+        }
+        let stats = polled?;
+        let counts = counts?;
+        let mut all = merge(parts);
+        // Shards decoded only what was routed to them: the dispatcher's
+        // counts are the ones that cover every frame.
+        all.frames = counts.frames;
+        all.filtered_out = counts.filtered_out;
+        all.decode = counts.decode;
+        Ok((all, stats))
     })
 }
 
@@ -277,13 +323,24 @@ pub fn print_summary(report: &LiveReport, out_dir: &std::path::Path) {
     );
     let chained: u64 = o.workers.iter().map(|(_, w)| w.chained).sum();
     let dropped: u64 = o.workers.iter().map(|(_, w)| w.dropped).sum();
+    let frames: u64 = o.workers.iter().map(|(_, w)| w.frames).sum();
+    let active = o
+        .workers
+        .iter()
+        .map(|(_, w)| w.active)
+        .max()
+        .unwrap_or_default();
     eprintln!(
-        "streamcut live: {} frames processed ({} chained, {} past --count), {} flows, {} bytes written to {}",
-        o.workers.iter().map(|(_, w)| w.frames).sum::<u64>(),
-        chained,
-        dropped,
+        "streamcut live: {frames} frames processed ({chained} chained, {dropped} past --count), {} flows, {} bytes written to {}",
         t.flows,
         t.bytes,
         out_dir.display()
     );
+    if frames > 0 && !active.is_zero() {
+        eprintln!(
+            "streamcut live: {:.3} s from first to last packet, {:.0} frames/s",
+            active.as_secs_f64(),
+            frames as f64 / active.as_secs_f64()
+        );
+    }
 }

@@ -25,6 +25,7 @@
 //! (see [`crate::live`]'s caller).
 
 pub mod command;
+pub mod dispatch;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod stop;

@@ -36,6 +36,11 @@ pub trait FrameSink {
 
     /// Packet time advanced to `now` without packets (clock time only).
     fn advance(&mut self, now: u64) -> anyhow::Result<()>;
+
+    /// The frames of one poll were all passed in.
+    fn burst_end(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Counters of one worker.
@@ -49,6 +54,9 @@ pub struct WorkerStats {
     pub dropped: u64,
     /// Polls that returned nothing.
     pub empty_polls: u64,
+    /// Time from the first packet to the end of the last burst processed
+    /// (the worker's active span, for a packets-per-second figure).
+    pub active: Duration,
 }
 
 /// One rx queue ready to be run by its worker thread.
@@ -104,6 +112,7 @@ fn poll_loop<S: FrameSink>(
     let mut scratch = Vec::new();
     let mut drained: usize = 0;
     let mut last_advance = Instant::now();
+    let mut first_rx: Option<Instant> = None;
     loop {
         let stopping = stop.stopping();
         let burst = queue.poll();
@@ -121,6 +130,7 @@ fn poll_loop<S: FrameSink>(
             continue;
         }
         let n = burst.len();
+        let started = *first_rx.get_or_insert_with(Instant::now);
         let first = stop.claim(n);
         let poll_time = stamper.clock();
         for (number, mbuf) in (first..).zip(burst) {
@@ -154,6 +164,8 @@ fn poll_loop<S: FrameSink>(
             sink.frame(&frame)?;
             // `mbuf` is dropped (freed) here, before the next packet.
         }
+        sink.burst_end()?;
+        stats.active = started.elapsed();
         if stopping {
             drained = drained.saturating_add(n);
             if drained >= usize::from(ring_size) {
