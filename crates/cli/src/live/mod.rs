@@ -9,6 +9,7 @@
 //!   feed a [`worker::FrameSink`], free mbufs.
 //! - [`stop`]: signal / idle / count stop and the frame numbering.
 //! - [`timestamp`]: driver rx timestamp or clock.
+//! - [`dispatch`]: software flow hashing when the port has no RSS.
 //!
 //! Threads: EAL is initialised on a thread of its own, because `rte_eal_init`
 //! pins its calling thread (and every thread that thread creates later) to
@@ -20,9 +21,11 @@
 //! Queues: with `--queues N > 1` the port is configured for RSS with a
 //! symmetric key so both directions of a flow reach the same queue, and each
 //! queue's worker owns a whole pipeline (decoder and assembler). A driver
-//! without RSS gets one queue whose worker decodes every frame and hands the
-//! rest of the work to N assembler workers by [`pcapread::FlowKey::shard`]
-//! (see [`crate::live`]'s caller).
+//! without RSS gets one queue whose worker becomes a [`dispatch::Dispatcher`]
+//! handing frames to N assembler threads by [`pcapread::FlowKey::shard`].
+//!
+//! The `streamcut live` command itself (pipelines, shared file sink,
+//! manifest) is [`command`].
 
 pub mod command;
 pub mod dispatch;
