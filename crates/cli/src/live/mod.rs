@@ -213,7 +213,7 @@ where
         driver_timestamps: resolved != timestamp::Resolved::Clock,
     };
     started(&summary);
-    let stop = StopControl::new(signal, opts.count, opts.idle_exit);
+    let stop = StopControl::new(signal, opts.count, opts.idle_exit, usize::from(rx_queues));
     let ring_size = port.rx_desc();
     let results: Vec<anyhow::Result<(T, WorkerStats)>> = std::thread::scope(|scope| {
         let mut handles = Vec::new();

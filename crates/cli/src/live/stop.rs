@@ -7,13 +7,18 @@
 //! workers claim frame numbers and report activity; the supervisor checks
 //! the idle time and the signal flag.
 //!
+//! Idle means: every worker's latest poll was empty, and no packet came for
+//! the `--idle-exit` duration. A worker that is merely slow (descheduled on a
+//! loaded machine between two bursts of a busy port) is not idle, so a
+//! replayed file is never cut short by a scheduling hiccup.
+//!
 //! Frame numbers: each poll claims a contiguous block from one counter per
 //! port, so numbers follow arrival order within a queue; across queues they
 //! interleave by poll, not by wire time (queues are polled independently).
 //! With one queue they are exactly the arrival order, which for net_pcap is
 //! the order of the records in the file, the same numbers `extract` gives.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,6 +86,10 @@ pub struct StopControl {
     frames: AtomicU64,
     /// Milliseconds after `start` of the last non-empty poll.
     last_rx_ms: AtomicU64,
+    /// Workers whose latest poll returned packets (or that have not polled
+    /// an empty queue yet). Idle time counts only while this is zero, so a
+    /// worker descheduled between bursts of a busy port never looks idle.
+    busy: AtomicUsize,
     start: Instant,
     count: Option<u64>,
     idle: Option<Duration>,
@@ -88,12 +97,18 @@ pub struct StopControl {
 
 impl StopControl {
     /// A running capture; `signal` is the flag the signal handler sets.
-    pub fn new(signal: Arc<AtomicBool>, count: Option<u64>, idle: Option<Duration>) -> Self {
+    pub fn new(
+        signal: Arc<AtomicBool>,
+        count: Option<u64>,
+        idle: Option<Duration>,
+        workers: usize,
+    ) -> Self {
         StopControl {
             signal,
             reason: std::sync::atomic::AtomicU8::new(0),
             frames: AtomicU64::new(0),
             last_rx_ms: AtomicU64::new(0),
+            busy: AtomicUsize::new(workers),
             start: Instant::now(),
             count,
             idle,
@@ -115,6 +130,16 @@ impl StopControl {
     /// Whether workers should stop taking new packets.
     pub fn stopping(&self) -> bool {
         self.reason.load(Ordering::Relaxed) != 0
+    }
+
+    /// A worker's poll came back empty (`true`) or with packets (`false`)
+    /// after the opposite; each worker starts as busy.
+    pub fn set_idle(&self, idle: bool) {
+        if idle {
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.busy.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Claims numbers for a poll of `n` packets and notes the activity;
@@ -154,7 +179,8 @@ impl StopControl {
         if self.signal.load(Ordering::SeqCst) {
             self.stop(StopReason::Signal);
         }
-        if let Some(idle) = self.idle {
+        let all_idle = self.busy.load(Ordering::SeqCst) == 0;
+        if let (Some(idle), true) = (self.idle, all_idle) {
             let quiet = self
                 .elapsed_ms()
                 .saturating_sub(self.last_rx_ms.load(Ordering::Relaxed));
@@ -176,7 +202,7 @@ mod tests {
 
     fn control(count: Option<u64>, idle: Option<Duration>) -> (Arc<AtomicBool>, StopControl) {
         let flag = Arc::new(AtomicBool::new(false));
-        (flag.clone(), StopControl::new(flag, count, idle))
+        (flag.clone(), StopControl::new(flag, count, idle, 1))
     }
 
     #[test]
@@ -225,10 +251,26 @@ mod tests {
     }
 
     #[test]
-    fn zero_idle_stops_at_first_check() {
+    fn zero_idle_stops_once_every_worker_polled_empty() {
         let (_, c) = control(None, Some(Duration::ZERO));
+        // Not polled yet: a worker that has not run is not idle.
+        assert!(!c.check());
+        c.set_idle(true);
         assert!(c.check());
         assert_eq!(c.reason(), Some(StopReason::Idle));
+    }
+
+    #[test]
+    fn a_busy_worker_is_never_idle() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let c = StopControl::new(flag, None, Some(Duration::ZERO), 2);
+        c.set_idle(true);
+        assert!(!c.check(), "the second worker is still busy");
+        c.set_idle(false);
+        c.set_idle(true);
+        assert!(!c.check());
+        c.set_idle(true);
+        assert!(c.check());
     }
 
     #[test]

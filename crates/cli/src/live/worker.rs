@@ -113,9 +113,14 @@ fn poll_loop<S: FrameSink>(
     let mut drained: usize = 0;
     let mut last_advance = Instant::now();
     let mut first_rx: Option<Instant> = None;
+    let mut was_idle = false;
     loop {
         let stopping = stop.stopping();
         let burst = queue.poll();
+        if burst.is_empty() != was_idle {
+            was_idle = burst.is_empty();
+            stop.set_idle(was_idle);
+        }
         if burst.is_empty() {
             drop(burst);
             if stopping {
