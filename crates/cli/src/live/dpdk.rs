@@ -86,6 +86,7 @@ mod ffi {
         pub fn sc_port_close(port: u16, pool: *mut c_void) -> c_int;
         pub fn sc_rx_burst(port: u16, queue: u16, pkts: *mut *mut RteMbuf, n: u16) -> u16;
         pub fn sc_mbuf_data(m: *const RteMbuf, seg_len: *mut u32, pkt_len: *mut u32) -> *const u8;
+        pub fn sc_mbuf_chain_len(m: *const RteMbuf) -> u32;
         pub fn sc_mbuf_copy(m: *const RteMbuf, dst: *mut u8, cap: u32) -> u32;
         pub fn sc_mbuf_timestamp(
             m: *const RteMbuf,
@@ -597,13 +598,17 @@ impl<'q> Mbuf<'q> {
     /// chain really holds (at most the packet length; fewer when a driver
     /// announced more than it chained, see `sc_mbuf_copy`).
     pub fn copy_to<'s>(&self, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-        let pkt_len = self.pkt_len();
+        // SAFETY: the shim walks the live mbuf's segment list (stopping at a
+        // null `next`) and only reads data_len fields.
+        let held = unsafe { ffi::sc_mbuf_chain_len(self.ptr.as_ptr()) };
+        // Never trust pkt_len for the allocation: the chain bounds it.
+        let len = self.pkt_len().min(held);
         scratch.clear();
-        scratch.resize(pkt_len as usize, 0);
-        // SAFETY: `scratch` has exactly pkt_len writable bytes and the shim
+        scratch.resize(len as usize, 0);
+        // SAFETY: `scratch` has exactly `len` writable bytes and the shim
         // writes at most that many; it walks the live mbuf's segment list,
         // stopping at a null `next`.
-        let copied = unsafe { ffi::sc_mbuf_copy(self.ptr.as_ptr(), scratch.as_mut_ptr(), pkt_len) };
+        let copied = unsafe { ffi::sc_mbuf_copy(self.ptr.as_ptr(), scratch.as_mut_ptr(), len) };
         scratch.truncate(copied as usize);
         scratch.as_slice()
     }

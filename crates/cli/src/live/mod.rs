@@ -105,12 +105,10 @@ pub struct LiveOutcome<T> {
 /// Mbufs for a port: every descriptor of every queue filled, plus bursts in
 /// flight and per-lcore caches, rounded up to 2^n - 1 (the mempool's best size).
 fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
-    let need = u32::from(queues) * (u32::from(rx_desc) + 2 * dpdk::BURST as u32)
-        + (u32::from(queues) + 2) * cache
-        + 1024;
-    need.max(8191)
-        .checked_next_power_of_two()
-        .map_or(u32::MAX, |p| p - 1)
+    let (queues, rx_desc) = (u64::from(queues), u64::from(rx_desc));
+    let need = queues * (rx_desc + 2 * dpdk::BURST as u64) + (queues + 2) * u64::from(cache) + 1024;
+    let size = need.max(8191).next_power_of_two() - 1;
+    u32::try_from(size).unwrap_or(u32::MAX)
 }
 
 /// Initialises EAL (on its own thread), starts the port, tells `started`
@@ -281,5 +279,7 @@ mod tests {
         let p = pool_size(16, 4096, 256);
         assert!((p + 1).is_power_of_two());
         assert!(p >= 16 * 4096 + 18 * 256);
+        // The largest request does not overflow.
+        assert_eq!(pool_size(u16::MAX, u16::MAX, 512), u32::MAX);
     }
 }

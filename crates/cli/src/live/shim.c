@@ -271,6 +271,17 @@ const uint8_t *sc_mbuf_data(const struct rte_mbuf *m, uint32_t *seg_len,
 	return rte_pktmbuf_mtod(m, const uint8_t *);
 }
 
+/* Bytes a segment chain really holds (the sum of its data_len). */
+uint32_t sc_mbuf_chain_len(const struct rte_mbuf *m)
+{
+	uint64_t total = 0;
+	unsigned segs = 0;
+
+	for (; m != NULL && segs < UINT16_MAX; m = m->next, segs++)
+		total += rte_pktmbuf_data_len(m);
+	return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+}
+
 /*
  * Copies a chained packet into `dst` (room for `cap` bytes) by walking the
  * segment list, and returns the bytes copied. The walk trusts only the
