@@ -87,10 +87,9 @@ pub struct Common {
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Worker threads (output is identical for any value; one worker runs today).
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: u16,
+    /// Assembler worker threads (output is identical for any value; default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 fn parse_policy(s: &str) -> Result<OverlapPolicy, String> {
@@ -119,7 +118,9 @@ impl Common {
         let mut e = EngineOptions::new(self.inputs.clone());
         e.udp = self.udp;
         e.filter = self.filter.clone();
-        e.threads = usize::from(self.threads);
+        e.threads = self.threads.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
         e.assembler.overlap_policy = self.overlap_policy;
         e
     }

@@ -15,10 +15,11 @@
 //! Everything that decides the output is a function of the packets: flow ids
 //! are frame numbers, housekeeping ticks come from packet timestamps at fixed
 //! boundaries (multiples of [`Housekeeping::tick`] since the epoch), and the
-//! assembler completes flows in a fixed order. A later parallel engine keeps
-//! this by routing each segment to worker `FlowKey::shard(n)` and broadcasting
-//! the same ticks to every worker; today there is one worker whatever
-//! `--threads` says.
+//! assembler completes flows in a fixed order. [`run`] hands sinks that do not
+//! need live deliveries to the parallel engine ([`crate::parallel`]), which
+//! routes each segment to worker `FlowKey::shard(n)`, broadcasts the same ticks
+//! to every worker and replays the workers' sink calls in an order fixed by the
+//! input, so the output is the same for any `--threads`.
 //!
 //! # Damaged input
 //! A capture error ([`pcapread::Error`]: truncation, impossible lengths, ...)
@@ -103,7 +104,7 @@ pub struct EngineOptions {
     pub udp: bool,
     /// A tcpdump filter expression applied to every frame.
     pub filter: Option<String>,
-    /// Worker threads requested (today one worker runs whatever the value).
+    /// Assembler worker threads (output is identical for any value).
     pub threads: usize,
     /// What to write for missing bytes.
     pub gaps: GapMode,
@@ -206,6 +207,18 @@ impl Summary {
 /// error (a full disk). Damaged or unreadable inputs are [`Problem`]s in the
 /// summary instead.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    if sink.wants_deliveries() {
+        run_sequential(opts, sink)
+    } else {
+        crate::parallel::run(opts, sink)
+    }
+}
+
+/// The single-threaded engine: one assembler, every sink call made as the
+/// assembler produces it (with the live [`ScatterGather`] for
+/// [`Sink::delivery`]). [`run`] uses it for sinks that want deliveries
+/// (transcripts); everything else goes through [`crate::parallel`].
+pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
     let mut reports = Vec::with_capacity(opts.inputs.len());
     let mut readers = Vec::new();
     // Reader index (as merged) -> report index.
@@ -528,7 +541,7 @@ pub fn collect(opts: &EngineOptions) -> anyhow::Result<(Summary, Collector)> {
     Ok((summary, c))
 }
 
-fn problem(e: &pcapread::Error) -> Problem {
+pub(crate) fn problem(e: &pcapread::Error) -> Problem {
     Problem {
         offset: e.offset(),
         message: e.to_string(),
@@ -536,7 +549,7 @@ fn problem(e: &pcapread::Error) -> Problem {
 }
 
 /// The file a capture error names.
-fn error_file(e: &pcapread::Error) -> &Path {
+pub(crate) fn error_file(e: &pcapread::Error) -> &Path {
     use pcapread::Error as E;
     match e {
         E::Io { file, .. }
@@ -548,7 +561,7 @@ fn error_file(e: &pcapread::Error) -> &Path {
     }
 }
 
-fn take_error(shared: &Rc<RefCell<Shared<'_>>>) -> anyhow::Result<()> {
+pub(crate) fn take_error(shared: &Rc<RefCell<Shared<'_>>>) -> anyhow::Result<()> {
     match shared.borrow_mut().error.take() {
         Some(e) => Err(e.context("writing output")),
         None => Ok(()),
@@ -556,16 +569,27 @@ fn take_error(shared: &Rc<RefCell<Shared<'_>>>) -> anyhow::Result<()> {
 }
 
 /// One assembler and its streams (a parallel engine runs one per thread).
-struct Worker<'s> {
-    asm: Assembler<Factory<'s>>,
+pub(crate) struct Worker<'s> {
+    pub(crate) asm: Assembler<Factory<'s>>,
 }
 
-impl Worker<'_> {
-    fn segment(&mut self, seg: &Segment<'_>) {
+impl<'s> Worker<'s> {
+    pub(crate) fn new(cfg: AssemblerConfig, shared: &Rc<RefCell<Shared<'s>>>) -> Worker<'s> {
+        Worker {
+            asm: Assembler::new(
+                cfg,
+                Factory {
+                    shared: Rc::clone(shared),
+                },
+            ),
+        }
+    }
+
+    pub(crate) fn segment(&mut self, seg: &Segment<'_>) {
         self.asm.assemble(seg);
     }
 
-    fn tick(&mut self, now: u64, flush_after: u64) {
+    pub(crate) fn tick(&mut self, now: u64, flush_after: u64) {
         self.asm.flush_older_than(now.saturating_sub(flush_after));
         self.asm.expire(now);
     }
@@ -573,11 +597,11 @@ impl Worker<'_> {
 
 /// State shared by a worker's streams: the sink, the first sink error, and
 /// the records of completed flows.
-struct Shared<'s> {
-    sink: &'s mut dyn Sink,
-    error: Option<anyhow::Error>,
-    records: Vec<FlowRecord>,
-    gaps: GapMode,
+pub(crate) struct Shared<'s> {
+    pub(crate) sink: &'s mut dyn Sink,
+    pub(crate) error: Option<anyhow::Error>,
+    pub(crate) records: Vec<FlowRecord>,
+    pub(crate) gaps: GapMode,
 }
 
 impl Shared<'_> {
@@ -591,7 +615,7 @@ impl Shared<'_> {
     }
 }
 
-struct Factory<'s> {
+pub(crate) struct Factory<'s> {
     shared: Rc<RefCell<Shared<'s>>>,
 }
 
@@ -629,7 +653,7 @@ struct DirState {
 /// Zeros for gap filling, written in slices of this buffer.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
-struct FlowStream<'s> {
+pub(crate) struct FlowStream<'s> {
     shared: Rc<RefCell<Shared<'s>>>,
     head: FlowHead,
     opened: bool,

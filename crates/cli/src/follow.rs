@@ -133,6 +133,10 @@ impl FollowSink {
 }
 
 impl Sink for FollowSink {
+    fn wants_deliveries(&self) -> bool {
+        true
+    }
+
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
         if self.wanted(head.id) {
             self.flows.insert(

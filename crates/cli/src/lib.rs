@@ -45,6 +45,7 @@ pub mod follow;
 pub mod list;
 pub mod manifest;
 pub mod naming;
+pub mod parallel;
 mod progress;
 pub mod sink;
 pub mod stats;

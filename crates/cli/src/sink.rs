@@ -16,6 +16,13 @@ use crate::flow::{FlowHead, FlowId, FlowRecord};
 
 /// A consumer of reassembled flows.
 pub trait Sink {
+    /// Whether this sink needs [`Sink::delivery`] calls (with the live
+    /// [`ScatterGather`]). Such a sink runs on the single-threaded engine; all
+    /// others run on the parallel one, which does not make delivery calls.
+    fn wants_deliveries(&self) -> bool {
+        false
+    }
+
     /// A new flow (called in flow id order).
     fn open(&mut self, _head: &FlowHead) -> anyhow::Result<()> {
         Ok(())

@@ -1,0 +1,635 @@
+//! The parallel engine: one reader/decoder thread, N assembler workers sharded
+//! by the symmetric flow hash, and byte-identical output whatever N is.
+//!
+//! # Pipeline
+//! The calling thread reads frames (zero copy from the memory map when there is
+//! one mapped input; otherwise from the timestamp-merged readers, copying each
+//! payload into the batch), applies the BPF filter, decodes (IP fragments are
+//! defragmented here, in frame order, before sharding), and collects up to
+//! [`BATCH`] segments into a [`Batch`] together with the housekeeping ticks
+//! that fall between them. The batch goes to every worker; worker `w` takes the
+//! segments with `FlowKey::shard(N) == w`, in frame order, running each tick
+//! just before the first of its segments that follows it. The workers own an
+//! [`Assembler`](reassembly::Assembler) each (no locks on the per-packet path),
+//! hash every delivered byte, and record what the sink must be told as
+//! [`Event`]s. While they work, the calling thread reads the next batch; then
+//! it replays their events into the real [`Sink`] and hands out the next one.
+//! At most two batches are alive at once, so memory follows the batch size,
+//! the page caps and the number of concurrent flows, not the capture length.
+//!
+//! # Determinism
+//! A flow's events depend only on its own packets and on the ticks, which are
+//! taken from packet timestamps at fixed boundaries, so they do not depend on
+//! which worker runs it or on its neighbours. Events are replayed in the order
+//! of (position, flow id), where the position is the frame that caused them (a
+//! tick counts just before its frame, the end of input after everything); a
+//! flow's own events keep their order. That order is a function of the input
+//! alone, so the sink sees the same calls — the same files, the same packed
+//! `streams.bin` — for `--threads 1` and `--threads 16`. (The one exception is
+//! the assembler's total page cap, which is per worker: with it hit, which
+//! holes are skipped can depend on the neighbours; the default cap is far above
+//! what the per-connection caps allow for a handful of flows.)
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use pcapread::{CaptureReader, Decoder, Frame, LinkType, MergedReader, Proto, Segment};
+use reassembly::{AssemblerStats, Dir, ScatterGather};
+
+use crate::engine::{error_file, problem, EngineOptions, InputReport, Shared, Summary, Worker};
+use crate::filter::BpfFilter;
+use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::progress::Progress;
+use crate::sink::Sink;
+
+/// Segments per batch.
+pub const BATCH: usize = 8192;
+
+/// Most worker threads (more are not useful and each holds an assembler).
+pub const MAX_WORKERS: usize = 256;
+
+/// One decoded segment in a batch; its payload is either borrowed from the
+/// memory map (`seg.payload`) or stored in the batch's arena.
+struct Item<'m> {
+    seg: Segment<'m>,
+    arena: Option<Range<usize>>,
+    shard: u32,
+}
+
+/// A housekeeping round due just before frame `frame`.
+#[derive(Debug, Clone, Copy)]
+struct Tick {
+    frame: u64,
+    now: u64,
+}
+
+/// What the workers share for one round.
+#[derive(Default)]
+struct Batch<'m> {
+    items: Vec<Item<'m>>,
+    arena: Vec<u8>,
+    ticks: Vec<Tick>,
+}
+
+impl<'m> Batch<'m> {
+    fn segment(&self, i: &Item<'m>) -> Segment<'_> {
+        match &i.arena {
+            Some(r) => with_payload(&i.seg, self.arena.get(r.clone()).unwrap_or(&[])),
+            None => i.seg,
+        }
+    }
+}
+
+/// A message to a worker.
+enum Job<'m> {
+    Batch(Arc<Batch<'m>>),
+    /// End of input: complete every flow.
+    Finish,
+}
+
+/// What the sink must be told, as recorded by a worker.
+#[derive(Debug)]
+enum What {
+    Open(Box<FlowHead>),
+    Write(Dir, Range<usize>),
+    EndDir(Dir),
+    Close(Box<FlowRecord>),
+}
+
+/// One recorded sink call: `pos` orders calls across workers.
+#[derive(Debug)]
+struct Event {
+    pos: u64,
+    flow: FlowId,
+    what: What,
+}
+
+/// Events of one worker for one round, with the bytes their writes refer to.
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<Event>,
+    bytes: Vec<u8>,
+}
+
+/// The sink a worker's streams write into: it records, the calling thread replays.
+struct EventSink {
+    log: Rc<RefCell<Log>>,
+    pos: Rc<Cell<u64>>,
+}
+
+impl EventSink {
+    fn push(&self, flow: FlowId, what: What) {
+        self.log.borrow_mut().events.push(Event {
+            pos: self.pos.get(),
+            flow,
+            what,
+        });
+    }
+}
+
+impl Sink for EventSink {
+    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        self.push(head.id, What::Open(Box::new(head.clone())));
+        Ok(())
+    }
+
+    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        let range = {
+            let mut log = self.log.borrow_mut();
+            let start = log.bytes.len();
+            log.bytes.extend_from_slice(bytes);
+            start..log.bytes.len()
+        };
+        self.push(head.id, What::Write(dir, range));
+        Ok(())
+    }
+
+    fn delivery(
+        &mut self,
+        _: &FlowHead,
+        _: Dir,
+        _: u64,
+        _: &ScatterGather<'_>,
+    ) -> anyhow::Result<()> {
+        // Not replayed: sinks that want deliveries run on the sequential engine.
+        Ok(())
+    }
+
+    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        self.push(head.id, What::EndDir(dir));
+        Ok(())
+    }
+
+    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
+        self.push(record.head.id, What::Close(Box::new(record.clone())));
+        Ok(())
+    }
+}
+
+/// Position of a tick (just before its frame's packet), a packet, and the end.
+fn tick_pos(frame: u64) -> u64 {
+    frame.saturating_mul(2)
+}
+fn packet_pos(frame: u64) -> u64 {
+    frame.saturating_mul(2).saturating_add(1)
+}
+const END_POS: u64 = u64::MAX;
+
+/// A worker thread: an assembler fed with its shard of every batch.
+fn worker_loop(
+    w: u32,
+    opts: &EngineOptions,
+    jobs: mpsc::Receiver<Job<'_>>,
+    done: mpsc::Sender<(u32, Log, Option<AssemblerStats>)>,
+) {
+    let log = Rc::new(RefCell::new(Log::default()));
+    let pos = Rc::new(Cell::new(0));
+    let mut sink = EventSink {
+        log: Rc::clone(&log),
+        pos: Rc::clone(&pos),
+    };
+    let shared = Rc::new(RefCell::new(Shared {
+        sink: &mut sink,
+        error: None,
+        records: Vec::new(),
+        gaps: opts.gaps,
+    }));
+    let mut worker = Worker::new(opts.assembler.clone(), &shared);
+    let flush_after = opts.housekeeping.flush_after;
+    for job in jobs {
+        let stats = match job {
+            Job::Batch(batch) => {
+                let mut ticks = batch.ticks.iter().peekable();
+                for item in batch.items.iter().filter(|i| i.shard == w) {
+                    while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
+                        pos.set(tick_pos(t.frame));
+                        worker.tick(t.now, flush_after);
+                    }
+                    pos.set(packet_pos(item.seg.frame));
+                    worker.segment(&batch.segment(item));
+                }
+                for t in ticks {
+                    pos.set(tick_pos(t.frame));
+                    worker.tick(t.now, flush_after);
+                }
+                None
+            }
+            Job::Finish => {
+                pos.set(END_POS);
+                worker.asm.flush_all();
+                Some(worker.asm.stats())
+            }
+        };
+        // Records are kept by the calling thread from the Close events.
+        shared.borrow_mut().records.clear();
+        let out = std::mem::take(&mut *log.borrow_mut());
+        if done.send((w, out, stats)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Replays recorded events into the real sink in (position, flow) order and
+/// keeps the flow records.
+struct Replay<'a> {
+    sink: &'a mut dyn Sink,
+    heads: HashMap<FlowId, FlowHead>,
+    records: Vec<FlowRecord>,
+}
+
+impl Replay<'_> {
+    fn apply(&mut self, logs: Vec<Log>) -> anyhow::Result<()> {
+        // (position, flow, worker, index within the worker's log): a flow's own
+        // events keep their order because a flow lives in one worker.
+        let mut order: Vec<(u64, FlowId, usize, usize)> = Vec::new();
+        for (w, log) in logs.iter().enumerate() {
+            order.extend(
+                log.events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.pos, e.flow, w, i)),
+            );
+        }
+        order.sort_unstable();
+        let mut logs: Vec<(Vec<Option<Event>>, Vec<u8>)> = logs
+            .into_iter()
+            .map(|l| (l.events.into_iter().map(Some).collect(), l.bytes))
+            .collect();
+        for (_, _, w, i) in order {
+            let (events, bytes) = &mut logs[w];
+            let Some(e) = events[i].take() else { continue };
+            match e.what {
+                What::Open(head) => {
+                    self.sink.open(&head)?;
+                    self.heads.insert(head.id, *head);
+                }
+                What::Write(dir, r) => {
+                    if let Some(head) = self.heads.get(&e.flow) {
+                        self.sink.write(head, dir, bytes.get(r).unwrap_or(&[]))?;
+                    }
+                }
+                What::EndDir(dir) => {
+                    if let Some(head) = self.heads.get(&e.flow) {
+                        self.sink.end_dir(head, dir)?;
+                    }
+                }
+                What::Close(record) => {
+                    self.sink.close(&record)?;
+                    self.heads.remove(&e.flow);
+                    self.records.push(*record);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Frames come from here: the zero-copy slice of one mapped capture, or the
+/// merged readers (payloads then copied into the batch).
+enum Frames<'m> {
+    Mapped(pcapread::SliceReader<'m>),
+    Merged(MergedReader),
+}
+
+/// Sum of the workers' assembler counters (high-water marks add up too: each
+/// worker has its own page cache and table).
+fn add_stats(a: &mut AssemblerStats, b: &AssemblerStats) {
+    a.segments += b.segments;
+    a.rejected += b.rejected;
+    a.connections += b.connections;
+    a.completed += b.completed;
+    a.evicted_connections += b.evicted_connections;
+    a.rst_ignored += b.rst_ignored;
+    a.rst_overridden += b.rst_overridden;
+    a.pages_high_water += b.pages_high_water;
+    a.connections_high_water += b.connections_high_water;
+}
+
+/// Run the engine with `opts.threads` assembler workers (at least one).
+/// Output is identical for any number of workers; see the module docs.
+pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let mut reports = Vec::with_capacity(opts.inputs.len());
+    let mut readers = Vec::new();
+    let mut report_of = Vec::new();
+    for path in &opts.inputs {
+        match CaptureReader::open(path) {
+            Ok(r) => {
+                report_of.push(reports.len());
+                reports.push(InputReport {
+                    path: path.clone(),
+                    info: Some(r.info().clone()),
+                    frames: 0,
+                    problems: Vec::new(),
+                });
+                readers.push(r);
+            }
+            Err(e) => reports.push(InputReport {
+                path: path.clone(),
+                info: None,
+                frames: 0,
+                problems: vec![problem(&e)],
+            }),
+        }
+    }
+    let mut filter = opts.filter.as_deref().map(BpfFilter::new);
+    if let Some(f) = &mut filter {
+        let mut known: Vec<LinkType> = readers.iter().flat_map(|r| r.info().link_types()).collect();
+        if known.is_empty() {
+            known.push(LinkType::ETHERNET);
+        }
+        for lt in known {
+            f.prepare(lt)?;
+        }
+    }
+    let total_bytes = opts
+        .inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut progress = Progress::new(opts.progress, total_bytes);
+    let workers = opts.threads.clamp(1, MAX_WORKERS);
+
+    // One mapped input: frames borrow the map for the whole run.
+    let single_mapped = readers.len() == 1 && readers[0].mapped_bytes().is_some();
+    let mapped_reader = if single_mapped { readers.pop() } else { None };
+    let mut frames = match &mapped_reader {
+        Some(r) => match r.slice_reader() {
+            Some(s) => Frames::Mapped(s.with_input(0)),
+            None => Frames::Merged(MergedReader::new(Vec::new())),
+        },
+        None => Frames::Merged(MergedReader::new(readers)),
+    };
+
+    let mut decoder = Decoder::new(opts.decoder);
+    let mut replay = Replay {
+        sink,
+        heads: HashMap::new(),
+        records: Vec::new(),
+    };
+    let mut filtered_out = 0u64;
+    let mut udp_ignored = 0u64;
+    let mut frames_read = 0u64;
+    let mut mapped_problem = None;
+    let mut assembler = AssemblerStats::default();
+    let tick = opts.housekeeping.tick.max(1);
+    let mut next_tick = 0u64;
+
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut job_txs = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = mpsc::channel::<Job<'_>>();
+            job_txs.push(tx);
+            let done = done_tx.clone();
+            let w = w as u32;
+            std::thread::Builder::new()
+                .name(format!("streamcut-worker-{w}"))
+                .spawn_scoped(scope, move || worker_loop(w, opts, rx, done))?;
+        }
+        drop(done_tx);
+        let mut pending: Option<Arc<Batch<'_>>> = None;
+        let mut batch = Batch::default();
+        let mut offsets = vec![0u64; opts.inputs.len().max(1)];
+        let mut finished = false;
+        while !finished {
+            // Fill the next batch while the workers run the previous one.
+            loop {
+                let got = match &mut frames {
+                    Frames::Mapped(s) => match s.next() {
+                        None => None,
+                        Some(Err(e)) => {
+                            mapped_problem = Some(problem(&e));
+                            None
+                        }
+                        Some(Ok(frame)) => {
+                            frames_read += 1;
+                            offsets[0] = frame.file_offset.saturating_add(u64::from(frame.caplen));
+                            progress.frame(frame.number, offsets[0]);
+                            take_frame(
+                                &frame,
+                                Some(frame.data),
+                                &mut batch,
+                                &mut decoder,
+                                &mut filter,
+                                opts,
+                                workers,
+                                &mut filtered_out,
+                                &mut udp_ignored,
+                                &mut next_tick,
+                                tick,
+                            )?;
+                            Some(())
+                        }
+                    },
+                    Frames::Merged(m) => match m.next_frame() {
+                        Ok(None) => None,
+                        Err(e) => {
+                            let at = m
+                                .inputs()
+                                .iter()
+                                .position(|r| r.path() == error_file(&e))
+                                .and_then(|i| report_of.get(i).copied());
+                            if let Some(rep) = at.and_then(|i| reports.get_mut(i)) {
+                                rep.problems.push(problem(&e));
+                            }
+                            Some(())
+                        }
+                        Ok(Some(frame)) => {
+                            frames_read += 1;
+                            if let Some(o) = offsets.get_mut(usize::from(frame.input)) {
+                                *o = frame.file_offset.saturating_add(u64::from(frame.caplen));
+                            }
+                            progress.frame(frame.number, offsets.iter().sum());
+                            take_frame(
+                                &frame,
+                                None,
+                                &mut batch,
+                                &mut decoder,
+                                &mut filter,
+                                opts,
+                                workers,
+                                &mut filtered_out,
+                                &mut udp_ignored,
+                                &mut next_tick,
+                                tick,
+                            )?;
+                            Some(())
+                        }
+                    },
+                };
+                if got.is_none() {
+                    finished = true;
+                    break;
+                }
+                if batch.items.len() >= BATCH {
+                    break;
+                }
+            }
+            // Collect the previous round, then start this one.
+            if let Some(prev) = pending.take() {
+                let logs = collect(&done_rx, workers, &mut assembler)?;
+                drop(prev);
+                replay.apply(logs)?;
+            }
+            let b = Arc::new(std::mem::take(&mut batch));
+            for tx in &job_txs {
+                tx.send(Job::Batch(Arc::clone(&b)))
+                    .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+            }
+            pending = Some(b);
+        }
+        if let Some(prev) = pending.take() {
+            let logs = collect(&done_rx, workers, &mut assembler)?;
+            drop(prev);
+            replay.apply(logs)?;
+        }
+        for tx in &job_txs {
+            tx.send(Job::Finish)
+                .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+        }
+        let logs = collect(&done_rx, workers, &mut assembler)?;
+        replay.apply(logs)?;
+        drop(job_txs);
+        Ok(())
+    })?;
+    progress.finish();
+
+    match (&frames, &mapped_reader) {
+        (Frames::Merged(m), _) => {
+            for (i, r) in m.inputs().iter().enumerate() {
+                if let Some(rep) = report_of.get(i).and_then(|&k| reports.get_mut(k)) {
+                    rep.frames = r.frames_read();
+                    rep.info = Some(r.info().clone());
+                }
+            }
+        }
+        (Frames::Mapped(s), Some(_)) => {
+            if let Some(rep) = report_of.first().and_then(|&k| reports.get_mut(k)) {
+                rep.frames = frames_read;
+                rep.info = Some(s.info().clone());
+                if let Some(p) = mapped_problem.take() {
+                    rep.problems.push(p);
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut records = std::mem::take(&mut replay.records);
+    records.sort_by_key(|r| r.head.id);
+    Ok(Summary {
+        inputs: reports,
+        frames: frames_read,
+        filtered_out,
+        udp_ignored,
+        decode: decoder.stats(),
+        assembler,
+        flows: records,
+    })
+}
+
+/// Wait for every worker's log of one round, in worker order.
+fn collect(
+    done: &mpsc::Receiver<(u32, Log, Option<AssemblerStats>)>,
+    workers: usize,
+    assembler: &mut AssemblerStats,
+) -> anyhow::Result<Vec<Log>> {
+    let mut logs: Vec<Option<Log>> = (0..workers).map(|_| None).collect();
+    for _ in 0..workers {
+        let (w, log, stats) = done
+            .recv()
+            .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+        if let Some(s) = stats {
+            add_stats(assembler, &s);
+        }
+        if let Some(slot) = logs.get_mut(w as usize) {
+            *slot = Some(log);
+        }
+    }
+    Ok(logs.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// Filter, decode and queue one frame (and the tick due before it). `mapped`
+/// is the frame's bytes with the memory map's lifetime, when it has one.
+#[allow(clippy::too_many_arguments)]
+fn take_frame<'m>(
+    frame: &Frame<'_>,
+    mapped: Option<&'m [u8]>,
+    batch: &mut Batch<'m>,
+    decoder: &mut Decoder,
+    filter: &mut Option<BpfFilter>,
+    opts: &EngineOptions,
+    workers: usize,
+    filtered_out: &mut u64,
+    udp_ignored: &mut u64,
+    next_tick: &mut u64,
+    tick: u64,
+) -> anyhow::Result<()> {
+    if frame.ts >= *next_tick {
+        let now = frame.ts - frame.ts % tick;
+        batch.ticks.push(Tick {
+            frame: frame.number,
+            now,
+        });
+        *next_tick = now.saturating_add(tick);
+    }
+    if let Some(f) = filter {
+        if !f.matches(frame.link_type, frame.data)? {
+            *filtered_out += 1;
+            return Ok(());
+        }
+    }
+    let data = frame.data;
+    let Ok(seg) = decoder.decode(frame) else {
+        return Ok(());
+    };
+    if !opts.udp && seg.tuple.proto == Proto::Udp {
+        *udp_ignored += 1;
+        return Ok(());
+    }
+    let shard = seg.tuple.canonical().0.shard(workers) as u32;
+    // Borrow the payload from the map when it lies inside the frame there;
+    // otherwise (streamed input, or a datagram rebuilt from fragments) copy it.
+    let start = (seg.payload.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+    let end = start.wrapping_add(seg.payload.len());
+    let from_map = match mapped {
+        Some(m) if !seg.defragmented && end <= data.len() && start <= end => m.get(start..end),
+        _ => None,
+    };
+    let item = match from_map {
+        Some(p) => Item {
+            seg: with_payload(&seg, p),
+            arena: None,
+            shard,
+        },
+        None => {
+            let at = batch.arena.len();
+            batch.arena.extend_from_slice(seg.payload);
+            Item {
+                seg: with_payload(&seg, &[]),
+                arena: Some(at..batch.arena.len()),
+                shard,
+            }
+        }
+    };
+    batch.items.push(item);
+    Ok(())
+}
+
+/// `seg` with another payload (and so another lifetime).
+fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
+    Segment {
+        frame: seg.frame,
+        ts: seg.ts,
+        tuple: seg.tuple,
+        transport: seg.transport,
+        payload,
+        truncated: seg.truncated,
+        encap: seg.encap,
+        defragmented: seg.defragmented,
+    }
+}
