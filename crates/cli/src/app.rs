@@ -88,7 +88,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             opts.engine.progress = !cli.quiet;
             let x = crate::extract::run(&opts)?;
             if cli.verbose > 0 {
-                let t = &x.manifest.totals;
+                let t = &x.totals;
                 eprintln!(
                     "streamcut: {} flows, {} bytes in {} packets written to {}",
                     t.flows,

@@ -4,17 +4,21 @@
 //! entries is refused unless `force` is set (then files with the same names
 //! are overwritten and other entries are left alone). `manifest.json` is
 //! written last, through a temporary file renamed into place, so a manifest
-//! present means the extraction it describes finished.
+//! present means the extraction it describes finished (nothing is fsynced:
+//! durability across a crash of the machine is the file system's).
 
 use std::fs;
-use std::io::Write as _;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use reassembly::Dir;
+use serde::Serialize;
 
 use crate::engine::{self, EngineOptions, Summary};
 use crate::files::{FileSink, Layout};
-use crate::manifest::{self, Flow, Manifest, Placement, Tool};
+use crate::flow::FlowRecord;
+use crate::manifest::{self, Flows, ManifestOut, Placement, Tool, Totals};
 use crate::naming::{Namer, Naming};
 
 /// Name of the manifest file in the output directory.
@@ -59,10 +63,10 @@ pub struct NotEmpty(pub PathBuf);
 /// What an extraction produced.
 #[derive(Debug, Clone)]
 pub struct Extracted {
-    /// The engine's summary.
+    /// The engine's summary (its flows are the manifest's, in the same order).
     pub summary: Summary,
-    /// The manifest as written.
-    pub manifest: Manifest,
+    /// The manifest's totals.
+    pub totals: Totals,
 }
 
 /// Run an extraction: write the streams and the manifest into `opts.out_dir`.
@@ -77,28 +81,26 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     let summary = engine::run(&opts.engine, &mut sink)?;
     sink.finish()?;
     let placements = sink.placements();
-    let flows: Vec<Flow> = summary
-        .flows
-        .iter()
-        .map(|r| {
-            let p = placements.get(&r.head.id);
-            Flow::new(r, |dir| {
-                let i = usize::from(dir == reassembly::Dir::ServerToClient);
-                p.and_then(|p| p.get(i).cloned())
-                    .unwrap_or(Placement::File(None))
-            })
-        })
-        .collect();
-    let manifest = Manifest {
+    let totals = manifest::record_totals(&summary);
+    let manifest = ManifestOut {
         tool: Tool::this(),
         inputs: manifest::inputs(&summary),
         options: manifest::options(&opts.engine, opts.layout.name(), opts.naming),
         complete: summary.complete(),
-        totals: manifest::totals(&summary, &flows),
-        flows,
+        totals: totals.clone(),
+        flows: Flows {
+            records: &summary.flows,
+            place: |r: &FlowRecord, dir: Dir| {
+                let i = usize::from(dir == Dir::ServerToClient);
+                placements
+                    .get(&r.head.id)
+                    .and_then(|p| p.get(i).cloned())
+                    .unwrap_or(Placement::File(None))
+            },
+        },
     };
     write_manifest(&opts.out_dir, &manifest)?;
-    Ok(Extracted { summary, manifest })
+    Ok(Extracted { summary, totals })
 }
 
 /// Create `dir` if needed; refuse a non-empty one unless `force`.
@@ -112,16 +114,16 @@ pub(crate) fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 /// Write `manifest.json` (pretty JSON, trailing newline) atomically.
-pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
+pub(crate) fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
     let tmp = dir.join(".manifest.json.tmp");
     let path = dir.join(MANIFEST);
-    let mut f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut text = serde_json::to_vec_pretty(m)?;
-    text.push(b'\n');
-    f.write_all(&text)
-        .and_then(|()| f.sync_all())
+    let f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = BufWriter::with_capacity(256 * 1024, f);
+    serde_json::to_writer_pretty(&mut w, m)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(w.write_all(b"\n")?))
+        .and_then(|()| Ok(w.flush()?))
         .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
     fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

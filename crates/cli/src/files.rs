@@ -8,9 +8,10 @@
 //!   least recently written one is closed first and reopened in append mode
 //!   when more bytes come.
 //! - [`Layout::Packed`]: every direction appended to one `streams.bin` when
-//!   its flow completes, client-to-server then server-to-client, in completion
-//!   order; the manifest gives each direction's `offset` and `length`. Until
-//!   then a direction's bytes wait in memory, and past
+//!   it ends (its FIN is reached, or its flow completes; then client-to-server
+//!   before server-to-client), in that order; the manifest gives each
+//!   direction's `offset` and `length`. Until then a direction's bytes wait in
+//!   memory, and past
 //!   [`SPILL_AT`] bytes in a spill file under `DIR/.streamcut-spill/` (removed
 //!   at the end). Meant for captures with millions of flows, where millions of
 //!   small files would be the bottleneck.
@@ -146,6 +147,8 @@ struct DirOut {
     buf: Vec<u8>,
     /// Packed: whether some bytes are in the spill file.
     spilled: bool,
+    /// Packed: where the direction went once it ended.
+    placed: Option<Placement>,
 }
 
 /// The `extract` sink: stream bytes to files (or `streams.bin`), and each
@@ -247,6 +250,7 @@ impl FileSink {
             fs::remove_file(&path)?;
         }
         w.write_all(&out.buf).context("writing streams.bin")?;
+        out.buf = Vec::new();
         self.packed_len += out.written;
         Ok(Placement::Packed {
             file: STREAMS_BIN.to_string(),
@@ -287,6 +291,12 @@ impl Sink for FileSink {
         let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
             anyhow::bail!("bytes for flow {} after it was closed", head.id);
         };
+        if out.placed.is_some() {
+            anyhow::bail!(
+                "bytes for flow {} after its {dir:?} direction ended",
+                head.id
+            );
+        }
         let fresh = out.written == 0;
         out.written += bytes.len() as u64;
         match layout {
@@ -319,13 +329,32 @@ impl Sink for FileSink {
     }
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
-        if self.layout == Layout::Files {
-            if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
-                if out.written > 0 {
-                    let path = self.path_of(&out.name)?;
-                    self.pool
-                        .close(&path)
-                        .with_context(|| format!("writing {}", path.display()))?;
+        match self.layout {
+            Layout::Files => {
+                if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
+                    if out.written > 0 {
+                        let path = self.path_of(&out.name)?;
+                        self.pool
+                            .close(&path)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                    }
+                }
+            }
+            Layout::Packed => {
+                // Pack the direction now rather than when its flow is
+                // forgotten (a closed connection lingers), to free its memory.
+                let Some(mut out) = self
+                    .active
+                    .get_mut(&head.id)
+                    .map(|d| std::mem::take(&mut d[di(dir)]))
+                else {
+                    return Ok(());
+                };
+                if out.placed.is_none() {
+                    out.placed = Some(self.pack(&mut out)?);
+                }
+                if let Some(d) = self.active.get_mut(&head.id) {
+                    d[di(dir)] = out;
                 }
             }
         }
@@ -351,7 +380,10 @@ impl Sink for FileSink {
                         Placement::File(None)
                     }
                 }
-                Layout::Packed => self.pack(&mut out)?,
+                Layout::Packed => match out.placed.take() {
+                    Some(p) => p,
+                    None => self.pack(&mut out)?,
+                },
             };
             placed.push(p);
         }

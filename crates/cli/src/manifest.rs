@@ -408,7 +408,7 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
         .collect()
 }
 
-/// Totals over a run's flows.
+/// Totals over manifest flows (the run's counters from `summary`).
 pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
     let mut t = Totals {
         frames: summary.frames,
@@ -431,6 +431,71 @@ pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
         }
     }
     t
+}
+
+/// Totals over a run's flow records (`summary.flows`): the same numbers as
+/// [`totals`] over the manifest flows made from them.
+pub fn record_totals(summary: &Summary) -> Totals {
+    let mut t = Totals {
+        frames: summary.frames,
+        filtered_out: summary.filtered_out,
+        udp_ignored: summary.udp_ignored,
+        ..Totals::default()
+    };
+    for r in &summary.flows {
+        t.flows += 1;
+        match r.head.proto {
+            pcapread::Proto::Tcp => t.tcp_flows += 1,
+            pcapread::Proto::Udp => t.udp_flows += 1,
+        }
+        for d in [&r.c2s, &r.s2c] {
+            t.packets += d.packets;
+            t.bytes += d.bytes;
+            t.gaps += d.ledger.gaps.len() as u64 + d.ledger.gaps_unlisted;
+            t.conflicts += d.ledger.conflicts;
+            t.ledger.add(&LedgerOut::from(&d.ledger));
+        }
+    }
+    t
+}
+
+/// The manifest as written: the same fields as [`Manifest`], with the flows
+/// turned into [`Flow`]s one at a time while serializing (a capture with
+/// millions of flows never holds them all as JSON values).
+#[derive(Serialize)]
+#[serde(bound = "")]
+pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
+    /// The tool that wrote it.
+    pub tool: Tool,
+    /// Inputs, in the order given.
+    pub inputs: Vec<Input>,
+    /// Options that shape the output.
+    pub options: Options,
+    /// Whether every input was read to its end without problems.
+    pub complete: bool,
+    /// Sums over everything.
+    pub totals: Totals,
+    /// Every flow, sorted by id.
+    pub flows: Flows<'a, P>,
+}
+
+/// Flow records serialized as manifest [`Flow`]s, each direction placed by `place`.
+pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
+    /// The records, sorted by id.
+    pub records: &'a [FlowRecord],
+    /// Where a direction's bytes went.
+    pub place: P,
+}
+
+impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.records.len()))?;
+        for r in self.records {
+            seq.serialize_element(&Flow::new(r, |d| (self.place)(r, d)))?;
+        }
+        seq.end()
+    }
 }
 
 /// The options block for an engine run with the given layout and naming.

@@ -43,7 +43,8 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(
                 Some(self.total.max(1)),
                 ProgressDrawTarget::stderr(),
-            );
+            )
+            .with_elapsed(self.start.elapsed());
             let style = ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
             )

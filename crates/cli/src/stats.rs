@@ -8,7 +8,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::engine::{self, EngineOptions, Summary};
-use crate::manifest::{self, Flow, Input, LedgerOut, Placement, Totals};
+use crate::manifest::{self, Input, LedgerOut, Totals};
 use crate::sink::NullSink;
 
 /// The `stats --json` object.
@@ -41,14 +41,9 @@ pub struct Stats {
 impl Stats {
     /// The statistics of a run.
     pub fn new(summary: &Summary) -> Stats {
-        let flows: Vec<Flow> = summary
-            .flows
-            .iter()
-            .map(|r| Flow::new(r, |_| Placement::Unwritten))
-            .collect();
         let mut ends = BTreeMap::new();
-        for f in &flows {
-            *ends.entry(f.end.clone()).or_insert(0) += 1;
+        for r in &summary.flows {
+            *ends.entry(r.end.as_str().to_string()).or_insert(0) += 1;
         }
         let d = &summary.decode;
         Stats {
@@ -62,7 +57,7 @@ impl Stats {
             udp_ignored: summary.udp_ignored,
             skipped: d.skipped.iter().map(|(k, n)| (k.name(), *n)).collect(),
             ends,
-            totals: manifest::totals(summary, &flows),
+            totals: manifest::record_totals(summary),
         }
     }
 

@@ -40,6 +40,10 @@ fn extract_writes_files_matching_the_manifest() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(o.stderr.is_empty(), "quiet run printed: {}", stderr(&o));
     let m = manifest(&out);
+    // The file is exactly the `Manifest` type, written pretty with a newline.
+    let text = fs::read_to_string(out.join("manifest.json")).unwrap();
+    let typed: streamcut::manifest::Manifest = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string_pretty(&typed).unwrap() + "\n", text);
     assert_eq!(m["tool"]["name"], "streamcut");
     assert_eq!(m["complete"], true);
     assert_eq!(m["inputs"][0]["path"], corpus(SYNTH));

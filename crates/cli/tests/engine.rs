@@ -108,3 +108,19 @@ fn a_damaged_input_ends_only_itself() {
     assert_eq!(summary.inputs[2].frames, 106);
     assert!(summary.inputs[0].frames > 0 && summary.inputs[0].frames < 106);
 }
+
+#[test]
+fn record_totals_equal_manifest_flow_totals() {
+    use streamcut::manifest::{self, Flow, Placement};
+    let mut o = opts("zeek/tunnels/Teredo.pcap");
+    o.udp = true;
+    let (summary, _) = engine::collect(&o).unwrap();
+    let flows: Vec<Flow> = summary
+        .flows
+        .iter()
+        .map(|r| Flow::new(r, |_| Placement::Unwritten))
+        .collect();
+    let t = manifest::record_totals(&summary);
+    assert_eq!(t, manifest::totals(&summary, &flows));
+    assert!(t.udp_flows > 0 && t.tcp_flows > 0 && t.bytes > 0);
+}
