@@ -84,6 +84,14 @@ pub struct Common {
     #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
           long_help = policy_help())]
     pub overlap_policy: OverlapPolicy,
+    /// Overlap policy per receiving host: a file of `CIDR POLICY` lines
+    /// (`#` comments); hosts it does not cover use --overlap-policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy_map: Option<PathBuf>,
+    /// Write every overlap conflict (retransmitted bytes that differ) to FILE
+    /// as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub conflicts: Option<PathBuf>,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
@@ -122,6 +130,8 @@ impl Common {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
         e.assembler.overlap_policy = self.overlap_policy;
+        e.policy_map = self.policy_map.clone();
+        e.conflicts = self.conflicts.clone();
         e
     }
 }
@@ -249,6 +259,14 @@ pub struct LiveArgs {
     #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
           long_help = policy_help())]
     pub overlap_policy: OverlapPolicy,
+    /// Overlap policy per receiving host: a file of `CIDR POLICY` lines
+    /// (`#` comments); hosts it does not cover use --overlap-policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy_map: Option<PathBuf>,
+    /// Write every overlap conflict (retransmitted bytes that differ) to FILE
+    /// as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub conflicts: Option<PathBuf>,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,

@@ -36,8 +36,8 @@ use pcapread::{
     Proto, Segment, Transport,
 };
 use reassembly::{
-    Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Dir, ScatterGather,
-    Stream, StreamFactory, StreamInfo,
+    Accept, AcceptInfo, Assembler, AssemblerConfig, AssemblerStats, Completion, Conflict, Dir,
+    ScatterGather, Stream, StreamFactory, StreamInfo,
 };
 use sha2::{Digest, Sha256};
 
@@ -116,6 +116,11 @@ pub struct EngineOptions {
     pub housekeeping: Housekeeping,
     /// Show a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
+    /// A policy map file (`CIDR POLICY` lines) choosing the overlap policy by
+    /// receiving host; loaded by [`run`] into `assembler.policy_map`.
+    pub policy_map: Option<PathBuf>,
+    /// Write every overlap conflict to this file as JSON lines.
+    pub conflicts: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -131,6 +136,8 @@ impl EngineOptions {
             decoder: DecoderConfig::default(),
             housekeeping: Housekeeping::default(),
             progress: false,
+            policy_map: None,
+            conflicts: None,
         }
     }
 }
@@ -207,6 +214,26 @@ impl Summary {
 /// error (a full disk). Damaged or unreadable inputs are [`Problem`]s in the
 /// summary instead.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let mut owned;
+    let mut opts = opts;
+    if let Some(path) = &opts.policy_map {
+        owned = opts.clone();
+        owned.assembler.policy_map = reassembly::PolicyMap::from_file(path)?;
+        owned.policy_map = None;
+        opts = &owned;
+    }
+    match &opts.conflicts {
+        Some(path) => {
+            let mut tee = crate::conflicts::ConflictTee::create(path, sink)?;
+            let summary = dispatch(opts, &mut tee)?;
+            tee.finish()?;
+            Ok(summary)
+        }
+        None => dispatch(opts, sink),
+    }
+}
+
+fn dispatch(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
     if sink.wants_deliveries() {
         run_sequential(opts, sink)
     } else {
@@ -713,6 +740,11 @@ impl Stream for FlowStream<'_> {
         if sg.end() {
             shared.call(|s| s.end_dir(head, dir));
         }
+    }
+
+    fn conflict(&mut self, c: &Conflict) {
+        let head = &self.head;
+        self.shared.borrow_mut().call(|s| s.conflict(head, c));
     }
 
     fn complete(&mut self, c: &Completion) {

@@ -38,7 +38,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use pcapread::{CaptureReader, Decoder, Frame, LinkType, MergedReader, Proto, Segment};
-use reassembly::{AssemblerStats, Dir, ScatterGather};
+use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
 
 use crate::engine::{error_file, problem, EngineOptions, InputReport, Shared, Summary, Worker};
 use crate::filter::BpfFilter;
@@ -97,6 +97,7 @@ enum What {
     Open(Box<FlowHead>),
     Write(Dir, Range<usize>),
     EndDir(Dir),
+    Conflict(Box<Conflict>),
     Close(Box<FlowRecord>),
 }
 
@@ -161,6 +162,11 @@ impl Sink for EventSink {
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
         self.push(head.id, What::EndDir(dir));
+        Ok(())
+    }
+
+    fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
+        self.push(head.id, What::Conflict(Box::new(*conflict)));
         Ok(())
     }
 
@@ -275,6 +281,11 @@ impl Replay<'_> {
                 What::EndDir(dir) => {
                     if let Some(head) = self.heads.get(&e.flow) {
                         self.sink.end_dir(head, dir)?;
+                    }
+                }
+                What::Conflict(c) => {
+                    if let Some(head) = self.heads.get(&e.flow) {
+                        self.sink.conflict(head, &c)?;
                     }
                 }
                 What::Close(record) => {

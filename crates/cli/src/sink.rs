@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use reassembly::{Dir, ScatterGather};
+use reassembly::{Conflict, Dir, ScatterGather};
 
 use crate::flow::{FlowHead, FlowId, FlowRecord};
 
@@ -42,6 +42,12 @@ pub trait Sink {
         _gap: u64,
         _sg: &ScatterGather<'_>,
     ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Retransmitted bytes differed from the bytes held for the same offsets
+    /// (see [`reassembly::Conflict`]); called before the winning bytes are written.
+    fn conflict(&mut self, _head: &FlowHead, _conflict: &Conflict) -> anyhow::Result<()> {
         Ok(())
     }
 
