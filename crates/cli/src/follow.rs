@@ -212,7 +212,7 @@ impl Sink for FollowSink {
 
 /// The "no such flow" usage error.
 #[derive(Debug, thiserror::Error)]
-#[error("no flow with id {0} (see `streamcut flows`)")]
+#[error("no flow with id {0} (`streamcut flows` lists ids; UDP flows need --udp)")]
 pub struct NoSuchFlow(pub FlowId);
 
 /// Run `follow`: print the transcript of flow `select` (or of every flow, in
