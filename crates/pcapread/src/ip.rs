@@ -19,7 +19,10 @@ use std::net::IpAddr;
 
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::err::ipv6_exts::HeaderSliceError;
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+use etherparse::{
+    ip_number, IpAuthHeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6FragmentHeaderSlice,
+    Ipv6RawExtHeaderSlice, LaxIpSlice,
+};
 
 use crate::error::Skip;
 
@@ -202,7 +205,7 @@ pub(crate) fn parse(data: &[u8], want: Option<u8>) -> Result<IpInfo<'_>, Skip> {
             let mut dst = IpAddr::from(h.destination());
             let mut jumbo = None;
             let mut frag = None;
-            for ext in v6.extensions().clone() {
+            for ext in ext_headers(v6.extensions()) {
                 match ext {
                     Ipv6ExtensionSlice::HopByHop(hbh) => jumbo = jumbo_len(hbh.slice()),
                     Ipv6ExtensionSlice::Routing(rh) if frag.is_none() => {
@@ -265,6 +268,51 @@ pub(crate) fn parse(data: &[u8], want: Option<u8>) -> Result<IpInfo<'_>, Skip> {
             })
         }
     }
+}
+
+/// The IPv6 extension headers of `exts`, walked with etherparse's checked
+/// slice constructors.
+///
+/// etherparse 0.21's own iterator (`IntoIterator for Ipv6ExtensionsSlice`)
+/// reads each header with unchecked constructors, trusting the slice to end
+/// where the next header is no extension. A lax parse that stopped at an error
+/// (a hop-by-hop header that is not first, a header cut short) ends the slice
+/// after the last good header, whose next header is still an extension; the
+/// iterator then reads past the slice (found by the decode fuzz check, where
+/// debug builds catch it as a violated `get_unchecked` precondition).
+fn ext_headers<'a>(exts: &Ipv6ExtensionsSlice<'a>) -> impl Iterator<Item = Ipv6ExtensionSlice<'a>> {
+    let mut next = exts.first_header();
+    let mut rest = exts.slice();
+    std::iter::from_fn(move || {
+        let (item, len, after) = match next? {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                let s = Ipv6RawExtHeaderSlice::from_slice(rest).ok()?;
+                let item = match next? {
+                    ip_number::IPV6_HOP_BY_HOP => Ipv6ExtensionSlice::HopByHop(s.clone()),
+                    ip_number::IPV6_ROUTE => Ipv6ExtensionSlice::Routing(s.clone()),
+                    _ => Ipv6ExtensionSlice::DestinationOptions(s.clone()),
+                };
+                (item, s.slice().len(), s.next_header())
+            }
+            ip_number::IPV6_FRAG => {
+                let s = Ipv6FragmentHeaderSlice::from_slice(rest).ok()?;
+                let (len, after) = (s.slice().len(), s.next_header());
+                (Ipv6ExtensionSlice::Fragment(s), len, after)
+            }
+            ip_number::AUTH => {
+                let s = IpAuthHeaderSlice::from_slice(rest).ok()?;
+                let (len, after) = (s.slice().len(), s.next_header());
+                (Ipv6ExtensionSlice::Authentication(s), len, after)
+            }
+            _ => return None,
+        };
+        if len == 0 {
+            return None;
+        }
+        rest = rest.get(len..)?;
+        next = Some(after);
+        Some(item)
+    })
 }
 
 #[cfg(test)]
@@ -392,5 +440,29 @@ mod tests {
         assert_eq!(offset_within(&d, &d[1..3]), Some(1));
         assert_eq!(offset_within(&d[1..], &d[..2]), None);
         assert_eq!(offset_within(&d, &[]), Some(4));
+    }
+
+    /// Regression (decode fuzz check): a destination-options header followed by
+    /// a hop-by-hop header (only allowed first) makes etherparse's lax parse stop
+    /// after the first header while its next header is still an extension; its
+    /// own iterator then read past the slice. The walk stops there instead.
+    #[test]
+    fn extension_walk_stops_where_the_lax_parse_stopped() {
+        let mut h = Ipv6Header {
+            next_header: IpNumber::IPV6_DESTINATION_OPTIONS,
+            payload_length: 16,
+            hop_limit: 64,
+            source: [1; 16],
+            destination: [2; 16],
+            ..Default::default()
+        }
+        .to_bytes()
+        .to_vec();
+        // Destination options (next: hop-by-hop, 8 bytes), then 8 bytes of anything.
+        h.extend_from_slice(&[0, 0, 1, 4, 0, 0, 0, 0]);
+        h.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(parse(&h, Some(6)), Err(Skip::Malformed("ipv6-ext")));
+        // Cut short inside the second header: still no read past the end.
+        assert!(parse(&h[..50], None).is_err());
     }
 }
