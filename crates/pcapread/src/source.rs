@@ -277,11 +277,22 @@ impl StreamSource {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < want {
-            let grown = want.next_power_of_two().clamp(STREAM_BUF_LEN, MAX_FILL);
-            self.buf.resize(grown.max(want), 0);
-        }
         while self.end - self.start < want {
+            if self.end == self.buf.len() {
+                // Grow with the bytes that actually arrive (doubling), not to
+                // what a length field claims: a 100-byte input announcing a
+                // 256 MiB record must not allocate 256 MiB.
+                let target = self
+                    .buf
+                    .len()
+                    .saturating_mul(2)
+                    .max(STREAM_BUF_LEN)
+                    .min(self.start.saturating_add(want).max(STREAM_BUF_LEN));
+                if target <= self.buf.len() {
+                    break;
+                }
+                self.buf.resize(target, 0);
+            }
             let Some(space) = self.buf.get_mut(self.end..) else {
                 break;
             };
@@ -349,6 +360,19 @@ mod tests {
             s.window_offset() + s.window().len() as u64,
             data.len() as u64
         );
+    }
+
+    /// Regression (capture fuzz check): a short stream whose record header
+    /// claims a huge length made `fill` allocate (and zero) the whole claimed
+    /// size up front; the buffer now grows only with the bytes that arrive.
+    #[test]
+    fn fill_does_not_allocate_what_a_length_field_claims() {
+        let data = vec![7u8; 1000];
+        let mut s = StreamSource::new("mem", Cursor::new(data)).unwrap();
+        s.fill(MAX_RECORD_LEN).unwrap();
+        assert!(s.at_eof());
+        assert_eq!(s.window().len(), 1000);
+        assert!(s.buf.len() <= STREAM_BUF_LEN, "buffer grew to {}", s.buf.len());
     }
 
     #[test]

@@ -358,11 +358,23 @@ impl<F: StreamFactory> Assembler<F> {
         h.packets += 1;
         let n = seg.payload.len() as u64;
         h.ledger.captured += n;
+        let first = h.ledger.delivered == 0;
         h.ledger.delivered += n;
+        let skipped = std::mem::take(&mut h.pending_skip);
         if seg.truncated > 0 {
             let off = h.udp_offset + n;
             h.ledger
                 .add_gap(off, u64::from(seg.truncated), self.cfg.max_gaps_listed);
+            // Reported with the next delivery, like a TCP gap.
+            h.pending_skip = u64::from(seg.truncated);
+        }
+        let offset = h.udp_offset;
+        h.udp_offset += n + u64::from(seg.truncated);
+        if n == 0 {
+            // Nothing to deliver (a call may be empty only to end a direction);
+            // a skip before it waits for the next delivery.
+            h.pending_skip += skipped;
+            return;
         }
         let pieces = [Piece {
             src: Source::Packet {
@@ -378,16 +390,19 @@ impl<F: StreamFactory> Assembler<F> {
             packet: seg.payload,
             pages: &self.cache,
             dir,
-            start: h.udp_offset == 0 && h.packets == 1,
+            start: first,
             end: false,
-            skip: Skip::None,
+            skip: if skipped > 0 {
+                Skip::Bytes(skipped)
+            } else {
+                Skip::None
+            },
             saved: 0,
             len: seg.payload.len(),
-            stream_offset: h.udp_offset,
+            stream_offset: offset,
             keep: None,
         };
         conn.stream.reassembled(&mut sg);
-        h.udp_offset += n + u64::from(seg.truncated);
     }
 
     /// Deliver past holes in every connection whose oldest queued data arrived

@@ -107,7 +107,7 @@ pub(crate) struct Half {
     /// Whether the end of this direction was signalled to the stream.
     end_signalled: bool,
     /// Bytes skipped since the last delivery (reported with the next one).
-    pending_skip: u64,
+    pub(crate) pending_skip: u64,
     /// End of bytes right at the delivery point that snaplen cut off.
     truncated_until: Option<u64>,
     /// Data segments queued while the start was pending.
@@ -309,6 +309,7 @@ impl Half {
         let total_len = data.len() as u64 + truncated;
         if fin && self.fin_off.is_none() {
             self.fin_off = Some(a + total_len);
+            self.drop_after_fin(a + total_len, ctx);
         }
         if self.started {
             self.skip_truncated(a, dir, ctx, stream);
@@ -358,6 +359,31 @@ impl Half {
             }
         }
         self.check_fin(dir, ctx, stream);
+    }
+
+    /// The FIN at offset `f` became known: bytes queued at or past it before it
+    /// was known are after close, exactly as if the FIN had come first (and
+    /// they must never be delivered after the end of the direction).
+    fn drop_after_fin(&mut self, f: u64, ctx: &mut Ctx<'_>) {
+        for (_, c) in self.queue.split_off(&f) {
+            let len = u64::from(c.run.len());
+            self.ledger.buffered -= len;
+            self.ledger.after_close += len;
+            self.pages -= c.run.pages() as usize;
+            ctx.cache.release(c.run);
+        }
+        if let Some(mut e) = self.queue.last_entry() {
+            let k = *e.key();
+            let c = e.get_mut();
+            let end = k + u64::from(c.run.len());
+            if end > f {
+                let before = c.run.pages() as usize;
+                ctx.cache.truncate(&mut c.run, (f - k) as u32);
+                self.pages = self.pages - before + c.run.pages() as usize;
+                self.ledger.buffered -= end - f;
+                self.ledger.after_close += end - f;
+            }
+        }
     }
 
     /// A segment starting at `a` arrived: if bytes cut by snaplen sit between the
@@ -745,6 +771,8 @@ impl Half {
                 self.ledger
                     .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
                 self.next_off = t;
+                // The end notice that follows reports the skip like any delivery.
+                self.pending_skip += gap;
             }
         }
         if let Some(f) = self.fin_off {

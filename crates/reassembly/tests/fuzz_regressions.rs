@@ -1,0 +1,118 @@
+//! Regression tests for what the hardening checks (fuzz targets and their CI
+//! smoke run in crates/hardening) found in the assembler. Each test names the
+//! broken promise and fails without its fix.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use reassembly::{AssemblerConfig, Dir};
+
+/// Found by the capture check on gopacket/linux_sll_oversized_addr.pcapng: data
+/// queued out of order past a FIN that arrived later was delivered after the
+/// delivery that ended the direction. It is after close, as it would have been
+/// had the FIN come first.
+#[test]
+fn test_queued_past_a_later_fin_is_after_close() {
+    let pkts = vec![
+        c(100, SYN, b""),
+        c(115, ACK, b"XYZ"),               // queued beyond a hole
+        c(101, ACK | FIN, b"abcdefghij"),  // FIN at 111
+    ];
+    let r = run_with(AssemblerConfig::default(), &pkts);
+    let r = r[0].borrow();
+    let d: Vec<_> = r.deliveries.iter().filter(|d| d.dir == Dir::ClientToServer).collect();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].bytes, b"abcdefghij");
+    assert!(d[0].end);
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!((l.delivered, l.after_close), (10, 3), "{l:?}");
+}
+
+/// The same with a queued chunk that straddles the FIN: its head is stream
+/// data, its tail after close, and nothing past the FIN is delivered.
+#[test]
+fn test_queued_chunk_straddling_a_later_fin_is_cut_at_it() {
+    let pkts = vec![
+        c(100, SYN, b""),
+        c(103, ACK, b"cdefghijkl"),    // [103, 113) queued
+        c(101, ACK | FIN, b"abcdefg"), // [101, 108) and FIN at 108
+    ];
+    let r = run_with(AssemblerConfig::default(), &pkts);
+    let r = r[0].borrow();
+    assert_eq!(r.bytes(Dir::ClientToServer), b"abcdefg");
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!((l.delivered, l.duplicate, l.after_close), (7, 5, 5), "{l:?}");
+}
+
+/// Found by the assembler check: bytes cut by snaplen at the end of a
+/// direction became a gap at completion, but the end notice that followed
+/// reported no skip, so its stream offset jumped over bytes nobody was told of.
+#[test]
+fn test_end_notice_after_trailing_snaplen_gap_reports_the_skip() {
+    let pkts = vec![c(100, SYN, b""), c(101, ACK, b"abc").truncated(5)];
+    let r = run_with(AssemblerConfig::default(), &pkts);
+    let r = r[0].borrow();
+    let last = r.deliveries.last().unwrap();
+    assert!(last.end);
+    assert_eq!((last.offset, last.skip), (8, 5), "{last:?}");
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!(l.missing, 5);
+}
+
+/// Found by the capture check on a pcapng-test-generator capture: a UDP
+/// datagram cut by snaplen left a gap, but the next datagram's delivery
+/// reported no skip while its stream offset jumped over the missing bytes.
+/// Also: an empty datagram made an empty call that did not end the direction,
+/// which the stream contract rules out.
+#[test]
+fn test_udp_snaplen_gap_is_reported_as_a_skip_and_empty_datagrams_make_no_call() {
+    let mut a = reassembly::Assembler::new(AssemblerConfig::default(), Factory::default());
+    a.assemble(&udp_segment(true, b"", 1));
+    let mut cut = udp_segment(true, b"ab", 2);
+    cut.truncated = 3;
+    a.assemble(&cut);
+    a.assemble(&udp_segment(true, b"", 3));
+    a.assemble(&udp_segment(true, b"cd", 4));
+    a.flush_all();
+    let f = a.into_factory();
+    let r = f.streams[0].borrow();
+    let d: Vec<(Vec<u8>, u64, u64, bool)> = r
+        .deliveries
+        .iter()
+        .map(|d| (d.bytes.clone(), d.offset, d.skip, d.start))
+        .collect();
+    assert_eq!(
+        d,
+        vec![(b"ab".to_vec(), 0, 0, true), (b"cd".to_vec(), 5, 3, false)]
+    );
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!((l.delivered, l.missing), (4, 3));
+}
+
+/// Found by the assembler check: a SYN arriving after a direction picked up
+/// mid-stream had already delivered bytes re-homed the sequence space, so
+/// later bytes were delivered again from stream offset 0.
+#[test]
+fn test_late_syn_after_midstream_delivery_does_not_renumber() {
+    let cfg = AssemblerConfig {
+        midstream_window: 1,
+        ..AssemblerConfig::default()
+    };
+    // One direction only (its sender counts as the client: it sent first).
+    let pkts = vec![
+        s(5000, ACK, b"hello"),
+        s(9000, SYN | ACK, b""),
+        s(5005, ACK, b"world"),
+    ];
+    let r = run_with(cfg, &pkts);
+    let r = r[0].borrow();
+    let d: Vec<(u64, Vec<u8>)> = r
+        .deliveries
+        .iter()
+        .filter(|d| !d.bytes.is_empty())
+        .map(|d| (d.offset, d.bytes.clone()))
+        .collect();
+    assert_eq!(d, vec![(0, b"hello".to_vec()), (5, b"world".to_vec())]);
+}
