@@ -1,0 +1,245 @@
+//! A [`Stream`] that records what the assembler delivers and checks, on every
+//! call, the promises of the stream contract (reassembly's `stream` and
+//! `scatter` modules):
+//!
+//! - the new bytes of a delivery start exactly where the previous delivery's
+//!   new bytes ended plus the bytes it says were skipped, so no stream offset is
+//!   ever delivered twice, and delivered bytes never change;
+//! - bytes kept with `keep_from` come back first, unchanged;
+//! - `start` is set on the first delivery of a direction only, nothing follows a
+//!   delivery marked `end`, and nothing at all follows `complete`;
+//! - `complete` comes exactly once, and each direction's ledger then balances
+//!   with nothing buffered, its `delivered` equals the bytes handed over and its
+//!   `missing` covers every skip.
+//!
+//! A broken promise panics: in a fuzz target that is the crash to report, in a
+//! test it is the failure.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pcapread::Segment;
+use reassembly::{
+    Accept, AcceptInfo, Completion, Dir, Ledger, ScatterGather, Skip, Stream, StreamFactory,
+    StreamInfo,
+};
+
+/// What one direction of a connection received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirRecord {
+    /// Every new byte delivered, in order (gaps left out, kept bytes once).
+    pub bytes: Vec<u8>,
+    /// Stream offset just past the last new byte delivered (`None` before the first delivery).
+    pub end_offset: Option<u64>,
+    /// Sum of the skips reported before deliveries.
+    pub skipped: u64,
+    /// Deliveries received.
+    pub deliveries: u64,
+    /// Whether a delivery marked the end of the direction.
+    pub ended: bool,
+    /// The previous delivery's bytes from its `keep_from` offset on (what must come back).
+    kept: Vec<u8>,
+}
+
+/// Everything one connection received.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    /// What the factory was told.
+    pub info: StreamInfo,
+    /// Client-to-server and server-to-client records.
+    pub dirs: [DirRecord; 2],
+    /// The completion, once it came.
+    pub completion: Option<Completion>,
+    /// Which deliveries keep bytes: every `keep_every`-th one keeps its last `keep_len` bytes.
+    keep: Option<(u64, usize)>,
+}
+
+impl FlowRecord {
+    /// The record of one direction.
+    pub fn dir(&self, dir: Dir) -> &DirRecord {
+        match dir {
+            Dir::ClientToServer => &self.dirs[0],
+            Dir::ServerToClient => &self.dirs[1],
+        }
+    }
+}
+
+fn index(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
+    }
+}
+
+/// The checking stream handed out by [`RecordingFactory`].
+#[derive(Debug)]
+pub struct Recorder {
+    rec: Rc<RefCell<FlowRecord>>,
+    verdict: Rc<RefCell<Accept>>,
+}
+
+impl Stream for Recorder {
+    fn accept(&mut self, _segment: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+        let r = self.rec.borrow();
+        assert!(r.completion.is_none(), "accept after complete");
+        *self.verdict.borrow()
+    }
+
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        let mut r = self.rec.borrow_mut();
+        assert!(r.completion.is_none(), "reassembled after complete");
+        let keep = r.keep;
+        let d = &mut r.dirs[index(sg.dir())];
+        assert!(!d.ended, "delivery after the end of the direction");
+        let all: Vec<u8> = sg.chunks().flatten().copied().collect();
+        let (len, saved) = sg.lengths();
+        assert_eq!(all.len(), len, "chunks and len disagree");
+        assert_eq!(sg.len(), len);
+        assert_eq!(sg.fetch(usize::MAX).as_ref(), &all[..], "fetch and chunks disagree");
+        assert!(saved <= len, "saved {saved} > len {len}");
+        assert!(
+            len > 0 || sg.end(),
+            "an empty delivery that does not end the direction"
+        );
+        assert_eq!(sg.start(), d.deliveries == 0, "start flag on delivery {}", d.deliveries);
+        // Kept bytes come back unchanged (or not at all when a cap refused to keep them).
+        let kept = std::mem::take(&mut d.kept);
+        assert!(
+            saved == 0 || saved == kept.len(),
+            "{saved} bytes came back, {} were kept",
+            kept.len()
+        );
+        assert_eq!(&all[..saved], &kept[..saved], "kept bytes changed");
+        let skip = match sg.skip() {
+            Skip::None => 0,
+            Skip::Bytes(n) => {
+                assert!(n > 0, "a skip of zero bytes");
+                n
+            }
+        };
+        let new_start = sg.stream_offset().checked_add(saved as u64);
+        let new_start = new_start.expect("stream offset overflows");
+        let expected = d.end_offset.unwrap_or(0).checked_add(skip);
+        if d.end_offset.is_some() {
+            assert_eq!(
+                Some(new_start),
+                expected,
+                "new bytes at {new_start}, previous delivery ended at {:?}, skip {skip}",
+                d.end_offset
+            );
+        } else {
+            // The first delivery: whatever precedes it was skipped.
+            assert!(new_start >= skip, "first delivery at {new_start} after a skip of {skip}");
+        }
+        let new = &all[saved..];
+        d.bytes.extend_from_slice(new);
+        d.end_offset = Some(new_start + new.len() as u64);
+        d.skipped += skip;
+        d.deliveries += 1;
+        d.ended = sg.end();
+        if let Some((every, keep_len)) = keep {
+            if !sg.end() && every > 0 && d.deliveries % every == 0 && len > 0 {
+                let from = len.saturating_sub(keep_len);
+                sg.keep_from(from);
+                d.kept = all[from..].to_vec();
+            }
+        }
+    }
+
+    fn complete(&mut self, c: &Completion) {
+        let mut r = self.rec.borrow_mut();
+        assert!(r.completion.is_none(), "complete called twice");
+        for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+            check_final_ledger(c.ledger(dir), &r.dirs[index(dir)], dir);
+        }
+        r.completion = Some(c.clone());
+    }
+}
+
+/// The ledger of a finished direction against what its stream received.
+fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
+    let dir = dir.as_str();
+    assert_eq!(l.buffered, 0, "{dir}: bytes still buffered at completion: {l:?}");
+    assert!(l.balanced(), "{dir}: ledger does not balance: {l:?}");
+    assert_eq!(
+        l.delivered,
+        d.bytes.len() as u64,
+        "{dir}: ledger says delivered {}, the stream received {}",
+        l.delivered,
+        d.bytes.len()
+    );
+    let listed: u64 = l.gaps.iter().map(|g| g.len).sum();
+    assert!(listed <= l.missing, "{dir}: gaps list {listed} > missing {}", l.missing);
+    if l.gaps_unlisted == 0 {
+        assert_eq!(listed, l.missing, "{dir}: gaps {:?} vs missing {}", l.gaps, l.missing);
+    }
+    for w in l.gaps.windows(2) {
+        assert!(
+            w[0].offset + w[0].len <= w[1].offset,
+            "{dir}: gaps out of order or overlapping: {:?}",
+            l.gaps
+        );
+    }
+    assert!(
+        d.skipped <= l.missing,
+        "{dir}: the stream was told of {} skipped bytes, the ledger has {} missing",
+        d.skipped,
+        l.missing
+    );
+}
+
+/// Creates [`Recorder`]s and keeps their records for inspection.
+#[derive(Debug)]
+pub struct RecordingFactory {
+    /// Every connection's record, in creation order.
+    pub flows: Vec<Rc<RefCell<FlowRecord>>>,
+    /// What `accept` answers (shared by every stream; a driver may change it per packet).
+    pub verdict: Rc<RefCell<Accept>>,
+    keep: Option<(u64, usize)>,
+}
+
+impl RecordingFactory {
+    /// A factory whose streams take every packet and keep nothing.
+    pub fn new() -> RecordingFactory {
+        RecordingFactory {
+            flows: Vec::new(),
+            verdict: Rc::new(RefCell::new(Accept::Take)),
+            keep: None,
+        }
+    }
+
+    /// Streams will keep the last `len` bytes of every `every`-th delivery of a direction.
+    pub fn keeping(mut self, every: u64, len: usize) -> RecordingFactory {
+        self.keep = (every > 0).then_some((every, len));
+        self
+    }
+
+    /// Snapshots of the records.
+    pub fn records(&self) -> Vec<FlowRecord> {
+        self.flows.iter().map(|f| f.borrow().clone()).collect()
+    }
+}
+
+impl Default for RecordingFactory {
+    fn default() -> Self {
+        RecordingFactory::new()
+    }
+}
+
+impl StreamFactory for RecordingFactory {
+    type Stream = Recorder;
+
+    fn new_stream(&mut self, info: &StreamInfo) -> Recorder {
+        let rec = Rc::new(RefCell::new(FlowRecord {
+            info: *info,
+            dirs: Default::default(),
+            completion: None,
+            keep: self.keep,
+        }));
+        self.flows.push(rec.clone());
+        Recorder {
+            rec,
+            verdict: self.verdict.clone(),
+        }
+    }
+}
