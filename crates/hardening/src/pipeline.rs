@@ -91,6 +91,22 @@ pub struct Extraction {
     pub payload_offered: u64,
 }
 
+impl Extraction {
+    /// Each connection's client five-tuple and delivered bytes (client to
+    /// server, server to client), in creation order.
+    pub fn delivered(&self) -> Vec<(pcapread::FiveTuple, [Vec<u8>; 2])> {
+        self.flows
+            .iter()
+            .map(|f| {
+                (
+                    f.info.client,
+                    [f.dirs[0].bytes.clone(), f.dirs[1].bytes.clone()],
+                )
+            })
+            .collect()
+    }
+}
+
 /// A running read -> decode -> assemble pipeline with checks.
 pub struct Pipeline {
     settings: Settings,

@@ -42,7 +42,7 @@ pub struct DirRecord {
 }
 
 /// Everything one connection received.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRecord {
     /// What the factory was told.
     pub info: StreamInfo,

@@ -310,7 +310,8 @@ impl Defragmenter {
         let set_end = !frag.more && held_end.is_none() && pieces.last().is_none_or(|p| p.1 != end);
 
         // Make room: datagram count, then bytes.
-        let new_len = if pieces.is_empty() {
+        // Setting the end grows the buffer to it too, even with no bytes to add.
+        let new_len = if pieces.is_empty() && !set_end {
             cur_len
         } else {
             cur_len.max(end as usize)
@@ -680,5 +681,27 @@ mod tests {
             prop_assert_eq!(got, want);
             prop_assert_eq!(df.pending_bytes(), 0);
         }
+    }
+
+    /// Regression (decode fuzz check): an empty last fragment at a large offset
+    /// grew its datagram's buffer to that offset without counting it against
+    /// `max_bytes`.
+    #[test]
+    fn an_empty_last_fragment_counts_the_buffer_it_implies() {
+        let cfg = DefragConfig {
+            max_datagrams: 8,
+            max_bytes: 16 * 1024,
+            timeout_ns: u64::MAX,
+        };
+        let mut d = Defragmenter::new(cfg);
+        d.add(key(1), frag(0, true, &data(16)), 0);
+        assert_eq!(
+            d.add(key(2), frag(26_632, false, &[]), 0),
+            Outcome::Dropped(DropReason::TooBig)
+        );
+        assert!(d.pending_bytes() <= cfg.max_bytes);
+        // Within the limit it is held, and counted.
+        assert_eq!(d.add(key(3), frag(8_000, false, &[]), 0), Outcome::Held);
+        assert_eq!(d.pending_bytes(), 16 + 8_000);
     }
 }

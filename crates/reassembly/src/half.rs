@@ -227,9 +227,11 @@ impl Half {
                 c.stream_offset = new_space.offset_of(seq, 1).unwrap_or(0);
             }
         }
-        // A FIN seen under the provisional base moves with the data.
-        if let (Some(old), Some(f)) = (self.space, self.fin_off) {
-            self.fin_off = new_space.offset_of(old.seq_of(f), 1).filter(|&n| n >= 1);
+        // A FIN (or snaplen-cut end) seen under the provisional base moves with the data.
+        if let Some(old) = self.space {
+            let rehome = |off: u64| new_space.offset_of(old.seq_of(off), 1).filter(|&n| n >= 1);
+            self.fin_off = self.fin_off.and_then(rehome);
+            self.truncated_until = self.truncated_until.and_then(rehome);
         }
         self.space = Some(new_space);
         self.syn_seen = true;
@@ -397,7 +399,10 @@ impl Half {
             return;
         }
         if a > self.next_off {
-            let to = a.min(t);
+            // Never past queued bytes: a chunk inside the cut range arrived
+            // (a retransmission) and is delivered, not skipped.
+            let first_queued = self.queue.keys().next().copied().unwrap_or(u64::MAX);
+            let to = a.min(t).min(first_queued);
             let gap = to - self.next_off;
             self.ledger
                 .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);

@@ -116,3 +116,45 @@ fn test_late_syn_after_midstream_delivery_does_not_renumber() {
         .collect();
     assert_eq!(d, vec![(0, b"hello".to_vec()), (5, b"world".to_vec())]);
 }
+
+/// Found by the assembler fuzz target (a hang): data queued mid-stream, then a
+/// late SYN re-homed it; bytes cut by snaplen after the SYN's data made the
+/// next segment skip the delivery point past that queued chunk, which then sat
+/// before the delivery point, and the cap-flush loop spun on it forever. The
+/// skip now stops at queued bytes, and the FIN seen before the SYN moves with
+/// the re-homed sequence space.
+#[test]
+fn test_snaplen_skip_stops_at_queued_bytes_after_a_late_syn() {
+    let cfg = AssemblerConfig {
+        page_size: 64,
+        max_pages_per_conn: 13,
+        max_pages_total: 29,
+        midstream_window: 3,
+        ..AssemblerConfig::default()
+    };
+    let isn = 0x8000_0000u32 - 7197;
+    let pkts = vec![
+        // Mid-stream data with a FIN, 1838 bytes after the SYN's data starts.
+        c(isn + 1838, ACK | FIN, &[b'b'; 273]).truncated(273),
+        // The SYN, with 995 bytes and 995 more cut by snaplen.
+        c(isn, SYN | FIN, &[b'a'; 995]).truncated(995),
+        // Far ahead: needs pages the cap does not leave.
+        c(isn + 11566, ACK | FIN, &[b'c'; 273]).truncated(273),
+    ];
+    // It used to hang: run it on a thread with a deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = run_with(cfg, &pkts);
+        let r = r[0].borrow();
+        let l = r.completion.as_ref().unwrap().c2s.clone();
+        tx.send((r.bytes(Dir::ClientToServer), l)).unwrap();
+    });
+    let (got, l) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the assembler hangs (or panicked)");
+    let l = &l;
+    assert!(got.starts_with(&[b'a'; 995]), "{l:?}");
+    // The queued chunk is delivered (its head once), not skipped.
+    assert!(got.contains(&b'b'), "{l:?}");
+    assert!(l.balanced(), "{l:?}");
+}
