@@ -15,9 +15,7 @@
 use std::net::SocketAddr;
 
 use arbitrary::{Arbitrary, Unstructured};
-use pcapread::{
-    EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport,
-};
+use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 use reassembly::{Accept, Assembler, AssemblerConfig, OverlapPolicy};
 
 use crate::pipeline::check_resources;
@@ -107,11 +105,26 @@ const MS: u64 = 1_000_000;
 fn tuple(flow: u8, proto: Proto) -> FiveTuple {
     let v6 = |last: u16| std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last);
     let (src, dst) = match flow % FLOWS {
-        0 => (SocketAddr::from(([10, 0, 0, 1], 40000)), SocketAddr::from(([10, 0, 0, 2], 80))),
-        1 => (SocketAddr::from(([10, 0, 0, 1], 40001)), SocketAddr::from(([10, 0, 0, 2], 80))),
-        2 => (SocketAddr::from(([10, 0, 0, 3], 5000)), SocketAddr::from(([10, 0, 0, 4], 443))),
-        3 => (SocketAddr::from((v6(1), 1234)), SocketAddr::from((v6(2), 22))),
-        _ => (SocketAddr::from(([192, 168, 1, 1], 53)), SocketAddr::from(([192, 168, 1, 2], 53))),
+        0 => (
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+        ),
+        1 => (
+            SocketAddr::from(([10, 0, 0, 1], 40001)),
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+        ),
+        2 => (
+            SocketAddr::from(([10, 0, 0, 3], 5000)),
+            SocketAddr::from(([10, 0, 0, 4], 443)),
+        ),
+        3 => (
+            SocketAddr::from((v6(1), 1234)),
+            SocketAddr::from((v6(2), 22)),
+        ),
+        _ => (
+            SocketAddr::from(([192, 168, 1, 1], 53)),
+            SocketAddr::from(([192, 168, 1, 2], 53)),
+        ),
     };
     FiveTuple { proto, src, dst }
 }
@@ -172,8 +185,8 @@ pub fn check_assembler(data: &[u8]) {
 /// Run one drawn input.
 pub fn run(input: &AsmInput) {
     let cfg = config(input);
-    let factory =
-        RecordingFactory::new().keeping(u64::from(input.keep_every % 4), usize::from(input.keep_len));
+    let factory = RecordingFactory::new()
+        .keeping(u64::from(input.keep_every % 4), usize::from(input.keep_len));
     let verdict = factory.verdict.clone();
     let mut asm = Assembler::new(cfg, factory);
     let mut now = 1_000 * MS;
@@ -182,20 +195,41 @@ pub fn run(input: &AsmInput) {
     let mut payload = Vec::new();
     for op in &input.ops {
         match op {
-            Op::Tcp { flow, c2s, seq, ack, flags, len, fill, truncated, dt, verdict: v } => {
+            Op::Tcp {
+                flow,
+                c2s,
+                seq,
+                ack,
+                flags,
+                len,
+                fill,
+                truncated,
+                dt,
+                verdict: v,
+            } => {
                 now += u64::from(*dt) * MS;
                 frame += 1;
                 let t = tuple(*flow, Proto::Tcp);
                 let t = if *c2s {
                     t
                 } else {
-                    FiveTuple { proto: t.proto, src: t.dst, dst: t.src }
+                    FiveTuple {
+                        proto: t.proto,
+                        src: t.dst,
+                        dst: t.src,
+                    }
                 };
                 let s = seq_of(*seq, base(*flow, *c2s));
                 let a = seq_of(*ack, base(*flow, !*c2s));
-                let data_seq = if flags & TcpFlags::SYN != 0 { s.wrapping_add(1) } else { s };
+                let data_seq = if flags & TcpFlags::SYN != 0 {
+                    s.wrapping_add(1)
+                } else {
+                    s
+                };
                 payload.clear();
-                payload.extend((0..u32::from(*len % 4096)).map(|i| byte_at(data_seq.wrapping_add(i), *fill)));
+                payload.extend(
+                    (0..u32::from(*len % 4096)).map(|i| byte_at(data_seq.wrapping_add(i), *fill)),
+                );
                 let seg = Segment {
                     frame,
                     ts: now,
@@ -225,14 +259,24 @@ pub fn run(input: &AsmInput) {
                 asm.assemble(&seg);
                 check_resources(&asm, Some(&t.canonical().0));
             }
-            Op::Udp { flow, c2s, len, truncated, dt } => {
+            Op::Udp {
+                flow,
+                c2s,
+                len,
+                truncated,
+                dt,
+            } => {
                 now += u64::from(*dt) * MS;
                 frame += 1;
                 let t = tuple(*flow, Proto::Udp);
                 let t = if *c2s {
                     t
                 } else {
-                    FiveTuple { proto: t.proto, src: t.dst, dst: t.src }
+                    FiveTuple {
+                        proto: t.proto,
+                        src: t.dst,
+                        dst: t.src,
+                    }
                 };
                 payload.clear();
                 payload.extend((0..u32::from(*len % 2048)).map(|i| byte_at(i, 0)));
@@ -251,8 +295,12 @@ pub fn run(input: &AsmInput) {
                 asm.assemble(&seg);
                 check_resources(&asm, Some(&t.canonical().0));
             }
-            Op::FlushOlderThan(back) => asm.flush_older_than(now.saturating_sub(u64::from(*back) * MS)),
-            Op::CloseOlderThan(back) => asm.close_older_than(now.saturating_sub(u64::from(*back) * MS)),
+            Op::FlushOlderThan(back) => {
+                asm.flush_older_than(now.saturating_sub(u64::from(*back) * MS))
+            }
+            Op::CloseOlderThan(back) => {
+                asm.close_older_than(now.saturating_sub(u64::from(*back) * MS))
+            }
             Op::Expire(ahead) => asm.expire(now + u64::from(*ahead) * MS),
             Op::FlushAll => asm.flush_all(),
         }
@@ -269,11 +317,17 @@ pub fn run(input: &AsmInput) {
     let stats = asm.stats();
     let records = asm.into_factory().records();
     assert_eq!(stats.connections, records.len() as u64);
-    assert_eq!(stats.completed, stats.connections, "connections created vs completed");
+    assert_eq!(
+        stats.completed, stats.connections,
+        "connections created vs completed"
+    );
     let mut captured = 0u64;
     for r in &records {
         let c = r.completion.as_ref().expect("every connection completes");
         captured += c.c2s.captured + c.s2c.captured;
     }
-    assert_eq!(captured, taken_payload, "payload taken vs captured in the ledgers");
+    assert_eq!(
+        captured, taken_payload,
+        "payload taken vs captured in the ledgers"
+    );
 }

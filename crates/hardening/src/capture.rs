@@ -70,9 +70,15 @@ fn check_error(e: &Error, len: usize, name: &str) -> (Option<u64>, String) {
         // Decompression errors count in the decompressed stream; the others
         // point at a record that starts inside the input.
         if !matches!(e, Error::Decompress { .. }) {
-            assert!(off <= len as u64, "error offset {off} past the input ({len} bytes): {text}");
+            assert!(
+                off <= len as u64,
+                "error offset {off} past the input ({len} bytes): {text}"
+            );
         }
-        assert!(text.contains(&off.to_string()), "error text lacks its offset: {text}");
+        assert!(
+            text.contains(&off.to_string()),
+            "error text lacks its offset: {text}"
+        );
     }
     (e.offset(), text)
 }
@@ -85,7 +91,10 @@ fn check_frames(frames: &[FrameFacts], len: u64) {
         if let Some(l) = last {
             assert!(f.file_offset > l, "frame offsets do not increase");
         }
-        assert!(f.file_offset < len || len == 0, "frame offset past the input");
+        assert!(
+            f.file_offset < len || len == 0,
+            "frame offset past the input"
+        );
         last = Some(f.file_offset);
     }
 }
@@ -98,7 +107,10 @@ pub fn read_slice(data: &[u8], name: &str) -> ReadFacts {
     let mut steps = 0usize;
     for item in reader.by_ref() {
         steps += 1;
-        assert!(steps <= data.len() + 1, "slice reader does not make progress");
+        assert!(
+            steps <= data.len() + 1,
+            "slice reader does not make progress"
+        );
         match item {
             Ok(f) => {
                 assert!(error.is_none(), "a frame after the error");
@@ -138,7 +150,10 @@ pub fn read_stream(bytes: Vec<u8>, name: &str, plain_len: usize) -> ReadFacts {
         match reader.next_frame() {
             Ok(Some(f)) => {
                 assert!(error.is_none(), "a frame after the error");
-                assert!(frames.len() <= plain_len, "stream reader does not make progress");
+                assert!(
+                    frames.len() <= plain_len,
+                    "stream reader does not make progress"
+                );
                 frames.push(FrameFacts::of(&f));
             }
             Ok(None) => break,
@@ -148,7 +163,10 @@ pub fn read_stream(bytes: Vec<u8>, name: &str, plain_len: usize) -> ReadFacts {
             }
         }
     }
-    assert!(matches!(reader.next_frame(), Ok(None)), "reader goes on after its end");
+    assert!(
+        matches!(reader.next_frame(), Ok(None)),
+        "reader goes on after its end"
+    );
     assert_eq!(reader.frames_read(), frames.len() as u64);
     check_frames(&frames, plain_len as u64);
     ReadFacts { frames, error }
@@ -167,7 +185,10 @@ pub fn check_capture(data: &[u8]) {
     let stream = read_stream(data.to_vec(), NAME, data.len());
     let compressed = Compression::sniff(data) != Compression::None;
     if !compressed {
-        assert_eq!(slice.frames, stream.frames, "slice and stream readers disagree on frames");
+        assert_eq!(
+            slice.frames, stream.frames,
+            "slice and stream readers disagree on frames"
+        );
         assert_eq!(
             slice.error.as_ref().map(|e| e.0),
             stream.error.as_ref().map(|e| e.0),
@@ -176,7 +197,10 @@ pub fn check_capture(data: &[u8]) {
             stream.error
         );
         let gz = read_stream(gzip(data), NAME, data.len());
-        assert_eq!(stream.frames, gz.frames, "gzip-wrapped input gives other frames");
+        assert_eq!(
+            stream.frames, gz.frames,
+            "gzip-wrapped input gives other frames"
+        );
         assert_eq!(
             stream.error.as_ref().map(|e| e.0),
             gz.error.as_ref().map(|e| e.0),
@@ -205,13 +229,24 @@ fn check_merged(data: &[u8], one: &ReadFacts) {
     let mut steps = 0usize;
     loop {
         steps += 1;
-        assert!(steps <= 2 * (data.len() + 2), "merged reader does not make progress");
+        assert!(
+            steps <= 2 * (data.len() + 2),
+            "merged reader does not make progress"
+        );
         match merged.next_frame() {
             Ok(Some(_)) => frames += 1,
             Ok(None) => break,
             Err(_) => errors += 1,
         }
     }
-    assert_eq!(frames, 2 * one.frames.len(), "merged reader lost or invented frames");
-    assert_eq!(errors, 2 * usize::from(one.error.is_some()), "merged reader errors");
+    assert_eq!(
+        frames,
+        2 * one.frames.len(),
+        "merged reader lost or invented frames"
+    );
+    assert_eq!(
+        errors,
+        2 * usize::from(one.error.is_some()),
+        "merged reader errors"
+    );
 }

@@ -12,9 +12,7 @@
 //! transport, its encapsulation path names an IP layer; the counters add up;
 //! the defragmenter stays within its limits.
 
-use pcapread::{
-    Decoder, DecoderConfig, DefragConfig, Frame, Layer, LinkType, Proto, Transport,
-};
+use pcapread::{Decoder, DecoderConfig, DefragConfig, Frame, Layer, LinkType, Proto, Transport};
 
 /// The link types the decoder knows (byte 0 of the input indexes this list;
 /// past its end, the link type is an unknown one).
@@ -125,8 +123,8 @@ pub fn check_decode(data: &[u8]) {
                     || seg
                         .encap
                         .layers()
-                    .iter()
-                    .any(|l| matches!(l, Layer::Ipv4 | Layer::Ipv6)),
+                        .iter()
+                        .any(|l| matches!(l, Layer::Ipv4 | Layer::Ipv6)),
                 "a segment without an IP layer: {}",
                 seg.encap
             );
@@ -138,7 +136,11 @@ pub fn check_decode(data: &[u8]) {
     let s = dec.stats();
     assert_eq!(s.frames, n);
     let skipped: u64 = s.skipped.values().sum();
-    assert_eq!(s.tcp_segments + s.udp_datagrams + skipped, n, "counters: {s:?}");
+    assert_eq!(
+        s.tcp_segments + s.udp_datagrams + skipped,
+        n,
+        "counters: {s:?}"
+    );
     assert!(s.defragmented <= s.tcp_segments + s.udp_datagrams);
     assert_eq!(s.link_types.values().sum::<u64>(), n);
 }

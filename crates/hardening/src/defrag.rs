@@ -57,7 +57,11 @@ fn key(i: u8) -> FragKey {
     let (version, src, dst) = if i < 3 {
         (4, IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]))
     } else {
-        (6, IpAddr::from([0xfe80u16, 0, 0, 0, 0, 0, 0, 1]), IpAddr::from([0xfe80u16, 0, 0, 0, 0, 0, 0, 2]))
+        (
+            6,
+            IpAddr::from([0xfe80u16, 0, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0xfe80u16, 0, 0, 0, 0, 0, 0, 2]),
+        )
     };
     FragKey {
         version,
@@ -96,14 +100,31 @@ pub fn run(input: &FragInput) {
     let mut fragments = 0u64;
     for op in &input.ops {
         match *op {
-            FragOp::Fragment { datagram, offset_units, misalign, more, len, variant, dt } => {
+            FragOp::Fragment {
+                datagram,
+                offset_units,
+                misalign,
+                more,
+                len,
+                variant,
+                dt,
+            } => {
                 now += u64::from(dt) * 10_000_000;
                 let k = datagram % 6;
-                let offset = u32::from(offset_units) * 8 + u32::from(misalign % 8 * u8::from(misalign >= 200));
+                let offset = u32::from(offset_units) * 8
+                    + u32::from(misalign % 8 * u8::from(misalign >= 200));
                 let len = u32::from(len % 2048);
                 let payload: Vec<u8> = (0..len).map(|i| byte_at(k, offset + i, variant)).collect();
                 fragments += 1;
-                let outcome = d.add(key(k), Fragment { offset, more, payload: &payload }, now);
+                let outcome = d.add(
+                    key(k),
+                    Fragment {
+                        offset,
+                        more,
+                        payload: &payload,
+                    },
+                    now,
+                );
                 let entry = offered.entry(k).or_default();
                 let stored = !matches!(outcome, Outcome::Dropped(_));
                 if stored {
@@ -123,12 +144,21 @@ pub fn run(input: &FragInput) {
                     assert!(data.len() <= 65535);
                     let lost = {
                         let s = d.stats();
-                        s.evicted + s.timed_out + s.dropped_conflict + s.dropped_too_big + s.dropped_unaligned
+                        s.evicted
+                            + s.timed_out
+                            + s.dropped_conflict
+                            + s.dropped_too_big
+                            + s.dropped_unaligned
                     };
                     for (i, &b) in data.iter().enumerate() {
                         let seen = entry.get(&(i as u32));
-                        let seen = seen.unwrap_or_else(|| panic!("byte {i} of a completed datagram was never offered"));
-                        assert!(seen.contains(&b), "byte {i} of a completed datagram is not one offered there");
+                        let seen = seen.unwrap_or_else(|| {
+                            panic!("byte {i} of a completed datagram was never offered")
+                        });
+                        assert!(
+                            seen.contains(&b),
+                            "byte {i} of a completed datagram is not one offered there"
+                        );
                         if lost == 0 {
                             assert_eq!(seen.first(), Some(&b), "byte {i}: first copy did not win");
                         }
@@ -141,8 +171,17 @@ pub fn run(input: &FragInput) {
                 d.expire(now);
             }
         }
-        assert!(d.pending_datagrams() <= cfg.max_datagrams.max(1), "{} datagrams pending", d.pending_datagrams());
-        assert!(d.pending_bytes() <= cfg.max_bytes, "{} bytes pending, cap {}", d.pending_bytes(), cfg.max_bytes);
+        assert!(
+            d.pending_datagrams() <= cfg.max_datagrams.max(1),
+            "{} datagrams pending",
+            d.pending_datagrams()
+        );
+        assert!(
+            d.pending_bytes() <= cfg.max_bytes,
+            "{} bytes pending, cap {}",
+            d.pending_bytes(),
+            cfg.max_bytes
+        );
         let s = d.stats();
         assert_eq!(s.fragments, fragments);
         if d.pending_datagrams() == 0 {

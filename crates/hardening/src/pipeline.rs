@@ -169,8 +169,16 @@ impl Pipeline {
     /// End of input: flush everything and check the final state.
     pub fn finish(mut self, error: Option<pcapread::Error>) -> Extraction {
         self.asm.flush_all();
-        assert_eq!(self.asm.pages_in_use(), 0, "pages still in use after flush_all");
-        assert_eq!(self.asm.connections(), 0, "connections left after flush_all");
+        assert_eq!(
+            self.asm.pages_in_use(),
+            0,
+            "pages still in use after flush_all"
+        );
+        assert_eq!(
+            self.asm.connections(),
+            0,
+            "connections left after flush_all"
+        );
         let decode = self.decoder.stats();
         assert_eq!(decode.frames, self.frames);
         let skipped: u64 = decode.skipped.values().sum();

@@ -95,13 +95,22 @@ impl Stream for Recorder {
         let (len, saved) = sg.lengths();
         assert_eq!(all.len(), len, "chunks and len disagree");
         assert_eq!(sg.len(), len);
-        assert_eq!(sg.fetch(usize::MAX).as_ref(), &all[..], "fetch and chunks disagree");
+        assert_eq!(
+            sg.fetch(usize::MAX).as_ref(),
+            &all[..],
+            "fetch and chunks disagree"
+        );
         assert!(saved <= len, "saved {saved} > len {len}");
         assert!(
             len > 0 || sg.end(),
             "an empty delivery that does not end the direction"
         );
-        assert_eq!(sg.start(), d.deliveries == 0, "start flag on delivery {}", d.deliveries);
+        assert_eq!(
+            sg.start(),
+            d.deliveries == 0,
+            "start flag on delivery {}",
+            d.deliveries
+        );
         // Kept bytes come back unchanged (or not at all when a cap refused to keep them).
         let kept = std::mem::take(&mut d.kept);
         assert!(
@@ -129,7 +138,10 @@ impl Stream for Recorder {
             );
         } else {
             // The first delivery: whatever precedes it was skipped.
-            assert!(new_start >= skip, "first delivery at {new_start} after a skip of {skip}");
+            assert!(
+                new_start >= skip,
+                "first delivery at {new_start} after a skip of {skip}"
+            );
         }
         let new = &all[saved..];
         d.bytes.extend_from_slice(new);
@@ -159,7 +171,10 @@ impl Stream for Recorder {
 /// The ledger of a finished direction against what its stream received.
 fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
     let dir = dir.as_str();
-    assert_eq!(l.buffered, 0, "{dir}: bytes still buffered at completion: {l:?}");
+    assert_eq!(
+        l.buffered, 0,
+        "{dir}: bytes still buffered at completion: {l:?}"
+    );
     assert!(l.balanced(), "{dir}: ledger does not balance: {l:?}");
     assert_eq!(
         l.delivered,
@@ -169,9 +184,17 @@ fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
         d.bytes.len()
     );
     let listed: u64 = l.gaps.iter().map(|g| g.len).sum();
-    assert!(listed <= l.missing, "{dir}: gaps list {listed} > missing {}", l.missing);
+    assert!(
+        listed <= l.missing,
+        "{dir}: gaps list {listed} > missing {}",
+        l.missing
+    );
     if l.gaps_unlisted == 0 {
-        assert_eq!(listed, l.missing, "{dir}: gaps {:?} vs missing {}", l.gaps, l.missing);
+        assert_eq!(
+            listed, l.missing,
+            "{dir}: gaps {:?} vs missing {}",
+            l.gaps, l.missing
+        );
     }
     for w in l.gaps.windows(2) {
         assert!(

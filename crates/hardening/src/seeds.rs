@@ -13,6 +13,9 @@ use pcapread::{LinkType, SliceReader};
 
 use crate::decode::{encode, LINK_TYPES};
 
+/// Named inputs for one check.
+pub type Seeds = Vec<(String, Vec<u8>)>;
+
 /// The workspace's `testdata/` folder.
 pub fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
@@ -88,7 +91,7 @@ pub fn cut_at_record(data: &[u8], max_len: usize) -> Vec<u8> {
 }
 
 /// Seeds of the capture check: every capture, at most `max_len` bytes each.
-pub fn capture_seeds(root: &Path, max_len: usize) -> Vec<(String, Vec<u8>)> {
+pub fn capture_seeds(root: &Path, max_len: usize) -> Seeds {
     captures(root)
         .iter()
         .filter_map(|p| {
@@ -108,7 +111,7 @@ fn seed_name(root: &Path, p: &Path) -> String {
 /// Seeds of the decoder check: groups of up to `group` frames of each
 /// capture, at most `per_capture` groups per capture, and one empty input per
 /// link type.
-pub fn decode_seeds(root: &Path, group: usize, per_capture: usize) -> Vec<(String, Vec<u8>)> {
+pub fn decode_seeds(root: &Path, group: usize, per_capture: usize) -> Seeds {
     let mut out = Vec::new();
     for &link in LINK_TYPES {
         if let Some(bytes) = encode(link, 1, &[]) {

@@ -105,7 +105,9 @@ fn error_of(x: &Extraction, name: &str) -> Option<u64> {
     let e = x.error.as_ref()?;
     let text = e.to_string();
     assert!(text.contains(name), "error does not name the file: {text}");
-    let off = e.offset().unwrap_or_else(|| panic!("error without an offset: {text}"));
+    let off = e
+        .offset()
+        .unwrap_or_else(|| panic!("error without an offset: {text}"));
     assert!(text.contains(&format!("offset {off}")), "{text}");
     Some(off)
 }
@@ -134,14 +136,16 @@ fn truncation_keeps_every_stream_before_the_damage() {
     for c in corpus() {
         for cut in cut_points(&c, &mut m) {
             let label = format!("{}@{cut}", c.name);
-            let (x, slice, stream) =
-                run(&label, c.data[..cut].to_vec(), Settings::default());
+            let (x, slice, stream) = run(&label, c.data[..cut].to_vec(), Settings::default());
             // The undamaged prefix: records that end at or before the cut.
             let whole = c.records.iter().take_while(|(r, _)| r.end <= cut).count();
             assert_eq!(x.frames, whole as u64, "{label}: frames read");
             let want = prefix_extraction(&c, whole, Settings::default());
             assert_eq!(x.delivered(), want.delivered(), "{label}: streams differ");
-            assert_eq!(slice.frames, stream.frames, "{label}: slice and stream readers");
+            assert_eq!(
+                slice.frames, stream.frames,
+                "{label}: slice and stream readers"
+            );
             assert_eq!(
                 slice.error.as_ref().map(|e| e.0),
                 stream.error.as_ref().map(|e| e.0),
@@ -151,7 +155,10 @@ fn truncation_keeps_every_stream_before_the_damage() {
             match error_of(&x, &label) {
                 Some(off) => {
                     assert!(off as usize <= cut, "{label}: error at {off}, past the cut");
-                    assert!(off as usize >= good_end, "{label}: error at {off} before the last whole record ({good_end})");
+                    assert!(
+                        off as usize >= good_end,
+                        "{label}: error at {off} before the last whole record ({good_end})"
+                    );
                     if c.pcap {
                         let want = if cut < 24 { 0 } else { good_end.max(24) };
                         assert_eq!(off as usize, want, "{label}: error offset");
@@ -201,10 +208,16 @@ fn bit_flips_in_record_headers_keep_the_frames_before() {
                 let label = format!("{} record {k} bit flip at {at}", c.name);
                 for settings in [Settings::default(), Settings::tiny()] {
                     let (x, slice, _) = run(&label, d.clone(), settings);
-                    assert!(slice.frames.len() >= k, "{label}: frames before the damage lost");
+                    assert!(
+                        slice.frames.len() >= k,
+                        "{label}: frames before the damage lost"
+                    );
                     assert_eq!(slice.frames[..k], original.frames[..k], "{label}");
                     if let Some(off) = error_of(&x, &label) {
-                        assert!(off as usize >= rec.start, "{label}: error at {off} before the damage");
+                        assert!(
+                            off as usize >= rec.start,
+                            "{label}: error at {off} before the damage"
+                        );
                     }
                 }
                 checked += 1;
@@ -256,7 +269,16 @@ fn bit_flips_in_packet_headers_only_change_that_packet() {
 /// bytes now say) — never a panic, a hang or a huge allocation.
 #[test]
 fn absurd_lengths_stop_at_the_record() {
-    let values = [0u32, 1, 3, 0x7fff_ffff, 0xffff_ffff, 0x1000_0001, 65_536, 0xfff0];
+    let values = [
+        0u32,
+        1,
+        3,
+        0x7fff_ffff,
+        0xffff_ffff,
+        0x1000_0001,
+        65_536,
+        0xfff0,
+    ];
     let mut checked = 0;
     for c in corpus() {
         let original = read_slice(&c.data, &c.name);
@@ -280,11 +302,17 @@ fn absurd_lengths_stop_at_the_record() {
                     d[at..at + 4].copy_from_slice(&b);
                     let label = format!("{} record {k} field +{field} = {v:#x}", c.name);
                     let (x, slice, stream) = run(&label, d, Settings::tiny());
-                    assert!(slice.frames.len() >= k, "{label}: frames before the damage lost");
+                    assert!(
+                        slice.frames.len() >= k,
+                        "{label}: frames before the damage lost"
+                    );
                     assert_eq!(slice.frames[..k], original.frames[..k], "{label}");
                     assert_eq!(slice.frames, stream.frames, "{label}: slice vs stream");
                     if let Some(off) = error_of(&x, &label) {
-                        assert!(off as usize >= rec.start, "{label}: error at {off} before the damage");
+                        assert!(
+                            off as usize >= rec.start,
+                            "{label}: error at {off} before the damage"
+                        );
                     }
                     checked += 1;
                 }
@@ -305,7 +333,11 @@ fn zero_length_records() {
         for k in victims(&c).into_iter().take(3) {
             let (rec, _) = c.records[k].clone();
             let mut d = c.data.to_vec();
-            let le = c.pcap && matches!(d[..4], [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] | [0x34, 0xcd, 0xb2, 0xa1]);
+            let le = c.pcap
+                && matches!(
+                    d[..4],
+                    [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] | [0x34, 0xcd, 0xb2, 0xa1]
+                );
             let w = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
             let mut ins = Vec::new();
             if c.pcap {
@@ -326,9 +358,17 @@ fn zero_length_records() {
             let (x, slice, stream) = run(&label, d, Settings::default());
             assert_eq!(slice.frames, stream.frames, "{label}: slice vs stream");
             if c.pcap {
-                assert!(x.error.is_none() == original.error.is_none(), "{label}: {:?}", x.error);
+                assert!(
+                    x.error.is_none() == original.error.is_none(),
+                    "{label}: {:?}",
+                    x.error
+                );
                 assert_eq!(x.frames, original.frames + 1, "{label}");
-                assert_eq!(x.delivered(), original.delivered(), "{label}: streams changed");
+                assert_eq!(
+                    x.delivered(),
+                    original.delivered(),
+                    "{label}: streams changed"
+                );
             } else {
                 let off = error_of(&x, &label).unwrap_or_else(|| panic!("{label}: no error"));
                 assert_eq!(off as usize, rec.start, "{label}");

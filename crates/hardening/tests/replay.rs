@@ -21,7 +21,8 @@ fn replay() {
             hardening::defrag::check_defrag(&data)
         }
         "assemble" => {
-            let input = hardening::assemble::AsmInput::arbitrary_take_rest(Unstructured::new(&data));
+            let input =
+                hardening::assemble::AsmInput::arbitrary_take_rest(Unstructured::new(&data));
             println!("{input:#?}");
             hardening::assemble::check_assembler(&data)
         }

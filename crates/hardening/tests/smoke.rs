@@ -33,7 +33,10 @@ fn smoke(
                 std::fs::create_dir_all(&dir).unwrap();
                 let file = dir.join(format!("{target}-{}", name.replace('/', "_")));
                 std::fs::write(&file, input).unwrap();
-                panic!("{target}: check failed on {name}; input saved as {}", file.display());
+                panic!(
+                    "{target}: check failed on {name}; input saved as {}",
+                    file.display()
+                );
             }
         };
         for (name, s) in &seeds {
@@ -46,7 +49,11 @@ fn smoke(
         for (name, s) in &inputs {
             run(name, s);
         }
-        let pool: Vec<&Vec<u8>> = seeds.iter().map(|(_, s)| s).chain(inputs.iter().map(|(_, s)| s)).collect();
+        let pool: Vec<&Vec<u8>> = seeds
+            .iter()
+            .map(|(_, s)| s)
+            .chain(inputs.iter().map(|(_, s)| s))
+            .collect();
         assert!(!pool.is_empty());
         for i in 0..mutants {
             let mut input = pool[m.below(pool.len())].clone();
@@ -60,22 +67,28 @@ fn smoke(
 fn capture_check_smoke() {
     let seeds = capture_seeds(&testdata(), 8 * 1024);
     assert!(seeds.len() > 100, "expected the captures of testdata/");
-    smoke("capture", capture::check_capture, seeds, 600, 50);
+    smoke("capture", capture::check_capture, seeds, 3000, 200);
 }
 
 #[test]
 fn decode_check_smoke() {
     let seeds = decode_seeds(&testdata(), 8, 4);
     assert!(seeds.len() > 100);
-    smoke("decode", decode::check_decode, seeds, 3000, 200);
+    smoke("decode", decode::check_decode, seeds, 20_000, 2_000);
 }
 
 #[test]
 fn defrag_check_smoke() {
-    smoke("defrag", defrag::check_defrag, Vec::new(), 2000, 1000);
+    smoke("defrag", defrag::check_defrag, Vec::new(), 10_000, 5_000);
 }
 
 #[test]
 fn assembler_check_smoke() {
-    smoke("assemble", assemble::check_assembler, Vec::new(), 2000, 1000);
+    smoke(
+        "assemble",
+        assemble::check_assembler,
+        Vec::new(),
+        10_000,
+        5_000,
+    );
 }

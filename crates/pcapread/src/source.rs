@@ -372,7 +372,11 @@ mod tests {
         s.fill(MAX_RECORD_LEN).unwrap();
         assert!(s.at_eof());
         assert_eq!(s.window().len(), 1000);
-        assert!(s.buf.len() <= STREAM_BUF_LEN, "buffer grew to {}", s.buf.len());
+        assert!(
+            s.buf.len() <= STREAM_BUF_LEN,
+            "buffer grew to {}",
+            s.buf.len()
+        );
     }
 
     #[test]

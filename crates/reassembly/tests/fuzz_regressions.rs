@@ -17,12 +17,16 @@ use reassembly::{AssemblerConfig, Dir};
 fn test_queued_past_a_later_fin_is_after_close() {
     let pkts = vec![
         c(100, SYN, b""),
-        c(115, ACK, b"XYZ"),               // queued beyond a hole
-        c(101, ACK | FIN, b"abcdefghij"),  // FIN at 111
+        c(115, ACK, b"XYZ"),              // queued beyond a hole
+        c(101, ACK | FIN, b"abcdefghij"), // FIN at 111
     ];
     let r = run_with(AssemblerConfig::default(), &pkts);
     let r = r[0].borrow();
-    let d: Vec<_> = r.deliveries.iter().filter(|d| d.dir == Dir::ClientToServer).collect();
+    let d: Vec<_> = r
+        .deliveries
+        .iter()
+        .filter(|d| d.dir == Dir::ClientToServer)
+        .collect();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].bytes, b"abcdefghij");
     assert!(d[0].end);
@@ -43,7 +47,11 @@ fn test_queued_chunk_straddling_a_later_fin_is_cut_at_it() {
     let r = r[0].borrow();
     assert_eq!(r.bytes(Dir::ClientToServer), b"abcdefg");
     let l = &r.completion.as_ref().unwrap().c2s;
-    assert_eq!((l.delivered, l.duplicate, l.after_close), (7, 5, 5), "{l:?}");
+    assert_eq!(
+        (l.delivered, l.duplicate, l.after_close),
+        (7, 5, 5),
+        "{l:?}"
+    );
 }
 
 /// Found by the assembler check: bytes cut by snaplen at the end of a

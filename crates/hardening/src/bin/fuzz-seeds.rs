@@ -6,18 +6,24 @@
 use std::path::PathBuf;
 
 use hardening::mutate::Mutator;
-use hardening::seeds::{capture_seeds, decode_seeds, testdata};
+use hardening::seeds::{capture_seeds, decode_seeds, testdata, Seeds};
 
 fn main() -> std::io::Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fuzz/corpus".into()),
+    );
     let root = testdata();
-    let mut sets: Vec<(&str, Vec<(String, Vec<u8>)>)> = vec![
+    let mut sets: Vec<(&str, Seeds)> = vec![
         ("capture", capture_seeds(&root, 64 * 1024)),
         ("decode", decode_seeds(&root, 8, 4)),
     ];
     let mut m = Mutator::new(1);
     for target in ["defrag", "assemble"] {
-        let seeds = (0..64).map(|i| (format!("random-{i}"), m.bytes(64 + 64 * i))).collect();
+        let seeds = (0..64)
+            .map(|i| (format!("random-{i}"), m.bytes(64 + 64 * i)))
+            .collect();
         sets.push((target, seeds));
     }
     for (target, seeds) in sets {
