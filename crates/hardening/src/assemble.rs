@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use arbitrary::{Arbitrary, Unstructured};
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
-use reassembly::{Accept, Assembler, AssemblerConfig, OverlapPolicy};
+use reassembly::{Accept, Assembler, AssemblerConfig, OverlapPolicy, PolicyMap};
 
 use crate::pipeline::check_resources;
 use crate::record::RecordingFactory;
@@ -85,6 +85,8 @@ pub enum Op {
 #[derive(Debug, Clone, Arbitrary)]
 pub struct AsmInput {
     policy: u8,
+    /// Policy of the receivers 10.0.0.2 and 2001:db8::1 (by the policy map).
+    receiver_policy: u8,
     page_size: u8,
     per_conn: u8,
     total: u8,
@@ -158,8 +160,15 @@ fn byte_at(seq: u32, fill: u8) -> u8 {
 /// The assembler options an input asks for.
 pub fn config(input: &AsmInput) -> AssemblerConfig {
     let policies = OverlapPolicy::ALL;
+    let receiver = policies[usize::from(input.receiver_policy) % policies.len()];
+    let policy_map = PolicyMap::parse(&format!(
+        "10.0.0.2 {0}\n2001:db8::1/128 {0}\n",
+        receiver.name()
+    ))
+    .unwrap_or_default();
     AssemblerConfig {
         overlap_policy: policies[usize::from(input.policy) % policies.len()],
+        policy_map,
         page_size: 64 << (input.page_size % 4),
         max_pages_per_conn: usize::from(input.per_conn % 16),
         max_pages_total: usize::from(input.total % 32),

@@ -45,6 +45,7 @@ pub fn config() -> DecoderConfig {
             timeout_ns: 2_000_000_000,
         },
         max_tunnel_depth: 8,
+        ..DecoderConfig::default()
     }
 }
 

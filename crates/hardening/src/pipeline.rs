@@ -67,6 +67,7 @@ impl Settings {
                     timeout_ns: 5_000_000_000,
                 },
                 max_tunnel_depth: 2,
+                ..DecoderConfig::default()
             },
             expire_every: 16,
             keep: Some((3, 5)),

@@ -20,8 +20,8 @@ use std::rc::Rc;
 
 use pcapread::Segment;
 use reassembly::{
-    Accept, AcceptInfo, Completion, Dir, Ledger, ScatterGather, Skip, Stream, StreamFactory,
-    StreamInfo,
+    Accept, AcceptInfo, Completion, Conflict, Dir, Ledger, ScatterGather, Skip, Stream,
+    StreamFactory, StreamInfo,
 };
 
 /// What one direction of a connection received.
@@ -37,6 +37,8 @@ pub struct DirRecord {
     pub deliveries: u64,
     /// Whether a delivery marked the end of the direction.
     pub ended: bool,
+    /// Conflicts reported for this direction.
+    pub conflicts: u64,
     /// The previous delivery's bytes from its `keep_from` offset on (what must come back).
     kept: Vec<u8>,
 }
@@ -158,6 +160,13 @@ impl Stream for Recorder {
         }
     }
 
+    fn conflict(&mut self, c: &Conflict) {
+        let mut r = self.rec.borrow_mut();
+        assert!(r.completion.is_none(), "conflict after complete");
+        assert!(c.len > 0, "a conflict of no bytes: {c:?}");
+        r.dirs[index(c.dir)].conflicts += 1;
+    }
+
     fn complete(&mut self, c: &Completion) {
         let mut r = self.rec.borrow_mut();
         assert!(r.completion.is_none(), "complete called twice");
@@ -182,6 +191,11 @@ fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
         "{dir}: ledger says delivered {}, the stream received {}",
         l.delivered,
         d.bytes.len()
+    );
+    assert_eq!(
+        l.conflicts, d.conflicts,
+        "{dir}: ledger counts {} conflicts, the stream was told of {}",
+        l.conflicts, d.conflicts
     );
     let listed: u64 = l.gaps.iter().map(|g| g.len).sum();
     assert!(
