@@ -326,7 +326,7 @@ impl LiveArgs {
             udp: self.udp,
             overlap_policy: self.overlap_policy,
             filter: self.filter.clone(),
-            threads: 1,
+            threads: Some(1),
         };
         let extract = ExtractArgs {
             common,
