@@ -325,6 +325,8 @@ impl LiveArgs {
             inputs: Vec::new(),
             udp: self.udp,
             overlap_policy: self.overlap_policy,
+            policy_map: self.policy_map.clone(),
+            conflicts: self.conflicts.clone(),
             filter: self.filter.clone(),
             threads: Some(1),
         };

@@ -276,6 +276,49 @@ fn net_pcap_replay_matches_extract() {
     }
 }
 
+/// `--conflicts FILE` lists the same overlap conflicts as extract's, and
+/// `--policy-map` reaches the assembler (a map choosing last-wins for the
+/// server changes the stream as `--overlap-policy last` does).
+#[test]
+fn conflicts_and_policy_map_match_extract() {
+    let capture = corpus("zeek/tcp/reassembly.pcap");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let map = tmp.path().join("policy.map");
+    std::fs::write(&map, "0.0.0.0/0 last\n::/0 last\n").expect("write map");
+    let (c1, c2) = (tmp.path().join("c1.jsonl"), tmp.path().join("c2.jsonl"));
+    let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
+    let args = |c: &Path| {
+        vec![
+            "--conflicts".to_string(),
+            c.display().to_string(),
+            "--policy-map".to_string(),
+            map.display().to_string(),
+        ]
+    };
+    let (a1, a2) = (args(&c1), args(&c2));
+    let a1: Vec<&str> = a1.iter().map(String::as_str).collect();
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    live_pcap(&capture, &d1, &a1);
+    extract(&capture, &d2, &a2);
+    assert_same_output(&d1, &d2, Times::Micros, "policy map");
+    let lines = |p: &Path| {
+        let mut l: Vec<String> = std::fs::read_to_string(p)
+            .expect("conflicts file")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        l.sort();
+        l
+    };
+    let (l1, l2) = (lines(&c1), lines(&c2));
+    assert!(!l2.is_empty(), "the capture has an overlap conflict");
+    assert_eq!(l1, l2);
+    assert!(
+        l1.iter().all(|l| l.contains("\"policy\":\"last\"")),
+        "{l1:?}"
+    );
+}
+
 /// A synthetic capture with 9000-byte frames: each arrives as a chain of
 /// mbufs, copied once into the worker's scratch buffer.
 #[test]

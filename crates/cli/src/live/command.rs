@@ -10,16 +10,20 @@
 //! merged by id, and the manifest is written as `extract` writes it, with
 //! the port in place of the input files.
 
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
 use pcapread::{DecodeStats, Frame, LinkType};
-use reassembly::{AssemblerStats, Dir, ScatterGather};
+use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
 
 use super::dispatch::{self, Dispatcher};
 use super::worker::{FrameSink, QueueRun, WorkerStats};
 use super::{LiveOptions, LiveOutcome, PortSummary};
+use crate::conflicts::ConflictLine;
 use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
 use crate::extract::{self, ExtractOptions};
 use crate::files::FileSink;
@@ -48,15 +52,31 @@ pub struct LiveReport {
     pub decode: DecodeStats,
 }
 
-/// A [`Sink`] handle to the shared [`FileSink`].
-struct LockedSink<'a>(&'a Mutex<FileSink>);
+/// The `--conflicts` file: one JSON line per overlap conflict, in the
+/// order the workers meet them.
+struct ConflictFile {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+/// What the workers share: the file sink and the conflicts file.
+struct Outputs {
+    files: Mutex<FileSink>,
+    conflicts: Option<Mutex<ConflictFile>>,
+}
+
+/// A [`Sink`] handle to the shared [`Outputs`].
+struct LockedSink<'a>(&'a Outputs);
+
+/// Locks `m`; a worker that panicked mid-write poisons the lock, its panic
+/// is reported by the capture, and the state is still good enough to close.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl LockedSink<'_> {
     fn lock(&self) -> MutexGuard<'_, FileSink> {
-        // A worker that panicked mid-write poisons the lock; its panic is
-        // reported by the capture, and the file state is still consistent
-        // enough to close the others.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.0.files)
     }
 }
 
@@ -77,6 +97,17 @@ impl Sink for LockedSink<'_> {
         sg: &ScatterGather<'_>,
     ) -> anyhow::Result<()> {
         self.lock().delivery(head, dir, gap, sg)
+    }
+
+    fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
+        self.lock().conflict(head, conflict)?;
+        if let Some(file) = &self.0.conflicts {
+            let mut file = lock(file);
+            let line = serde_json::to_string(&ConflictLine::new(head, conflict))?;
+            let path = file.path.display().to_string();
+            writeln!(file.out, "{line}").with_context(|| format!("writing {path}"))?;
+        }
+        Ok(())
     }
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
@@ -104,14 +135,32 @@ impl FrameSink for Feed<'_, '_> {
 
 /// Runs `streamcut live`.
 pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
-    let x = &cmd.extract;
+    let mut x = cmd.extract.clone();
+    if let Some(path) = x.engine.policy_map.take() {
+        // As `engine::run` does: the file becomes the assembler's map.
+        x.engine.assembler.policy_map = reassembly::PolicyMap::from_file(&path)?;
+    }
+    let x = &x;
     extract::prepare_dir(&x.out_dir, x.force)?;
-    let sink = Mutex::new(FileSink::new(
-        &x.out_dir,
-        x.layout,
-        Namer::new(x.naming),
-        x.max_open_files,
-    )?);
+    let conflicts = match &x.engine.conflicts {
+        Some(path) => {
+            let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            Some(Mutex::new(ConflictFile {
+                out: BufWriter::new(f),
+                path: path.clone(),
+            }))
+        }
+        None => None,
+    };
+    let sink = Outputs {
+        files: Mutex::new(FileSink::new(
+            &x.out_dir,
+            x.layout,
+            Namer::new(x.naming),
+            x.max_open_files,
+        )?),
+        conflicts,
+    };
     let signal = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&signal))
@@ -151,7 +200,14 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         let summary = pipeline.finish()?;
         Ok((summary, stats))
     })?;
-    let mut sink = sink.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(file) = sink.conflicts {
+        let mut file = file.into_inner().unwrap_or_else(|e| e.into_inner());
+        let path = file.path.display().to_string();
+        file.out
+            .flush()
+            .with_context(|| format!("writing {path}"))?;
+    }
+    let mut sink = sink.files.into_inner().unwrap_or_else(|e| e.into_inner());
     sink.finish()?;
 
     let (summaries, worker_stats): (Vec<PipelineSummary>, Vec<WorkerStats>) =
@@ -216,7 +272,7 @@ fn software_hashing(
     run: QueueRun<'_, '_>,
     engine: &EngineOptions,
     shards: usize,
-    sink: &Mutex<FileSink>,
+    sink: &Outputs,
 ) -> anyhow::Result<(PipelineSummary, WorkerStats)> {
     let (mut dispatcher, receivers) = Dispatcher::new(engine, shards)?;
     std::thread::scope(|scope| {
