@@ -47,7 +47,7 @@ use crate::progress::Progress;
 use crate::sink::Sink;
 
 /// Segments per batch.
-pub const BATCH: usize = 8192;
+pub const BATCH: usize = 4096;
 
 /// Most worker threads (more are not useful and each holds an assembler).
 pub const MAX_WORKERS: usize = 256;
@@ -95,7 +95,12 @@ enum Job<'m> {
 #[derive(Debug)]
 enum What {
     Open(Box<FlowHead>),
+    /// Bytes copied into the worker's log (queued data, zero fill).
     Write(Dir, Range<usize>),
+    /// Bytes still in the memory-mapped capture (in-order data, no copy).
+    WriteMapped(Dir, Range<usize>),
+    /// Bytes in the round's batch arena (in-order data of streamed input).
+    WriteArena(Dir, Range<usize>),
     EndDir(Dir),
     Conflict(Box<Conflict>),
     Close(Box<FlowRecord>),
@@ -117,9 +122,26 @@ struct Log {
 }
 
 /// The sink a worker's streams write into: it records, the calling thread replays.
+///
+/// Bytes that still sit in the capture's memory map, or in the batch arena of
+/// the round being processed, are recorded as ranges there (the calling thread
+/// writes them straight from there); only bytes from the assembler's pages and
+/// zero fill are copied into the log.
 struct EventSink {
     log: Rc<RefCell<Log>>,
     pos: Rc<Cell<u64>>,
+    /// Address range of the memory-mapped capture, if any.
+    map: Option<(usize, usize)>,
+    /// Address range of the current batch's arena.
+    arena: Rc<Cell<(usize, usize)>>,
+}
+
+/// `bytes` as a range of the region starting at `base` with `len` bytes, if inside.
+fn within(bytes: &[u8], (base, len): (usize, usize)) -> Option<Range<usize>> {
+    let p = bytes.as_ptr() as usize;
+    let start = p.checked_sub(base)?;
+    let end = start.checked_add(bytes.len())?;
+    (end <= len && !bytes.is_empty()).then_some(start..end)
 }
 
 impl EventSink {
@@ -139,6 +161,14 @@ impl Sink for EventSink {
     }
 
     fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        if let Some(r) = self.map.and_then(|m| within(bytes, m)) {
+            self.push(head.id, What::WriteMapped(dir, r));
+            return Ok(());
+        }
+        if let Some(r) = within(bytes, self.arena.get()) {
+            self.push(head.id, What::WriteArena(dir, r));
+            return Ok(());
+        }
         let range = {
             let mut log = self.log.borrow_mut();
             let start = log.bytes.len();
@@ -189,14 +219,18 @@ const END_POS: u64 = u64::MAX;
 fn worker_loop(
     w: u32,
     opts: &EngineOptions,
+    map: Option<(usize, usize)>,
     jobs: mpsc::Receiver<Job<'_>>,
     done: mpsc::Sender<(u32, Log, Option<AssemblerStats>)>,
 ) {
     let log = Rc::new(RefCell::new(Log::default()));
     let pos = Rc::new(Cell::new(0));
+    let arena = Rc::new(Cell::new((0usize, 0usize)));
     let mut sink = EventSink {
         log: Rc::clone(&log),
         pos: Rc::clone(&pos),
+        map,
+        arena: Rc::clone(&arena),
     };
     let shared = Rc::new(RefCell::new(Shared {
         sink: &mut sink,
@@ -209,6 +243,7 @@ fn worker_loop(
     for job in jobs {
         let stats = match job {
             Job::Batch(batch) => {
+                arena.set((batch.arena.as_ptr() as usize, batch.arena.len()));
                 let mut ticks = batch.ticks.iter().peekable();
                 for item in batch.items.iter().filter(|i| i.shard == w) {
                     while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
@@ -225,6 +260,7 @@ fn worker_loop(
                 None
             }
             Job::Finish => {
+                arena.set((0, 0));
                 pos.set(END_POS);
                 worker.asm.flush_all();
                 Some(worker.asm.stats())
@@ -241,14 +277,17 @@ fn worker_loop(
 
 /// Replays recorded events into the real sink in (position, flow) order and
 /// keeps the flow records.
-struct Replay<'a> {
+struct Replay<'a, 'm> {
     sink: &'a mut dyn Sink,
+    /// The memory-mapped capture (empty when there is none).
+    map: &'m [u8],
     heads: HashMap<FlowId, FlowHead>,
     records: Vec<FlowRecord>,
 }
 
-impl Replay<'_> {
-    fn apply(&mut self, logs: Vec<Log>) -> anyhow::Result<()> {
+impl Replay<'_, '_> {
+    /// Replay one round; `arena` is the arena of the round's batch.
+    fn apply(&mut self, logs: Vec<Log>, arena: &[u8]) -> anyhow::Result<()> {
         // (position, flow, worker, index within the worker's log): a flow's own
         // events keep their order because a flow lives in one worker.
         let mut order: Vec<(u64, FlowId, usize, usize)> = Vec::new();
@@ -276,6 +315,16 @@ impl Replay<'_> {
                 What::Write(dir, r) => {
                     if let Some(head) = self.heads.get(&e.flow) {
                         self.sink.write(head, dir, bytes.get(r).unwrap_or(&[]))?;
+                    }
+                }
+                What::WriteMapped(dir, r) => {
+                    if let Some(head) = self.heads.get(&e.flow) {
+                        self.sink.write(head, dir, self.map.get(r).unwrap_or(&[]))?;
+                    }
+                }
+                What::WriteArena(dir, r) => {
+                    if let Some(head) = self.heads.get(&e.flow) {
+                        self.sink.write(head, dir, arena.get(r).unwrap_or(&[]))?;
                     }
                 }
                 What::EndDir(dir) => {
@@ -377,8 +426,14 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
     };
 
     let mut decoder = Decoder::new(opts.decoder);
+    let map: &[u8] = mapped_reader
+        .as_ref()
+        .and_then(|r| r.mapped_bytes())
+        .unwrap_or(&[]);
+    let map_range = (!map.is_empty()).then(|| (map.as_ptr() as usize, map.len()));
     let mut replay = Replay {
         sink,
+        map,
         heads: HashMap::new(),
         records: Vec::new(),
     };
@@ -400,7 +455,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
             let w = w as u32;
             std::thread::Builder::new()
                 .name(format!("streamcut-worker-{w}"))
-                .spawn_scoped(scope, move || worker_loop(w, opts, rx, done))?;
+                .spawn_scoped(scope, move || worker_loop(w, opts, map_range, rx, done))?;
         }
         drop(done_tx);
         let mut pending: Option<Arc<Batch<'_>>> = None;
@@ -484,8 +539,8 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
             // Collect the previous round, then start this one.
             if let Some(prev) = pending.take() {
                 let logs = collect(&done_rx, workers, &mut assembler)?;
+                replay.apply(logs, &prev.arena)?;
                 drop(prev);
-                replay.apply(logs)?;
             }
             let b = Arc::new(std::mem::take(&mut batch));
             for tx in &job_txs {
@@ -496,15 +551,15 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         }
         if let Some(prev) = pending.take() {
             let logs = collect(&done_rx, workers, &mut assembler)?;
+            replay.apply(logs, &prev.arena)?;
             drop(prev);
-            replay.apply(logs)?;
         }
         for tx in &job_txs {
             tx.send(Job::Finish)
                 .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
         }
         let logs = collect(&done_rx, workers, &mut assembler)?;
-        replay.apply(logs)?;
+        replay.apply(logs, &[])?;
         drop(job_txs);
         Ok(())
     })?;
