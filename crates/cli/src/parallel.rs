@@ -430,7 +430,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         .as_ref()
         .and_then(|r| r.mapped_bytes())
         .unwrap_or(&[]);
-    let map_range = (!map.is_empty()).then(|| (map.as_ptr() as usize, map.len()));
+    let map_range = (!map.is_empty()).then_some((map.as_ptr() as usize, map.len()));
     let mut replay = Replay {
         sink,
         map,
