@@ -163,7 +163,11 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
     };
     let signal = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&signal))
+        // The first signal asks for a clean stop; a second one, while the
+        // flush is running, exits at once with status 130 (the shell's code
+        // for an interrupted command).
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&signal))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&signal)))
             .context("installing the SIGINT/SIGTERM handler")?;
     }
     let shards = usize::from(cmd.live.queues);
