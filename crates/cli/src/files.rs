@@ -30,7 +30,7 @@ use crate::naming::{join_inside, Namer};
 use crate::sink::Sink;
 
 /// Buffer size of each open file.
-const BUF: usize = 32 * 1024;
+const BUF: usize = 16 * 1024;
 
 /// Bytes a packed direction holds in memory before spilling to disk.
 pub const SPILL_AT: usize = 1024 * 1024;
@@ -41,23 +41,32 @@ pub const STREAMS_BIN: &str = "streams.bin";
 /// Name of the packed layout's spill directory (removed after a run).
 pub const SPILL_DIR: &str = ".streamcut-spill";
 
-/// A bounded set of open, buffered files, closed least recently used first.
-#[derive(Debug)]
+/// A bounded set of open, buffered files, closed least recently used first
+/// (an O(1) LRU: with many more flows than open files, every write may
+/// reopen a file, so finding the victim must not scan the pool).
 pub struct FilePool {
-    max_open: usize,
-    open: HashMap<PathBuf, (BufWriter<File>, u64)>,
-    clock: u64,
+    open: lru::LruCache<PathBuf, BufWriter<File>>,
     /// Times a file was closed to make room (and later reopened).
     pub evictions: u64,
+}
+
+impl std::fmt::Debug for FilePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilePool")
+            .field("open", &self.open.len())
+            .field("cap", &self.open.cap())
+            .field("evictions", &self.evictions)
+            .finish()
+    }
 }
 
 impl FilePool {
     /// A pool keeping at most `max_open` files open (at least one).
     pub fn new(max_open: usize) -> FilePool {
+        let cap =
+            std::num::NonZeroUsize::new(max_open.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
         FilePool {
-            max_open: max_open.max(1),
-            open: HashMap::new(),
-            clock: 0,
+            open: lru::LruCache::new(cap),
             evictions: 0,
         }
     }
@@ -70,20 +79,13 @@ impl FilePool {
     /// Append `bytes` to `path`. The file is created empty (truncated) when
     /// `fresh`, else opened for appending, unless it is open already.
     pub fn write(&mut self, path: &Path, fresh: bool, bytes: &[u8]) -> io::Result<()> {
-        self.clock += 1;
-        if let Some((w, used)) = self.open.get_mut(path) {
-            *used = self.clock;
+        if let Some(w) = self.open.get_mut(path) {
             return w.write_all(bytes);
         }
-        if self.open.len() >= self.max_open {
-            let victim = self
-                .open
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(p, _)| p.clone());
-            if let Some(v) = victim {
+        if self.open.len() >= self.open.cap().get() {
+            if let Some((_, mut w)) = self.open.pop_lru() {
                 self.evictions += 1;
-                self.close(&v)?;
+                w.flush()?;
             }
         }
         let file = if fresh {
@@ -93,21 +95,21 @@ impl FilePool {
         };
         let mut w = BufWriter::with_capacity(BUF, file);
         w.write_all(bytes)?;
-        self.open.insert(path.to_path_buf(), (w, self.clock));
+        self.open.put(path.to_path_buf(), w);
         Ok(())
     }
 
     /// Flush and close `path` if it is open.
     pub fn close(&mut self, path: &Path) -> io::Result<()> {
-        match self.open.remove(path) {
-            Some((mut w, _)) => w.flush(),
+        match self.open.pop(path) {
+            Some(mut w) => w.flush(),
             None => Ok(()),
         }
     }
 
     /// Flush and close every file (in path order, so errors are deterministic).
     pub fn close_all(&mut self) -> io::Result<()> {
-        let mut paths: Vec<PathBuf> = self.open.keys().cloned().collect();
+        let mut paths: Vec<PathBuf> = self.open.iter().map(|(p, _)| p.clone()).collect();
         paths.sort();
         for p in paths {
             self.close(&p)?;
