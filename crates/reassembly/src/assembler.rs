@@ -500,6 +500,17 @@ impl<F: StreamFactory> Assembler<F> {
             }
             a.release_all(&mut self.cache);
         }
+        // A connection completed at the end of input or when idle whose two
+        // directions both reached their FIN in order (a midstream pickup decides
+        // its start late) ended by FIN.
+        let reason = match reason {
+            EndReason::EndOfInput | EndReason::IdleTimeout
+                if conn.info.proto == Proto::Tcp && conn.halves.iter().all(|h| h.fin_reached) =>
+            {
+                EndReason::Fin
+            }
+            r => r,
+        };
         let [c2s, s2c] = std::mem::take(&mut conn.halves);
         let completion = Completion {
             reason,

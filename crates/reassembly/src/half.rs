@@ -104,6 +104,8 @@ pub(crate) struct Half {
     fin_off: Option<u64>,
     /// FIN reached (all bytes up to it delivered) or reset/flushed at the end.
     pub(crate) closed: bool,
+    /// Every byte up to this direction's FIN was delivered, in order.
+    pub(crate) fin_reached: bool,
     /// Whether the end of this direction was signalled to the stream.
     end_signalled: bool,
     /// Bytes skipped since the last delivery (reported with the next one).
@@ -807,6 +809,7 @@ impl Half {
         if let Some(f) = self.fin_off {
             if self.started && !self.closed && self.next_off >= f {
                 self.closed = true;
+                self.fin_reached = true;
                 self.signal_end(dir, ctx, stream);
             }
         }

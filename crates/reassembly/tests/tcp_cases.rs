@@ -671,3 +671,19 @@ fn test_established_late_syn_after_delivery_is_ignored() {
     assert_eq!(done.reason, EndReason::Fin);
     assert!(done.c2s.balanced() && done.s2c.balanced());
 }
+
+#[test]
+fn test_midstream_fin_both_ways_ends_with_fin() {
+    // No handshake, few segments: the FINs decide the starts, so the connection
+    // ends by FIN rather than at the end of input.
+    let r = run(&[
+        c(1000, 0, b"req"),
+        s(5000, 0, b"resp").ack(1003),
+        c(1003, FIN, b"").ack(5004),
+        s(5004, FIN, b"").ack(1004),
+    ]);
+    let r = r[0].borrow();
+    assert_eq!(r.bytes(C2S), b"req");
+    assert_eq!(r.bytes(S2C), b"resp");
+    assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::Fin);
+}
