@@ -47,11 +47,12 @@ pub enum Op {
         ack: Seq,
         /// TCP flags.
         flags: u8,
-        /// Payload length (`% 4096`).
+        /// Payload length: below 0x8000, `% 64` (small and empty segments are
+        /// common); else `% 4096`.
         len: u16,
         /// Content variant (0: the stream's "true" bytes; others differ).
         fill: u8,
-        /// Bytes cut by snaplen after the payload (`% 2048`).
+        /// Bytes cut by snaplen after the payload (like `len`, `% 2048` when large).
         truncated: u16,
         /// Time step in ms before the segment.
         dt: u8,
@@ -149,6 +150,15 @@ fn seq_of(s: Seq, base: u32) -> u32 {
         Seq::Near(d) => base.wrapping_add(d as i32 as u32),
         Seq::Jump(j) => base.wrapping_add((i32::from(j) * 32768) as u32),
         Seq::Raw(v) => v,
+    }
+}
+
+/// A length drawn from `v`: half the values give 0..64, the others 0..`max`.
+fn small_or_large(v: u16, max: u32) -> u32 {
+    if v < 0x8000 {
+        u32::from(v % 64)
+    } else {
+        u32::from(v) % max
     }
 }
 
@@ -252,7 +262,7 @@ pub fn run(input: &AsmInput) {
                         options: TcpOptions::default(),
                     }),
                     payload: &payload,
-                    truncated: u32::from(*truncated % 2048),
+                    truncated: small_or_large(*truncated, 2048),
                     encap: EncapPath::new(),
                     defragmented: false,
                 };
@@ -288,14 +298,14 @@ pub fn run(input: &AsmInput) {
                     }
                 };
                 payload.clear();
-                payload.extend((0..u32::from(*len % 2048)).map(|i| byte_at(i, 0)));
+                payload.extend((0..small_or_large(*len, 2048)).map(|i| byte_at(i, 0)));
                 let seg = Segment {
                     frame,
                     ts: now,
                     tuple: t,
                     transport: Transport::Udp,
                     payload: &payload,
-                    truncated: u32::from(*truncated % 512),
+                    truncated: small_or_large(*truncated, 512),
                     encap: EncapPath::new(),
                     defragmented: false,
                 };

@@ -23,14 +23,16 @@ pub enum FragOp {
     Fragment {
         /// Which datagram (3 IPv4, 3 IPv6 keys).
         datagram: u8,
-        /// Offset in 8-byte units (the wire encoding; 13 bits are used on the wire).
+        /// Offset in 8-byte units (`% 8192`: the 13 bits of the wire encoding).
         offset_units: u16,
         /// Add this to the offset in bytes (non-zero values are unaligned).
         misalign: u8,
         /// More fragments follow.
         more: bool,
-        /// Payload length.
-        len: u16,
+        /// Payload length in 8-byte units (`% 256`; 0 is an empty fragment).
+        len_units: u8,
+        /// Bytes added to the length when at least 128 (`% 8`: unaligned lengths).
+        len_extra: u8,
         /// Byte content variant (0: the datagram's "true" bytes).
         variant: u8,
         /// Time step before it, in units of 10 ms.
@@ -105,15 +107,21 @@ pub fn run(input: &FragInput) {
                 offset_units,
                 misalign,
                 more,
-                len,
+                len_units,
+                len_extra,
                 variant,
                 dt,
             } => {
                 now += u64::from(dt) * 10_000_000;
                 let k = datagram % 6;
-                let offset = u32::from(offset_units) * 8
+                let offset = u32::from(offset_units % 8192) * 8
                     + u32::from(misalign % 8 * u8::from(misalign >= 200));
-                let len = u32::from(len % 2048);
+                let extra = if len_extra >= 128 {
+                    u32::from(len_extra % 8)
+                } else {
+                    0
+                };
+                let len = u32::from(len_units) * 8 + extra;
                 let payload: Vec<u8> = (0..len).map(|i| byte_at(k, offset + i, variant)).collect();
                 fragments += 1;
                 let outcome = d.add(
