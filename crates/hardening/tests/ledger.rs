@@ -53,6 +53,9 @@ fn ledger_adds_up_for_every_flow_of_every_capture() {
         }
         tiny_hits += hits;
     }
-    assert!(flows > 500 && bytes > 1_000_000, "{flows} flows, {bytes} bytes");
+    assert!(
+        flows > 500 && bytes > 1_000_000,
+        "{flows} flows, {bytes} bytes"
+    );
     assert!(tiny_hits > 100, "tiny caps were hit {tiny_hits} times");
 }
