@@ -145,3 +145,34 @@ pub fn check_decode(data: &[u8]) {
     assert!(s.defragmented <= s.tcp_segments + s.udp_datagrams);
     assert_eq!(s.link_types.values().sum::<u64>(), n);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcapread::Skip;
+
+    /// Every link type the decoder supports is in [`LINK_TYPES`], so the
+    /// fuzz target reaches it (a new one added to the decoder fails this).
+    #[test]
+    fn link_types_cover_every_supported_link_type() {
+        let mut dec = Decoder::new(DecoderConfig::default());
+        for n in 0..=1024u32 {
+            let frame = Frame {
+                number: 1,
+                input: 0,
+                file_offset: 0,
+                ts: 0,
+                caplen: 0,
+                origlen: 0,
+                link_type: LinkType(n),
+                data: &[],
+            };
+            let supported = !matches!(dec.decode(&frame), Err(Skip::UnsupportedLinkType(_)));
+            assert_eq!(
+                supported,
+                LINK_TYPES.contains(&LinkType(n)),
+                "link type {n}: supported by the decoder {supported}"
+            );
+        }
+    }
+}
