@@ -15,8 +15,30 @@ use hardening::seeds::{capture_seeds, decode_seeds, testdata};
 use hardening::watchdog::with_deadline;
 use hardening::{assemble, capture, decode, defrag};
 
-/// Run `check` on every seed and then on `mutants` mutated seeds (and
-/// `random` random inputs); report the first failing input.
+/// Inputs kept under fuzz/seeds/TARGET (past crashes and hangs, small).
+fn kept(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Run `check` on every seed (and the inputs kept for `target`) and then on
+/// `mutants` mutated seeds (and `random` random inputs); report the first
+/// failing input.
 fn smoke(
     target: &'static str,
     check: fn(&[u8]),
@@ -24,6 +46,8 @@ fn smoke(
     mutants: usize,
     random: usize,
 ) {
+    let mut seeds = seeds;
+    seeds.extend(kept(target));
     with_deadline(target, Duration::from_secs(300), move || {
         let mut m = Mutator::new(0x5eed ^ target.len() as u64);
         let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
