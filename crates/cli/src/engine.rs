@@ -241,28 +241,34 @@ fn dispatch(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary
     }
 }
 
-/// The single-threaded engine: one assembler, every sink call made as the
-/// assembler produces it (with the live [`ScatterGather`] for
-/// [`Sink::delivery`]). [`run`] uses it for sinks that want deliveries
-/// (transcripts); everything else goes through [`crate::parallel`].
-pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
-    let mut reports = Vec::with_capacity(opts.inputs.len());
-    let mut readers = Vec::new();
-    // Reader index (as merged) -> report index.
-    let mut report_of = Vec::new();
+/// The inputs opened: a report per input (in the order given), the readers
+/// of those that opened, and for each reader the index of its report.
+pub(crate) struct Inputs {
+    pub(crate) reports: Vec<InputReport>,
+    pub(crate) readers: Vec<CaptureReader>,
+    pub(crate) report_of: Vec<usize>,
+}
+
+/// Open every input; one that cannot be opened becomes a problem in its report.
+pub(crate) fn open_inputs(opts: &EngineOptions) -> Inputs {
+    let mut inputs = Inputs {
+        reports: Vec::with_capacity(opts.inputs.len()),
+        readers: Vec::new(),
+        report_of: Vec::new(),
+    };
     for path in &opts.inputs {
         match CaptureReader::open(path) {
             Ok(r) => {
-                report_of.push(reports.len());
-                reports.push(InputReport {
+                inputs.report_of.push(inputs.reports.len());
+                inputs.reports.push(InputReport {
                     path: path.clone(),
                     info: Some(r.info().clone()),
                     frames: 0,
                     problems: Vec::new(),
                 });
-                readers.push(r);
+                inputs.readers.push(r);
             }
-            Err(e) => reports.push(InputReport {
+            Err(e) => inputs.reports.push(InputReport {
                 path: path.clone(),
                 info: None,
                 frames: 0,
@@ -270,26 +276,49 @@ pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Resu
             }),
         }
     }
+    inputs
+}
 
+/// Compile `--filter` for every link type the inputs announce (and check its
+/// syntax even when there is none).
+pub(crate) fn prepare_filter(
+    opts: &EngineOptions,
+    readers: &[CaptureReader],
+) -> anyhow::Result<Option<BpfFilter>> {
     let mut filter = opts.filter.as_deref().map(BpfFilter::new);
     if let Some(f) = &mut filter {
         let mut known: Vec<LinkType> = readers.iter().flat_map(|r| r.info().link_types()).collect();
         if known.is_empty() {
-            // Still check the expression's syntax before reading anything.
             known.push(LinkType::ETHERNET);
         }
         for lt in known {
             f.prepare(lt)?;
         }
     }
+    Ok(filter)
+}
 
-    let total_bytes = opts
-        .inputs
+/// Bytes of the input files (for the progress bar).
+pub(crate) fn total_bytes(opts: &EngineOptions) -> u64 {
+    opts.inputs
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
-        .sum();
-    let mut progress = Progress::new(opts.progress, total_bytes);
+        .sum()
+}
+
+/// The single-threaded engine: one assembler, every sink call made as the
+/// assembler produces it (with the live [`ScatterGather`] for
+/// [`Sink::delivery`]). [`run`] uses it for sinks that want deliveries
+/// (transcripts); everything else goes through [`crate::parallel`].
+pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let Inputs {
+        mut reports,
+        readers,
+        report_of,
+    } = open_inputs(opts);
+    let mut filter = prepare_filter(opts, &readers)?;
+    let mut progress = Progress::new(opts.progress, total_bytes(opts));
     let mut merged = MergedReader::new(readers);
     let mut decoder = Decoder::new(opts.decoder);
     let shared = Rc::new(RefCell::new(Shared {

@@ -37,10 +37,13 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use pcapread::{CaptureReader, Decoder, Frame, LinkType, MergedReader, Proto, Segment};
+use pcapread::{Decoder, Frame, MergedReader, Proto, Segment};
 use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
 
-use crate::engine::{error_file, problem, EngineOptions, InputReport, Shared, Summary, Worker};
+use crate::engine::{
+    error_file, open_inputs, prepare_filter, problem, total_bytes, EngineOptions, Inputs, Shared,
+    Summary, Worker,
+};
 use crate::filter::BpfFilter;
 use crate::flow::{FlowHead, FlowId, FlowRecord};
 use crate::progress::Progress;
@@ -355,63 +358,16 @@ enum Frames<'m> {
     Merged(MergedReader),
 }
 
-/// Sum of the workers' assembler counters (high-water marks add up too: each
-/// worker has its own page cache and table).
-fn add_stats(a: &mut AssemblerStats, b: &AssemblerStats) {
-    a.segments += b.segments;
-    a.rejected += b.rejected;
-    a.connections += b.connections;
-    a.completed += b.completed;
-    a.evicted_connections += b.evicted_connections;
-    a.rst_ignored += b.rst_ignored;
-    a.rst_overridden += b.rst_overridden;
-    a.pages_high_water += b.pages_high_water;
-    a.connections_high_water += b.connections_high_water;
-}
-
 /// Run the engine with `opts.threads` assembler workers (at least one).
 /// Output is identical for any number of workers; see the module docs.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
-    let mut reports = Vec::with_capacity(opts.inputs.len());
-    let mut readers = Vec::new();
-    let mut report_of = Vec::new();
-    for path in &opts.inputs {
-        match CaptureReader::open(path) {
-            Ok(r) => {
-                report_of.push(reports.len());
-                reports.push(InputReport {
-                    path: path.clone(),
-                    info: Some(r.info().clone()),
-                    frames: 0,
-                    problems: Vec::new(),
-                });
-                readers.push(r);
-            }
-            Err(e) => reports.push(InputReport {
-                path: path.clone(),
-                info: None,
-                frames: 0,
-                problems: vec![problem(&e)],
-            }),
-        }
-    }
-    let mut filter = opts.filter.as_deref().map(BpfFilter::new);
-    if let Some(f) = &mut filter {
-        let mut known: Vec<LinkType> = readers.iter().flat_map(|r| r.info().link_types()).collect();
-        if known.is_empty() {
-            known.push(LinkType::ETHERNET);
-        }
-        for lt in known {
-            f.prepare(lt)?;
-        }
-    }
-    let total_bytes = opts
-        .inputs
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let mut progress = Progress::new(opts.progress, total_bytes);
+    let Inputs {
+        mut reports,
+        mut readers,
+        report_of,
+    } = open_inputs(opts);
+    let mut filter = prepare_filter(opts, &readers)?;
+    let mut progress = Progress::new(opts.progress, total_bytes(opts));
     let workers = opts.threads.clamp(1, MAX_WORKERS);
 
     // One mapped input: frames borrow the map for the whole run.
@@ -610,7 +566,7 @@ fn collect(
             .recv()
             .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
         if let Some(s) = stats {
-            add_stats(assembler, &s);
+            assembler.add(&s);
         }
         if let Some(slot) = logs.get_mut(w as usize) {
             *slot = Some(log);

@@ -41,6 +41,22 @@ pub struct AssemblerStats {
     pub connections_high_water: usize,
 }
 
+impl AssemblerStats {
+    /// Add another assembler's counters (high-water marks add up too: the
+    /// assemblers were alive at the same time).
+    pub fn add(&mut self, other: &AssemblerStats) {
+        self.segments += other.segments;
+        self.rejected += other.rejected;
+        self.connections += other.connections;
+        self.completed += other.completed;
+        self.evicted_connections += other.evicted_connections;
+        self.rst_ignored += other.rst_ignored;
+        self.rst_overridden += other.rst_overridden;
+        self.pages_high_water += other.pages_high_water;
+        self.connections_high_water += other.connections_high_water;
+    }
+}
+
 struct Conn<S> {
     info: StreamInfo,
     /// Which side of the key is the client.

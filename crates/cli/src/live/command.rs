@@ -331,7 +331,7 @@ fn merge(parts: Vec<PipelineSummary>) -> PipelineSummary {
         all.filtered_out += p.filtered_out;
         all.udp_ignored += p.udp_ignored;
         add_decode(&mut all.decode, &p.decode);
-        add_assembler(&mut all.assembler, &p.assembler);
+        AssemblerStats::add(&mut all.assembler, &p.assembler);
         all.flows.extend(p.flows);
     }
     all.flows.sort_by_key(|r| r.head.id);
@@ -351,20 +351,6 @@ fn add_decode(a: &mut DecodeStats, b: &DecodeStats) {
     for (k, v) in &b.skipped {
         *a.skipped.entry(*k).or_default() += v;
     }
-}
-
-/// Counts add up; high-water marks of separate assemblers add up too (they
-/// were alive at the same time).
-fn add_assembler(a: &mut AssemblerStats, b: &AssemblerStats) {
-    a.segments += b.segments;
-    a.rejected += b.rejected;
-    a.connections += b.connections;
-    a.completed += b.completed;
-    a.evicted_connections += b.evicted_connections;
-    a.rst_ignored += b.rst_ignored;
-    a.rst_overridden += b.rst_overridden;
-    a.pages_high_water += b.pages_high_water;
-    a.connections_high_water += b.connections_high_water;
 }
 
 /// Prints the end-of-capture summary (port counters included) to stderr.
