@@ -247,7 +247,8 @@ pub fn run(input: &AsmInput) {
                 };
                 payload.clear();
                 payload.extend(
-                    (0..u32::from(*len % 4096)).map(|i| byte_at(data_seq.wrapping_add(i), *fill)),
+                    (0..small_or_large(*len, 4096))
+                        .map(|i| byte_at(data_seq.wrapping_add(i), *fill)),
                 );
                 let seg = Segment {
                     frame,

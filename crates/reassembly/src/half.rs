@@ -3,7 +3,9 @@
 //!
 //! Invariants:
 //! - queued chunks never overlap each other and all start after `next_off`;
-//! - kept bytes are exactly `[next_off - kept.len(), next_off)` and were delivered once;
+//! - kept bytes are exactly `[kept_end - kept.len(), kept_end)` and were delivered
+//!   once; `kept_end == next_off` unless a snaplen skip moved the delivery point
+//!   on since (the next delivery hands them back and reports the skip);
 //! - `ledger.buffered` is the number of bytes in queued chunks (kept bytes excluded);
 //! - `pages` is the number of cache pages held by queued chunks and kept bytes.
 //!
@@ -93,6 +95,9 @@ pub(crate) struct Half {
     hint_seq: Option<u32>,
     queue: BTreeMap<u64, Chunk>,
     kept: Option<Chunk>,
+    /// Offset just past the kept bytes: `next_off` when they were kept (a
+    /// snaplen skip may move the delivery point on before the next delivery).
+    kept_end: u64,
     /// Where the kept bytes came from: (offset of the first byte, frame), in
     /// offset order; the first entry starts at the first kept byte.
     kept_frames: Vec<(u64, u64)>,
@@ -433,13 +438,14 @@ impl Half {
             self.ledger.duplicate += len;
             return;
         };
-        let kept_start = self.next_off - u64::from(k.run.len());
+        let kept_end = self.kept_end;
+        let kept_start = kept_end.saturating_sub(u64::from(k.run.len()));
         let mut compared = 0;
         for i in 0..self.kept_frames.len() {
             let (from, old_frame) = self.kept_frames[i];
-            let to = self.kept_frames.get(i + 1).map_or(self.next_off, |e| e.0);
-            let x = a.max(from);
-            let y = (a + len).min(to);
+            let to = self.kept_frames.get(i + 1).map_or(kept_end, |e| e.0);
+            let x = a.max(from).max(kept_start);
+            let y = (a + len).min(to).min(kept_end);
             if x >= y {
                 continue;
             }
@@ -949,10 +955,12 @@ impl Half {
                         last = (p.frame, p.ts);
                         let first_abs = base + (s + lo) as u64;
                         if i == 0 && saved > 0 {
-                            // The previously kept bytes: keep their own origins.
+                            // The previously kept bytes (before any skip): keep
+                            // their own origins.
+                            let first_abs = self.kept_end - saved as u64 + lo as u64;
                             for (j, &(o, fr)) in self.kept_frames.iter().enumerate() {
                                 let end =
-                                    self.kept_frames.get(j + 1).map_or(first_new_off, |n| n.0);
+                                    self.kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
                                 if end > first_abs {
                                     frames.push((o.max(first_abs), fr));
                                 }
@@ -972,6 +980,7 @@ impl Half {
                     }
                     if ok {
                         self.pages += run.pages() as usize;
+                        self.kept_end = cursor;
                         self.kept = Some(Chunk {
                             run,
                             frame: last.0,

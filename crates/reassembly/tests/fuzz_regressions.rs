@@ -166,3 +166,34 @@ fn test_snaplen_skip_stops_at_queued_bytes_after_a_late_syn() {
     assert!(got.contains(&b'b'), "{l:?}");
     assert!(l.balanced(), "{l:?}");
 }
+
+/// Found by the assembler fuzz target (an arithmetic overflow): bytes kept with
+/// `keep_from`, then a snaplen skip moved the delivery point on before the next
+/// delivery; a retransmission of the kept bytes was then compared assuming they
+/// sat right before the (moved) delivery point, and the offset arithmetic
+/// underflowed. Kept bytes now remember where they end.
+#[test]
+fn test_retransmission_of_kept_bytes_after_a_snaplen_skip() {
+    let factory = Factory {
+        // Keep the whole first delivery.
+        keep_plan: vec![Some(0)],
+        ..Factory::default()
+    };
+    let pkts = vec![
+        c(100, SYN, b""),
+        c(101, ACK, b"abcdefghijklm").truncated(22), // [1, 14) then 22 bytes cut
+        c(140, ACK, b"Z"),                           // past the cut: skip to 36, queue Z
+        c(101, ACK, b"abcdefghijkl"),                // old: compared with kept bytes
+    ];
+    let r = run_factory(AssemblerConfig::default(), factory, &pkts);
+    let r = r[0].borrow();
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!(r.bytes(Dir::ClientToServer), b"abcdefghijklmZ");
+    // The retransmission matches the kept bytes: duplicates, no conflict.
+    assert_eq!(
+        (l.duplicate, l.overlap_lost, l.conflicts),
+        (12, 0, 0),
+        "{l:?}"
+    );
+    assert_eq!(l.missing, 22 + 4);
+}
