@@ -95,7 +95,7 @@ pub struct Common {
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Assembler worker threads (output is identical for any value; default: the number of CPUs).
+    /// Assembler worker threads (output is identical for any value; default: CPUs - 1, at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -126,8 +126,12 @@ impl Common {
         let mut e = EngineOptions::new(self.inputs.clone());
         e.udp = self.udp;
         e.filter = self.filter.clone();
+        // One thread reads, decodes and writes; the others assemble.
         e.threads = self.threads.map(usize::from).unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .saturating_sub(1)
+                .max(1)
         });
         e.assembler.overlap_policy = self.overlap_policy;
         e.policy_map = self.policy_map.clone();
@@ -187,8 +191,9 @@ pub struct ExtractArgs {
     /// Most zero bytes written for one gap with --gaps zero.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub zero_fill_cap: u64,
-    /// Most output files open at once.
-    #[arg(long, value_name = "N", default_value_t = 256,
+    /// Most output files open at once (fewer if the open-file limit is lower;
+    /// more open files mean fewer reopens when flows outnumber them).
+    #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open_files: u32,
 }
@@ -282,8 +287,9 @@ pub struct LiveArgs {
     /// Most zero bytes written for one gap with --gaps zero.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub zero_fill_cap: u64,
-    /// Most output files open at once.
-    #[arg(long, value_name = "N", default_value_t = 256,
+    /// Most output files open at once (fewer if the open-file limit is lower;
+    /// more open files mean fewer reopens when flows outnumber them).
+    #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open_files: u32,
     /// DPDK port id to capture from.

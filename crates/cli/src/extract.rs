@@ -42,7 +42,7 @@ pub struct ExtractOptions {
 }
 
 impl ExtractOptions {
-    /// Defaults: files layout, default naming, 256 open files.
+    /// Defaults: files layout, default naming, 4096 open files.
     pub fn new(engine: EngineOptions, out_dir: impl Into<PathBuf>) -> ExtractOptions {
         ExtractOptions {
             engine,
@@ -50,7 +50,7 @@ impl ExtractOptions {
             force: false,
             layout: Layout::Files,
             naming: Naming::Default,
-            max_open_files: 256,
+            max_open_files: 4096,
         }
     }
 }

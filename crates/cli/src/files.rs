@@ -30,7 +30,7 @@ use crate::naming::{join_inside, Namer};
 use crate::sink::Sink;
 
 /// Buffer size of each open file.
-const BUF: usize = 16 * 1024;
+const BUF: usize = 8 * 1024;
 
 /// Bytes a packed direction holds in memory before spilling to disk.
 pub const SPILL_AT: usize = 1024 * 1024;
@@ -175,6 +175,21 @@ fn di(dir: Dir) -> usize {
     }
 }
 
+/// File descriptors kept free for everything that is not an output file.
+const FD_RESERVE: u64 = 64;
+
+/// How many output files may really be open at once: `requested`, after
+/// raising the soft `RLIMIT_NOFILE` towards the hard limit, at most what the
+/// limit leaves beside [`FD_RESERVE`] descriptors (and at least one).
+pub fn usable_open_files(requested: usize) -> usize {
+    let want = (requested as u64).saturating_add(FD_RESERVE);
+    let limit = rlimit::increase_nofile_limit(want).unwrap_or(1024);
+    let usable = limit.saturating_sub(FD_RESERVE).max(1);
+    requested
+        .min(usize::try_from(usable).unwrap_or(usize::MAX))
+        .max(1)
+}
+
 impl FileSink {
     /// A sink writing into `dir` (which must exist).
     pub fn new(
@@ -197,7 +212,7 @@ impl FileSink {
             dir: dir.to_path_buf(),
             layout,
             namer,
-            pool: FilePool::new(max_open),
+            pool: FilePool::new(usable_open_files(max_open)),
             active: HashMap::new(),
             placements: BTreeMap::new(),
             packed,
@@ -400,6 +415,15 @@ impl Sink for FileSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_files_fit_the_descriptor_limit() {
+        assert_eq!(usable_open_files(1), 1);
+        assert_eq!(usable_open_files(0), 1);
+        let huge = usable_open_files(usize::MAX);
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert!(huge as u64 <= soft.saturating_sub(FD_RESERVE).max(1));
+    }
 
     #[test]
     fn pool_stays_bounded_and_appends_after_eviction() {
