@@ -335,6 +335,11 @@ impl<F: StreamFactory> Assembler<F> {
                 &mut conn.stream,
             );
         }
+        if t.flags.syn() {
+            // A SYN arriving after SYN-less data re-homes the queue at ISN + 1:
+            // deliver what now sits at the delivery point instead of stalling.
+            h.deliver_queued(dir, &mut ctx, &mut conn.stream);
+        }
         if t.flags.rst() {
             if rst_ok {
                 // The streams are not cut here: data that follows a RST is still

@@ -707,7 +707,12 @@ impl Half {
     }
 
     /// Deliver queued chunks that are contiguous with `next_off`.
-    fn deliver_queued<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    pub(crate) fn deliver_queued<S: Stream>(
+        &mut self,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) {
         if self.queue.keys().next() == Some(&self.next_off) {
             let empty = Pkt {
                 payload: &[],
