@@ -341,3 +341,124 @@ fn bare_syn_after_data_delivers_queue() {
     assert_eq!(data(&d, C2S), b"def");
     assert!(nothing(&st.finish()));
 }
+
+const BASE: u64 = 1_000 * MS;
+
+// gopacket TestFlush, first table row (one direction, flush 40 ms behind).
+// Differs: the flushed start has no gap (we start at the lowest sequence seen;
+// gopacket reports -1), and the second gap is reported as its 6 missing bytes.
+// We call flush_older_than only: gopacket's FlushCloseOlderThan also closes.
+#[test]
+fn gopacket_flush_one_way() {
+    let mut st = Stepper::new(AssemblerConfig::default());
+    assert!(nothing(&st.feed(c(1001, 0, &[1, 2, 3]).at(BASE))));
+    let d = st.flush_older_than(BASE + 10 * MS);
+    assert_eq!(data(&d, C2S), [1, 2, 3]);
+    assert_eq!(skip(&d, C2S), 0);
+    assert!(nothing(
+        &st.feed(c(1010, 0, &[4, 5, 6, 7]).at(BASE + 50 * MS))
+    ));
+    let d = st.flush_older_than(BASE + 60 * MS);
+    assert_eq!(data(&d, C2S), [4, 5, 6, 7]);
+    assert_eq!(skip(&d, C2S), 6);
+    assert!(nothing(&st.finish()));
+}
+
+// gopacket TestFlush, second row (two directions, flush 99 ms behind).
+#[test]
+fn gopacket_flush_two_way() {
+    let mut st = Stepper::new(AssemblerConfig::default());
+    assert!(nothing(&st.feed(c(1001, 0, &[1, 2, 3]).at(BASE))));
+    assert!(nothing(&st.flush_older_than(BASE - 49 * MS)));
+    assert!(nothing(
+        &st.feed(s(890, 0, &[11, 22, 33]).at(BASE + 50 * MS))
+    ));
+    let d = st.flush_older_than(BASE + MS);
+    assert_eq!(data(&d, C2S), [1, 2, 3]);
+    assert!(data(&d, S2C).is_empty());
+    assert!(nothing(
+        &st.feed(s(893, 0, &[44, 55, 66, 77]).at(BASE + 100 * MS))
+    ));
+    let d = st.flush_older_than(BASE + 51 * MS);
+    assert_eq!(data(&d, S2C), [11, 22, 33, 44, 55, 66, 77]);
+    assert_eq!(skip(&d, S2C), 0);
+    let d = st.feed(c(1004, 0, &[8, 9]).at(BASE + 150 * MS));
+    assert_eq!(data(&d, C2S), [8, 9]);
+    assert_eq!(skip(&d, C2S), 0);
+    assert!(nothing(&st.flush_older_than(BASE + 101 * MS)));
+    assert!(nothing(&st.finish()));
+}
+
+fn keep_run(plan: Vec<Option<usize>>, pkts: Vec<Pkt>) -> Vec<Vec<u8>> {
+    let f = Factory {
+        keep_plan: plan,
+        ..Factory::default()
+    };
+    let mut st = Stepper::with_factory(cfg_pages(4), f);
+    let mut out = Vec::new();
+    for p in pkts {
+        let d = st.feed(p);
+        assert_eq!(d.len(), 1, "one call per in-order segment: {d:?}");
+        out.push(d[0].bytes.clone());
+    }
+    st.finish();
+    out
+}
+
+// gopacket TestKeepSimpleOnBoundary
+#[test]
+fn gopacket_keep_simple_on_boundary() {
+    let calls = keep_run(
+        vec![Some(0)],
+        vec![
+            c(1000, SYN, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 0]),
+            c(1007, 0, &[7, 8, 9, 0, 1, 2, 3, 4, 5]),
+        ],
+    );
+    assert_eq!(calls[1], [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5]);
+}
+
+// gopacket TestKeepSimpleNotBoundaryLive
+#[test]
+fn gopacket_keep_simple_not_boundary_live() {
+    let calls = keep_run(
+        vec![Some(1)],
+        vec![
+            c(1000, SYN, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 0]),
+            c(1007, 0, &[7, 8, 9, 0, 1, 2, 3, 4, 5]),
+        ],
+    );
+    assert_eq!(calls[1], [2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5]);
+}
+
+// gopacket TestKeepSimpleNotBoundaryAlreadyKept
+#[test]
+fn gopacket_keep_not_boundary_already_kept() {
+    let calls = keep_run(
+        vec![Some(0), Some(11)],
+        vec![
+            c(1000, SYN, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10]),
+            c(1007, 0, &[7, 8, 9, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15]),
+            c(1016, 0, &[0x16, 0x17, 0x18]),
+        ],
+    );
+    assert_eq!(
+        calls[1],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15]
+    );
+    assert_eq!(calls[2], [0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
+}
+
+// gopacket TestKeepLonger
+#[test]
+fn gopacket_keep_longer() {
+    let calls = keep_run(
+        vec![Some(0), Some(0)],
+        vec![
+            c(1000, SYN, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+            c(1007, 0, &[7, 8, 9, 10, 11, 12, 13, 14, 15]),
+            c(1010, 0, &[10, 11, 12, 13, 14, 15, 16, 17]),
+        ],
+    );
+    assert_eq!(calls[2], (1..=17).collect::<Vec<u8>>());
+}
