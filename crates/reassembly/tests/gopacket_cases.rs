@@ -462,3 +462,32 @@ fn gopacket_keep_longer() {
     );
     assert_eq!(calls[2], (1..=17).collect::<Vec<u8>>());
 }
+
+// gopacket TestFlush, third row (a late RST carrying data, flush 50 ms behind
+// with 40 ms steps).
+// Differs: our RST does not end the direction (no `end` flag; data after it is
+// still delivered), and our flush skips the 1-byte hole at 1004 as soon as the
+// queued data behind it is old enough, where gopacket closes the half on RST.
+#[test]
+fn gopacket_flush_late_rst() {
+    let mut st = Stepper::new(AssemblerConfig::default());
+    assert!(nothing(&st.feed(c(1005, 0, &[5, 6, 7]).at(BASE))));
+    assert!(nothing(&st.flush_older_than(BASE - 10 * MS)));
+    assert!(nothing(
+        &st.feed(c(1001, RST, &[1, 2, 3]).at(BASE + 40 * MS))
+    ));
+    let d = st.flush_older_than(BASE + 30 * MS);
+    assert_eq!(data(&d, C2S), [1, 2, 3, 5, 6, 7]);
+    assert_eq!(skip(&d, C2S), 1);
+    assert!(d.iter().all(|x| !x.end));
+    // The hole before 1010 is skipped only once 1010 itself is older than the
+    // flush time (ours is per queued chunk; gopacket flushed it at once).
+    assert!(nothing(
+        &st.feed(c(1010, 0, &[10, 11, 12]).at(BASE + 80 * MS))
+    ));
+    assert!(nothing(&st.flush_older_than(BASE + 70 * MS)));
+    let d = st.flush_older_than(BASE + 90 * MS);
+    assert_eq!(data(&d, C2S), [10, 11, 12]);
+    assert_eq!(skip(&d, C2S), 2);
+    assert!(d.iter().all(|x| !x.end));
+}
