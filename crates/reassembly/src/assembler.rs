@@ -13,6 +13,7 @@ use crate::config::AssemblerConfig;
 use crate::half::{Ctx, Half, Pkt, Scratch};
 use crate::ledger::Ledger;
 use crate::page::PageCache;
+use crate::recency::{Recency, MAX_SLOTS};
 use crate::scatter::{Piece, ScatterGather, Skip, Source};
 use crate::stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
@@ -95,6 +96,8 @@ pub struct Assembler<F: StreamFactory> {
     table: IndexMap<FlowKey, usize, foldhash::fast::RandomState>,
     slots: Vec<Option<Conn<F::Stream>>>,
     free_slots: Vec<usize>,
+    /// The slots in use, least recently active first (the eviction order).
+    recency: Recency,
     stats: AssemblerStats,
     clock: u64,
 }
@@ -111,6 +114,7 @@ impl<F: StreamFactory> Assembler<F> {
             table: IndexMap::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
+            recency: Recency::default(),
             stats: AssemblerStats::default(),
             clock: 0,
         }
@@ -196,7 +200,7 @@ impl<F: StreamFactory> Assembler<F> {
     }
 
     fn create(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>) -> usize {
-        if self.table.len() >= self.cfg.max_connections.max(1) {
+        if self.table.len() >= self.cfg.max_connections.clamp(1, MAX_SLOTS) {
             self.evict_one();
         }
         let (client, syn_seen) = match &seg.transport {
@@ -238,20 +242,18 @@ impl<F: StreamFactory> Assembler<F> {
             self.slots.len() - 1
         };
         self.table.insert(key, idx);
+        self.recency.push(idx);
         self.stats.connections += 1;
         self.stats.connections_high_water = self.stats.connections_high_water.max(self.table.len());
         idx
     }
 
-    /// Evict the least recently active connection (deterministic: ties by table order).
+    /// Evict the least recently active connection: the one whose last
+    /// accepted packet came earliest in the input (arrival order, which is
+    /// also packet-time order unless timestamps go backwards; see
+    /// [`Recency`]). O(1) to find.
     fn evict_one(&mut self) {
-        let victim = self
-            .table
-            .values()
-            .filter_map(|&i| self.slots[i].as_ref().map(|c| (c.last_ts, i)))
-            .min_by_key(|&(ts, _)| ts)
-            .map(|(_, i)| i);
-        if let Some(i) = victim {
+        if let Some(i) = self.recency.oldest() {
             self.stats.evicted_connections += 1;
             self.complete(i, EndReason::Evicted);
         }
@@ -294,6 +296,7 @@ impl<F: StreamFactory> Assembler<F> {
         }
         conn.last_ts = conn.last_ts.max(seg.ts);
         conn.last_frame = seg.frame;
+        self.recency.touch(idx);
         let (h, peer) = split_halves(&mut conn.halves, d);
         h.packets += 1;
         let carries =
@@ -375,6 +378,7 @@ impl<F: StreamFactory> Assembler<F> {
         }
         conn.last_ts = conn.last_ts.max(seg.ts);
         conn.last_frame = seg.frame;
+        self.recency.touch(idx);
         let h = &mut conn.halves[d];
         h.packets += 1;
         let n = seg.payload.len() as u64;
@@ -543,6 +547,7 @@ impl<F: StreamFactory> Assembler<F> {
         };
         conn.stream.complete(&completion);
         self.table.swap_remove(&conn.info.key);
+        self.recency.remove(idx);
         self.free_slots.push(idx);
         self.stats.completed += 1;
     }
@@ -577,4 +582,149 @@ fn rst_acceptable(h: &Half, seq: u32) -> bool {
     };
     let d = i64::from(seq.wrapping_sub(next) as i32);
     (-1..=RST_WINDOW).contains(&d)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::cell::RefCell;
+    use std::net::SocketAddr;
+    use std::rc::Rc;
+
+    use pcapread::{EncapPath, FiveTuple};
+
+    use super::*;
+
+    /// Client ports of the flows completed, in order, with their reasons.
+    type Log = Rc<RefCell<Vec<(u16, EndReason)>>>;
+
+    struct Rec {
+        port: u16,
+        log: Log,
+    }
+    impl Stream for Rec {
+        fn accept(&mut self, seg: &Segment<'_>, _: &AcceptInfo) -> Accept {
+            if seg.payload == b"drop" {
+                Accept::Drop
+            } else {
+                Accept::Take
+            }
+        }
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>) {}
+        fn complete(&mut self, c: &Completion) {
+            self.log.borrow_mut().push((self.port, c.reason));
+        }
+    }
+    struct Recs(Log);
+    impl StreamFactory for Recs {
+        type Stream = Rec;
+        fn new_stream(&mut self, info: &StreamInfo) -> Rec {
+            Rec {
+                port: info.client.src.port(),
+                log: Rc::clone(&self.0),
+            }
+        }
+    }
+
+    /// A UDP datagram of flow `port` at time `ts`.
+    fn udp(port: u16, ts: u64, frame: u64, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            frame,
+            ts,
+            tuple: FiveTuple {
+                proto: Proto::Udp,
+                src: SocketAddr::from(([10, 0, 0, 1], port)),
+                dst: SocketAddr::from(([10, 0, 0, 2], 53)),
+            },
+            transport: Transport::Udp,
+            payload,
+            truncated: 0,
+            encap: EncapPath::new(),
+            defragmented: false,
+        }
+    }
+
+    /// Feed `(flow, ts, payload)` with a table of `max` connections; the
+    /// evicted flows in order.
+    fn evictions(max: usize, pkts: &[(u16, u64, &[u8])]) -> Vec<u16> {
+        let log = Log::default();
+        let cfg = AssemblerConfig {
+            max_connections: max,
+            ..AssemblerConfig::default()
+        };
+        let mut asm = Assembler::new(cfg, Recs(Rc::clone(&log)));
+        for (n, &(port, ts, payload)) in pkts.iter().enumerate() {
+            asm.assemble(&udp(port, ts, n as u64 + 1, payload));
+            assert!(asm.connections() <= max.max(1));
+        }
+        let evicted: Vec<u16> = log
+            .borrow()
+            .iter()
+            .filter(|(_, r)| *r == EndReason::Evicted)
+            .map(|&(p, _)| p)
+            .collect();
+        assert_eq!(asm.stats().evicted_connections, evicted.len() as u64);
+        asm.flush_all();
+        evicted
+    }
+
+    #[test]
+    fn eviction_picks_the_least_recently_active() {
+        let got = evictions(
+            3,
+            &[
+                (1, 10, b"a"),
+                (2, 20, b"b"),
+                (3, 30, b"c"),
+                (1, 40, b"a"), // 1 active again: 2 is now the oldest
+                (4, 50, b"d"), // evicts 2
+                (3, 60, b"c"), // order: 1, 4, 3
+                (5, 70, b"e"), // evicts 1
+                (6, 80, b"f"), // evicts 4
+            ],
+        );
+        assert_eq!(got, [2, 1, 4]);
+    }
+
+    #[test]
+    fn eviction_of_a_table_of_one_replaces_the_only_connection() {
+        let got = evictions(0, &[(1, 1, b"a"), (1, 2, b"a"), (2, 3, b"b"), (3, 4, b"c")]);
+        assert_eq!(got, [1, 2]);
+    }
+
+    #[test]
+    fn eviction_follows_arrival_when_time_goes_backwards() {
+        // Flow 2's packet arrives after flow 1's with an earlier timestamp:
+        // flow 1 arrived first, so it goes first (arrival order, not time).
+        let got = evictions(2, &[(1, 100, b"a"), (2, 50, b"b"), (3, 200, b"c")]);
+        assert_eq!(got, [1]);
+    }
+
+    #[test]
+    fn dropped_packets_are_not_activity() {
+        // Flow 1's second packet is vetoed by its stream: it does not make
+        // flow 1 recent, so flow 1 is still the oldest.
+        let got = evictions(
+            2,
+            &[
+                (1, 10, b"a"),
+                (2, 20, b"b"),
+                (1, 30, b"drop"),
+                (3, 40, b"c"),
+            ],
+        );
+        assert_eq!(got, [1]);
+    }
+
+    #[test]
+    fn slots_are_reused_and_stay_in_order() {
+        // Completed (evicted) slots are reused by new flows, which join the
+        // order as the most recent.
+        let pkts: Vec<(u16, u64, &[u8])> = (0..50u16)
+            .map(|i| (i + 1, u64::from(i) * 10, b"x".as_slice()))
+            .collect();
+        let got = evictions(4, &pkts);
+        assert_eq!(got, (1..=46).collect::<Vec<u16>>());
+    }
 }

@@ -24,7 +24,9 @@ pub struct AssemblerConfig {
     /// Pages the whole assembler may hold.
     pub max_pages_total: usize,
     /// Connections tracked at once; past it the least recently active connection
-    /// is flushed and completed with [`EndReason::Evicted`](crate::EndReason::Evicted).
+    /// (the one whose last accepted packet came earliest in the input) is
+    /// flushed and completed with [`EndReason::Evicted`](crate::EndReason::Evicted).
+    /// At most `u32::MAX - 1`; larger values act as that.
     pub max_connections: usize,
     /// A TCP direction seen without its SYN waits for this many data segments
     /// before deciding where its stream starts (the lowest sequence number seen),

@@ -72,6 +72,7 @@ pub mod ledger;
 pub mod page;
 pub mod policy;
 pub mod policy_map;
+mod recency;
 pub mod scatter;
 pub mod seq;
 pub mod stream;
