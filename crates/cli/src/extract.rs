@@ -18,8 +18,9 @@ use serde::Serialize;
 use crate::engine::{self, EngineOptions, Summary};
 use crate::files::{FileSink, Layout};
 use crate::flow::FlowRecord;
-use crate::manifest::{self, Flows, ManifestOut, Placement, Tool, Totals};
+use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
 use crate::naming::{Namer, Naming};
+use crate::sink::Sink as _;
 
 /// Name of the manifest file in the output directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -80,7 +81,6 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     )?;
     let summary = engine::run(&opts.engine, &mut sink)?;
     sink.finish()?;
-    let placements = sink.placements();
     let totals = manifest::record_totals(&summary);
     let manifest = ManifestOut {
         tool: Tool::this(),
@@ -90,13 +90,7 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
         totals: totals.clone(),
         flows: Flows {
             records: &summary.flows,
-            place: |r: &FlowRecord, dir: Dir| {
-                let i = usize::from(dir == Dir::ServerToClient);
-                placements
-                    .get(&r.head.id)
-                    .and_then(|p| p.get(i).cloned())
-                    .unwrap_or(Placement::File(None))
-            },
+            place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
         },
     };
     write_manifest(&opts.out_dir, &manifest)?;

@@ -20,13 +20,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use reassembly::Dir;
 
-use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::flow::{FlowHead, FlowId, FlowRecord, DIRS};
 use crate::manifest::Placement;
-use crate::naming::{join_inside, Namer};
+use crate::naming::{default_name, join_inside, Namer, Naming};
 use crate::sink::Sink;
 
 /// Buffer size of each open file.
@@ -43,11 +45,13 @@ pub const SPILL_DIR: &str = ".streamcut-spill";
 
 /// A bounded set of open, buffered files, closed least recently used first
 /// (an O(1) LRU: with many more flows than open files, every write may
-/// reopen a file, so finding the victim must not scan the pool).
+/// reopen a file, so finding the victim must not scan the pool). Files are
+/// known by a caller's key (a flow direction), so a write costs one integer
+/// hash, not a path hash.
 pub struct FilePool {
-    open: lru::LruCache<PathBuf, BufWriter<File>>,
+    open: lru::LruCache<u64, BufWriter<File>>,
     /// Times a file was closed to make room (and later reopened).
-    pub evictions: u64,
+    evictions: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for FilePool {
@@ -55,7 +59,7 @@ impl std::fmt::Debug for FilePool {
         f.debug_struct("FilePool")
             .field("open", &self.open.len())
             .field("cap", &self.open.cap())
-            .field("evictions", &self.evictions)
+            .field("evictions", &self.evictions())
             .finish()
     }
 }
@@ -63,11 +67,16 @@ impl std::fmt::Debug for FilePool {
 impl FilePool {
     /// A pool keeping at most `max_open` files open (at least one).
     pub fn new(max_open: usize) -> FilePool {
+        FilePool::counting(max_open, Arc::default())
+    }
+
+    /// A pool that adds its evictions to a counter shared with other pools.
+    fn counting(max_open: usize, evictions: Arc<AtomicU64>) -> FilePool {
         let cap =
             std::num::NonZeroUsize::new(max_open.max(1)).unwrap_or(std::num::NonZeroUsize::MIN);
         FilePool {
             open: lru::LruCache::new(cap),
-            evictions: 0,
+            evictions,
         }
     }
 
@@ -76,15 +85,21 @@ impl FilePool {
         self.open.len()
     }
 
-    /// Append `bytes` to `path`. The file is created empty (truncated) when
-    /// `fresh`, else opened for appending, unless it is open already.
-    pub fn write(&mut self, path: &Path, fresh: bool, bytes: &[u8]) -> io::Result<()> {
-        if let Some(w) = self.open.get_mut(path) {
+    /// Times a file was closed to make room (in every pool sharing the counter).
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Append `bytes` to the file `key`, found at `path`. The file is created
+    /// empty (truncated) when `fresh`, else opened for appending, unless it
+    /// is open already.
+    pub fn write(&mut self, key: u64, path: &Path, fresh: bool, bytes: &[u8]) -> io::Result<()> {
+        if let Some(w) = self.open.get_mut(&key) {
             return w.write_all(bytes);
         }
         if self.open.len() >= self.open.cap().get() {
             if let Some((_, mut w)) = self.open.pop_lru() {
-                self.evictions += 1;
+                self.evictions.fetch_add(1, Ordering::Relaxed);
                 w.flush()?;
             }
         }
@@ -95,24 +110,24 @@ impl FilePool {
         };
         let mut w = BufWriter::with_capacity(BUF, file);
         w.write_all(bytes)?;
-        self.open.put(path.to_path_buf(), w);
+        self.open.put(key, w);
         Ok(())
     }
 
-    /// Flush and close `path` if it is open.
-    pub fn close(&mut self, path: &Path) -> io::Result<()> {
-        match self.open.pop(path) {
+    /// Flush and close the file `key` if it is open.
+    pub fn close(&mut self, key: u64) -> io::Result<()> {
+        match self.open.pop(&key) {
             Some(mut w) => w.flush(),
             None => Ok(()),
         }
     }
 
-    /// Flush and close every file (in path order, so errors are deterministic).
+    /// Flush and close every file (in key order, so errors are deterministic).
     pub fn close_all(&mut self) -> io::Result<()> {
-        let mut paths: Vec<PathBuf> = self.open.iter().map(|(p, _)| p.clone()).collect();
-        paths.sort();
-        for p in paths {
-            self.close(&p)?;
+        let mut keys: Vec<u64> = self.open.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        for k in keys {
+            self.close(k)?;
         }
         Ok(())
     }
@@ -143,6 +158,8 @@ impl Layout {
 struct DirOut {
     /// Files layout: the file name; packed layout: the spill file name.
     name: String,
+    /// Files layout: where the file is (checked by [`join_inside`] once, at open).
+    path: PathBuf,
     /// Bytes written so far.
     written: u64,
     /// Packed: bytes not yet spilled.
@@ -155,6 +172,12 @@ struct DirOut {
 
 /// The `extract` sink: stream bytes to files (or `streams.bin`), and each
 /// direction's [`Placement`] for the manifest.
+///
+/// With the files layout and default names, a flow's files depend on that
+/// flow alone, so the sink [splits](Sink::split) into one part per worker of
+/// the parallel engine: each writes its own flows' files on its own thread
+/// (the open-file bound is shared out between them), and placements are
+/// derived from the flow records instead of being remembered per flow.
 #[derive(Debug)]
 pub struct FileSink {
     dir: PathBuf,
@@ -162,6 +185,8 @@ pub struct FileSink {
     namer: Namer,
     pool: FilePool,
     active: HashMap<FlowId, [DirOut; 2]>,
+    /// Placements that cannot be derived from the flow record (packed
+    /// layout, tcpflow names).
     placements: BTreeMap<FlowId, [Placement; 2]>,
     packed: Option<BufWriter<File>>,
     packed_len: u64,
@@ -173,6 +198,11 @@ fn di(dir: Dir) -> usize {
         Dir::ClientToServer => 0,
         Dir::ServerToClient => 1,
     }
+}
+
+/// The pool key of one flow direction.
+fn key(id: FlowId, dir: Dir) -> u64 {
+    id.wrapping_mul(2).wrapping_add(di(dir) as u64)
 }
 
 /// File descriptors kept free for everything that is not an output file.
@@ -221,47 +251,40 @@ impl FileSink {
         })
     }
 
-    /// Where each flow's directions went (client-to-server, server-to-client).
-    pub fn placements(&self) -> &BTreeMap<FlowId, [Placement; 2]> {
-        &self.placements
+    /// Whether placements follow from the flow records alone.
+    fn derived(&self) -> bool {
+        self.layout == Layout::Files && self.namer.naming() == Naming::Default
     }
 
-    /// Times a file was closed to stay under the open-file bound.
+    /// Where one direction of a completed flow went.
+    pub fn placement(&self, record: &FlowRecord, dir: Dir) -> Placement {
+        if self.derived() {
+            return match record.dir(dir).bytes {
+                0 => Placement::File(None),
+                _ => Placement::File(Some(default_name(&record.head, dir))),
+            };
+        }
+        self.placements
+            .get(&record.head.id)
+            .and_then(|p| p.get(di(dir)).cloned())
+            .unwrap_or(Placement::File(None))
+    }
+
+    /// Times a file was closed to stay under the open-file bound (all parts).
     pub fn evictions(&self) -> u64 {
-        self.pool.evictions
-    }
-
-    /// Flush everything and remove the spill directory.
-    pub fn finish(&mut self) -> anyhow::Result<()> {
-        self.pool.close_all().context("closing output files")?;
-        if let Some(w) = &mut self.packed {
-            w.flush().context("writing streams.bin")?;
-        }
-        if self.spill_dir.exists() {
-            fs::remove_dir_all(&self.spill_dir)
-                .with_context(|| format!("removing {}", self.spill_dir.display()))?;
-        }
-        Ok(())
-    }
-
-    fn path_of(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let base = match self.layout {
-            Layout::Files => &self.dir,
-            Layout::Packed => &self.spill_dir,
-        };
-        Ok(join_inside(base, name)?)
+        self.pool.evictions()
     }
 
     /// Packed: move a direction's bytes (spill file, then buffer) to the end of
     /// `streams.bin`; returns its placement.
-    fn pack(&mut self, out: &mut DirOut) -> anyhow::Result<Placement> {
+    fn pack(&mut self, id: FlowId, dir: Dir, out: &mut DirOut) -> anyhow::Result<Placement> {
         let offset = self.packed_len;
         let Some(w) = &mut self.packed else {
             anyhow::bail!("packed output is not open");
         };
         if out.spilled {
             let path = join_inside(&self.spill_dir, &out.name)?;
-            self.pool.close(&path)?;
+            self.pool.close(key(id, dir))?;
             let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
             io::copy(&mut f, w).context("writing streams.bin")?;
             fs::remove_file(&path)?;
@@ -275,28 +298,87 @@ impl FileSink {
             length: out.written,
         })
     }
+
+    /// Packed: append a direction's buffered bytes to its spill file.
+    fn spill(&mut self, id: FlowId, dir: Dir) -> anyhow::Result<()> {
+        let Some(out) = self.active.get_mut(&id).map(|d| &mut d[di(dir)]) else {
+            return Ok(());
+        };
+        let fresh = !out.spilled;
+        out.spilled = true;
+        let buf = std::mem::take(&mut out.buf);
+        let path = join_inside(&self.spill_dir, &out.name)?;
+        if fresh {
+            fs::create_dir_all(&self.spill_dir)
+                .with_context(|| format!("creating {}", self.spill_dir.display()))?;
+        }
+        self.pool
+            .write(key(id, dir), &path, fresh, &buf)
+            .with_context(|| format!("writing {}", path.display()))
+    }
 }
 
 impl Sink for FileSink {
+    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        if !self.derived() || !self.active.is_empty() {
+            return None;
+        }
+        let each = (self.pool.open.cap().get() / parts).max(1);
+        Some(
+            (0..parts)
+                .map(|_| {
+                    Box::new(FileSink {
+                        dir: self.dir.clone(),
+                        layout: self.layout,
+                        namer: Namer::new(Naming::Default),
+                        pool: FilePool::counting(each, Arc::clone(&self.pool.evictions)),
+                        active: HashMap::new(),
+                        placements: BTreeMap::new(),
+                        packed: None,
+                        packed_len: 0,
+                        spill_dir: self.spill_dir.clone(),
+                    }) as Box<dyn Sink + Send>
+                })
+                .collect(),
+        )
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.pool.close_all().context("closing output files")?;
+        if let Some(w) = &mut self.packed {
+            w.flush().context("writing streams.bin")?;
+        }
+        if self.packed.is_some() && self.spill_dir.exists() {
+            fs::remove_dir_all(&self.spill_dir)
+                .with_context(|| format!("removing {}", self.spill_dir.display()))?;
+        }
+        Ok(())
+    }
+
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
-        let names = match self.layout {
+        let [a, b] = match self.layout {
             Layout::Files => self.namer.names(head),
             Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
         };
-        let [a, b] = names;
-        self.active.insert(
-            head.id,
-            [
-                DirOut {
-                    name: a,
-                    ..DirOut::default()
-                },
-                DirOut {
-                    name: b,
-                    ..DirOut::default()
-                },
-            ],
-        );
+        let path = |name: &str| -> anyhow::Result<PathBuf> {
+            Ok(match self.layout {
+                Layout::Files => join_inside(&self.dir, name)?,
+                Layout::Packed => PathBuf::new(),
+            })
+        };
+        let outs = [
+            DirOut {
+                path: path(&a)?,
+                name: a,
+                ..DirOut::default()
+            },
+            DirOut {
+                path: path(&b)?,
+                name: b,
+                ..DirOut::default()
+            },
+        ];
+        self.active.insert(head.id, outs);
         Ok(())
     }
 
@@ -304,7 +386,6 @@ impl Sink for FileSink {
         if bytes.is_empty() {
             return Ok(());
         }
-        let layout = self.layout;
         let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
             anyhow::bail!("bytes for flow {} after it was closed", head.id);
         };
@@ -316,33 +397,19 @@ impl Sink for FileSink {
         }
         let fresh = out.written == 0;
         out.written += bytes.len() as u64;
-        match layout {
-            Layout::Files => {
-                let name = out.name.clone();
-                let path = self.path_of(&name)?;
-                self.pool
-                    .write(&path, fresh, bytes)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+        match self.layout {
+            Layout::Files => self
+                .pool
+                .write(key(head.id, dir), &out.path, fresh, bytes)
+                .with_context(|| format!("writing {}", out.path.display())),
             Layout::Packed => {
                 out.buf.extend_from_slice(bytes);
                 if out.buf.len() >= SPILL_AT {
-                    let fresh_spill = !out.spilled;
-                    out.spilled = true;
-                    let buf = std::mem::take(&mut out.buf);
-                    let name = out.name.clone();
-                    if fresh_spill {
-                        fs::create_dir_all(&self.spill_dir)
-                            .with_context(|| format!("creating {}", self.spill_dir.display()))?;
-                    }
-                    let path = self.path_of(&name)?;
-                    self.pool
-                        .write(&path, fresh_spill, &buf)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    self.spill(head.id, dir)?;
                 }
+                Ok(())
             }
         }
-        Ok(())
     }
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
@@ -350,10 +417,9 @@ impl Sink for FileSink {
             Layout::Files => {
                 if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
                     if out.written > 0 {
-                        let path = self.path_of(&out.name)?;
                         self.pool
-                            .close(&path)
-                            .with_context(|| format!("writing {}", path.display()))?;
+                            .close(key(head.id, dir))
+                            .with_context(|| format!("writing {}", out.path.display()))?;
                     }
                 }
             }
@@ -368,7 +434,7 @@ impl Sink for FileSink {
                     return Ok(());
                 };
                 if out.placed.is_none() {
-                    out.placed = Some(self.pack(&mut out)?);
+                    out.placed = Some(self.pack(head.id, dir, &mut out)?);
                 }
                 if let Some(d) = self.active.get_mut(&head.id) {
                     d[di(dir)] = out;
@@ -383,15 +449,15 @@ impl Sink for FileSink {
         let Some(outs) = self.active.remove(&id) else {
             anyhow::bail!("flow {id} closed twice");
         };
+        let derived = self.derived();
         let mut placed = Vec::with_capacity(2);
-        for mut out in outs {
+        for (dir, mut out) in DIRS.into_iter().zip(outs) {
             let p = match self.layout {
                 Layout::Files => {
                     if out.written > 0 {
-                        let path = self.path_of(&out.name)?;
                         self.pool
-                            .close(&path)
-                            .with_context(|| format!("writing {}", path.display()))?;
+                            .close(key(id, dir))
+                            .with_context(|| format!("writing {}", out.path.display()))?;
                         Placement::File(Some(out.name))
                     } else {
                         Placement::File(None)
@@ -399,15 +465,17 @@ impl Sink for FileSink {
                 }
                 Layout::Packed => match out.placed.take() {
                     Some(p) => p,
-                    None => self.pack(&mut out)?,
+                    None => self.pack(id, dir, &mut out)?,
                 },
             };
             placed.push(p);
         }
-        let (Some(b), Some(a)) = (placed.pop(), placed.pop()) else {
-            anyhow::bail!("flow {id}: placements missing");
-        };
-        self.placements.insert(id, [a, b]);
+        if !derived {
+            let (Some(b), Some(a)) = (placed.pop(), placed.pop()) else {
+                anyhow::bail!("flow {id}: placements missing");
+            };
+            self.placements.insert(id, [a, b]);
+        }
         Ok(())
     }
 }
@@ -432,13 +500,13 @@ mod tests {
         let p: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("f{i}"))).collect();
         for round in 0..3 {
             for (i, path) in p.iter().enumerate() {
-                pool.write(path, round == 0, format!("{round}{i}").as_bytes())
+                pool.write(i as u64, path, round == 0, format!("{round}{i}").as_bytes())
                     .unwrap();
                 assert!(pool.open_files() <= 2);
             }
         }
         pool.close_all().unwrap();
-        assert!(pool.evictions > 0);
+        assert!(pool.evictions() > 0);
         for (i, path) in p.iter().enumerate() {
             assert_eq!(fs::read_to_string(path).unwrap(), format!("0{i}1{i}2{i}"));
         }

@@ -96,6 +96,11 @@ impl Namer {
         }
     }
 
+    /// The naming scheme.
+    pub fn naming(&self) -> Naming {
+        self.naming
+    }
+
     /// The names of both directions of a new flow (client-to-server first).
     /// Must be called once per flow, in flow id order, for tcpflow's clash
     /// suffixes to be deterministic.

@@ -34,6 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -41,8 +42,8 @@ use pcapread::{Decoder, Frame, MergedReader, Proto, Segment};
 use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
 
 use crate::engine::{
-    error_file, open_inputs, prepare_filter, problem, total_bytes, EngineOptions, Inputs, Shared,
-    Summary, Worker,
+    error_file, open_inputs, prepare_filter, problem, total_bytes, EngineOptions, InputReport,
+    Inputs, Problem, Shared, Summary, Worker,
 };
 use crate::filter::BpfFilter;
 use crate::flow::{FlowHead, FlowId, FlowRecord};
@@ -218,7 +219,32 @@ fn packet_pos(frame: u64) -> u64 {
 }
 const END_POS: u64 = u64::MAX;
 
-/// A worker thread: an assembler fed with its shard of every batch.
+/// Feed worker `w` its shard of `batch`, each tick just before the first of
+/// its segments that follows it; `pos` is set to the position of each step.
+fn run_batch(
+    w: u32,
+    worker: &mut Worker<'_>,
+    batch: &Batch<'_>,
+    pos: &Cell<u64>,
+    flush_after: u64,
+) {
+    let mut ticks = batch.ticks.iter().peekable();
+    for item in batch.items.iter().filter(|i| i.shard == w) {
+        while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
+            pos.set(tick_pos(t.frame));
+            worker.tick(t.now, flush_after);
+        }
+        pos.set(packet_pos(item.seg.frame));
+        worker.segment(&batch.segment(item));
+    }
+    for t in ticks {
+        pos.set(tick_pos(t.frame));
+        worker.tick(t.now, flush_after);
+    }
+}
+
+/// A worker thread of the replay mode: an assembler fed with its shard of
+/// every batch, recording sink calls for the calling thread to replay.
 fn worker_loop(
     w: u32,
     opts: &EngineOptions,
@@ -247,19 +273,7 @@ fn worker_loop(
         let stats = match job {
             Job::Batch(batch) => {
                 arena.set((batch.arena.as_ptr() as usize, batch.arena.len()));
-                let mut ticks = batch.ticks.iter().peekable();
-                for item in batch.items.iter().filter(|i| i.shard == w) {
-                    while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
-                        pos.set(tick_pos(t.frame));
-                        worker.tick(t.now, flush_after);
-                    }
-                    pos.set(packet_pos(item.seg.frame));
-                    worker.segment(&batch.segment(item));
-                }
-                for t in ticks {
-                    pos.set(tick_pos(t.frame));
-                    worker.tick(t.now, flush_after);
-                }
+                run_batch(w, &mut worker, &batch, &pos, flush_after);
                 None
             }
             Job::Finish => {
@@ -275,6 +289,71 @@ fn worker_loop(
         if done.send((w, out, stats)).is_err() {
             return;
         }
+    }
+}
+
+/// What a worker of the direct mode hands back at the end.
+struct Finished {
+    stats: AssemblerStats,
+    records: Vec<FlowRecord>,
+    error: Option<anyhow::Error>,
+}
+
+/// A worker thread of the direct mode: an assembler fed with its shard of
+/// every batch, calling its own part of a split sink. A sink error stops the
+/// work (and, through `failed`, the reading); it is returned at the end.
+fn direct_loop(
+    w: u32,
+    opts: &EngineOptions,
+    jobs: mpsc::Receiver<Job<'_>>,
+    mut part: Box<dyn Sink + Send>,
+    failed: &AtomicBool,
+) -> Finished {
+    let shared = Rc::new(RefCell::new(Shared {
+        sink: &mut *part,
+        error: None,
+        records: Vec::new(),
+        gaps: opts.gaps,
+    }));
+    let mut worker = Worker::new(opts.assembler.clone(), &shared);
+    let flush_after = opts.housekeeping.flush_after;
+    let pos = Cell::new(0);
+    for job in jobs {
+        match job {
+            Job::Batch(batch) => run_batch(w, &mut worker, &batch, &pos, flush_after),
+            Job::Finish => {
+                worker.asm.flush_all();
+                break;
+            }
+        }
+        if shared.borrow().error.is_some() {
+            failed.store(true, Ordering::Relaxed);
+            break;
+        }
+    }
+    let stats = worker.asm.stats();
+    drop(worker);
+    let Ok(shared) = Rc::try_unwrap(shared).map(RefCell::into_inner) else {
+        return Finished {
+            stats,
+            records: Vec::new(),
+            error: Some(anyhow::anyhow!(
+                "worker {w}: streams outlived their assembler"
+            )),
+        };
+    };
+    let mut error = shared.error;
+    let records = shared.records;
+    if error.is_none() {
+        error = part.finish().err();
+    }
+    if error.is_some() {
+        failed.store(true, Ordering::Relaxed);
+    }
+    Finished {
+        stats,
+        records,
+        error,
     }
 }
 
@@ -358,34 +437,299 @@ enum Frames<'m> {
     Merged(MergedReader),
 }
 
+/// The reading side: frames in, filtered and decoded segments out in batches.
+struct Source<'o, 'm> {
+    frames: Frames<'m>,
+    cut: Cutter<'o>,
+    progress: Progress,
+    reports: Vec<InputReport>,
+    report_of: Vec<usize>,
+    /// Where each input has been read up to.
+    offsets: Vec<u64>,
+    mapped_problem: Option<Problem>,
+    frames_read: u64,
+}
+
+/// Frames to batch items: ticks, filter, decode, shard.
+struct Cutter<'o> {
+    opts: &'o EngineOptions,
+    decoder: Decoder,
+    filter: Option<BpfFilter>,
+    workers: usize,
+    filtered_out: u64,
+    udp_ignored: u64,
+    tick: u64,
+    next_tick: u64,
+}
+
+impl<'m> Source<'_, 'm> {
+    /// Fill `batch` up to [`BATCH`] segments; true at the end of the input.
+    fn fill(&mut self, batch: &mut Batch<'m>) -> anyhow::Result<bool> {
+        while batch.items.len() < BATCH {
+            match &mut self.frames {
+                Frames::Mapped(s) => match s.next() {
+                    None => return Ok(true),
+                    Some(Err(e)) => {
+                        self.mapped_problem = Some(problem(&e));
+                        return Ok(true);
+                    }
+                    Some(Ok(frame)) => {
+                        self.frames_read += 1;
+                        self.offsets[0] = frame.file_offset.saturating_add(u64::from(frame.caplen));
+                        self.progress.frame(frame.number, self.offsets[0]);
+                        self.cut.take(&frame, Some(frame.data), batch)?;
+                    }
+                },
+                Frames::Merged(m) => match m.next_frame() {
+                    Ok(None) => return Ok(true),
+                    Err(e) => {
+                        let at = m
+                            .inputs()
+                            .iter()
+                            .position(|r| r.path() == error_file(&e))
+                            .and_then(|i| self.report_of.get(i).copied());
+                        if let Some(rep) = at.and_then(|i| self.reports.get_mut(i)) {
+                            rep.problems.push(problem(&e));
+                        }
+                    }
+                    Ok(Some(frame)) => {
+                        self.frames_read += 1;
+                        if let Some(o) = self.offsets.get_mut(usize::from(frame.input)) {
+                            *o = frame.file_offset.saturating_add(u64::from(frame.caplen));
+                        }
+                        self.progress.frame(frame.number, self.offsets.iter().sum());
+                        self.cut.take(&frame, None, batch)?;
+                    }
+                },
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl<'m> Cutter<'_> {
+    /// Filter, decode and queue one frame (and the tick due before it).
+    /// `mapped` is the frame's bytes with the memory map's lifetime, when it
+    /// has one.
+    fn take(
+        &mut self,
+        frame: &Frame<'_>,
+        mapped: Option<&'m [u8]>,
+        batch: &mut Batch<'m>,
+    ) -> anyhow::Result<()> {
+        if frame.ts >= self.next_tick {
+            let now = frame.ts - frame.ts % self.tick;
+            batch.ticks.push(Tick {
+                frame: frame.number,
+                now,
+            });
+            self.next_tick = now.saturating_add(self.tick);
+        }
+        if let Some(f) = &mut self.filter {
+            if !f.matches(frame.link_type, frame.data)? {
+                self.filtered_out += 1;
+                return Ok(());
+            }
+        }
+        let data = frame.data;
+        let Ok(seg) = self.decoder.decode(frame) else {
+            return Ok(());
+        };
+        if !self.opts.udp && seg.tuple.proto == Proto::Udp {
+            self.udp_ignored += 1;
+            return Ok(());
+        }
+        let shard = seg.tuple.canonical().0.shard(self.workers) as u32;
+        // Borrow the payload from the map when it lies inside the frame there;
+        // otherwise (streamed input, or a datagram rebuilt from fragments) copy it.
+        let start = (seg.payload.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        let end = start.wrapping_add(seg.payload.len());
+        let from_map = match mapped {
+            Some(m) if !seg.defragmented && end <= data.len() && start <= end => m.get(start..end),
+            _ => None,
+        };
+        let item = match from_map {
+            Some(p) => Item {
+                seg: with_payload(&seg, p),
+                arena: None,
+                shard,
+            },
+            None => {
+                let at = batch.arena.len();
+                batch.arena.extend_from_slice(seg.payload);
+                Item {
+                    seg: with_payload(&seg, &[]),
+                    arena: Some(at..batch.arena.len()),
+                    shard,
+                }
+            }
+        };
+        batch.items.push(item);
+        Ok(())
+    }
+}
+
 /// Run the engine with `opts.threads` assembler workers (at least one).
 /// Output is identical for any number of workers; see the module docs.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
     let Inputs {
-        mut reports,
+        reports,
         mut readers,
         report_of,
     } = open_inputs(opts);
-    let mut filter = prepare_filter(opts, &readers)?;
-    let mut progress = Progress::new(opts.progress, total_bytes(opts));
+    let filter = prepare_filter(opts, &readers)?;
     let workers = opts.threads.clamp(1, MAX_WORKERS);
 
     // One mapped input: frames borrow the map for the whole run.
     let single_mapped = readers.len() == 1 && readers[0].mapped_bytes().is_some();
     let mapped_reader = if single_mapped { readers.pop() } else { None };
-    let mut frames = match &mapped_reader {
+    let frames = match &mapped_reader {
         Some(r) => match r.slice_reader() {
             Some(s) => Frames::Mapped(s.with_input(0)),
             None => Frames::Merged(MergedReader::new(Vec::new())),
         },
         None => Frames::Merged(MergedReader::new(readers)),
     };
-
-    let mut decoder = Decoder::new(opts.decoder);
     let map: &[u8] = mapped_reader
         .as_ref()
         .and_then(|r| r.mapped_bytes())
         .unwrap_or(&[]);
+    let mut source = Source {
+        frames,
+        cut: Cutter {
+            opts,
+            decoder: Decoder::new(opts.decoder),
+            filter,
+            workers,
+            filtered_out: 0,
+            udp_ignored: 0,
+            tick: opts.housekeeping.tick.max(1),
+            next_tick: 0,
+        },
+        progress: Progress::new(opts.progress, total_bytes(opts)),
+        reports,
+        report_of,
+        offsets: vec![0u64; opts.inputs.len().max(1)],
+        mapped_problem: None,
+        frames_read: 0,
+    };
+    let mut assembler = AssemblerStats::default();
+    let mut records = match sink.split(workers) {
+        Some(parts) => run_direct(opts, parts, &mut source, &mut assembler)?,
+        None => run_replay(opts, map, sink, &mut source, &mut assembler)?,
+    };
+    source.progress.finish();
+
+    let Source {
+        frames,
+        cut,
+        mut reports,
+        report_of,
+        mapped_problem,
+        frames_read,
+        ..
+    } = source;
+    match (&frames, &mapped_reader) {
+        (Frames::Merged(m), _) => {
+            for (i, r) in m.inputs().iter().enumerate() {
+                if let Some(rep) = report_of.get(i).and_then(|&k| reports.get_mut(k)) {
+                    rep.frames = r.frames_read();
+                    rep.info = Some(r.info().clone());
+                }
+            }
+        }
+        (Frames::Mapped(s), Some(_)) => {
+            if let Some(rep) = report_of.first().and_then(|&k| reports.get_mut(k)) {
+                rep.frames = frames_read;
+                rep.info = Some(s.info().clone());
+                if let Some(p) = mapped_problem {
+                    rep.problems.push(p);
+                }
+            }
+        }
+        _ => {}
+    }
+    records.sort_by_key(|r| r.head.id);
+    Ok(Summary {
+        inputs: reports,
+        frames: frames_read,
+        filtered_out: cut.filtered_out,
+        udp_ignored: cut.udp_ignored,
+        decode: cut.decoder.stats(),
+        assembler,
+        flows: records,
+    })
+}
+
+/// Batches a reader may be ahead of a worker in the direct mode.
+const AHEAD: usize = 2;
+
+/// The direct mode: each worker drives its own part of the split sink; the
+/// calling thread only reads and decodes. Returns the flow records.
+fn run_direct<'m>(
+    opts: &EngineOptions,
+    parts: Vec<Box<dyn Sink + Send>>,
+    source: &mut Source<'_, 'm>,
+    assembler: &mut AssemblerStats,
+) -> anyhow::Result<Vec<FlowRecord>> {
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| -> anyhow::Result<Vec<FlowRecord>> {
+        let mut job_txs = Vec::with_capacity(parts.len());
+        let mut handles = Vec::with_capacity(parts.len());
+        for (w, part) in parts.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<Job<'m>>(AHEAD);
+            job_txs.push(tx);
+            let failed = &failed;
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("streamcut-worker-{w}"))
+                    .spawn_scoped(scope, move || direct_loop(w as u32, opts, rx, part, failed))?,
+            );
+        }
+        let mut finished = false;
+        // A send fails only when its worker stopped on an error, which the
+        // worker returns below.
+        while !finished && !failed.load(Ordering::Relaxed) {
+            let mut batch = Batch::default();
+            finished = source.fill(&mut batch)?;
+            let b = Arc::new(batch);
+            for tx in &job_txs {
+                let _ = tx.send(Job::Batch(Arc::clone(&b)));
+            }
+        }
+        for tx in &job_txs {
+            let _ = tx.send(Job::Finish);
+        }
+        drop(job_txs);
+        let mut records = Vec::new();
+        let mut first_error = None;
+        for h in handles {
+            let done = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+            assembler.add(&done.stats);
+            records.extend(done.records);
+            if first_error.is_none() {
+                first_error = done.error;
+            }
+        }
+        match first_error {
+            Some(e) => Err(e.context("writing output")),
+            None => Ok(records),
+        }
+    })
+}
+
+/// The replay mode: workers record sink calls, the calling thread replays
+/// them into `sink` in (position, flow) order. Returns the flow records.
+fn run_replay<'m>(
+    opts: &EngineOptions,
+    map: &'m [u8],
+    sink: &mut dyn Sink,
+    source: &mut Source<'_, 'm>,
+    assembler: &mut AssemblerStats,
+) -> anyhow::Result<Vec<FlowRecord>> {
+    let workers = source.cut.workers;
     let map_range = (!map.is_empty()).then_some((map.as_ptr() as usize, map.len()));
     let mut replay = Replay {
         sink,
@@ -393,14 +737,6 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         heads: HashMap::new(),
         records: Vec::new(),
     };
-    let mut filtered_out = 0u64;
-    let mut udp_ignored = 0u64;
-    let mut frames_read = 0u64;
-    let mut mapped_problem = None;
-    let mut assembler = AssemblerStats::default();
-    let tick = opts.housekeeping.tick.max(1);
-    let mut next_tick = 0u64;
-
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (done_tx, done_rx) = mpsc::channel();
         let mut job_txs = Vec::with_capacity(workers);
@@ -415,90 +751,17 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         }
         drop(done_tx);
         let mut pending: Option<Arc<Batch<'_>>> = None;
-        let mut batch = Batch::default();
-        let mut offsets = vec![0u64; opts.inputs.len().max(1)];
         let mut finished = false;
         while !finished {
             // Fill the next batch while the workers run the previous one.
-            loop {
-                let got = match &mut frames {
-                    Frames::Mapped(s) => match s.next() {
-                        None => None,
-                        Some(Err(e)) => {
-                            mapped_problem = Some(problem(&e));
-                            None
-                        }
-                        Some(Ok(frame)) => {
-                            frames_read += 1;
-                            offsets[0] = frame.file_offset.saturating_add(u64::from(frame.caplen));
-                            progress.frame(frame.number, offsets[0]);
-                            take_frame(
-                                &frame,
-                                Some(frame.data),
-                                &mut batch,
-                                &mut decoder,
-                                &mut filter,
-                                opts,
-                                workers,
-                                &mut filtered_out,
-                                &mut udp_ignored,
-                                &mut next_tick,
-                                tick,
-                            )?;
-                            Some(())
-                        }
-                    },
-                    Frames::Merged(m) => match m.next_frame() {
-                        Ok(None) => None,
-                        Err(e) => {
-                            let at = m
-                                .inputs()
-                                .iter()
-                                .position(|r| r.path() == error_file(&e))
-                                .and_then(|i| report_of.get(i).copied());
-                            if let Some(rep) = at.and_then(|i| reports.get_mut(i)) {
-                                rep.problems.push(problem(&e));
-                            }
-                            Some(())
-                        }
-                        Ok(Some(frame)) => {
-                            frames_read += 1;
-                            if let Some(o) = offsets.get_mut(usize::from(frame.input)) {
-                                *o = frame.file_offset.saturating_add(u64::from(frame.caplen));
-                            }
-                            progress.frame(frame.number, offsets.iter().sum());
-                            take_frame(
-                                &frame,
-                                None,
-                                &mut batch,
-                                &mut decoder,
-                                &mut filter,
-                                opts,
-                                workers,
-                                &mut filtered_out,
-                                &mut udp_ignored,
-                                &mut next_tick,
-                                tick,
-                            )?;
-                            Some(())
-                        }
-                    },
-                };
-                if got.is_none() {
-                    finished = true;
-                    break;
-                }
-                if batch.items.len() >= BATCH {
-                    break;
-                }
-            }
+            let mut batch = Batch::default();
+            finished = source.fill(&mut batch)?;
             // Collect the previous round, then start this one.
             if let Some(prev) = pending.take() {
-                let logs = collect(&done_rx, workers, &mut assembler)?;
+                let logs = collect(&done_rx, workers, assembler)?;
                 replay.apply(logs, &prev.arena)?;
-                drop(prev);
             }
-            let b = Arc::new(std::mem::take(&mut batch));
+            let b = Arc::new(batch);
             for tx in &job_txs {
                 tx.send(Job::Batch(Arc::clone(&b)))
                     .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
@@ -506,52 +769,19 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
             pending = Some(b);
         }
         if let Some(prev) = pending.take() {
-            let logs = collect(&done_rx, workers, &mut assembler)?;
+            let logs = collect(&done_rx, workers, assembler)?;
             replay.apply(logs, &prev.arena)?;
-            drop(prev);
         }
         for tx in &job_txs {
             tx.send(Job::Finish)
                 .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
         }
-        let logs = collect(&done_rx, workers, &mut assembler)?;
+        let logs = collect(&done_rx, workers, assembler)?;
         replay.apply(logs, &[])?;
         drop(job_txs);
         Ok(())
     })?;
-    progress.finish();
-
-    match (&frames, &mapped_reader) {
-        (Frames::Merged(m), _) => {
-            for (i, r) in m.inputs().iter().enumerate() {
-                if let Some(rep) = report_of.get(i).and_then(|&k| reports.get_mut(k)) {
-                    rep.frames = r.frames_read();
-                    rep.info = Some(r.info().clone());
-                }
-            }
-        }
-        (Frames::Mapped(s), Some(_)) => {
-            if let Some(rep) = report_of.first().and_then(|&k| reports.get_mut(k)) {
-                rep.frames = frames_read;
-                rep.info = Some(s.info().clone());
-                if let Some(p) = mapped_problem.take() {
-                    rep.problems.push(p);
-                }
-            }
-        }
-        _ => {}
-    }
-    let mut records = std::mem::take(&mut replay.records);
-    records.sort_by_key(|r| r.head.id);
-    Ok(Summary {
-        inputs: reports,
-        frames: frames_read,
-        filtered_out,
-        udp_ignored,
-        decode: decoder.stats(),
-        assembler,
-        flows: records,
-    })
+    Ok(replay.records)
 }
 
 /// Wait for every worker's log of one round, in worker order.
@@ -573,73 +803,6 @@ fn collect(
         }
     }
     Ok(logs.into_iter().map(Option::unwrap_or_default).collect())
-}
-
-/// Filter, decode and queue one frame (and the tick due before it). `mapped`
-/// is the frame's bytes with the memory map's lifetime, when it has one.
-#[allow(clippy::too_many_arguments)]
-fn take_frame<'m>(
-    frame: &Frame<'_>,
-    mapped: Option<&'m [u8]>,
-    batch: &mut Batch<'m>,
-    decoder: &mut Decoder,
-    filter: &mut Option<BpfFilter>,
-    opts: &EngineOptions,
-    workers: usize,
-    filtered_out: &mut u64,
-    udp_ignored: &mut u64,
-    next_tick: &mut u64,
-    tick: u64,
-) -> anyhow::Result<()> {
-    if frame.ts >= *next_tick {
-        let now = frame.ts - frame.ts % tick;
-        batch.ticks.push(Tick {
-            frame: frame.number,
-            now,
-        });
-        *next_tick = now.saturating_add(tick);
-    }
-    if let Some(f) = filter {
-        if !f.matches(frame.link_type, frame.data)? {
-            *filtered_out += 1;
-            return Ok(());
-        }
-    }
-    let data = frame.data;
-    let Ok(seg) = decoder.decode(frame) else {
-        return Ok(());
-    };
-    if !opts.udp && seg.tuple.proto == Proto::Udp {
-        *udp_ignored += 1;
-        return Ok(());
-    }
-    let shard = seg.tuple.canonical().0.shard(workers) as u32;
-    // Borrow the payload from the map when it lies inside the frame there;
-    // otherwise (streamed input, or a datagram rebuilt from fragments) copy it.
-    let start = (seg.payload.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-    let end = start.wrapping_add(seg.payload.len());
-    let from_map = match mapped {
-        Some(m) if !seg.defragmented && end <= data.len() && start <= end => m.get(start..end),
-        _ => None,
-    };
-    let item = match from_map {
-        Some(p) => Item {
-            seg: with_payload(&seg, p),
-            arena: None,
-            shard,
-        },
-        None => {
-            let at = batch.arena.len();
-            batch.arena.extend_from_slice(seg.payload);
-            Item {
-                seg: with_payload(&seg, &[]),
-                arena: Some(at..batch.arena.len()),
-                shard,
-            }
-        }
-    };
-    batch.items.push(item);
-    Ok(())
 }
 
 /// `seg` with another payload (and so another lifetime).

@@ -4,9 +4,17 @@
 //! Calls for one flow come in this order: [`Sink::open`] once, then
 //! [`Sink::write`] / [`Sink::delivery`] for each delivery and
 //! [`Sink::end_dir`] when a direction ends, then [`Sink::close`] once with the
-//! final record. Calls for different flows interleave in packet order. An
-//! error from any call stops the run and is returned by
+//! final record. Calls for different flows interleave in packet order (by the
+//! frame that caused them, then flow id: the same for any number of worker
+//! threads). An error from any call stops the run and is returned by
 //! [`engine::run`](crate::engine::run).
+//!
+//! A sink whose output for one flow depends on that flow alone (one file per
+//! flow direction, say) can [`Sink::split`] itself into one part per worker
+//! of the parallel engine. Each part then sees only its worker's flows, with
+//! no global order between parts, on the worker's own thread; this takes the
+//! sink off the reading thread, which is what lets extraction scale with
+//! threads.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +29,21 @@ pub trait Sink {
     /// others run on the parallel one, which does not make delivery calls.
     fn wants_deliveries(&self) -> bool {
         false
+    }
+
+    /// Split into `parts` sinks, one per parallel worker, when the output of
+    /// each flow depends on that flow's calls alone; `None` (the default)
+    /// when the sink needs all calls in one global order. Each part receives
+    /// every call for the flows of its worker and then [`Sink::finish`].
+    fn split(&mut self, _parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        None
+    }
+
+    /// No more calls will come: flush what is buffered (called by the
+    /// engine on the parts of a split sink; the owner of a sink calls it on
+    /// the sink itself).
+    fn finish(&mut self) -> anyhow::Result<()> {
+        Ok(())
     }
 
     /// A new flow (called in flow id order).
@@ -67,6 +90,10 @@ pub trait Sink {
 pub struct NullSink;
 
 impl Sink for NullSink {
+    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        Some((0..parts).map(|_| Box::new(NullSink) as _).collect())
+    }
+
     fn write(&mut self, _head: &FlowHead, _dir: Dir, _bytes: &[u8]) -> anyhow::Result<()> {
         Ok(())
     }

@@ -217,18 +217,10 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
     let (summaries, worker_stats): (Vec<PipelineSummary>, Vec<WorkerStats>) =
         outcome.workers.into_iter().unzip();
     let merged = merge(summaries);
-    let placements = sink.placements();
     let flows: Vec<Flow> = merged
         .flows
         .iter()
-        .map(|r| {
-            let p = placements.get(&r.head.id);
-            Flow::new(r, |dir| {
-                let i = usize::from(dir == Dir::ServerToClient);
-                p.and_then(|p| p.get(i).cloned())
-                    .unwrap_or(Placement::File(None))
-            })
-        })
+        .map(|r| Flow::new(r, |dir| sink.placement(r, dir)))
         .collect();
     let summary = engine::Summary {
         inputs: Vec::new(),
