@@ -102,6 +102,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         Command::Flows(a) => {
             let mut e = a.common.engine();
             e.progress = !cli.quiet;
+            e.digest = !a.no_digest;
             let s = crate::list::run(&e, a.json, &mut out)?;
             report(&s)
         }

@@ -121,6 +121,9 @@ pub struct EngineOptions {
     pub policy_map: Option<PathBuf>,
     /// Write every overlap conflict to this file as JSON lines.
     pub conflicts: Option<PathBuf>,
+    /// Compute each direction's SHA-256 (the costliest step of reassembly
+    /// without output: `flows --no-digest` turns it off).
+    pub digest: bool,
 }
 
 impl EngineOptions {
@@ -138,6 +141,7 @@ impl EngineOptions {
             progress: false,
             policy_map: None,
             conflicts: None,
+            digest: true,
         }
     }
 }
@@ -326,6 +330,7 @@ pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Resu
         error: None,
         records: Vec::new(),
         gaps: opts.gaps,
+        digest: opts.digest,
     }));
     let mut worker = Worker {
         asm: Assembler::new(
@@ -465,6 +470,7 @@ impl<'s> FramePipeline<'s> {
             error: None,
             records: Vec::new(),
             gaps: opts.gaps,
+        digest: opts.digest,
         }));
         let worker = Worker {
             asm: Assembler::new(
@@ -658,6 +664,7 @@ pub(crate) struct Shared<'s> {
     pub(crate) error: Option<anyhow::Error>,
     pub(crate) records: Vec<FlowRecord>,
     pub(crate) gaps: GapMode,
+    pub(crate) digest: bool,
 }
 
 impl Shared<'_> {
@@ -699,7 +706,8 @@ impl<'s> StreamFactory for Factory<'s> {
 /// Per-direction running totals.
 #[derive(Default)]
 struct DirState {
-    hasher: Sha256,
+    /// The running digest (`None` when digests are off).
+    hasher: Option<Sha256>,
     bytes: u64,
     zero_filled: u64,
     /// Stream offset just past the last byte delivered.
@@ -744,6 +752,9 @@ impl Stream for FlowStream<'_> {
         let st = &mut self.dirs[dir_index(dir)];
         let head = &self.head;
         let mut shared = self.shared.borrow_mut();
+        if shared.digest && st.hasher.is_none() {
+            st.hasher = Some(Sha256::new());
+        }
         // We never call keep_from, so every byte of `sg` is new.
         let off = sg.stream_offset();
         let gap = off.saturating_sub(st.next_off);
@@ -753,14 +764,18 @@ impl Stream for FlowStream<'_> {
             while left > 0 {
                 let n = usize::try_from(left).unwrap_or(usize::MAX).min(ZEROS.len());
                 let z = &ZEROS[..n];
-                st.hasher.update(z);
+                if let Some(h) = &mut st.hasher {
+                    h.update(z);
+                }
                 st.bytes += n as u64;
                 shared.call(|s| s.write(head, dir, z));
                 left -= n as u64;
             }
         }
         for chunk in sg.chunks() {
-            st.hasher.update(chunk);
+            if let Some(h) = &mut st.hasher {
+                h.update(chunk);
+            }
             st.bytes += chunk.len() as u64;
             shared.call(|s| s.write(head, dir, chunk));
         }
@@ -777,13 +792,14 @@ impl Stream for FlowStream<'_> {
     }
 
     fn complete(&mut self, c: &Completion) {
+        let digest = self.shared.borrow().digest;
         let mut dirs = std::mem::take(&mut self.dirs).map(Some);
         let mut dir_record = |dir: Dir| {
             let st = dirs[dir_index(dir)].take().unwrap_or_default();
             DirRecord {
                 bytes: st.bytes,
                 packets: c.packets[dir_index(dir)],
-                sha256: st.hasher.finalize().into(),
+                sha256: digest.then(|| st.hasher.unwrap_or_default().finalize().into()),
                 zero_filled: st.zero_filled,
                 ledger: c.ledger(dir).clone(),
             }

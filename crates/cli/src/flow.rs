@@ -60,8 +60,9 @@ pub struct DirRecord {
     pub bytes: u64,
     /// Packets sent in this direction.
     pub packets: u64,
-    /// SHA-256 of the bytes handed to the sink.
-    pub sha256: [u8; 32],
+    /// SHA-256 of the bytes handed to the sink (`None` when digests are off:
+    /// [`EngineOptions::digest`](crate::engine::EngineOptions::digest)).
+    pub sha256: Option<[u8; 32]>,
     /// Zero bytes written in place of missing bytes (`--gaps zero`).
     pub zero_filled: u64,
     /// The byte ledger, gaps included.

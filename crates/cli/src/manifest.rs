@@ -187,8 +187,9 @@ pub struct Direction {
     pub bytes: u64,
     /// Packets sent in this direction.
     pub packets: u64,
-    /// SHA-256 of the bytes written, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the bytes written, lowercase hex (null when digests were
+    /// turned off, `flows --no-digest`).
+    pub sha256: Option<String>,
     /// Zero bytes written in place of missing bytes.
     pub zero_filled: u64,
     /// Missing byte ranges, offsets in the sender's stream (missing bytes included).
@@ -311,7 +312,7 @@ impl Direction {
             length,
             bytes: d.bytes,
             packets: d.packets,
-            sha256: hex::encode(d.sha256),
+            sha256: d.sha256.map(hex::encode),
             zero_filled: d.zero_filled,
             gaps: d
                 .ledger

@@ -266,6 +266,7 @@ fn worker_loop(
         error: None,
         records: Vec::new(),
         gaps: opts.gaps,
+        digest: opts.digest,
     }));
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;
@@ -314,6 +315,7 @@ fn direct_loop(
         error: None,
         records: Vec::new(),
         gaps: opts.gaps,
+        digest: opts.digest,
     }));
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;

@@ -492,6 +492,27 @@ fn flows_json_lines_are_the_manifest_flows_without_files() {
 }
 
 #[test]
+fn flows_no_digest_differs_only_in_sha256() {
+    let parse = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stdout(o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let with = parse(&run(&["flows", "--json", &corpus(SYNTH)]));
+    let mut without = parse(&run(&["flows", "--json", "--no-digest", &corpus(SYNTH)]));
+    assert_eq!(with.len(), without.len());
+    for (w, n) in with.iter().zip(&mut without) {
+        for d in ["c2s", "s2c"] {
+            assert!(w[d]["sha256"].is_string(), "{w}");
+            assert!(n[d]["sha256"].is_null(), "{n}");
+            n[d]["sha256"] = w[d]["sha256"].clone();
+        }
+    }
+    assert_eq!(with, without);
+}
+
+#[test]
 fn follow_prints_one_flow_in_capture_order() {
     let o = run(&["follow", &corpus(GAP), "--flow", "1"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
