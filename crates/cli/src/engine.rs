@@ -470,7 +470,7 @@ impl<'s> FramePipeline<'s> {
             error: None,
             records: Vec::new(),
             gaps: opts.gaps,
-        digest: opts.digest,
+            digest: opts.digest,
         }));
         let worker = Worker {
             asm: Assembler::new(

@@ -10,12 +10,23 @@
 //! that fall between them. The batch goes to every worker; worker `w` takes the
 //! segments with `FlowKey::shard(N) == w`, in frame order, running each tick
 //! just before the first of its segments that follows it. The workers own an
-//! [`Assembler`](reassembly::Assembler) each (no locks on the per-packet path),
-//! hash every delivered byte, and record what the sink must be told as
-//! [`Event`]s. While they work, the calling thread reads the next batch; then
-//! it replays their events into the real [`Sink`] and hands out the next one.
-//! At most two batches are alive at once, so memory follows the batch size,
-//! the page caps and the number of concurrent flows, not the capture length.
+//! [`Assembler`](reassembly::Assembler) each (no locks on the per-packet path)
+//! and hash every delivered byte. What happens to the bytes depends on the sink:
+//!
+//! - **Direct mode**, when the sink [splits](Sink::split) (the files layout
+//!   with default names, or no output at all): each worker calls its own part
+//!   of the sink, so files are written on the workers' threads and the calling
+//!   thread only reads and decodes. At most [`AHEAD`] batches wait per worker.
+//! - **Replay mode**, for sinks that need one global order (the packed
+//!   `streams.bin`, tcpflow's clash-numbered names, the conflicts file): the
+//!   workers record what the sink must be told as [`Event`]s; while they work,
+//!   the calling thread reads the next batch, then replays their events into
+//!   the real [`Sink`] and hands out the next batch. At most two batches are
+//!   alive at once.
+//!
+//! Either way memory follows the batch size, the page caps and the number of
+//! concurrent flows, not the capture length (the flow records, one per flow,
+//! are kept for the manifest).
 //!
 //! # Determinism
 //! A flow's events depend only on its own packets and on the ticks, which are
@@ -25,7 +36,10 @@
 //! tick counts just before its frame, the end of input after everything); a
 //! flow's own events keep their order. That order is a function of the input
 //! alone, so the sink sees the same calls — the same files, the same packed
-//! `streams.bin` — for `--threads 1` and `--threads 16`. (The one exception is
+//! `streams.bin` — for `--threads 1` and `--threads 16`. In the direct mode
+//! there is no global order, and none is needed: each part writes only its
+//! own flows' files, whose bytes depend on those flows alone, and the flow
+//! records are sorted by id at the end. (The one exception is
 //! the assembler's total page cap, which is per worker: with it hit, which
 //! holes are skipped can depend on the neighbours; the default cap is far above
 //! what the per-connection caps allow for a handful of flows.)
@@ -664,7 +678,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
 }
 
 /// Batches a reader may be ahead of a worker in the direct mode.
-const AHEAD: usize = 2;
+pub const AHEAD: usize = 2;
 
 /// The direct mode: each worker drives its own part of the split sink; the
 /// calling thread only reads and decodes. Returns the flow records.

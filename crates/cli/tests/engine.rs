@@ -30,7 +30,10 @@ fn collected_bytes_match_records() {
         for dir in DIRS {
             let d = r.dir(dir);
             assert_eq!(c.bytes(dir).len() as u64, d.bytes);
-            assert_eq!(Some(<[u8; 32]>::from(Sha256::digest(c.bytes(dir)))), d.sha256);
+            assert_eq!(
+                Some(<[u8; 32]>::from(Sha256::digest(c.bytes(dir)))),
+                d.sha256
+            );
             assert!(d.ledger.balanced(), "flow {} {dir:?}", r.head.id);
             assert_eq!(d.ledger.buffered, 0);
             assert_eq!(d.ledger.delivered, d.bytes);
