@@ -210,7 +210,7 @@ const FD_RESERVE: u64 = 64;
 
 /// How many output files may really be open at once: `requested`, after
 /// raising the soft `RLIMIT_NOFILE` towards the hard limit, at most what the
-/// limit leaves beside [`FD_RESERVE`] descriptors (and at least one).
+/// limit leaves beside `FD_RESERVE` (64) descriptors (and at least one).
 pub fn usable_open_files(requested: usize) -> usize {
     let want = (requested as u64).saturating_add(FD_RESERVE);
     let limit = rlimit::increase_nofile_limit(want).unwrap_or(1024);

@@ -6,7 +6,7 @@
 //! one mapped input; otherwise from the timestamp-merged readers, copying each
 //! payload into the batch), applies the BPF filter, decodes (IP fragments are
 //! defragmented here, in frame order, before sharding), and collects up to
-//! [`BATCH`] segments into a [`Batch`] together with the housekeeping ticks
+//! [`BATCH`] segments into a `Batch` together with the housekeeping ticks
 //! that fall between them. The batch goes to every worker; worker `w` takes the
 //! segments with `FlowKey::shard(N) == w`, in frame order, running each tick
 //! just before the first of its segments that follows it. The workers own an
@@ -19,7 +19,7 @@
 //!   thread only reads and decodes. At most [`AHEAD`] batches wait per worker.
 //! - **Replay mode**, for sinks that need one global order (the packed
 //!   `streams.bin`, tcpflow's clash-numbered names, the conflicts file): the
-//!   workers record what the sink must be told as [`Event`]s; while they work,
+//!   workers record what the sink must be told as `Event`s; while they work,
 //!   the calling thread reads the next batch, then replays their events into
 //!   the real [`Sink`] and hands out the next batch. At most two batches are
 //!   alive at once.
