@@ -90,10 +90,16 @@ impl FilePool {
         self.evictions.load(Ordering::Relaxed)
     }
 
-    /// Append `bytes` to the file `key`, found at `path`. The file is created
-    /// empty (truncated) when `fresh`, else opened for appending, unless it
-    /// is open already.
-    pub fn write(&mut self, key: u64, path: &Path, fresh: bool, bytes: &[u8]) -> io::Result<()> {
+    /// Append `bytes` to the file `key`, found at `path()` (asked only when
+    /// the file must be opened). The file is created empty (truncated) when
+    /// `fresh`, else opened for appending, unless it is open already.
+    pub fn write(
+        &mut self,
+        key: u64,
+        path: impl FnOnce() -> PathBuf,
+        fresh: bool,
+        bytes: &[u8],
+    ) -> io::Result<()> {
         if let Some(w) = self.open.get_mut(&key) {
             return w.write_all(bytes);
         }
@@ -103,10 +109,11 @@ impl FilePool {
                 w.flush()?;
             }
         }
+        let path = path();
         let file = if fresh {
-            File::create(path)?
+            File::create(&path)?
         } else {
-            OpenOptions::new().append(true).open(path)?
+            OpenOptions::new().append(true).open(&path)?
         };
         let mut w = BufWriter::with_capacity(BUF, file);
         w.write_all(bytes)?;
@@ -153,20 +160,27 @@ impl Layout {
     }
 }
 
-/// Per-direction output state of an open flow.
+/// Per-direction output state of an open flow: small, because every flow
+/// that has not completed yet (closed ones linger in the assembler) has one.
 #[derive(Debug, Default)]
 struct DirOut {
-    /// Files layout: the file name; packed layout: the spill file name.
-    name: String,
-    /// Files layout: where the file is (checked by [`join_inside`] once, at open).
-    path: PathBuf,
+    /// Files layout: the file name (checked by [`join_inside`] once, at
+    /// open); packed layout: the spill file name.
+    name: Box<str>,
     /// Bytes written so far.
     written: u64,
-    /// Packed: bytes not yet spilled.
+    /// Packed layout only.
+    packed: Option<Box<PackedDir>>,
+}
+
+/// The packed layout's state of one direction.
+#[derive(Debug, Default)]
+struct PackedDir {
+    /// Bytes not yet spilled.
     buf: Vec<u8>,
-    /// Packed: whether some bytes are in the spill file.
+    /// Whether some bytes are in the spill file.
     spilled: bool,
-    /// Packed: where the direction went once it ended.
+    /// Where the direction went once it ended.
     placed: Option<Placement>,
 }
 
@@ -282,15 +296,16 @@ impl FileSink {
         let Some(w) = &mut self.packed else {
             anyhow::bail!("packed output is not open");
         };
-        if out.spilled {
+        let p = out.packed.get_or_insert_default();
+        if p.spilled {
             let path = join_inside(&self.spill_dir, &out.name)?;
             self.pool.close(key(id, dir))?;
             let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
             io::copy(&mut f, w).context("writing streams.bin")?;
             fs::remove_file(&path)?;
         }
-        w.write_all(&out.buf).context("writing streams.bin")?;
-        out.buf = Vec::new();
+        w.write_all(&p.buf).context("writing streams.bin")?;
+        p.buf = Vec::new();
         self.packed_len += out.written;
         Ok(Placement::Packed {
             file: STREAMS_BIN.to_string(),
@@ -304,16 +319,17 @@ impl FileSink {
         let Some(out) = self.active.get_mut(&id).map(|d| &mut d[di(dir)]) else {
             return Ok(());
         };
-        let fresh = !out.spilled;
-        out.spilled = true;
-        let buf = std::mem::take(&mut out.buf);
+        let p = out.packed.get_or_insert_default();
+        let fresh = !p.spilled;
+        p.spilled = true;
+        let buf = std::mem::take(&mut p.buf);
         let path = join_inside(&self.spill_dir, &out.name)?;
         if fresh {
             fs::create_dir_all(&self.spill_dir)
                 .with_context(|| format!("creating {}", self.spill_dir.display()))?;
         }
         self.pool
-            .write(key(id, dir), &path, fresh, &buf)
+            .write(key(id, dir), || path.clone(), fresh, &buf)
             .with_context(|| format!("writing {}", path.display()))
     }
 }
@@ -360,22 +376,23 @@ impl Sink for FileSink {
             Layout::Files => self.namer.names(head),
             Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
         };
-        let path = |name: &str| -> anyhow::Result<PathBuf> {
-            Ok(match self.layout {
-                Layout::Files => join_inside(&self.dir, name)?,
-                Layout::Packed => PathBuf::new(),
-            })
+        let base = match self.layout {
+            Layout::Files => &self.dir,
+            Layout::Packed => &self.spill_dir,
         };
+        join_inside(base, &a)?;
+        join_inside(base, &b)?;
+        let packed = || (self.layout == Layout::Packed).then(Box::default);
         let outs = [
             DirOut {
-                path: path(&a)?,
-                name: a,
-                ..DirOut::default()
+                name: a.into(),
+                written: 0,
+                packed: packed(),
             },
             DirOut {
-                path: path(&b)?,
-                name: b,
-                ..DirOut::default()
+                name: b.into(),
+                written: 0,
+                packed: packed(),
             },
         ];
         self.active.insert(head.id, outs);
@@ -389,7 +406,7 @@ impl Sink for FileSink {
         let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
             anyhow::bail!("bytes for flow {} after it was closed", head.id);
         };
-        if out.placed.is_some() {
+        if out.packed.as_ref().is_some_and(|p| p.placed.is_some()) {
             anyhow::bail!(
                 "bytes for flow {} after its {dir:?} direction ended",
                 head.id
@@ -398,13 +415,16 @@ impl Sink for FileSink {
         let fresh = out.written == 0;
         out.written += bytes.len() as u64;
         match self.layout {
-            Layout::Files => self
-                .pool
-                .write(key(head.id, dir), &out.path, fresh, bytes)
-                .with_context(|| format!("writing {}", out.path.display())),
+            Layout::Files => {
+                let base = &self.dir;
+                self.pool
+                    .write(key(head.id, dir), || base.join(&*out.name), fresh, bytes)
+                    .with_context(|| format!("writing {}", base.join(&*out.name).display()))
+            }
             Layout::Packed => {
-                out.buf.extend_from_slice(bytes);
-                if out.buf.len() >= SPILL_AT {
+                let p = out.packed.get_or_insert_default();
+                p.buf.extend_from_slice(bytes);
+                if p.buf.len() >= SPILL_AT {
                     self.spill(head.id, dir)?;
                 }
                 Ok(())
@@ -417,9 +437,9 @@ impl Sink for FileSink {
             Layout::Files => {
                 if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
                     if out.written > 0 {
-                        self.pool
-                            .close(key(head.id, dir))
-                            .with_context(|| format!("writing {}", out.path.display()))?;
+                        self.pool.close(key(head.id, dir)).with_context(|| {
+                            format!("writing {}", self.dir.join(&*out.name).display())
+                        })?;
                     }
                 }
             }
@@ -433,8 +453,9 @@ impl Sink for FileSink {
                 else {
                     return Ok(());
                 };
-                if out.placed.is_none() {
-                    out.placed = Some(self.pack(head.id, dir, &mut out)?);
+                if out.packed.as_ref().is_some_and(|p| p.placed.is_none()) {
+                    let placed = self.pack(head.id, dir, &mut out)?;
+                    out.packed.get_or_insert_default().placed = Some(placed);
                 }
                 if let Some(d) = self.active.get_mut(&head.id) {
                     d[di(dir)] = out;
@@ -455,15 +476,15 @@ impl Sink for FileSink {
             let p = match self.layout {
                 Layout::Files => {
                     if out.written > 0 {
-                        self.pool
-                            .close(key(id, dir))
-                            .with_context(|| format!("writing {}", out.path.display()))?;
-                        Placement::File(Some(out.name))
+                        self.pool.close(key(id, dir)).with_context(|| {
+                            format!("writing {}", self.dir.join(&*out.name).display())
+                        })?;
+                        Placement::File(Some(out.name.into()))
                     } else {
                         Placement::File(None)
                     }
                 }
-                Layout::Packed => match out.placed.take() {
+                Layout::Packed => match out.packed.as_mut().and_then(|p| p.placed.take()) {
                     Some(p) => p,
                     None => self.pack(id, dir, &mut out)?,
                 },
@@ -500,8 +521,13 @@ mod tests {
         let p: Vec<PathBuf> = (0..4).map(|i| tmp.path().join(format!("f{i}"))).collect();
         for round in 0..3 {
             for (i, path) in p.iter().enumerate() {
-                pool.write(i as u64, path, round == 0, format!("{round}{i}").as_bytes())
-                    .unwrap();
+                pool.write(
+                    i as u64,
+                    || path.clone(),
+                    round == 0,
+                    format!("{round}{i}").as_bytes(),
+                )
+                .unwrap();
                 assert!(pool.open_files() <= 2);
             }
         }

@@ -94,7 +94,9 @@ pub struct Assembler<F: StreamFactory> {
     /// crafted captures stays expensive); iteration order is insertion order,
     /// independent of the hasher.
     table: IndexMap<FlowKey, usize, foldhash::fast::RandomState>,
-    slots: Vec<Option<Conn<F::Stream>>>,
+    /// Connections are boxed: a slot table of a million entries then holds
+    /// pointers, and growing it never copies (or doubles) whole connections.
+    slots: Vec<Option<Box<Conn<F::Stream>>>>,
     free_slots: Vec<usize>,
     /// The slots in use, least recently active first (the eviction order).
     recency: Recency,
@@ -235,10 +237,10 @@ impl<F: StreamFactory> Assembler<F> {
             last_frame: seg.frame,
         };
         let idx = if let Some(i) = self.free_slots.pop() {
-            self.slots[i] = Some(conn);
+            self.slots[i] = Some(Box::new(conn));
             i
         } else {
-            self.slots.push(Some(conn));
+            self.slots.push(Some(Box::new(conn)));
             self.slots.len() - 1
         };
         self.table.insert(key, idx);
