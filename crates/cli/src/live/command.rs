@@ -28,7 +28,7 @@ use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
 use crate::extract::{self, ExtractOptions};
 use crate::files::FileSink;
 use crate::flow::{FlowHead, FlowRecord};
-use crate::manifest::{self, Flow, Input, Manifest, Placement, Tool};
+use crate::manifest::{self, Flow, Input, Manifest, Tool};
 use crate::naming::Namer;
 use crate::sink::Sink;
 
