@@ -5,7 +5,8 @@ Generates captures with `capgen` into a tmpfs, then runs, one after the other
 on the same file and writing to the same tmpfs:
 
   * `streamcut extract CAPTURE -o DIR --threads N`  (for each N in --threads)
-  * `streamcut flows CAPTURE --json --threads N`     (reassembly only)
+  * `streamcut flows CAPTURE --json --threads N`     (reassembly + SHA-256, no output files)
+  * `streamcut flows CAPTURE --json --no-digest --threads N`  (reassembly only)
   * `tcpflow -r CAPTURE -o DIR`                      (Debian package tcpflow)
 
 For each run it reports wall time, MB/s of capture, packets/s, and the peak
@@ -130,6 +131,8 @@ def main():
         for n in threads:
             measure(f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "--threads", str(n), "-q"], True)
             measure(f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "--threads", str(n), "-q"], False)
+            measure(f"streamcut flows --no-digest -t{n}",
+                    [STREAMCUT, "flows", cap, "--json", "--no-digest", "--threads", str(n), "-q"], False)
         base = results["tcpflow"][0]
         for label, (secs, peak, status) in results.items():
             rows.append((name, label, size, packets, secs, peak, base / secs if secs > 0 else 0.0, status))
