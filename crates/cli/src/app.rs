@@ -1,13 +1,15 @@
 //! The single exit path of the binary: parse arguments, run one command,
 //! report, and map the outcome to an exit status.
 //!
-//! Exit status: 0 success; 1 input problems (a capture was damaged or could
-//! not be read: everything before the damage was processed, output written,
-//! problems listed on standard error and in the manifest); 2 usage or fatal
-//! error (bad arguments, a filter that does not compile, a non-empty output
-//! directory, a write error). Errors print with their whole cause chain. A
-//! closed standard output (`streamcut flows x | head`) ends the run quietly
-//! with status 0.
+//! Exit status: 0 success; 1 partial output described by a manifest marked
+//! incomplete: input problems (a capture was damaged or could not be read:
+//! everything before the damage was processed, output written, problems
+//! listed on standard error and in the manifest) or an output error that
+//! stopped `extract` part way (a full disk); 2 usage or fatal error (bad
+//! arguments, a filter that does not compile, an output directory that
+//! cannot be used, an output error after which not even the manifest could
+//! be written). Errors print with their whole cause chain. A closed standard
+//! output (`streamcut flows x | head`) ends the run quietly with status 0.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -24,6 +26,9 @@ pub enum Status {
     Success,
     /// Some input could not be read to its end (exit status 1).
     InputProblems,
+    /// An output error stopped the run; the manifest, marked incomplete,
+    /// describes what was written (exit status 1).
+    Partial,
 }
 
 /// Exit status for success.
@@ -51,7 +56,7 @@ pub fn main() -> ExitCode {
 pub fn exit_status(outcome: anyhow::Result<Status>) -> u8 {
     match outcome {
         Ok(Status::Success) => EXIT_OK,
-        Ok(Status::InputProblems) => EXIT_PROBLEMS,
+        Ok(Status::InputProblems | Status::Partial) => EXIT_PROBLEMS,
         Err(e) if is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
             let mut err = io::stderr().lock();
@@ -86,7 +91,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         Command::Extract(a) => {
             let mut opts = a.options();
             opts.engine.progress = !cli.quiet;
-            let x = crate::extract::run(&opts)?;
+            let x = match crate::extract::run(&opts) {
+                Ok(x) => x,
+                Err(e) => return stopped(e),
+            };
             if cli.verbose > 0 {
                 let t = &x.totals;
                 eprintln!(
@@ -138,6 +146,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     };
     out.flush()?;
     Ok(status)
+}
+
+/// An extraction that failed: a [`Stopped`](crate::extract::Stopped) one
+/// reports the error, what the output directory holds and any input
+/// problems, with status 1 when its manifest was written; anything else is a
+/// fatal error.
+fn stopped(e: anyhow::Error) -> anyhow::Result<Status> {
+    let s = e.downcast::<crate::extract::Stopped>()?;
+    if !s.manifest_written() {
+        return Err(s.into());
+    }
+    let _ = report(&s.summary);
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "streamcut: error: {:#}", s.error);
+    let _ = writeln!(err, "streamcut: {}", s.outcome());
+    Ok(Status::Partial)
 }
 
 /// List input problems on standard error; the status they make.

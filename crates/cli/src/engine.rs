@@ -218,6 +218,24 @@ impl Summary {
 /// error (a full disk). Damaged or unreadable inputs are [`Problem`]s in the
 /// summary instead.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let (summary, stop) = run_partial(opts, sink)?;
+    match stop {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// [`run`], telling apart errors before anything was done (`Err`: a filter
+/// that does not compile, an unreadable policy map) from an error that
+/// stopped the run part way (`Ok((summary, Some(error)))`: a sink error such
+/// as a full disk). Then the summary covers the frames read so far, and its
+/// flows are those whose [`Sink::close`] returned before the error. (The
+/// sequential engine, used for sinks that want deliveries, reports such an
+/// error as `Err`.)
+pub fn run_partial(
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
     let mut owned;
     let mut opts = opts;
     if let Some(path) = &opts.policy_map {
@@ -229,19 +247,22 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
     match &opts.conflicts {
         Some(path) => {
             let mut tee = crate::conflicts::ConflictTee::create(path, sink)?;
-            let summary = dispatch(opts, &mut tee)?;
-            tee.finish()?;
-            Ok(summary)
+            let (summary, stop) = dispatch(opts, &mut tee)?;
+            let stop = stop.or_else(|| tee.finish().err());
+            Ok((summary, stop))
         }
         None => dispatch(opts, sink),
     }
 }
 
-fn dispatch(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+fn dispatch(
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
     if sink.wants_deliveries() {
-        run_sequential(opts, sink)
+        Ok((run_sequential(opts, sink)?, None))
     } else {
-        crate::parallel::run(opts, sink)
+        crate::parallel::run_partial(opts, sink)
     }
 }
 
@@ -814,6 +835,10 @@ impl Stream for FlowStream<'_> {
         };
         let mut shared = self.shared.borrow_mut();
         shared.call(|s| s.close(&record));
-        shared.records.push(record);
+        // After a sink error, records are kept only of the flows closed
+        // before it (a run stopped part way lists those).
+        if shared.error.is_none() {
+            shared.records.push(record);
+        }
     }
 }

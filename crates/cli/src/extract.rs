@@ -2,13 +2,25 @@
 //!
 //! The output directory is created if missing; a directory that already has
 //! entries is refused unless `force` is set (then files with the same names
-//! are overwritten and other entries are left alone). `manifest.json` is
+//! are overwritten, an earlier `manifest.json` is removed at the start, and
+//! other entries are left alone). `manifest.json` is
 //! written last, through a temporary file renamed into place, so a manifest
-//! present means the extraction it describes finished (nothing is fsynced:
+//! present means the extraction it describes ended (nothing is fsynced:
 //! durability across a crash of the machine is the file system's).
+//!
+//! # Output errors
+//! An error writing the output (a full disk) stops the run, and the manifest
+//! is still written: `complete: false`, `error` saying what happened, and
+//! only the flows whose bytes were all written before the error (the files
+//! of the others were cut short). So that it fits on a full disk,
+//! [`MANIFEST_RESERVE`] bytes are set aside in [`RESERVE`] when the run starts
+//! (which also checks early that the directory can be written) and freed
+//! just before the manifest is written; if the whole flow list still does
+//! not fit, a manifest without it is written instead. [`run`] then returns a
+//! [`Stopped`] error.
 
-use std::fs;
-use std::io::{BufWriter, Write as _};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -16,14 +28,20 @@ use reassembly::Dir;
 use serde::Serialize;
 
 use crate::engine::{self, EngineOptions, Summary};
-use crate::files::{FileSink, Layout};
+use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::flow::FlowRecord;
-use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
+use crate::manifest::{self, Flows, ManifestOut, Placement, Tool, Totals};
 use crate::naming::{Namer, Naming};
 use crate::sink::Sink as _;
 
 /// Name of the manifest file in the output directory.
 pub const MANIFEST: &str = "manifest.json";
+
+/// Name of the file holding room for the manifest during a run.
+pub const RESERVE: &str = ".streamcut-reserve";
+
+/// Bytes set aside for the manifest during a run (about 700 flows' worth).
+pub const MANIFEST_RESERVE: usize = 1 << 20;
 
 /// Options of an extraction.
 #[derive(Debug, Clone)]
@@ -70,35 +88,205 @@ pub struct Extracted {
     pub totals: Totals,
 }
 
+/// An extraction stopped part way by an error (a full disk): what happened,
+/// and whether a manifest describing the partial output was written. The
+/// CLI exits with status 1 when it was, 2 when not.
+#[derive(Debug)]
+pub struct Stopped {
+    /// What stopped the run (with its causes).
+    pub error: anyhow::Error,
+    /// The manifest written, if any.
+    pub manifest: ManifestOutcome,
+    /// The manifest's path.
+    pub path: PathBuf,
+    /// What was read before the error; its flows are the ones written in full.
+    pub summary: Box<Summary>,
+}
+
+/// What became of the manifest of a [`Stopped`] extraction.
+#[derive(Debug)]
+pub enum ManifestOutcome {
+    /// Written (marked incomplete), listing this many flows written in full.
+    Listed(usize),
+    /// Written (marked incomplete) without its flow list, which did not fit;
+    /// this many flows had been written in full.
+    Unlisted(usize),
+    /// Not written, for this reason.
+    Failed(anyhow::Error),
+}
+
+impl Stopped {
+    /// Whether a manifest (marked incomplete) was written.
+    pub fn manifest_written(&self) -> bool {
+        !matches!(self.manifest, ManifestOutcome::Failed(_))
+    }
+
+    /// One sentence on what the output directory holds now.
+    pub fn outcome(&self) -> String {
+        let path = self.path.display();
+        match &self.manifest {
+            ManifestOutcome::Listed(n) => format!(
+                "the output is partial: {path} is marked incomplete and lists the {n} flows \
+                 written in full before the error; files it does not list were cut short"
+            ),
+            ManifestOutcome::Unlisted(n) => format!(
+                "the output is partial: {path} is marked incomplete; the list of the {n} \
+                 flows written in full before the error did not fit on the disk"
+            ),
+            ManifestOutcome::Failed(e) => format!(
+                "the output is partial and not described: {path} could not be written: {e:#}"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}; {}", self.error, self.outcome())
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// Run an extraction: write the streams and the manifest into `opts.out_dir`.
+///
+/// An error before anything was written (bad options, an output directory
+/// that cannot be used) is returned as it is; an error that stops the run
+/// part way is a [`Stopped`] (see the module docs).
 pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
-    prepare_dir(&opts.out_dir, opts.force)?;
+    let dir = &opts.out_dir;
+    prepare_dir(dir, opts.force)?;
+    let mut reserve = Reserve::create(dir)?;
+    // An earlier run's manifest must not outlive the files it describes.
+    let old = dir.join(MANIFEST);
+    match fs::remove_file(&old) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(anyhow::Error::from(e).context(format!("removing {}", old.display())));
+        }
+        _ => {}
+    }
     let mut sink = FileSink::new(
-        &opts.out_dir,
+        dir,
         opts.layout,
         Namer::new(opts.naming),
         opts.max_open_files,
     )?;
-    let summary = engine::run(&opts.engine, &mut sink)?;
-    sink.finish()?;
+    let (mut summary, stop) = engine::run_partial(&opts.engine, &mut sink)?;
+    // Flush everything; after an error too, keeping what fits.
+    let finished = sink.finish();
+    let stop = match stop {
+        Some(e) => Some(e),
+        None => finished.err(),
+    };
+    if stop.is_some() {
+        // Only flows whose bytes are all on disk are listed (the engine kept
+        // the flows closed before the error; packed ones must also lie
+        // inside what reached `streams.bin`).
+        let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
+        summary.flows.retain(|r| {
+            [Dir::ClientToServer, Dir::ServerToClient]
+                .into_iter()
+                .all(|d| match sink.placement(r, d) {
+                    Placement::Packed { offset, length, .. } => {
+                        offset.saturating_add(length) <= packed_len
+                    }
+                    _ => true,
+                })
+        });
+    }
     let totals = manifest::record_totals(&summary);
-    let manifest = ManifestOut {
+    let mut manifest = ManifestOut {
         tool: Tool::this(),
         inputs: manifest::inputs(&summary),
         options: manifest::options(&opts.engine, opts.layout.name(), opts.naming),
-        complete: summary.complete(),
+        complete: summary.complete() && stop.is_none(),
+        error: stop.as_ref().map(|e| format!("{e:#}")),
         totals: totals.clone(),
         flows: Flows {
             records: &summary.flows,
             place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
         },
     };
-    write_manifest(&opts.out_dir, &manifest)?;
-    Ok(Extracted { summary, totals })
+    reserve.release();
+    let listed = summary.flows.len();
+    let (error, outcome) = match (write_manifest(dir, &manifest), stop) {
+        (Ok(()), None) => return Ok(Extracted { summary, totals }),
+        (Ok(()), Some(e)) => (e, ManifestOutcome::Listed(listed)),
+        (Err(full), stop) => {
+            // The flow list did not fit: the rest of the manifest may.
+            let what = format!("{full:#}");
+            let error = stop.unwrap_or(full);
+            manifest.complete = false;
+            manifest.error = Some(format!(
+                "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
+            ));
+            manifest.flows.records = &[];
+            let outcome = match write_manifest(dir, &manifest) {
+                Ok(()) => ManifestOutcome::Unlisted(listed),
+                Err(e) => ManifestOutcome::Failed(e),
+            };
+            (error, outcome)
+        }
+    };
+    Err(Stopped {
+        error,
+        manifest: outcome,
+        path: dir.join(MANIFEST),
+        summary: Box::new(summary),
+    }
+    .into())
+}
+
+/// Room kept for the manifest in the output directory during a run: a file
+/// of [`MANIFEST_RESERVE`] bytes, removed by [`Reserve::release`] or when
+/// dropped. (Best effort: a file system that compresses or deduplicates may
+/// not keep the room.)
+struct Reserve(Option<PathBuf>);
+
+impl Reserve {
+    /// Write the reserve into `dir`; an error names the file (a read-only or
+    /// full file system is found here, before any output).
+    fn create(dir: &Path) -> anyhow::Result<Reserve> {
+        let path = dir.join(RESERVE);
+        let fill = |path: &Path| -> io::Result<()> {
+            let mut f = File::create(path)?;
+            f.write_all(&vec![0u8; MANIFEST_RESERVE])?;
+            f.flush()
+        };
+        if let Err(e) = fill(&path) {
+            let _ = fs::remove_file(&path);
+            return Err(anyhow::Error::from(e)
+                .context(format!("creating {}", path.display()))
+                .context(format!(
+                    "cannot write into the output directory {}",
+                    dir.display()
+                )));
+        }
+        Ok(Reserve(Some(path)))
+    }
+
+    /// Free the room.
+    fn release(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for Reserve {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Create `dir` if needed; refuse a non-empty one unless `force`.
 pub(crate) fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+    if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        anyhow::bail!(
+            "output directory {} exists and is not a directory",
+            dir.display()
+        );
+    }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut entries = fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     if !force && entries.next().is_some() {
@@ -107,17 +295,22 @@ pub(crate) fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write `manifest.json` (pretty JSON, trailing newline) atomically.
+/// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
+/// error the temporary file is removed.
 pub(crate) fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
     let tmp = dir.join(".manifest.json.tmp");
     let path = dir.join(MANIFEST);
-    let f = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = BufWriter::with_capacity(256 * 1024, f);
-    serde_json::to_writer_pretty(&mut w, m)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| Ok(w.write_all(b"\n")?))
-        .and_then(|()| Ok(w.flush()?))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let write = || -> anyhow::Result<()> {
+        let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut w = BufWriter::with_capacity(256 * 1024, f);
+        serde_json::to_writer_pretty(&mut w, m)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(w.write_all(b"\n")?))
+            .and_then(|()| Ok(w.flush()?))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    };
+    write().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }

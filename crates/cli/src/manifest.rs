@@ -23,8 +23,14 @@ pub struct Manifest {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
-    /// Whether every input was read to its end without problems.
+    /// Whether every input was read to its end without problems and all
+    /// output was written.
     pub complete: bool,
+    /// The error that stopped the run part way (a full disk), with its
+    /// causes; absent when there was none. Then `flows` lists only the flows
+    /// written in full before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
     /// Every flow, sorted by id.
@@ -472,8 +478,12 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
-    /// Whether every input was read to its end without problems.
+    /// Whether every input was read to its end without problems and all
+    /// output was written.
     pub complete: bool,
+    /// The error that stopped the run part way, if any (see [`Manifest::error`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
     /// Every flow, sorted by id.

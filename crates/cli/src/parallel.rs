@@ -588,6 +588,21 @@ impl<'m> Cutter<'_> {
 /// Run the engine with `opts.threads` assembler workers (at least one).
 /// Output is identical for any number of workers; see the module docs.
 pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    let (summary, stop) = run_partial(opts, sink)?;
+    match stop {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// [`run`], with an error that stops the run part way (a sink error) returned
+/// beside the summary of what was done; see [`crate::engine::run_partial`].
+/// The summary's flows are those closed in the sink before the error; flows
+/// still open then are not completed.
+pub fn run_partial(
+    opts: &EngineOptions,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
     let Inputs {
         reports,
         mut readers,
@@ -630,7 +645,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         frames_read: 0,
     };
     let mut assembler = AssemblerStats::default();
-    let mut records = match sink.split(workers) {
+    let (mut records, stop) = match sink.split(workers) {
         Some(parts) => run_direct(opts, parts, &mut source, &mut assembler)?,
         None => run_replay(opts, map, sink, &mut source, &mut assembler)?,
     };
@@ -666,7 +681,7 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         _ => {}
     }
     records.sort_by_key(|r| r.head.id);
-    Ok(Summary {
+    let summary = Summary {
         inputs: reports,
         frames: frames_read,
         filtered_out: cut.filtered_out,
@@ -674,22 +689,28 @@ pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary>
         decode: cut.decoder.stats(),
         assembler,
         flows: records,
-    })
+    };
+    Ok((summary, stop))
 }
+
+/// Flow records, and the error that stopped the run part way, if any.
+type Outcome = (Vec<FlowRecord>, Option<anyhow::Error>);
 
 /// Batches a reader may be ahead of a worker in the direct mode.
 pub const AHEAD: usize = 2;
 
 /// The direct mode: each worker drives its own part of the split sink; the
-/// calling thread only reads and decodes. Returns the flow records.
+/// calling thread only reads and decodes. Returns the flow records (after a
+/// sink error, those closed before it: the workers are not asked to complete
+/// their open flows).
 fn run_direct<'m>(
     opts: &EngineOptions,
     parts: Vec<Box<dyn Sink + Send>>,
     source: &mut Source<'_, 'm>,
     assembler: &mut AssemblerStats,
-) -> anyhow::Result<Vec<FlowRecord>> {
+) -> anyhow::Result<Outcome> {
     let failed = AtomicBool::new(false);
-    std::thread::scope(|scope| -> anyhow::Result<Vec<FlowRecord>> {
+    std::thread::scope(|scope| -> anyhow::Result<Outcome> {
         let mut job_txs = Vec::with_capacity(parts.len());
         let mut handles = Vec::with_capacity(parts.len());
         for (w, part) in parts.into_iter().enumerate() {
@@ -713,8 +734,10 @@ fn run_direct<'m>(
                 let _ = tx.send(Job::Batch(Arc::clone(&b)));
             }
         }
-        for tx in &job_txs {
-            let _ = tx.send(Job::Finish);
+        if finished {
+            for tx in &job_txs {
+                let _ = tx.send(Job::Finish);
+            }
         }
         drop(job_txs);
         let mut records = Vec::new();
@@ -729,22 +752,20 @@ fn run_direct<'m>(
                 first_error = done.error;
             }
         }
-        match first_error {
-            Some(e) => Err(e.context("writing output")),
-            None => Ok(records),
-        }
+        Ok((records, first_error.map(|e| e.context("writing output"))))
     })
 }
 
 /// The replay mode: workers record sink calls, the calling thread replays
-/// them into `sink` in (position, flow) order. Returns the flow records.
+/// them into `sink` in (position, flow) order. Returns the flow records
+/// (after a sink error, those closed before it).
 fn run_replay<'m>(
     opts: &EngineOptions,
     map: &'m [u8],
     sink: &mut dyn Sink,
     source: &mut Source<'_, 'm>,
     assembler: &mut AssemblerStats,
-) -> anyhow::Result<Vec<FlowRecord>> {
+) -> anyhow::Result<Outcome> {
     let workers = source.cut.workers;
     let map_range = (!map.is_empty()).then_some((map.as_ptr() as usize, map.len()));
     let mut replay = Replay {
@@ -753,7 +774,7 @@ fn run_replay<'m>(
         heads: HashMap::new(),
         records: Vec::new(),
     };
-    std::thread::scope(|scope| -> anyhow::Result<()> {
+    let outcome = std::thread::scope(|scope| -> anyhow::Result<()> {
         let (done_tx, done_rx) = mpsc::channel();
         let mut job_txs = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -796,8 +817,8 @@ fn run_replay<'m>(
         replay.apply(logs, &[])?;
         drop(job_txs);
         Ok(())
-    })?;
-    Ok(replay.records)
+    });
+    Ok((replay.records, outcome.err()))
 }
 
 /// Wait for every worker's log of one round, in worker order.

@@ -244,6 +244,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         }],
         options: manifest::options(&x.engine, x.layout.name(), x.naming),
         complete: true,
+        error: None,
         totals: manifest::totals(&summary, &flows),
         flows,
     };
