@@ -9,7 +9,8 @@
 //! undamaged prefix of the capture (its whole records).
 //!
 //! Damage: truncation inside a record, a bit flip in a record header, an
-//! absurd captured length, and a few random byte edits.
+//! absurd captured length, and a few random byte edits; and gzip- and
+//! zstd-compressed copies cut short.
 
 #![allow(clippy::unwrap_used)]
 
@@ -258,4 +259,79 @@ fn damaged_captures_exit_0_or_1_and_keep_what_came_before() {
         }
     }
     assert!(runs > 300, "{runs} runs");
+}
+
+/// `data` compressed as gzip or zstd, by file extension.
+fn compress(ext: &str, data: &[u8]) -> Vec<u8> {
+    match ext {
+        "gz" => {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(data).unwrap();
+            gz.finish().unwrap()
+        }
+        _ => zstd::encode_all(data, 3).unwrap(),
+    }
+}
+
+/// A gzip- or zstd-compressed capture cut short: status 1, the file and the
+/// offset in the decompressed stream named on standard error and in the
+/// manifest, and the same flows and stream files as from the uncompressed
+/// capture cut at that offset (everything before the damage).
+#[test]
+fn truncated_compressed_captures_exit_1_and_keep_what_came_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut runs = 0;
+    for rel in [
+        "zeek/irc-dcc-send.pcapng",
+        "suricata-verify/lua-output-streaming/suricata-update-pdf.pcap",
+    ] {
+        let data = std::fs::read(corpus_root().join(rel)).unwrap();
+        for ext in ["gz", "zst"] {
+            let packed = compress(ext, &data);
+            for (n, cut) in [packed.len() / 2, packed.len() - 1].into_iter().enumerate() {
+                let file = tmp.path().join(format!("cut{n}.pcap.{ext}"));
+                std::fs::write(&file, &packed[..cut]).unwrap();
+                let out = tmp.path().join(format!("cut{n}-{ext}.out"));
+                let (code, stderr) = extract(&file, &out);
+                let label = format!("{rel} as .{ext} cut at {cut}");
+                assert_eq!(code, 1, "{label}: {stderr}");
+                let m = manifest(&out);
+                assert_eq!(m["complete"], false, "{label}");
+                let p = &m["inputs"][0]["problems"][0];
+                let off = p["offset"].as_u64().unwrap();
+                let text = format!(
+                    "{}: decompression failed at byte offset {off} of the decompressed stream",
+                    file.display()
+                );
+                assert!(stderr.contains(&text), "{label}: {stderr}");
+                assert!(p["message"].as_str().unwrap().contains(&text), "{label}");
+                // (zstd decompresses whole blocks of up to 128 KiB: a cut in
+                // the first one leaves nothing, offset 0.)
+                assert!(off as usize <= data.len(), "{label}: {off}");
+
+                // The same bytes, uncompressed and cut where decompression stopped.
+                let plain = tmp.path().join(format!("plain{n}-{ext}.pcap"));
+                std::fs::write(&plain, &data[..off as usize]).unwrap();
+                let pout = tmp.path().join(format!("plain{n}-{ext}.out"));
+                let (pcode, pstderr) = extract(&plain, &pout);
+                assert!(pcode < 2, "{label}: {pstderr}");
+                let pm = manifest(&pout);
+                if n == 1 {
+                    // Only the end of the stream is missing.
+                    assert!(m["inputs"][0]["frames"].as_u64().unwrap() > 0, "{label}");
+                }
+                assert_eq!(
+                    m["inputs"][0]["frames"], pm["inputs"][0]["frames"],
+                    "{label}: frames"
+                );
+                assert_eq!(m["flows"], pm["flows"], "{label}: flows");
+                assert_eq!(stream_files(&out), stream_files(&pout), "{label}");
+                std::fs::remove_dir_all(&out).ok();
+                std::fs::remove_dir_all(&pout).ok();
+                runs += 1;
+            }
+        }
+    }
+    assert_eq!(runs, 8);
 }

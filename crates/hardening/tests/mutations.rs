@@ -12,9 +12,10 @@
 //!   undamaged prefix of frames; for other damage, every frame before the
 //!   damaged record is read unchanged.
 //!
-//! Kinds of damage: truncation at many offsets; bit flips in record headers
-//! and in packet headers; absurd captured and block lengths; zero-length
-//! records inserted. Large captures are used through their first 256 KiB (cut
+//! Kinds of damage: truncation at many offsets, of the capture and of its
+//! gzip- and zstd-compressed copies; bit flips in record headers and in
+//! packet headers; absurd captured and block lengths; zero-length records
+//! inserted. Large captures are used through their first 256 KiB (cut
 //! at a record boundary): the damage is local, the rest would only add time.
 //!
 //! This lives in the `hardening` crate (not `reassembly`) because it needs the
@@ -23,16 +24,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::{Cursor, Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hardening::capture::{read_slice, read_stream, ReadFacts};
 use hardening::mutate::Mutator;
-use hardening::pipeline::{extract_slice, Extraction, Pipeline, Settings};
+use hardening::pipeline::{extract_reader, extract_slice, Extraction, Pipeline, Settings};
 use hardening::seeds::{captures, cut_at_record, load, testdata};
 use hardening::watchdog::with_deadline;
-use pcapread::SliceReader;
+use pcapread::{CaptureReader, Compression, SliceReader};
 
 const MAX_LEN: usize = 256 * 1024;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -394,4 +396,97 @@ fn random_damage_never_panics_or_hangs() {
             error_of(&x, &label);
         }
     }
+}
+
+/// `data` compressed as gzip or zstd.
+fn compress(kind: Compression, data: &[u8]) -> Vec<u8> {
+    match kind {
+        Compression::Gzip => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(data).unwrap();
+            gz.finish().unwrap()
+        }
+        Compression::Zstd => zstd::encode_all(data, 3).unwrap(),
+        Compression::None => data.to_vec(),
+    }
+}
+
+/// What a decompressor makes of a cut compressed stream before it fails:
+/// the bytes a reader can have seen.
+fn decompressible_prefix(kind: Compression, cut: &[u8]) -> Vec<u8> {
+    let mut r: Box<dyn Read> = match kind {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(cut)),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(cut) {
+            Ok(d) => Box::new(d),
+            Err(_) => return Vec::new(),
+        },
+        Compression::None => Box::new(cut),
+    };
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = r.read(&mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// A gzip- or zstd-compressed capture cut short: reading stops with a
+/// decompression error naming the file and the offset in the decompressed
+/// stream where the data ended, and every stream of the records before it is
+/// extracted, as from the same records uncompressed.
+#[test]
+fn truncated_compressed_captures_keep_every_stream_before_the_damage() {
+    let mut m = Mutator::new(15);
+    let mut checked = 0;
+    let mut with_frames = 0;
+    for c in corpus() {
+        for kind in [Compression::Gzip, Compression::Zstd] {
+            let packed = compress(kind, &c.data);
+            let len = packed.len();
+            let mut cuts = vec![5, len / 3, 2 * len / 3, len - 1, 1 + m.below(len - 1)];
+            cuts.sort_unstable();
+            cuts.dedup();
+            for cut in cuts {
+                let label = format!("{}.{kind:?}@{cut}", c.name);
+                let bytes = packed[..cut].to_vec();
+                let plain = decompressible_prefix(kind, &bytes);
+                assert!(c.data.starts_with(&plain), "{label}: decompressed bytes");
+                let name = label.clone();
+                let x = with_deadline(&label, DEADLINE, move || {
+                    match CaptureReader::from_reader(&name, Cursor::new(bytes)) {
+                        Ok(r) => {
+                            assert_eq!(r.info().compression, kind, "{name}");
+                            extract_reader(r, Settings::default(), cut as u64 * 1100 + 64)
+                        }
+                        Err(e) => Pipeline::new(Settings::default()).finish(Some(e)),
+                    }
+                });
+                let whole = c
+                    .records
+                    .iter()
+                    .take_while(|(r, _)| r.end <= plain.len())
+                    .count();
+                assert_eq!(x.frames, whole as u64, "{label}: frames read");
+                let want = prefix_extraction(&c, whole, Settings::default());
+                assert_eq!(x.delivered(), want.delivered(), "{label}: streams differ");
+                let off = error_of(&x, &label)
+                    .unwrap_or_else(|| panic!("{label}: a cut stream gave no error"));
+                if x.frames > 0 {
+                    assert!(
+                        matches!(x.error, Some(pcapread::Error::Decompress { .. })),
+                        "{label}: {:?}",
+                        x.error
+                    );
+                    assert_eq!(off as usize, plain.len(), "{label}: error offset");
+                    with_frames += 1;
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked} truncations");
+    assert!(
+        with_frames > 300,
+        "{with_frames} truncations after some frames"
+    );
 }
