@@ -121,7 +121,7 @@ fn dir_bytes(dir: &Path, d: &serde_json::Value) -> Vec<u8> {
 /// A disk that fills up part way: exit 1, an error naming the file and the
 /// cause, a manifest marked incomplete that lists only flows whose bytes are
 /// all there, byte for byte as in a run with room, and no temporary files.
-fn full_disk(layout: &str) {
+fn full_disk(layout: &str, threads: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let cap = capture(
         tmp.path(),
@@ -131,10 +131,11 @@ fn full_disk(layout: &str) {
     );
     let big = tmp.path().join("big");
     let want = reference(&cap, &big, &["--layout", layout]);
+    let args = format!("--layout {layout} --threads {threads}");
     let host = tmp.path().join("host");
     fs::create_dir(&host).unwrap();
     // 1 MiB of it is the manifest's reserve: about a megabyte of streams fits.
-    let (rc, err) = extract_on_tmpfs("2m", &cap, &host, &format!("--layout {layout}"));
+    let (rc, err) = extract_on_tmpfs("2m", &cap, &host, &args);
     assert_eq!(rc, 1, "{err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(err.contains("/out/"), "the error names the file: {err}");
@@ -163,7 +164,7 @@ fn full_disk(layout: &str) {
     let got = by_id(&m);
     let all = by_id(&want);
     println!(
-        "{layout}: {} of {} flows written in full before the disk filled",
+        "{args}: {} of {} flows written in full before the disk filled",
         got.len(),
         all.len()
     );
@@ -191,12 +192,15 @@ fn full_disk(layout: &str) {
 
 #[test]
 fn full_disk_files_layout() {
-    full_disk("files");
+    // One worker, and several (each writes its own flows' files).
+    full_disk("files", "1");
+    full_disk("files", "3");
 }
 
 #[test]
 fn full_disk_packed_layout() {
-    full_disk("packed");
+    full_disk("packed", "1");
+    full_disk("packed", "3");
 }
 
 /// More flows finish than the manifest's reserve can list: the manifest is
