@@ -94,6 +94,15 @@ struct Batch<'m> {
 }
 
 impl<'m> Batch<'m> {
+    /// An empty batch with room for [`BATCH`] items (filling it never
+    /// reallocates).
+    fn sized() -> Batch<'m> {
+        Batch {
+            items: Vec::with_capacity(BATCH),
+            ..Batch::default()
+        }
+    }
+
     fn segment(&self, i: &Item<'m>) -> Segment<'_> {
         match &i.arena {
             Some(r) => with_payload(&i.seg, self.arena.get(r.clone()).unwrap_or(&[])),
@@ -727,7 +736,7 @@ fn run_direct<'m>(
         // A send fails only when its worker stopped on an error, which the
         // worker returns below.
         while !finished && !failed.load(Ordering::Relaxed) {
-            let mut batch = Batch::default();
+            let mut batch = Batch::sized();
             finished = source.fill(&mut batch)?;
             let b = Arc::new(batch);
             for tx in &job_txs {
@@ -791,7 +800,7 @@ fn run_replay<'m>(
         let mut finished = false;
         while !finished {
             // Fill the next batch while the workers run the previous one.
-            let mut batch = Batch::default();
+            let mut batch = Batch::sized();
             finished = source.fill(&mut batch)?;
             // Collect the previous round, then start this one.
             if let Some(prev) = pending.take() {
