@@ -18,6 +18,7 @@ use crate::scatter::{Piece, ScatterGather, Skip, Source};
 use crate::stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
 };
+use crate::verify::VerifyMem;
 
 /// Counters over the assembler's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub struct AssemblerStats {
     pub pages_high_water: usize,
     /// Highest number of connections tracked at once.
     pub connections_high_water: usize,
+    /// Highest number of bytes the verify windows
+    /// ([`AssemblerConfig::verify_window`]) held at once, origin records included.
+    pub verify_bytes_high_water: usize,
 }
 
 impl AssemblerStats {
@@ -55,6 +59,7 @@ impl AssemblerStats {
         self.rst_overridden += other.rst_overridden;
         self.pages_high_water += other.pages_high_water;
         self.connections_high_water += other.connections_high_water;
+        self.verify_bytes_high_water += other.verify_bytes_high_water;
     }
 }
 
@@ -90,6 +95,7 @@ pub struct Assembler<F: StreamFactory> {
     factory: F,
     cache: PageCache,
     scratch: Scratch,
+    verify_mem: VerifyMem,
     /// Flow key to slot. The hasher is seeded per process (hash flooding by
     /// crafted captures stays expensive); iteration order is insertion order,
     /// independent of the hasher.
@@ -113,6 +119,7 @@ impl<F: StreamFactory> Assembler<F> {
             factory,
             cache,
             scratch: Scratch::default(),
+            verify_mem: VerifyMem::default(),
             table: IndexMap::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -146,7 +153,14 @@ impl<F: StreamFactory> Assembler<F> {
     pub fn stats(&self) -> AssemblerStats {
         let mut s = self.stats.clone();
         s.pages_high_water = self.cache.high_water();
+        s.verify_bytes_high_water = self.verify_mem.high_water;
         s
+    }
+
+    /// Bytes the verify windows hold right now (ring buffers and origin
+    /// records; 0 unless [`AssemblerConfig::verify_window`] is set).
+    pub fn verify_bytes_in_use(&self) -> usize {
+        self.verify_mem.in_use
     }
 
     /// Pages holding data right now.
@@ -264,6 +278,7 @@ impl<F: StreamFactory> Assembler<F> {
     fn ctx<'c>(
         cache: &'c mut PageCache,
         scratch: &'c mut Scratch,
+        verify_mem: &'c mut VerifyMem,
         cfg: &AssemblerConfig,
         other_pages: usize,
     ) -> Ctx<'c> {
@@ -275,6 +290,8 @@ impl<F: StreamFactory> Assembler<F> {
             max_window: cfg.max_window,
             midstream_window: cfg.midstream_window.max(1),
             other_pages,
+            verify_window: cfg.verify_window,
+            verify_mem,
         }
     }
 
@@ -309,7 +326,13 @@ impl<F: StreamFactory> Assembler<F> {
             conn.ended = None;
             self.stats.rst_overridden += 1;
         }
-        let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, peer.pages);
+        let mut ctx = Self::ctx(
+            &mut self.cache,
+            &mut self.scratch,
+            &mut self.verify_mem,
+            &self.cfg,
+            peer.pages,
+        );
         if t.flags.syn() {
             h.on_syn(t.seq, &mut ctx);
         }
@@ -448,7 +471,13 @@ impl<F: StreamFactory> Assembler<F> {
             }
             for d in [Dir::ClientToServer, Dir::ServerToClient] {
                 let (a, b) = split_halves(&mut conn.halves, d.index());
-                let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
+                let mut ctx = Self::ctx(
+                    &mut self.cache,
+                    &mut self.scratch,
+                    &mut self.verify_mem,
+                    &self.cfg,
+                    b.pages,
+                );
                 a.flush(Some(t), d, &mut ctx, &mut conn.stream);
             }
             if conn.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
@@ -521,11 +550,17 @@ impl<F: StreamFactory> Assembler<F> {
         };
         for d in [Dir::ClientToServer, Dir::ServerToClient] {
             let (a, b) = split_halves(&mut conn.halves, d.index());
-            let mut ctx = Self::ctx(&mut self.cache, &mut self.scratch, &self.cfg, b.pages);
+            let mut ctx = Self::ctx(
+                &mut self.cache,
+                &mut self.scratch,
+                &mut self.verify_mem,
+                &self.cfg,
+                b.pages,
+            );
             if conn.info.proto == Proto::Tcp {
                 a.finish(d, &mut ctx, &mut conn.stream);
             }
-            a.release_all(&mut self.cache);
+            a.release_all(&mut ctx);
         }
         // A connection completed at the end of input or when idle whose two
         // directions both reached their FIN in order (a midstream pickup decides

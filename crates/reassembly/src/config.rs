@@ -45,6 +45,29 @@ pub struct AssemblerConfig {
     pub close_linger: u64,
     /// Gaps listed per direction in the ledger (all are counted in `missing`).
     pub max_gaps_listed: usize,
+    /// Delivered bytes each TCP direction keeps to compare retransmissions
+    /// with (0, the default: none).
+    ///
+    /// In-order bytes are delivered straight from the packet and not
+    /// retained, so without this a retransmission of bytes already delivered
+    /// is counted as `duplicate` without comparing it. With it, each direction
+    /// keeps a copy of its last `verify_window` delivered bytes and the frame
+    /// each came from: a retransmission that differs from them is a
+    /// [`Conflict`](crate::Conflict) with reason
+    /// [`Delivered`](crate::ConflictReason::Delivered), counted in
+    /// `overlap_lost` (the delivered version stays; it cannot change).
+    /// Retransmitted bytes older than the window, or of bytes that were
+    /// skipped (never delivered), are still counted as duplicates unchecked.
+    ///
+    /// Memory: up to about `1.25 * verify_window` bytes per direction (the
+    /// copy, allocated at a direction's first delivery and grown as it
+    /// delivers, plus one 16-byte frame record per 64 bytes of window), so
+    /// about `2.5 * verify_window` per connection, released when the
+    /// connection completes; see
+    /// [`AssemblerStats::verify_bytes_high_water`](crate::AssemblerStats::verify_bytes_high_water).
+    /// When a direction delivers more than `verify_window / 64` packets within
+    /// the window (tiny segments), only the newest that many are compared.
+    pub verify_window: usize,
 }
 
 impl Default for AssemblerConfig {
@@ -62,6 +85,7 @@ impl Default for AssemblerConfig {
             udp_idle_timeout: 60 * 1_000_000_000,
             close_linger: 30 * 1_000_000_000,
             max_gaps_listed: 1024,
+            verify_window: 0,
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::policy::{Overlap, OverlapPolicy, Winner};
 use crate::scatter::{Piece, ScatterGather, Skip, Source};
 use crate::seq::SeqSpace;
 use crate::stream::{Dir, Stream};
+use crate::verify::{VerifyMem, VerifyWindow};
 
 /// Offset given to the first sequence number seen in a direction whose start is
 /// not known yet, so earlier segments (up to 1 GiB earlier) still map to offsets.
@@ -69,6 +70,10 @@ pub(crate) struct Ctx<'c> {
     pub(crate) midstream_window: u32,
     /// Pages the other direction of the same connection holds.
     pub(crate) other_pages: usize,
+    /// Delivered bytes each direction keeps to compare retransmissions with (0: none).
+    pub(crate) verify_window: usize,
+    /// Memory the verify windows hold.
+    pub(crate) verify_mem: &'c mut VerifyMem,
 }
 
 /// The packet currently being processed: its payload and capture facts.
@@ -101,6 +106,9 @@ pub(crate) struct Half {
     /// Where the kept bytes came from: (offset of the first byte, frame), in
     /// offset order; the first entry starts at the first kept byte.
     kept_frames: Vec<(u64, u64)>,
+    /// The last delivered bytes, when the assembler keeps a verify window
+    /// (created at the first delivery).
+    verify: Option<Box<VerifyWindow>>,
     /// This direction's overlap policy (its receiver's).
     pub(crate) policy: OverlapPolicy,
     /// Conflicts found before the start was decided, with `stream_offset`
@@ -420,10 +428,11 @@ impl Half {
         }
     }
 
-    /// Compare old (already delivered) bytes at `[a, a+len)` with the kept
-    /// bytes where they overlap, one kept packet's bytes at a time; differing
-    /// ones are conflicts the delivered version wins. The rest are duplicates
-    /// (released bytes cannot be compared).
+    /// Compare old (already delivered) bytes at `[a, a+len)` with the delivered
+    /// bytes still held: the verify window where it reaches, kept bytes
+    /// before it. Differing ones are conflicts the delivered version wins (it
+    /// cannot change); equal ones are duplicates, and so are bytes no longer
+    /// held (released bytes cannot be compared) or never delivered (skipped).
     fn old_bytes<S: Stream>(
         &mut self,
         a: u64,
@@ -434,9 +443,80 @@ impl Half {
         stream: &mut S,
     ) {
         let len = data.len() as u64;
+        let b = a + len;
+        // Offsets from here on are the window's to compare (kept bytes there
+        // are a copy of the same delivered bytes).
+        let window_start = self.verify.as_ref().map_or(b, |w| w.start().max(a).min(b));
+        let mut compared = 0;
+        if window_start > a {
+            let below = &data[..(window_start - a) as usize];
+            compared += self.compare_kept(a, below, frame, dir, ctx, stream);
+        }
+        if window_start < b {
+            let rest = &data[(window_start - a) as usize..];
+            compared += self.compare_window(window_start, rest, frame, dir, stream);
+        }
+        self.ledger.duplicate += len - compared;
+    }
+
+    /// Compare old bytes at `[a, a+len)` with the verify window, one delivered
+    /// packet's bytes at a time. Returns the number of bytes compared (the
+    /// ledger counts them).
+    fn compare_window<S: Stream>(
+        &mut self,
+        a: u64,
+        data: &[u8],
+        frame: u64,
+        dir: Dir,
+        stream: &mut S,
+    ) -> u64 {
+        let Some(w) = self.verify.take() else {
+            return 0;
+        };
+        let b = a + data.len() as u64;
+        let mut compared = 0;
+        for h in w.held(a, b) {
+            let n = h.to - h.from;
+            compared += n;
+            let new = &data[(h.from - a) as usize..(h.to - a) as usize];
+            if w.equals(h.from, new) {
+                self.ledger.duplicate += n;
+                continue;
+            }
+            self.ledger.overlap_lost += n;
+            let c = Conflict {
+                dir,
+                stream_offset: h.from,
+                len: n,
+                old_frame: h.frame,
+                new_frame: frame,
+                old_bytes: w.excerpt(h.from, n),
+                new_bytes: Excerpt::new(new),
+                winner: Winner::Old,
+                policy: self.policy,
+                reason: ConflictReason::Delivered,
+            };
+            self.report(c, stream);
+        }
+        self.verify = Some(w);
+        compared
+    }
+
+    /// Compare old bytes at `[a, a+len)` with the kept bytes where they
+    /// overlap, one kept packet's bytes at a time. Returns the number of bytes
+    /// compared (the ledger counts them).
+    fn compare_kept<S: Stream>(
+        &mut self,
+        a: u64,
+        data: &[u8],
+        frame: u64,
+        dir: Dir,
+        ctx: &mut Ctx<'_>,
+        stream: &mut S,
+    ) -> u64 {
+        let len = data.len() as u64;
         let Some(k) = self.kept else {
-            self.ledger.duplicate += len;
-            return;
+            return 0;
         };
         let kept_end = self.kept_end;
         let kept_start = kept_end.saturating_sub(u64::from(k.run.len()));
@@ -471,7 +551,7 @@ impl Half {
             };
             self.report(c, stream);
         }
-        self.ledger.duplicate += len - compared;
+        compared
     }
 
     /// Insert `data` at offset `a` (>= next_off when started): resolve overlaps
@@ -861,6 +941,7 @@ impl Half {
         let mut pieces = std::mem::take(&mut ctx.scratch.pieces);
         pieces.clear();
         let mut saved = 0usize;
+        let kept_piece = usize::from(self.kept.is_some());
         if let Some(k) = &self.kept {
             saved = k.run.len() as usize;
             pieces.push(Piece {
@@ -926,6 +1007,28 @@ impl Half {
         };
         stream.reassembled(&mut sg);
         let keep = if end { None } else { sg.keep };
+        if ctx.verify_window > 0 && new_bytes > 0 {
+            // Copy the new bytes into the verify window (before queued pages go).
+            let w = self.verify.get_or_insert_with(|| {
+                Box::new(VerifyWindow::new(ctx.verify_window, first_new_off))
+            });
+            let mut at = first_new_off;
+            for p in pieces.iter().skip(kept_piece) {
+                match p.src {
+                    Source::Packet { from, to } => {
+                        w.push(at, &pkt.payload[from..to], p.frame, ctx.verify_mem);
+                    }
+                    Source::Run(r) => {
+                        let mut o = at;
+                        for s in ctx.cache.slices(&r) {
+                            w.push(o, s, p.frame, ctx.verify_mem);
+                            o += s.len() as u64;
+                        }
+                    }
+                }
+                at += p.len as u64;
+            }
+        }
         self.ledger.delivered += new_bytes;
         self.delivered_any = true;
         self.pending_skip = 0;
@@ -1016,15 +1119,18 @@ impl Half {
     }
 
     /// Release every page (the connection is gone).
-    pub(crate) fn release_all(&mut self, cache: &mut PageCache) {
+    pub(crate) fn release_all(&mut self, ctx: &mut Ctx<'_>) {
         for (_, c) in std::mem::take(&mut self.queue) {
             let len = u64::from(c.run.len());
             self.ledger.buffered -= len;
             self.ledger.evicted += len;
-            cache.release(c.run);
+            ctx.cache.release(c.run);
         }
         if let Some(k) = self.kept.take() {
-            cache.release(k.run);
+            ctx.cache.release(k.run);
+        }
+        if let Some(w) = self.verify.take() {
+            w.release(ctx.verify_mem);
         }
         self.kept_frames.clear();
         self.pages = 0;

@@ -76,6 +76,7 @@ mod recency;
 pub mod scatter;
 pub mod seq;
 pub mod stream;
+mod verify;
 
 pub use assembler::{Assembler, AssemblerStats};
 pub use config::AssemblerConfig;
