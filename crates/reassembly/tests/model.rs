@@ -140,11 +140,16 @@ proptest! {
 
     /// Identical retransmissions in any order: the output is the original stream.
     #[test]
-    fn output_equals_original(k in case()) {
+    fn output_equals_original(k in case(), window in prop_oneof![Just(0usize), 1usize..200, Just(1 << 16)]) {
         let pkts = packets(&k);
         // Without a handshake the start is decided after the window: make it
         // cover the whole input so the lowest offset is always seen first.
-        let cfg = AssemblerConfig { midstream_window: if k.handshake { 8 } else { 100_000 }, ..Default::default() };
+        // Identical retransmissions are duplicates whatever the verify window.
+        let cfg = AssemblerConfig {
+            midstream_window: if k.handshake { 8 } else { 100_000 },
+            verify_window: window,
+            ..Default::default()
+        };
         let r = run_with(cfg, &pkts);
         if k.data_c.is_empty() && k.data_s.is_empty() && !k.handshake && !k.fin {
             prop_assert!(r.is_empty());
@@ -156,6 +161,7 @@ proptest! {
         let (dc, ds) = if k.handshake || pkts[0].c2s { (&k.data_c, &k.data_s) } else { (&k.data_s, &k.data_c) };
         prop_assert_eq!(&r.bytes(C2S), dc);
         prop_assert_eq!(&r.bytes(S2C), ds);
+        prop_assert!(r.conflicts.is_empty());
         let comp = r.completion.as_ref().unwrap();
         for (l, data) in [(&comp.c2s, dc), (&comp.s2c, ds)] {
             prop_assert_eq!(l.delivered, data.len() as u64);
@@ -206,8 +212,9 @@ fn simple_model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) ->
     bytes
 }
 
-/// A conflict as the model sees it: (offset, len, old frame, new frame, winner, shape).
-type ModelConflict = (u64, u64, u64, u64, Winner, Overlap);
+/// A conflict as the model sees it: (offset, len, old frame, new frame,
+/// winner, shape); no shape when the old bytes had been delivered.
+type ModelConflict = (u64, u64, u64, u64, Winner, Option<Overlap>);
 
 /// The naive model of every policy. A byte array where each byte not yet
 /// final remembers the arrival it came from; a stored segment is a maximal run
@@ -216,17 +223,44 @@ type ModelConflict = (u64, u64, u64, u64, Winner, Overlap);
 /// whose overlapping bytes differ, the policy's table decides who takes all of
 /// them (a conflict); bytes over no stored byte are taken. Then the delivery
 /// point moves past every known byte. Arrival `j` is frame `first_frame + j`.
+///
+/// With `verify` (an unbounded verify window), bytes before the delivery point
+/// are compared too: for every maximal run of final bytes from one arrival
+/// that the old part overlaps, differing bytes are a conflict the delivered
+/// version wins (no shape: the policy is not asked).
 fn model(
     policy: OverlapPolicy,
     len: usize,
     segs: &[(usize, Vec<u8>)],
     first_frame: u64,
+    verify: bool,
 ) -> (Vec<Option<u8>>, Vec<ModelConflict>) {
     let mut bytes: Vec<Option<(u8, usize)>> = vec![None; len];
     let mut fin = 0usize;
     let mut conflicts = Vec::new();
     for (j, (a, data)) in segs.iter().enumerate() {
         let (a, e) = (*a, a + data.len());
+        if verify {
+            let mut p = a;
+            while p < e.min(fin) {
+                let k = bytes[p].map(|b| b.1);
+                let mut q = p;
+                while q < e.min(fin) && bytes[q].map(|b| b.1) == k {
+                    q += 1;
+                }
+                if (p..q).any(|i| bytes[i].map(|b| b.0) != Some(data[i - a])) {
+                    conflicts.push((
+                        p as u64,
+                        (q - p) as u64,
+                        first_frame + k.unwrap() as u64,
+                        first_frame + j as u64,
+                        Winner::Old,
+                        None,
+                    ));
+                }
+                p = q;
+            }
+        }
         let from = a.max(fin);
         // The stored segments this arrival overlaps, with their full extents.
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
@@ -260,7 +294,7 @@ fn model(
                     first_frame + k as u64,
                     first_frame + j as u64,
                     w,
-                    shape,
+                    Some(shape),
                 ));
                 w
             } else {
@@ -289,20 +323,24 @@ proptest! {
 
     /// Overlapping segments with different bytes, under every policy, equal the
     /// model: the stream, every conflict (offsets, frames, winner, shape), the
-    /// ledger; holes at the end become gaps.
+    /// ledger; holes at the end become gaps. With an unbounded verify window,
+    /// every re-sent byte range that differs from delivered bytes is reported
+    /// too; without one, none is.
     #[test]
-    fn overlaps_follow_the_model((isn, len, segs) in overlap_case(), pick in 0usize..15) {
+    fn overlaps_follow_the_model((isn, len, segs) in overlap_case(), pick in 0usize..15, verify in any::<bool>()) {
         let policy = OverlapPolicy::ALL[pick % OverlapPolicy::ALL.len()];
         let mut pkts = handshake(isn, 1);
         for (o, b) in &segs {
             pkts.push(c(isn.wrapping_add(1).wrapping_add(*o as u32), 0, b));
         }
         // The handshake is frames 1-3.
-        let (want, want_conflicts) = model(policy, len, &segs, 4);
+        let (want, want_conflicts) = model(policy, len, &segs, 4, verify);
         if matches!(policy, OverlapPolicy::First | OverlapPolicy::Last) {
             prop_assert_eq!(&want, &simple_model(policy, len, &segs), "the two models agree");
         }
-        let cfg = AssemblerConfig { overlap_policy: policy, ..Default::default() };
+        // The stream holds at most 400 bytes: this window never forgets.
+        let verify_window = if verify { 1 << 20 } else { 0 };
+        let cfg = AssemblerConfig { overlap_policy: policy, verify_window, ..Default::default() };
         let r = run_with(cfg, &pkts);
         let r = r[0].borrow();
         let got = r.placed(C2S);
@@ -317,8 +355,7 @@ proptest! {
             .conflicts
             .iter()
             .map(|(k, _)| {
-                let shape = k.reason.shape().unwrap();
-                (k.stream_offset, k.len, k.old_frame, k.new_frame, k.winner, shape)
+                (k.stream_offset, k.len, k.old_frame, k.new_frame, k.winner, k.reason.shape())
             })
             .collect();
         prop_assert_eq!(&got_conflicts, &want_conflicts);
@@ -328,13 +365,61 @@ proptest! {
         prop_assert_eq!(l.overlap_lost, lost);
     }
 
+    /// A small verify window (its ring and its frame records both bounded)
+    /// reports only what an unbounded one would: queued conflicts exactly, and
+    /// each delivered-bytes conflict inside one the model reports, with the
+    /// same two frames. The stream and the ledger buckets other than
+    /// duplicate/overlap_lost do not change.
+    #[test]
+    fn small_windows_report_within_the_model((isn, len, segs) in overlap_case(), pick in 0usize..15, window in 1usize..80) {
+        let policy = OverlapPolicy::ALL[pick % OverlapPolicy::ALL.len()];
+        let mut pkts = handshake(isn, 1);
+        for (o, b) in &segs {
+            pkts.push(c(isn.wrapping_add(1).wrapping_add(*o as u32), 0, b));
+        }
+        let (want, want_conflicts) = model(policy, len, &segs, 4, true);
+        let cfg = AssemblerConfig { overlap_policy: policy, verify_window: window, ..Default::default() };
+        let r = run_with(cfg, &pkts);
+        let r = r[0].borrow();
+        let known_end = want.iter().rposition(|b| b.is_some()).map_or(0, |p| p + 1);
+        prop_assert_eq!(&r.placed(C2S)[..], &want[..known_end]);
+        let (queued, delivered): (Vec<_>, Vec<_>) =
+            r.conflicts.iter().map(|(k, _)| *k).partition(|k| k.reason.shape().is_some());
+        let want_queued: Vec<ModelConflict> =
+            want_conflicts.iter().copied().filter(|k| k.5.is_some()).collect();
+        let got_queued: Vec<ModelConflict> = queued
+            .iter()
+            .map(|k| (k.stream_offset, k.len, k.old_frame, k.new_frame, k.winner, k.reason.shape()))
+            .collect();
+        prop_assert_eq!(got_queued, want_queued);
+        for k in &delivered {
+            prop_assert!(k.len <= window as u64);
+            prop_assert!(
+                want_conflicts.iter().any(|m| m.5.is_none()
+                    && (m.2, m.3) == (k.old_frame, k.new_frame)
+                    && m.0 <= k.stream_offset
+                    && k.stream_offset + k.len <= m.0 + m.1),
+                "{:?} is not inside a conflict of the model", k
+            );
+        }
+        let l = &r.completion.as_ref().unwrap().c2s;
+        let lost: u64 = r.conflicts.iter().map(|(k, _)| k.len).sum();
+        prop_assert_eq!(l.overlap_lost, lost);
+    }
+
     /// With tiny caps, buffered pages never exceed them; every delivered byte is
     /// the original byte at its offset; the ledger adds up.
     #[test]
-    fn caps_bound_memory(k in case(), per_conn in 1usize..6, total in 1usize..8) {
+    fn caps_bound_memory(k in case(), per_conn in 1usize..6, total in 1usize..8, window in 0usize..5000) {
         let mut k = k;
         k.handshake = true;
-        let cfg = AssemblerConfig { page_size: 64, max_pages_per_conn: per_conn, max_pages_total: total, ..Default::default() };
+        let cfg = AssemblerConfig {
+            page_size: 64,
+            max_pages_per_conn: per_conn,
+            max_pages_total: total,
+            verify_window: window,
+            ..Default::default()
+        };
         let mut pkts = packets(&k);
         // Lose every 7th data packet so holes persist.
         let mut i = 0;
@@ -343,9 +428,12 @@ proptest! {
         for (i, p) in pkts.iter().enumerate() {
             a.assemble(&segment(p, i as u64 + 1, client()));
             prop_assert!(a.pages_in_use() <= total);
+            // Two directions, each at most 1.25 * window + 256 bytes.
+            prop_assert!(a.verify_bytes_in_use() <= 2 * (window + window / 4 + 256));
         }
         a.flush_all();
         prop_assert_eq!(a.pages_in_use(), 0);
+        prop_assert_eq!(a.verify_bytes_in_use(), 0);
         prop_assert!(a.stats().pages_high_water <= total);
         let f = a.into_factory();
         let r = f.streams[0].borrow();
