@@ -92,6 +92,11 @@ pub struct Common {
     /// as JSON lines.
     #[arg(long, value_name = "FILE")]
     pub conflicts: Option<PathBuf>,
+    /// Keep a copy of each direction's last BYTES delivered bytes, so a
+    /// retransmission that contradicts bytes already delivered is reported as
+    /// a conflict (0: off; memory up to about 2.5 x BYTES per open connection).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub verify_window: usize,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
@@ -134,6 +139,7 @@ impl Common {
                 .max(1)
         });
         e.assembler.overlap_policy = self.overlap_policy;
+        e.assembler.verify_window = self.verify_window;
         e.policy_map = self.policy_map.clone();
         e.conflicts = self.conflicts.clone();
         e
@@ -272,6 +278,10 @@ pub struct LiveArgs {
     /// as JSON lines.
     #[arg(long, value_name = "FILE")]
     pub conflicts: Option<PathBuf>,
+    /// Keep a copy of each direction's last BYTES delivered bytes to compare
+    /// retransmissions with (0: off), as for `extract`.
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    pub verify_window: usize,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
@@ -333,6 +343,7 @@ impl LiveArgs {
             overlap_policy: self.overlap_policy,
             policy_map: self.policy_map.clone(),
             conflicts: self.conflicts.clone(),
+            verify_window: self.verify_window,
             filter: self.filter.clone(),
             threads: Some(1),
         };
@@ -452,6 +463,8 @@ mod tests {
             "last",
             "--naming",
             "tcpflow",
+            "--verify-window",
+            "65536",
         ])
         .unwrap();
         let Command::Extract(x) = cli.command else {
@@ -461,6 +474,7 @@ mod tests {
         assert_eq!(o.engine.inputs.len(), 2);
         assert_eq!(o.engine.gaps, GapMode::Zero { cap: 10 });
         assert_eq!(o.engine.assembler.overlap_policy, OverlapPolicy::Last);
+        assert_eq!(o.engine.assembler.verify_window, 65536);
         assert_eq!(o.naming, Naming::Tcpflow);
     }
 

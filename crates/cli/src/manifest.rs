@@ -89,6 +89,10 @@ pub struct Options {
     pub udp: bool,
     /// Overlap policy name.
     pub overlap_policy: String,
+    /// Delivered bytes kept per direction to compare retransmissions with
+    /// (`--verify-window`); absent when 0 (off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub verify_window: usize,
     /// The filter expression, if any.
     pub filter: Option<String>,
     /// `"skip"` or `"zero"`.
@@ -99,6 +103,10 @@ pub struct Options {
     pub layout: String,
     /// `"default"` or `"tcpflow"`.
     pub naming: String,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// Sums over the run.
@@ -518,6 +526,7 @@ pub fn options(
     Options {
         udp: engine.udp,
         overlap_policy: engine.assembler.overlap_policy.name().to_string(),
+        verify_window: engine.assembler.verify_window,
         filter: engine.filter.clone(),
         gaps: engine.gaps.name().to_string(),
         zero_fill_cap: match engine.gaps {

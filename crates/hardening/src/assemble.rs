@@ -2,11 +2,13 @@
 //! with `arbitrary`: TCP segments with any sequence and acknowledgement numbers,
 //! flags, payload and snaplen-truncated length, UDP datagrams, on a few flows,
 //! interleaved with `flush_older_than`, `close_older_than`, `expire` and
-//! `flush_all`, under caps drawn too (tiny pages, few pages, few connections).
+//! `flush_all`, under caps drawn too (tiny pages, few pages, few connections)
+//! and with or without a verify window.
 //!
 //! Promises checked after every operation: pages in use never exceed the total
 //! cap, connections never exceed their cap, no connection buffers more than its
-//! page cap holds, every live ledger balances. The streams check their own
+//! page cap holds, verify windows stay within their bound, every live ledger
+//! balances. The streams check their own
 //! deliveries ([`crate::record`]): no offset is delivered twice, delivered bytes
 //! never change, kept bytes come back unchanged. At the end: every connection
 //! completed exactly once with balanced ledgers and nothing buffered, every page
@@ -189,6 +191,8 @@ pub fn config(input: &AsmInput) -> AssemblerConfig {
         udp_idle_timeout: 100 * MS,
         close_linger: 50 * MS,
         max_gaps_listed: 3,
+        // From `keep_every`'s upper bits, so older inputs keep their layout.
+        verify_window: [0, 16, 256, 4096][usize::from(input.keep_every / 4 % 4)],
     }
 }
 
@@ -334,6 +338,7 @@ pub fn run(input: &AsmInput) {
     asm.flush_all();
     assert_eq!(asm.pages_in_use(), 0, "pages still in use after flush_all");
     assert_eq!(asm.connections(), 0, "connections left after flush_all");
+    assert_eq!(asm.verify_bytes_in_use(), 0, "verify windows left");
     let stats = asm.stats();
     let records = asm.into_factory().records();
     assert_eq!(stats.connections, records.len() as u64);

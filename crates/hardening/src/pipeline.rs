@@ -229,6 +229,14 @@ pub fn check_resources<F: reassembly::StreamFactory>(
         asm.connections(),
         cfg.max_connections
     );
+    // Each direction's verify window: at most 1.25 * window + 256 bytes.
+    let w = cfg.verify_window;
+    let verify_cap = asm.connections() * 2 * (w + w / 4 + 256) * usize::from(w > 0);
+    assert!(
+        asm.verify_bytes_in_use() <= verify_cap,
+        "verify windows hold {} bytes, bound {verify_cap}",
+        asm.verify_bytes_in_use()
+    );
     if let Some((a, b)) = key.and_then(|k| asm.ledgers(k)) {
         assert!(a.balanced(), "live c2s ledger does not balance: {a:?}");
         assert!(b.balanced(), "live s2c ledger does not balance: {b:?}");

@@ -60,9 +60,11 @@ pub enum ConflictReason {
     /// Both versions were held (the old one queued out of order) and the
     /// direction's policy decided for an overlap of this shape.
     Policy(Overlap),
-    /// The old bytes had been delivered already (and were still kept with
-    /// [`keep_from`](crate::ScatterGather::keep_from), so they could be
-    /// compared): delivered bytes never change, the old version stays.
+    /// The old bytes had been delivered already (and were still held, so they
+    /// could be compared: kept with
+    /// [`keep_from`](crate::ScatterGather::keep_from), or in the
+    /// [verify window](crate::AssemblerConfig::verify_window)): delivered bytes
+    /// never change, the old version stays.
     Delivered,
     /// The policy chose the new bytes for an overlap of this shape, but taking
     /// them out of the middle of the stored segment needed a page the memory caps

@@ -23,7 +23,10 @@ pub struct Ledger {
     pub captured: u64,
     /// Bytes handed to the stream in order (each byte once).
     pub delivered: u64,
-    /// Bytes that arrived again with the same content as the copy kept.
+    /// Bytes that arrived again with the same content as the copy held, or
+    /// that arrived again after their first copy was delivered and no longer
+    /// held (not compared; see
+    /// [`AssemblerConfig::verify_window`](crate::AssemblerConfig::verify_window)).
     pub duplicate: u64,
     /// Bytes that arrived again with different content and lost under the
     /// overlap policy (or contradicted bytes already delivered).

@@ -12,7 +12,10 @@
 //! [`Ledger`]; bytes that were never captured are [`Gap`]s. Overlapping bytes
 //! that differ are [`Conflict`]s, reported to the stream as they happen; each
 //! direction resolves them with the overlap policy of its receiving host
-//! ([`PolicyMap`], default [`AssemblerConfig::overlap_policy`]). Memory is bounded by
+//! ([`PolicyMap`], default [`AssemblerConfig::overlap_policy`]). Bytes already
+//! delivered never change; a retransmission that contradicts them is reported
+//! while they are still held, which [`AssemblerConfig::verify_window`] extends
+//! to the last N delivered bytes of each direction (see [`policy`]). Memory is bounded by
 //! page caps: at a cap the oldest hole is skipped and counted, never silently.
 //!
 //! ## Stream lifecycle

@@ -67,6 +67,25 @@
 //! Suricata compares against the original extent of each stored segment, we
 //! against its current (trimmed) extent; the two can differ only when three or
 //! more segments pile up on the same bytes.
+//!
+//! # Delivered bytes and the verify window
+//! The policy decides among bytes the assembler still holds: queued out of
+//! order, or kept by the stream with
+//! [`keep_from`](crate::ScatterGather::keep_from). Bytes already delivered
+//! cannot change, so the policy is not asked about them: a retransmission that
+//! contradicts delivered bytes is a [`Conflict`](crate::Conflict) with reason
+//! [`Delivered`](crate::ConflictReason::Delivered), the delivered (old)
+//! version the winner, its bytes counted in `overlap_lost`. That is how an
+//! injected segment that raced the real one and arrived first shows up (Zeek's
+//! `rexmit_inconsistency`, e.g. a Quantum Insert response).
+//!
+//! To compare, the delivered bytes must still be held. In-order bytes are
+//! delivered straight from the packet and not retained, so by default only
+//! kept bytes can be compared. [`AssemblerConfig::verify_window`](crate::AssemblerConfig::verify_window)
+//! makes each direction keep a copy of its last N delivered bytes with their
+//! frames (memory: about 1.25 N per direction, 0 by default). Retransmitted
+//! bytes that are no longer held (older than the window, or skipped over a hole
+//! and never delivered) are counted as duplicates without comparison.
 
 use std::fmt;
 use std::str::FromStr;
