@@ -1,5 +1,7 @@
 //! Assembler throughput on pre-decoded segments: in order, 2% out of order,
-//! overlap-heavy, and many short flows. Throughput counts payload bytes on the wire.
+//! overlap-heavy, and many short flows; the `_verify64k` cases repeat some with
+//! a 64 KiB verify window (every delivered byte also copied into it).
+//! Throughput counts payload bytes on the wire.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -63,13 +65,24 @@ fn bench(c: &mut Criterion) {
     ];
     let mut g = c.benchmark_group("assemble");
     g.sample_size(10);
-    for (name, cfg) in cases {
+    let verified = ["in_order", "ooo_2pct", "short_flows", "medium_flows"];
+    let runs = cases.iter().flat_map(|(name, cfg)| {
+        let with = verified
+            .contains(name)
+            .then(|| (format!("{name}_verify64k"), cfg.clone(), 64 * 1024));
+        std::iter::once((name.to_string(), cfg.clone(), 0)).chain(with)
+    });
+    for (name, cfg, verify_window) in runs {
         let cap = micro::capture(&cfg);
         let segs = micro::segments(&cap.pcap);
+        let acfg = AssemblerConfig {
+            verify_window,
+            ..AssemblerConfig::default()
+        };
         g.throughput(Throughput::Bytes(cap.payload_bytes));
-        g.bench_function(name, |b| {
+        g.bench_function(&name, |b| {
             b.iter(|| {
-                let mut a = Assembler::new(AssemblerConfig::default(), F);
+                let mut a = Assembler::new(acfg.clone(), F);
                 for s in &segs {
                     a.assemble(s);
                 }
