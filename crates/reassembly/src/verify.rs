@@ -242,12 +242,19 @@ impl VerifyWindow {
     /// to it, in offset order; skipped ranges are left out.
     pub(crate) fn held(&self, x: u64, y: u64) -> impl Iterator<Item = Held> + '_ {
         let (x, y) = (x.max(self.start), y.min(self.end));
-        (0..self.origins.len()).filter_map(move |i| {
-            let (from, frame) = self.origins[i];
-            let to = self.origins.get(i + 1).map_or(self.end, |n| n.0);
-            let (from, to) = (from.max(x), to.min(y));
-            (from < to && frame != NO_FRAME).then_some(Held { from, to, frame })
-        })
+        // The record holding `x`: the last one starting at or before it.
+        let first = self
+            .origins
+            .partition_point(|&(o, _)| o <= x)
+            .saturating_sub(1);
+        (first..self.origins.len())
+            .take_while(move |&i| self.origins[i].0 < y)
+            .filter_map(move |i| {
+                let (from, frame) = self.origins[i];
+                let to = self.origins.get(i + 1).map_or(self.end, |n| n.0);
+                let (from, to) = (from.max(x), to.min(y));
+                (from < to && frame != NO_FRAME).then_some(Held { from, to, frame })
+            })
     }
 
     /// The ring's bytes of `[off, off + len)` (inside the window) as at most two slices.
