@@ -100,7 +100,9 @@ pub struct Common {
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
-    /// Assembler worker threads (output is identical for any value; default: CPUs - 1, at least 1).
+    /// Assembler worker threads (output is identical for any value; default or 0: one per CPU when
+    /// the workers write the files, CPUs - 1 when the reading thread writes: packed layout,
+    /// tcpflow names, --conflicts).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -131,13 +133,8 @@ impl Common {
         let mut e = EngineOptions::new(self.inputs.clone());
         e.udp = self.udp;
         e.filter = self.filter.clone();
-        // One thread reads, decodes and writes; the others assemble.
-        e.threads = self.threads.map(usize::from).unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, std::num::NonZeroUsize::get)
-                .saturating_sub(1)
-                .max(1)
-        });
+        // 0: the engine picks (see `EngineOptions::threads`).
+        e.threads = self.threads.map_or(0, usize::from);
         e.assembler.overlap_policy = self.overlap_policy;
         e.assembler.verify_window = self.verify_window;
         e.policy_map = self.policy_map.clone();

@@ -104,7 +104,9 @@ pub struct EngineOptions {
     pub udp: bool,
     /// A tcpdump filter expression applied to every frame.
     pub filter: Option<String>,
-    /// Assembler worker threads (output is identical for any value).
+    /// Assembler worker threads (output is identical for any value); 0
+    /// picks automatically: one per CPU when the sink splits into one part
+    /// per worker, one fewer when the reading thread replays every write.
     pub threads: usize,
     /// What to write for missing bytes.
     pub gaps: GapMode,

@@ -618,7 +618,20 @@ pub fn run_partial(
         report_of,
     } = open_inputs(opts);
     let filter = prepare_filter(opts, &readers)?;
-    let workers = opts.threads.clamp(1, MAX_WORKERS);
+    // Automatic: one worker per CPU when the workers write (the reading
+    // thread has little else to do), one fewer when the reading thread
+    // replays every write itself.
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let (workers, parts) = match opts.threads {
+        0 => match sink.split(cpus.clamp(1, MAX_WORKERS)) {
+            Some(parts) => (parts.len(), Some(parts)),
+            None => (cpus.saturating_sub(1).clamp(1, MAX_WORKERS), None),
+        },
+        n => {
+            let n = n.clamp(1, MAX_WORKERS);
+            (n, sink.split(n))
+        }
+    };
 
     // One mapped input: frames borrow the map for the whole run.
     let single_mapped = readers.len() == 1 && readers[0].mapped_bytes().is_some();
@@ -654,7 +667,7 @@ pub fn run_partial(
         frames_read: 0,
     };
     let mut assembler = AssemblerStats::default();
-    let (mut records, stop) = match sink.split(workers) {
+    let (mut records, stop) = match parts {
         Some(parts) => run_direct(opts, parts, &mut source, &mut assembler)?,
         None => run_replay(opts, map, sink, &mut source, &mut assembler)?,
     };
