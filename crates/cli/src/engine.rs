@@ -348,21 +348,8 @@ pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Resu
     let mut progress = Progress::new(opts.progress, total_bytes(opts));
     let mut merged = MergedReader::new(readers);
     let mut decoder = Decoder::new(opts.decoder);
-    let shared = Rc::new(RefCell::new(Shared {
-        sink,
-        error: None,
-        records: Vec::new(),
-        gaps: opts.gaps,
-        digest: opts.digest,
-    }));
-    let mut worker = Worker {
-        asm: Assembler::new(
-            opts.assembler.clone(),
-            Factory {
-                shared: Rc::clone(&shared),
-            },
-        ),
-    };
+    let shared = Shared::new(sink, opts);
+    let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let hk = opts.housekeeping;
     let tick = hk.tick.max(1);
     let mut next_tick = 0u64;
@@ -488,21 +475,8 @@ impl<'s> FramePipeline<'s> {
         if let Some(f) = &mut filter {
             f.prepare(link_type)?;
         }
-        let shared = Rc::new(RefCell::new(Shared {
-            sink,
-            error: None,
-            records: Vec::new(),
-            gaps: opts.gaps,
-            digest: opts.digest,
-        }));
-        let worker = Worker {
-            asm: Assembler::new(
-                opts.assembler.clone(),
-                Factory {
-                    shared: Rc::clone(&shared),
-                },
-            ),
-        };
+        let shared = Shared::new(sink, opts);
+        let worker = Worker::new(opts.assembler.clone(), &shared);
         Ok(FramePipeline {
             decoder: Decoder::new(opts.decoder),
             filter,
@@ -690,7 +664,18 @@ pub(crate) struct Shared<'s> {
     pub(crate) digest: bool,
 }
 
-impl Shared<'_> {
+impl<'s> Shared<'s> {
+    /// Fresh shared state for the streams of one worker feeding `sink`.
+    pub(crate) fn new(sink: &'s mut dyn Sink, opts: &EngineOptions) -> Rc<RefCell<Shared<'s>>> {
+        Rc::new(RefCell::new(Shared {
+            sink,
+            error: None,
+            records: Vec::new(),
+            gaps: opts.gaps,
+            digest: opts.digest,
+        }))
+    }
+
     /// Call the sink unless an earlier call failed; keep the first error.
     fn call(&mut self, f: impl FnOnce(&mut dyn Sink) -> anyhow::Result<()>) {
         if self.error.is_none() {

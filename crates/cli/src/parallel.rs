@@ -284,13 +284,7 @@ fn worker_loop(
         map,
         arena: Rc::clone(&arena),
     };
-    let shared = Rc::new(RefCell::new(Shared {
-        sink: &mut sink,
-        error: None,
-        records: Vec::new(),
-        gaps: opts.gaps,
-        digest: opts.digest,
-    }));
+    let shared = Shared::new(&mut sink, opts);
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;
     for job in jobs {
@@ -333,13 +327,7 @@ fn direct_loop(
     mut part: Box<dyn Sink + Send>,
     failed: &AtomicBool,
 ) -> Finished {
-    let shared = Rc::new(RefCell::new(Shared {
-        sink: &mut *part,
-        error: None,
-        records: Vec::new(),
-        gaps: opts.gaps,
-        digest: opts.digest,
-    }));
+    let shared = Shared::new(&mut *part, opts);
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;
     let pos = Cell::new(0);
