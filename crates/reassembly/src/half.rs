@@ -248,6 +248,16 @@ impl Half {
             self.fin_off = self.fin_off.and_then(rehome);
             self.truncated_until = self.truncated_until.and_then(rehome);
         }
+        // Holes skipped under the provisional start (a snaplen cut, a memory
+        // cap) were measured from it. Nothing was delivered, so every gap of
+        // the ledger is one of them and all of them still wait in
+        // `pending_skip` for the next delivery. Their bytes may sit before the
+        // ISN or inside a hole of the new space: drop them, and let the holes
+        // of the new space be found (and counted) as the delivery point moves.
+        self.pending_skip = 0;
+        self.ledger.missing = 0;
+        self.ledger.gaps.clear();
+        self.ledger.gaps_unlisted = 0;
         self.space = Some(new_space);
         self.syn_seen = true;
         self.started = true;

@@ -197,3 +197,87 @@ fn test_retransmission_of_kept_bytes_after_a_snaplen_skip() {
     );
     assert_eq!(l.missing, 22 + 4);
 }
+
+/// Found by the assembler fuzz target (the check "first delivery at 0 after a
+/// skip of 13"): a direction picked up mid-stream from a segment whose bytes
+/// were all cut by snaplen started there with nothing delivered; a later
+/// segment skipped the cut bytes (a skip waiting for the next delivery, and a
+/// gap in the ledger), then a late SYN re-homed the direction at its ISN. The
+/// skip and the gap, measured in the provisional sequence space, were reported
+/// with the first delivery at stream offset 0, where nothing can have been
+/// skipped. A re-homing SYN now drops the skips it makes meaningless; holes of
+/// the new space are found again as the delivery point moves.
+#[test]
+fn test_late_syn_drops_a_skip_measured_before_it() {
+    let cfg = AssemblerConfig {
+        midstream_window: 1,
+        ..AssemblerConfig::default()
+    };
+    let x = 0x8000_0ddf_u32;
+    let pkts = vec![
+        // Starts the direction at x (nothing captured, nothing delivered).
+        c(x, ACK, b"").truncated(13),
+        // Again, now that it started: 13 bytes at x are cut by snaplen.
+        c(x, ACK, b"").truncated(13),
+        // Past the cut: skip [x, x + 13) (reported with the next delivery), queue this.
+        c(x + 100, ACK, b"later"),
+        // The SYN, 50 bytes after x: the skipped bytes are before its ISN.
+        c(x + 50, SYN | ACK, &[b'a'; 49]),
+    ];
+    let r = run_with(cfg, &pkts);
+    let r = r[0].borrow();
+    let d: Vec<(u64, u64, bool, usize)> = r
+        .deliveries
+        .iter()
+        .map(|d| (d.offset, d.skip, d.start, d.bytes.len()))
+        .collect();
+    // Stream byte 0 is ISN + 1: its 49 bytes and the queued 5 right after, no skip.
+    assert_eq!(d[0], (0, 0, true, 54), "{d:?}");
+    assert_eq!(r.total_skip(Dir::ClientToServer), 0, "{d:?}");
+    let mut want = vec![b'a'; 49];
+    want.extend_from_slice(b"later");
+    assert_eq!(r.bytes(Dir::ClientToServer), want);
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!((l.missing, l.gaps.len(), l.delivered), (0, 0, 54), "{l:?}");
+}
+
+/// The same when the skipped bytes land after the late SYN's ISN: the skip of
+/// the provisional space is dropped and the hole of the new space (which holds
+/// those bytes) is found again, once, when the end of input flushes it.
+#[test]
+fn test_late_syn_finds_the_holes_of_its_own_space_again() {
+    let cfg = AssemblerConfig {
+        midstream_window: 1,
+        ..AssemblerConfig::default()
+    };
+    let x = 5000_u32;
+    let pkts = vec![
+        c(x, ACK, b"").truncated(13),
+        c(x, ACK, b"").truncated(13),
+        c(x + 100, ACK, b"later"),
+        // ISN x - 10: stream byte 0 is x - 9, the skipped bytes are stream 9..22.
+        c(x - 10, SYN | ACK, b"abcde"),
+    ];
+    let r = run_with(cfg, &pkts);
+    let r = r[0].borrow();
+    let d: Vec<(u64, u64, Vec<u8>)> = r
+        .deliveries
+        .iter()
+        .filter(|d| !d.bytes.is_empty())
+        .map(|d| (d.offset, d.skip, d.bytes.clone()))
+        .collect();
+    // "later" sits at stream offset 109: one hole [5, 109) before it.
+    assert_eq!(
+        d,
+        vec![(0, 0, b"abcde".to_vec()), (109, 104, b"later".to_vec())]
+    );
+    let l = &r.completion.as_ref().unwrap().c2s;
+    assert_eq!(l.missing, 104, "{l:?}");
+    assert_eq!(
+        l.gaps,
+        vec![reassembly::Gap {
+            offset: 5,
+            len: 104
+        }]
+    );
+}
