@@ -102,7 +102,7 @@ pub struct Common {
     pub filter: Option<String>,
     /// Assembler worker threads (output is identical for any value; default or 0: one per CPU when
     /// the workers write the files, CPUs - 1 when the reading thread writes: packed layout,
-    /// tcpflow names, --conflicts).
+    /// tcpflow names, --conflicts). With workers writing, 1 runs everything on one thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
@@ -199,12 +199,17 @@ pub struct ExtractArgs {
     #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open_files: u32,
+    /// Skip the SHA-256 of each direction (the manifest's `sha256` is then
+    /// null): for when the files are hashed later, or not at all.
+    #[arg(long)]
+    pub no_digest: bool,
 }
 
 impl ExtractArgs {
     /// The extraction these arguments ask for.
     pub fn options(&self) -> ExtractOptions {
         let mut engine = self.common.engine();
+        engine.digest = !self.no_digest;
         engine.gaps = match self.gaps {
             GapsArg::Skip => GapMode::Skip,
             GapsArg::Zero => GapMode::Zero {
@@ -353,6 +358,7 @@ impl LiveArgs {
             gaps: self.gaps,
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
+            no_digest: false,
         }
         .options();
         let live = crate::live::LiveOptions {

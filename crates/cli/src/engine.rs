@@ -107,6 +107,7 @@ pub struct EngineOptions {
     /// Assembler worker threads (output is identical for any value); 0
     /// picks automatically: one per CPU when the sink splits into one part
     /// per worker, one fewer when the reading thread replays every write.
+    /// One worker with a sink that splits runs on the calling thread.
     pub threads: usize,
     /// What to write for missing bytes.
     pub gaps: GapMode,
@@ -124,7 +125,7 @@ pub struct EngineOptions {
     /// Write every overlap conflict to this file as JSON lines.
     pub conflicts: Option<PathBuf>,
     /// Compute each direction's SHA-256 (the costliest step of reassembly
-    /// without output: `flows --no-digest` turns it off).
+    /// without output: `--no-digest` turns it off).
     pub digest: bool,
 }
 

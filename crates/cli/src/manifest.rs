@@ -202,7 +202,7 @@ pub struct Direction {
     /// Packets sent in this direction.
     pub packets: u64,
     /// SHA-256 of the bytes written, lowercase hex (null when digests were
-    /// turned off, `flows --no-digest`).
+    /// turned off, `--no-digest`).
     pub sha256: Option<String>,
     /// Zero bytes written in place of missing bytes.
     pub zero_filled: u64,

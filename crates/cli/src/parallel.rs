@@ -17,6 +17,8 @@
 //!   with default names, or no output at all): each worker calls its own part
 //!   of the sink, so files are written on the workers' threads and the calling
 //!   thread only reads and decodes. At most [`AHEAD`] batches wait per worker.
+//!   With one worker there is no worker thread: the calling thread reads a
+//!   batch, then assembles it (`--threads 1` uses one CPU).
 //! - **Replay mode**, for sinks that need one global order (the packed
 //!   `streams.bin`, tcpflow's clash-numbered names, the conflicts file): the
 //!   workers record what the sink must be told as `Event`s; while they work,
@@ -100,13 +102,6 @@ impl<'m> Batch<'m> {
         Batch {
             items: Vec::with_capacity(BATCH),
             ..Batch::default()
-        }
-    }
-
-    fn segment(&self, i: &Item<'m>) -> Segment<'_> {
-        match &i.arena {
-            Some(r) => with_payload(&i.seg, self.arena.get(r.clone()).unwrap_or(&[])),
-            None => i.seg,
         }
     }
 }
@@ -258,7 +253,14 @@ fn run_batch(
             worker.tick(t.now, flush_after);
         }
         pos.set(packet_pos(item.seg.frame));
-        worker.segment(&batch.segment(item));
+        match &item.arena {
+            // Payload in the map: the stored segment as it is (no copy).
+            None => worker.segment(&item.seg),
+            Some(r) => worker.segment(&with_payload(
+                &item.seg,
+                batch.arena.get(r.clone()).unwrap_or(&[]),
+            )),
+        }
     }
     for t in ticks {
         pos.set(tick_pos(t.frame));
@@ -320,10 +322,10 @@ struct Finished {
 /// A worker thread of the direct mode: an assembler fed with its shard of
 /// every batch, calling its own part of a split sink. A sink error stops the
 /// work (and, through `failed`, the reading); it is returned at the end.
-fn direct_loop(
+fn direct_loop<'m>(
     w: u32,
     opts: &EngineOptions,
-    jobs: mpsc::Receiver<Job<'_>>,
+    jobs: impl IntoIterator<Item = Job<'m>>,
     mut part: Box<dyn Sink + Send>,
     failed: &AtomicBool,
 ) -> Finished {
@@ -707,7 +709,7 @@ pub fn run_partial(
 type Outcome = (Vec<FlowRecord>, Option<anyhow::Error>);
 
 /// Batches a reader may be ahead of a worker in the direct mode.
-pub const AHEAD: usize = 2;
+pub const AHEAD: usize = 4;
 
 /// The direct mode: each worker drives its own part of the split sink; the
 /// calling thread only reads and decodes. Returns the flow records (after a
@@ -720,6 +722,9 @@ fn run_direct<'m>(
     assembler: &mut AssemblerStats,
 ) -> anyhow::Result<Outcome> {
     let failed = AtomicBool::new(false);
+    if parts.len() == 1 {
+        return run_inline(opts, parts, source, assembler, &failed);
+    }
     std::thread::scope(|scope| -> anyhow::Result<Outcome> {
         let mut job_txs = Vec::with_capacity(parts.len());
         let mut handles = Vec::with_capacity(parts.len());
@@ -764,6 +769,56 @@ fn run_direct<'m>(
         }
         Ok((records, first_error.map(|e| e.context("writing output"))))
     })
+}
+
+/// The direct mode with one worker, run on the calling thread: it reads a
+/// batch, then assembles it, so `--threads 1` uses one CPU. Same batches, same
+/// calls in the same order as with a worker thread.
+fn run_inline<'m>(
+    opts: &EngineOptions,
+    parts: Vec<Box<dyn Sink + Send>>,
+    source: &mut Source<'_, 'm>,
+    assembler: &mut AssemblerStats,
+    failed: &AtomicBool,
+) -> anyhow::Result<Outcome> {
+    let Some(part) = parts.into_iter().next() else {
+        return Ok((Vec::new(), None));
+    };
+    let mut read_error = None;
+    // Batches until the end of input, then `Finish`; a read error ends the
+    // jobs without `Finish`, as a closed channel does for a worker thread.
+    let mut end = false;
+    let mut done = false;
+    let jobs = std::iter::from_fn(|| {
+        if done {
+            return None;
+        }
+        if end {
+            done = true;
+            return Some(Job::Finish);
+        }
+        let mut batch = Batch::sized();
+        match source.fill(&mut batch) {
+            Ok(last) => {
+                end = last;
+                Some(Job::Batch(Arc::new(batch)))
+            }
+            Err(e) => {
+                read_error = Some(e);
+                done = true;
+                None
+            }
+        }
+    });
+    let finished = direct_loop(0, opts, jobs, part, failed);
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    assembler.add(&finished.stats);
+    Ok((
+        finished.records,
+        finished.error.map(|e| e.context("writing output")),
+    ))
 }
 
 /// The replay mode: workers record sink calls, the calling thread replays

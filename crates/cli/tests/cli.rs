@@ -513,6 +513,33 @@ fn flows_no_digest_differs_only_in_sha256() {
 }
 
 #[test]
+fn extract_no_digest_writes_the_same_files_without_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    assert_eq!(code(&extract(SYNTH, &a, &[])), 0);
+    assert_eq!(code(&extract(SYNTH, &b, &["--no-digest"])), 0);
+    let files = |d: &Path| {
+        let mut f = dir_files(d);
+        f.retain(|(n, _)| n != "manifest.json");
+        f
+    };
+    assert!(files(&a).len() > 2);
+    assert_eq!(files(&a), files(&b));
+    let with = manifest(&a);
+    let mut without = manifest(&b);
+    let fl = without["flows"].as_array_mut().unwrap();
+    assert_eq!(flows(&with).len(), fl.len());
+    for (w, n) in flows(&with).iter().zip(fl.iter_mut()) {
+        for d in ["c2s", "s2c"] {
+            assert!(w[d]["sha256"].is_string(), "{w}");
+            assert!(n[d]["sha256"].is_null(), "{n}");
+            n[d]["sha256"] = w[d]["sha256"].clone();
+        }
+    }
+    assert_eq!(flows(&with), flows(&without));
+}
+
+#[test]
 fn follow_prints_one_flow_in_capture_order() {
     let o = run(&["follow", &corpus(GAP), "--flow", "1"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
