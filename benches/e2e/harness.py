@@ -4,7 +4,9 @@
 Generates captures with `capgen` into a tmpfs, then runs, one after the other
 on the same file and writing to the same tmpfs:
 
-  * `streamcut extract CAPTURE -o DIR --threads N`  (for each N in --threads)
+  * `streamcut extract CAPTURE -o DIR --threads N`  (for each N in --threads;
+    "auto" runs without --threads)
+  * `streamcut extract CAPTURE -o DIR --no-digest --threads N`  (the same files, no SHA-256)
   * `streamcut flows CAPTURE --json --threads N`     (reassembly + SHA-256, no output files)
   * `streamcut flows CAPTURE --json --no-digest --threads N`  (reassembly only)
   * `tcpflow -r CAPTURE -o DIR`                      (Debian package tcpflow)
@@ -81,7 +83,7 @@ def main():
     ap.add_argument("--dir", default="/dev/shm/streamcut-e2e")
     ap.add_argument("--bulk-bytes", type=int, default=2_000_000_000)
     ap.add_argument("--short-flows", type=int, default=500_000)
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2", help="comma-separated worker counts; auto = the default")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the generated captures")
     args = ap.parse_args()
@@ -92,7 +94,8 @@ def main():
     if shutil.which("tcpflow") is None:
         sys.exit("tcpflow not found: apt-get install tcpflow")
     os.makedirs(args.dir, exist_ok=True)
-    threads = [int(t) for t in args.threads.split(",") if t]
+    # Thread counts to run; "auto" runs without --threads (one worker per CPU).
+    threads = [t for t in args.threads.split(",") if t]
 
     captures = []
     bulk = os.path.join(args.dir, "bulk.pcap")
@@ -129,10 +132,13 @@ def main():
 
         measure("tcpflow", ["tcpflow", "-r", cap, "-o", out], True)
         for n in threads:
-            measure(f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "--threads", str(n), "-q"], True)
-            measure(f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "--threads", str(n), "-q"], False)
+            t = [] if n == "auto" else ["--threads", n]
+            measure(f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "-q"] + t, True)
+            measure(f"streamcut extract --no-digest -t{n}",
+                    [STREAMCUT, "extract", cap, "-o", out, "--force", "--no-digest", "-q"] + t, True)
+            measure(f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "-q"] + t, False)
             measure(f"streamcut flows --no-digest -t{n}",
-                    [STREAMCUT, "flows", cap, "--json", "--no-digest", "--threads", str(n), "-q"], False)
+                    [STREAMCUT, "flows", cap, "--json", "--no-digest", "-q"] + t, False)
         base = results["tcpflow"][0]
         for label, (secs, peak, status) in results.items():
             rows.append((name, label, size, packets, secs, peak, base / secs if secs > 0 else 0.0, status))
