@@ -129,7 +129,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {
             let cmd = a.command();
-            let report = crate::live::command::run(&cmd, cli.quiet)?;
+            let report = match crate::live::command::run(&cmd, cli.quiet) {
+                Ok(r) => r,
+                Err(e) => return stopped(e),
+            };
             if !cli.quiet {
                 crate::live::command::print_summary(&report, &cmd.extract.out_dir);
             }
@@ -148,7 +151,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-/// An extraction that failed: a [`Stopped`](crate::extract::Stopped) one
+/// An extraction (or live capture) that failed: a [`Stopped`](crate::extract::Stopped) one
 /// reports the error, what the output directory holds and any input
 /// problems, with status 1 when its manifest was written; anything else is a
 /// fatal error.

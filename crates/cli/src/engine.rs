@@ -564,21 +564,38 @@ impl<'s> FramePipeline<'s> {
     }
 
     /// End of input: complete every flow and return the counts and records.
-    pub fn finish(mut self) -> anyhow::Result<PipelineSummary> {
+    pub fn finish(self) -> anyhow::Result<PipelineSummary> {
+        match self.finish_partial() {
+            (summary, None) => Ok(summary),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`Self::finish`], with an output error met while completing the
+    /// flows returned beside the summary, whose records are then those of
+    /// the flows closed before it.
+    pub fn finish_partial(mut self) -> (PipelineSummary, Option<anyhow::Error>) {
         self.worker.asm.flush_all();
-        take_error(&self.shared)?;
+        let error = take_error(&self.shared).err();
+        (self.abandon(), error)
+    }
+
+    /// Stop after an output error (here or in a pipeline sharing the sink):
+    /// the counts, and the records of the flows closed before it. Flows
+    /// still open are not completed (their output was cut short).
+    pub fn abandon(self) -> PipelineSummary {
         let assembler = self.worker.asm.stats();
         drop(self.worker);
         let mut flows = std::mem::take(&mut self.shared.borrow_mut().records);
         flows.sort_by_key(|r| r.head.id);
-        Ok(PipelineSummary {
+        PipelineSummary {
             frames: self.frames,
             filtered_out: self.filtered_out,
             udp_ignored: self.udp_ignored,
             decode: self.decoder.stats(),
             assembler,
             flows,
-        })
+        }
     }
 }
 

@@ -179,20 +179,7 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
         None => finished.err(),
     };
     if stop.is_some() {
-        // Only flows whose bytes are all on disk are listed (the engine kept
-        // the flows closed before the error; packed ones must also lie
-        // inside what reached `streams.bin`).
-        let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
-        summary.flows.retain(|r| {
-            [Dir::ClientToServer, Dir::ServerToClient]
-                .into_iter()
-                .all(|d| match sink.placement(r, d) {
-                    Placement::Packed { offset, length, .. } => {
-                        offset.saturating_add(length) <= packed_len
-                    }
-                    _ => true,
-                })
-        });
+        keep_written(dir, &sink, &mut summary.flows);
     }
     let totals = manifest::record_totals(&summary);
     let mut manifest = ManifestOut {
@@ -237,16 +224,33 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     .into())
 }
 
+/// After an output error: keep the records of the flows whose bytes are all
+/// on disk. The engine kept the flows closed before the error; packed ones
+/// must also lie inside what reached `streams.bin`.
+pub(crate) fn keep_written(dir: &Path, sink: &FileSink, flows: &mut Vec<FlowRecord>) {
+    let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
+    flows.retain(|r| {
+        [Dir::ClientToServer, Dir::ServerToClient]
+            .into_iter()
+            .all(|d| match sink.placement(r, d) {
+                Placement::Packed { offset, length, .. } => {
+                    offset.saturating_add(length) <= packed_len
+                }
+                _ => true,
+            })
+    });
+}
+
 /// Room kept for the manifest in the output directory during a run: a file
 /// of [`MANIFEST_RESERVE`] bytes, removed by [`Reserve::release`] or when
 /// dropped. (Best effort: a file system that compresses or deduplicates may
 /// not keep the room.)
-struct Reserve(Option<PathBuf>);
+pub(crate) struct Reserve(Option<PathBuf>);
 
 impl Reserve {
     /// Write the reserve into `dir`; an error names the file (a read-only or
     /// full file system is found here, before any output).
-    fn create(dir: &Path) -> anyhow::Result<Reserve> {
+    pub(crate) fn create(dir: &Path) -> anyhow::Result<Reserve> {
         let path = dir.join(RESERVE);
         let fill = |path: &Path| -> io::Result<()> {
             let mut f = File::create(path)?;
@@ -266,7 +270,7 @@ impl Reserve {
     }
 
     /// Free the room.
-    fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         if let Some(p) = self.0.take() {
             let _ = fs::remove_file(p);
         }

@@ -1,5 +1,6 @@
-//! `streamcut extract` when the output cannot be written: a disk that fills
-//! up part way, a read-only file system, an output path that is a file.
+//! `streamcut extract` (and `live`) when the output cannot be written: a disk
+//! that fills up part way, a read-only file system, an output path that is a
+//! file.
 //!
 //! The file system cases mount a small or read-only tmpfs inside a private
 //! mount namespace (`unshare -rm`, then `sh -c`), so nothing outlives the
@@ -64,12 +65,23 @@ fn in_private_mounts(script: &str, args: &[&Path]) -> Output {
 /// (the tmpfs goes away with the namespace). Returns the exit code and
 /// standard error of `streamcut`.
 fn extract_on_tmpfs(size: &str, capture: &Path, host: &Path, extra: &str) -> (i32, String) {
+    on_tmpfs(
+        size,
+        capture,
+        host,
+        &format!(r#"extract -q "$3" -o "$1/out" {extra}"#),
+    )
+}
+
+/// `streamcut ARGS` as [`extract_on_tmpfs`] runs it: in `ARGS`, `$1` is the
+/// tmpfs and `$3` the capture.
+fn on_tmpfs(size: &str, capture: &Path, host: &Path, args: &str) -> (i32, String) {
     let mnt = host.join("mnt");
     fs::create_dir(&mnt).unwrap();
     let script = format!(
         r#"set -u
 mount -t tmpfs -o size={size} tmpfs "$1" || exit 97
-"$2" extract -q "$3" -o "$1/out" {extra} 2>"$4/stderr"
+"$2" {args} 2>"$4/stderr"
 echo $? >"$4/rc"
 cp -a "$1/out" "$4/out""#
     );
@@ -122,6 +134,12 @@ fn dir_bytes(dir: &Path, d: &serde_json::Value) -> Vec<u8> {
 /// cause, a manifest marked incomplete that lists only flows whose bytes are
 /// all there, byte for byte as in a run with room, and no temporary files.
 fn full_disk(layout: &str, threads: &str) {
+    let args = format!(r#"extract -q "$3" -o "$1/out" --layout {layout} --threads {threads}"#);
+    full_disk_with(layout, &args);
+}
+
+/// [`full_disk`] for the command `args` (as [`on_tmpfs`] takes it).
+fn full_disk_with(layout: &str, args: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let cap = capture(
         tmp.path(),
@@ -131,11 +149,10 @@ fn full_disk(layout: &str, threads: &str) {
     );
     let big = tmp.path().join("big");
     let want = reference(&cap, &big, &["--layout", layout]);
-    let args = format!("--layout {layout} --threads {threads}");
     let host = tmp.path().join("host");
     fs::create_dir(&host).unwrap();
     // 1 MiB of it is the manifest's reserve: about a megabyte of streams fits.
-    let (rc, err) = extract_on_tmpfs("2m", &cap, &host, &args);
+    let (rc, err) = on_tmpfs("2m", &cap, &host, args);
     assert_eq!(rc, 1, "{err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(err.contains("/out/"), "the error names the file: {err}");
@@ -201,6 +218,22 @@ fn full_disk_files_layout() {
 fn full_disk_packed_layout() {
     full_disk("packed", "1");
     full_disk("packed", "3");
+}
+
+/// `streamcut live` on a disk that fills up: the same as `extract` (DPDK's
+/// net_pcap driver replays the capture; one rx queue, and one queue
+/// dispatching to three assembler threads).
+#[cfg(feature = "dpdk")]
+#[test]
+fn full_disk_live() {
+    let eal = "--no-huge --no-pci --no-shconf -l 0 --no-telemetry --log-level=warning \
+               --vdev=net_pcap0,rx_pcap=\"$3\"";
+    for (layout, queues) in [("files", "1"), ("files", "3"), ("packed", "1")] {
+        let args = format!(
+            r#"live -q -o "$1/out" --layout {layout} --queues {queues} --idle-exit 300ms -- {eal}"#
+        );
+        full_disk_with(layout, &args);
+    }
 }
 
 /// More flows finish than the manifest's reserve can list: the manifest is

@@ -9,11 +9,16 @@
 //! is flushed (nothing buffered is lost), the flow records of all workers are
 //! merged by id, and the manifest is written as `extract` writes it, with
 //! the port in place of the input files.
+//!
+//! An output error (a full disk) stops the capture as it stops `extract`:
+//! no pipeline completes its open flows, the manifest (for which room was
+//! kept) is marked incomplete and lists only the flows written in full, and
+//! [`run`] returns an [`extract::Stopped`] error.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -25,7 +30,7 @@ use super::worker::{FrameSink, QueueRun, WorkerStats};
 use super::{LiveOptions, LiveOutcome, PortSummary};
 use crate::conflicts::ConflictLine;
 use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
-use crate::extract::{self, ExtractOptions};
+use crate::extract::{self, ExtractOptions, ManifestOutcome, Stopped};
 use crate::files::FileSink;
 use crate::flow::{FlowHead, FlowRecord};
 use crate::manifest::{self, Flow, Input, Manifest, Tool};
@@ -63,7 +68,14 @@ struct ConflictFile {
 struct Outputs {
     files: Mutex<FileSink>,
     conflicts: Option<Mutex<ConflictFile>>,
+    /// Set by the first output error (a full disk): every pipeline then
+    /// stops without completing its open flows.
+    failed: AtomicBool,
 }
+
+/// What a pipeline ended with: its summary, and the output error that
+/// stopped it, if one did.
+type Ended = (PipelineSummary, Option<anyhow::Error>);
 
 /// A [`Sink`] handle to the shared [`Outputs`].
 struct LockedSink<'a>(&'a Outputs);
@@ -78,15 +90,25 @@ impl LockedSink<'_> {
     fn lock(&self) -> MutexGuard<'_, FileSink> {
         lock(&self.0.files)
     }
+
+    /// `r`, noting an error in [`Outputs::failed`].
+    fn noted(&self, r: anyhow::Result<()>) -> anyhow::Result<()> {
+        if r.is_err() {
+            self.0.failed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
 }
 
 impl Sink for LockedSink<'_> {
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
-        self.lock().open(head)
+        let r = self.lock().open(head);
+        self.noted(r)
     }
 
     fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
-        self.lock().write(head, dir, bytes)
+        let r = self.lock().write(head, dir, bytes);
+        self.noted(r)
     }
 
     fn delivery(
@@ -96,26 +118,31 @@ impl Sink for LockedSink<'_> {
         gap: u64,
         sg: &ScatterGather<'_>,
     ) -> anyhow::Result<()> {
-        self.lock().delivery(head, dir, gap, sg)
+        let r = self.lock().delivery(head, dir, gap, sg);
+        self.noted(r)
     }
 
     fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
-        self.lock().conflict(head, conflict)?;
-        if let Some(file) = &self.0.conflicts {
-            let mut file = lock(file);
-            let line = serde_json::to_string(&ConflictLine::new(head, conflict))?;
-            let path = file.path.display().to_string();
-            writeln!(file.out, "{line}").with_context(|| format!("writing {path}"))?;
-        }
-        Ok(())
+        let r = self.lock().conflict(head, conflict).and_then(|()| {
+            if let Some(file) = &self.0.conflicts {
+                let mut file = lock(file);
+                let line = serde_json::to_string(&ConflictLine::new(head, conflict))?;
+                let path = file.path.display().to_string();
+                writeln!(file.out, "{line}").with_context(|| format!("writing {path}"))?;
+            }
+            Ok(())
+        });
+        self.noted(r)
     }
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
-        self.lock().end_dir(head, dir)
+        let r = self.lock().end_dir(head, dir);
+        self.noted(r)
     }
 
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
-        self.lock().close(record)
+        let r = self.lock().close(record);
+        self.noted(r)
     }
 }
 
@@ -152,6 +179,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         }
         None => None,
     };
+    let mut reserve = extract::Reserve::create(&x.out_dir)?;
     let sink = Outputs {
         files: Mutex::new(FileSink::new(
             &x.out_dir,
@@ -160,6 +188,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
             x.max_open_files,
         )?),
         conflicts,
+        failed: AtomicBool::new(false),
     };
     let signal = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -200,23 +229,40 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         }
         let mut locked = LockedSink(&sink);
         let mut pipeline = FramePipeline::new(&x.engine, LinkType::ETHERNET, &mut locked)?;
-        let stats: WorkerStats = run.run(&mut Feed(&mut pipeline))?;
-        let summary = pipeline.finish()?;
-        Ok((summary, stats))
+        let polled = run.run(&mut Feed(&mut pipeline));
+        if sink.failed.load(Ordering::Relaxed) {
+            // An output error here (then `polled` is it) or in another
+            // queue's pipeline: keep what was closed before it.
+            let stats = polled.as_ref().copied().unwrap_or_default();
+            return Ok(((pipeline.abandon(), polled.err()), stats));
+        }
+        let stats = polled?;
+        Ok((pipeline.finish_partial(), stats))
     })?;
+    // The first output error stops the run; the output is then partial.
+    let mut stop = None;
+    let mut summaries = Vec::with_capacity(outcome.workers.len());
+    let mut worker_stats = Vec::with_capacity(outcome.workers.len());
+    for ((summary, error), stats) in outcome.workers {
+        summaries.push(summary);
+        worker_stats.push(stats);
+        stop = stop.or(error);
+    }
     if let Some(file) = sink.conflicts {
         let mut file = file.into_inner().unwrap_or_else(|e| e.into_inner());
         let path = file.path.display().to_string();
-        file.out
-            .flush()
-            .with_context(|| format!("writing {path}"))?;
+        let flushed = file.out.flush().with_context(|| format!("writing {path}"));
+        stop = stop.or(flushed.err());
     }
     let mut sink = sink.files.into_inner().unwrap_or_else(|e| e.into_inner());
-    sink.finish()?;
+    // Flush everything; after an error too, keeping what fits.
+    let finished = sink.finish();
+    stop = stop.or(finished.err());
 
-    let (summaries, worker_stats): (Vec<PipelineSummary>, Vec<WorkerStats>) =
-        outcome.workers.into_iter().unzip();
-    let merged = merge(summaries);
+    let mut merged = merge(summaries);
+    if stop.is_some() {
+        extract::keep_written(&x.out_dir, &sink, &mut merged.flows);
+    }
     let flows: Vec<Flow> = merged
         .flows
         .iter()
@@ -232,7 +278,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         flows: Vec::new(),
     };
     let port = &outcome.port;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         tool: Tool::this(),
         inputs: vec![Input {
             path: format!("dpdk:{}", port.name),
@@ -243,12 +289,41 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
             problems: Vec::new(),
         }],
         options: manifest::options(&x.engine, x.layout.name(), x.naming),
-        complete: true,
-        error: None,
+        complete: stop.is_none(),
+        error: stop.as_ref().map(|e| format!("{e:#}")),
         totals: manifest::totals(&summary, &flows),
         flows,
     };
-    extract::write_manifest(&x.out_dir, &manifest)?;
+    reserve.release();
+    let written = extract::write_manifest(&x.out_dir, &manifest);
+    if let Some(error) = stop {
+        let listed = manifest.flows.len();
+        let outcome = match written {
+            Ok(()) => ManifestOutcome::Listed(listed),
+            Err(full) => {
+                // The flow list did not fit: the rest of the manifest may.
+                manifest.error = Some(format!(
+                    "{error:#}; the list of the {listed} flows written in full did not fit ({full:#})"
+                ));
+                manifest.flows = Vec::new();
+                match extract::write_manifest(&x.out_dir, &manifest) {
+                    Ok(()) => ManifestOutcome::Unlisted(listed),
+                    Err(e) => ManifestOutcome::Failed(e),
+                }
+            }
+        };
+        return Err(Stopped {
+            error,
+            manifest: outcome,
+            path: x.out_dir.join(extract::MANIFEST),
+            summary: Box::new(engine::Summary {
+                flows: merged.flows,
+                ..summary
+            }),
+        }
+        .into());
+    }
+    written?;
     let workers = worker_stats.into_iter().map(|w| ((), w)).collect();
     Ok(LiveReport {
         outcome: LiveOutcome {
@@ -270,7 +345,7 @@ fn software_hashing(
     engine: &EngineOptions,
     shards: usize,
     sink: &Outputs,
-) -> anyhow::Result<(PipelineSummary, WorkerStats)> {
+) -> anyhow::Result<(Ended, WorkerStats)> {
     let (mut dispatcher, receivers) = Dispatcher::new(engine, shards)?;
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(shards);
@@ -279,7 +354,7 @@ fn software_hashing(
                 .name(format!("shard-{i}"))
                 .spawn_scoped(scope, move || {
                     let mut locked = LockedSink(sink);
-                    dispatch::shard(engine, &mut locked, rx)
+                    dispatch::shard(engine, &mut locked, rx, &sink.failed)
                 })
                 .context("starting an assembler worker")?;
             handles.push(handle);
@@ -288,21 +363,28 @@ fn software_hashing(
         // Closing the channels ends the shards, also after an error.
         let counts = dispatcher.finish();
         let mut parts = Vec::with_capacity(shards);
+        let mut stop = None;
         for h in handles {
-            parts.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an assembler worker panicked")))?,
-            );
+            let (part, error) = h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("an assembler worker panicked")))?;
+            parts.push(part);
+            stop = stop.or(error);
         }
-        let stats = polled?;
-        let counts = counts?;
+        // After a shard's output error the dispatcher stopped on its closed
+        // channel: that error is the shard's.
+        let stats = match polled {
+            Ok(stats) => stats,
+            Err(_) if sink.failed.load(Ordering::Relaxed) => WorkerStats::default(),
+            Err(e) => return Err(e),
+        };
         let mut all = merge(parts);
         // Shards decoded only what was routed to them: the dispatcher's
         // counts are the ones that cover every frame.
         all.frames = counts.frames;
         all.filtered_out = counts.filtered_out;
         all.decode = counts.decode;
-        Ok((all, stats))
+        Ok(((all, stop), stats))
     })
 }
 

@@ -20,6 +20,7 @@
 //! the rx ring fills, and the port counts the drops as `missed`.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use anyhow::Context as _;
@@ -154,9 +155,12 @@ impl Dispatcher {
     }
 
     /// Sends what is left and closes the channels (the shards then finish);
-    /// returns the dispatcher's own counts.
-    pub fn finish(mut self) -> anyhow::Result<DispatchCounts> {
-        self.send_all()?;
+    /// returns the dispatcher's own counts. A shard that stopped early (an
+    /// output error, a panic) gets nothing more: it says why when joined.
+    pub fn finish(mut self) -> DispatchCounts {
+        for i in 0..self.batches.len() {
+            let _ = self.send(i);
+        }
         self.senders.clear();
         let mut decode = self.peek.stats();
         let defrag = self.defrag.stats();
@@ -169,11 +173,11 @@ impl Dispatcher {
         for (k, v) in defrag.skipped {
             *decode.skipped.entry(k).or_default() += v;
         }
-        Ok(DispatchCounts {
+        DispatchCounts {
             frames: self.frames,
             filtered_out: self.filtered_out,
             decode,
-        })
+        }
     }
 }
 
@@ -239,11 +243,16 @@ impl FrameSink for Dispatcher {
 
 /// One shard: replays its batches into a pipeline until the dispatcher
 /// closes the channel, then flushes. `opts` must be the dispatcher's.
+///
+/// An output error (a full disk) stops the shard; it is returned beside the
+/// records of the flows closed before it. When `failed` says another
+/// pipeline sharing the sink met one, open flows are not completed either.
 pub fn shard(
     opts: &EngineOptions,
     sink: &mut dyn Sink,
     batches: Receiver<Batch>,
-) -> anyhow::Result<PipelineSummary> {
+    failed: &AtomicBool,
+) -> anyhow::Result<(PipelineSummary, Option<anyhow::Error>)> {
     // The dispatcher filtered already; the shard never sees fragments.
     let opts = EngineOptions {
         filter: None,
@@ -252,7 +261,7 @@ pub fn shard(
     let mut pipeline = FramePipeline::new(&opts, LinkType::ETHERNET, sink)?.with_external_ticks();
     for batch in batches {
         for item in batch.items {
-            match item {
+            let fed = match item {
                 Item::Frame {
                     number,
                     ts,
@@ -270,15 +279,24 @@ pub fn shard(
                         origlen,
                         link_type: LinkType::ETHERNET,
                         data,
-                    })?;
+                    })
                 }
                 Item::Segment { seg, payload } => {
                     let payload = batch.bytes.get(payload).unwrap_or_default();
-                    pipeline.segment(&Segment { payload, ..*seg })?;
+                    pipeline.segment(&Segment { payload, ..*seg })
                 }
-                Item::Tick(now) => pipeline.tick(now),
+                Item::Tick(now) => {
+                    pipeline.tick(now);
+                    Ok(())
+                }
+            };
+            if let Err(e) = fed {
+                return Ok((pipeline.abandon(), Some(e)));
             }
         }
     }
-    pipeline.finish()
+    if failed.load(Ordering::Relaxed) {
+        return Ok((pipeline.abandon(), None));
+    }
+    Ok(pipeline.finish_partial())
 }
