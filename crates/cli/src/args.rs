@@ -105,6 +105,12 @@ pub struct Common {
     /// tcpflow names, --conflicts). With workers writing, 1 runs everything on one thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Flow records each worker keeps in memory for the manifest; past that
+    /// they go to a temporary file (in the output directory for `extract`,
+    /// else in TMPDIR), so memory does not grow with the number of flows.
+    #[arg(long, value_name = "N", default_value_t = crate::records::SPILL_AT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub records_in_memory: usize,
 }
 
 fn parse_policy(s: &str) -> Result<OverlapPolicy, String> {
@@ -135,6 +141,7 @@ impl Common {
         e.filter = self.filter.clone();
         // 0: the engine picks (see `EngineOptions::threads`).
         e.threads = self.threads.map_or(0, usize::from);
+        e.records_in_memory = self.records_in_memory;
         e.assembler.overlap_policy = self.overlap_policy;
         e.assembler.verify_window = self.verify_window;
         e.policy_map = self.policy_map.clone();
@@ -348,6 +355,8 @@ impl LiveArgs {
             verify_window: self.verify_window,
             filter: self.filter.clone(),
             threads: Some(1),
+            // A live capture keeps its records in memory.
+            records_in_memory: crate::records::SPILL_AT,
         };
         let extract = ExtractArgs {
             common,

@@ -27,6 +27,7 @@
 //! offset; every frame before it was processed, the other inputs go on, and
 //! [`Summary::complete`] turns false (the CLI exits with status 1).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -44,6 +45,7 @@ use sha2::{Digest, Sha256};
 use crate::filter::BpfFilter;
 use crate::flow::{DirRecord, FlowHead, FlowRecord};
 use crate::progress::Progress;
+use crate::records::{RecordStore, Spilled};
 use crate::sink::{Collector, Sink};
 
 /// What goes into a direction's output where bytes are missing.
@@ -127,6 +129,12 @@ pub struct EngineOptions {
     /// Compute each direction's SHA-256 (the costliest step of reassembly
     /// without output: `--no-digest` turns it off).
     pub digest: bool,
+    /// Flow records each worker holds in memory before writing them to a
+    /// temporary file (see [`crate::records`]).
+    pub records_in_memory: usize,
+    /// Where that temporary file's directory is made (default: the
+    /// system's temporary directory; `extract` uses its output directory).
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -145,6 +153,8 @@ impl EngineOptions {
             policy_map: None,
             conflicts: None,
             digest: true,
+            records_in_memory: crate::records::SPILL_AT,
+            spill_dir: None,
         }
     }
 }
@@ -197,11 +207,28 @@ pub struct Summary {
     pub decode: DecodeStats,
     /// Assembler counters.
     pub assembler: AssemblerStats,
-    /// Every flow, sorted by id.
+    /// The flows whose records stayed in memory, sorted by id: every flow
+    /// unless some were written out to disk ([`Self::spilled`]). Read all
+    /// of them with [`Self::records`].
     pub flows: Vec<FlowRecord>,
+    /// The flows whose records were written out to disk (a run with more
+    /// flows than [`EngineOptions::records_in_memory`]).
+    pub spilled: Spilled,
 }
 
 impl Summary {
+    /// Every flow's record, in id order (those in [`Self::flows`] merged
+    /// with those spilled to disk). A spill file that cannot be read back
+    /// ends the sequence with its error.
+    pub fn records(&self) -> impl Iterator<Item = anyhow::Result<Cow<'_, FlowRecord>>> + '_ {
+        crate::records::sorted(&self.flows, &self.spilled)
+    }
+
+    /// How many flows there are (in memory and spilled).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len() + self.spilled.len()
+    }
+
     /// Whether every input was read to its end without problems.
     pub fn complete(&self) -> bool {
         self.inputs.iter().all(|i| i.problems.is_empty())
@@ -413,8 +440,8 @@ pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Resu
     }
     let assembler = worker.asm.stats();
     drop(worker);
-    let mut records = std::mem::take(&mut shared.borrow_mut().records);
-    records.sort_by_key(|r| r.head.id);
+    let records = std::mem::replace(&mut shared.borrow_mut().records, RecordStore::discarding());
+    let (flows, spilled) = records.finish();
     Ok(Summary {
         inputs: reports,
         frames,
@@ -422,7 +449,8 @@ pub fn run_sequential(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Resu
         udp_ignored,
         decode: decoder.stats(),
         assembler,
-        flows: records,
+        flows,
+        spilled,
     })
 }
 
@@ -477,6 +505,9 @@ impl<'s> FramePipeline<'s> {
             f.prepare(link_type)?;
         }
         let shared = Shared::new(sink, opts);
+        // A live capture's records stay in memory (merged across workers
+        // at the end).
+        shared.borrow_mut().records = RecordStore::in_memory();
         let worker = Worker::new(opts.assembler.clone(), &shared);
         Ok(FramePipeline {
             decoder: Decoder::new(opts.decoder),
@@ -586,8 +617,11 @@ impl<'s> FramePipeline<'s> {
     pub fn abandon(self) -> PipelineSummary {
         let assembler = self.worker.asm.stats();
         drop(self.worker);
-        let mut flows = std::mem::take(&mut self.shared.borrow_mut().records);
-        flows.sort_by_key(|r| r.head.id);
+        let records = std::mem::replace(
+            &mut self.shared.borrow_mut().records,
+            RecordStore::discarding(),
+        );
+        let (flows, _) = records.finish();
         PipelineSummary {
             frames: self.frames,
             filtered_out: self.filtered_out,
@@ -677,7 +711,7 @@ impl<'s> Worker<'s> {
 pub(crate) struct Shared<'s> {
     pub(crate) sink: &'s mut dyn Sink,
     pub(crate) error: Option<anyhow::Error>,
-    pub(crate) records: Vec<FlowRecord>,
+    pub(crate) records: RecordStore,
     pub(crate) gaps: GapMode,
     pub(crate) digest: bool,
 }
@@ -688,7 +722,7 @@ impl<'s> Shared<'s> {
         Rc::new(RefCell::new(Shared {
             sink,
             error: None,
-            records: Vec::new(),
+            records: RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone()),
             gaps: opts.gaps,
             digest: opts.digest,
         }))
@@ -843,7 +877,9 @@ impl Stream for FlowStream<'_> {
         // After a sink error, records are kept only of the flows closed
         // before it (a run stopped part way lists those).
         if shared.error.is_none() {
-            shared.records.push(record);
+            if let Err(e) = shared.records.push(record) {
+                shared.error = Some(e);
+            }
         }
     }
 }

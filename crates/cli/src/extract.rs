@@ -171,17 +171,23 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
         Namer::new(opts.naming),
         opts.max_open_files,
     )?;
-    let (mut summary, stop) = engine::run_partial(&opts.engine, &mut sink)?;
+    // Flow records past the in-memory budget go to a temporary directory
+    // beside the output, removed with the summary.
+    let mut engine = opts.engine.clone();
+    engine.spill_dir.get_or_insert_with(|| dir.clone());
+    let (mut summary, stop) = engine::run_partial(&engine, &mut sink)?;
     // Flush everything; after an error too, keeping what fits.
     let finished = sink.finish();
     let stop = match stop {
         Some(e) => Some(e),
         None => finished.err(),
     };
-    if stop.is_some() {
-        keep_written(dir, &sink, &mut summary.flows);
-    }
-    let totals = manifest::record_totals(&summary);
+    // After an error, only the flows written in full are listed.
+    let written = written_in_full(dir, &sink);
+    let all = |_: &FlowRecord| true;
+    let keep: &dyn Fn(&FlowRecord) -> bool = if stop.is_some() { &written } else { &all };
+    summary.flows.retain(keep);
+    let totals = manifest::record_totals(&summary, keep)?;
     let mut manifest = ManifestOut {
         tool: Tool::this(),
         inputs: manifest::inputs(&summary),
@@ -190,12 +196,13 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
         error: stop.as_ref().map(|e| format!("{e:#}")),
         totals: totals.clone(),
         flows: Flows {
-            records: &summary.flows,
+            summary: &summary,
+            keep,
             place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
         },
     };
     reserve.release();
-    let listed = summary.flows.len();
+    let listed = usize::try_from(totals.flows).unwrap_or(usize::MAX);
     let (error, outcome) = match (write_manifest(dir, &manifest), stop) {
         (Ok(()), None) => return Ok(Extracted { summary, totals }),
         (Ok(()), Some(e)) => (e, ManifestOutcome::Listed(listed)),
@@ -207,7 +214,7 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
             manifest.error = Some(format!(
                 "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
             ));
-            manifest.flows.records = &[];
+            manifest.flows.keep = &|_| false;
             let outcome = match write_manifest(dir, &manifest) {
                 Ok(()) => ManifestOutcome::Unlisted(listed),
                 Err(e) => ManifestOutcome::Failed(e),
@@ -224,12 +231,15 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     .into())
 }
 
-/// After an output error: keep the records of the flows whose bytes are all
-/// on disk. The engine kept the flows closed before the error; packed ones
+/// After an output error: whether a flow's bytes are all on disk. The
+/// engine kept the records of the flows closed before the error; packed ones
 /// must also lie inside what reached `streams.bin`.
-pub(crate) fn keep_written(dir: &Path, sink: &FileSink, flows: &mut Vec<FlowRecord>) {
+pub(crate) fn written_in_full<'a>(
+    dir: &Path,
+    sink: &'a FileSink,
+) -> impl Fn(&FlowRecord) -> bool + 'a {
     let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
-    flows.retain(|r| {
+    move |r| {
         [Dir::ClientToServer, Dir::ServerToClient]
             .into_iter()
             .all(|d| match sink.placement(r, d) {
@@ -238,7 +248,7 @@ pub(crate) fn keep_written(dir: &Path, sink: &FileSink, flows: &mut Vec<FlowReco
                 }
                 _ => true,
             })
-    });
+    }
 }
 
 /// Room kept for the manifest in the output directory during a run: a file

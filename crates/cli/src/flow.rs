@@ -17,7 +17,7 @@ use reassembly::{Dir, EndReason, Ledger};
 pub type FlowId = u64;
 
 /// A flow as known from its first packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowHead {
     /// Frame number of the first packet.
     pub id: FlowId,
@@ -54,7 +54,7 @@ impl FlowHead {
 }
 
 /// What one direction of a flow produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DirRecord {
     /// Bytes handed to the sink (delivered bytes plus zero fill).
     pub bytes: u64,
@@ -70,7 +70,7 @@ pub struct DirRecord {
 }
 
 /// A completed flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowRecord {
     /// Identity and first-packet facts.
     pub head: FlowHead,

@@ -48,6 +48,7 @@ pub mod manifest;
 pub mod naming;
 pub mod parallel;
 mod progress;
+pub mod records;
 pub mod sink;
 pub mod stats;
 pub mod timefmt;

@@ -13,13 +13,14 @@ use crate::sink::NullSink;
 pub fn run(opts: &EngineOptions, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
     let summary = engine::run(opts, &mut NullSink)?;
     if json {
-        for r in &summary.flows {
-            let flow = Flow::new(r, |_| Placement::Unwritten);
+        for r in summary.records() {
+            let r = r?;
+            let flow = Flow::new(&r, |_| Placement::Unwritten);
             serde_json::to_writer(&mut *out, &flow)?;
             out.write_all(b"\n")?;
         }
     } else {
-        out.write_all(table(&summary.flows).as_bytes())?;
+        write_table(&summary, out)?;
     }
     Ok(summary)
 }
@@ -28,56 +29,59 @@ const HEADERS: [&str; 9] = [
     "ID", "PROTO", "CLIENT", "SERVER", "PACKETS", "C2S", "S2C", "GAPS", "END",
 ];
 
-/// The flows as an aligned text table (numbers right-aligned).
-pub fn table(flows: &[FlowRecord]) -> String {
-    let rows: Vec<[String; 9]> = flows
-        .iter()
-        .map(|r| {
-            [
-                r.head.id.to_string(),
-                r.head.proto.to_string(),
-                r.head.client.to_string(),
-                r.head.server.to_string(),
-                (r.c2s.packets + r.s2c.packets).to_string(),
-                r.c2s.bytes.to_string(),
-                r.s2c.bytes.to_string(),
-                (r.c2s.ledger.gaps.len() as u64
-                    + r.c2s.ledger.gaps_unlisted
-                    + r.s2c.ledger.gaps.len() as u64
-                    + r.s2c.ledger.gaps_unlisted)
-                    .to_string(),
-                r.end.as_str().to_string(),
-            ]
-        })
-        .collect();
+/// Which columns are numbers (right-aligned).
+const NUMERIC: [bool; 9] = [true, false, false, false, true, true, true, true, false];
+
+/// A flow's table cells.
+fn row(r: &FlowRecord) -> [String; 9] {
+    [
+        r.head.id.to_string(),
+        r.head.proto.to_string(),
+        r.head.client.to_string(),
+        r.head.server.to_string(),
+        (r.c2s.packets + r.s2c.packets).to_string(),
+        r.c2s.bytes.to_string(),
+        r.s2c.bytes.to_string(),
+        (r.c2s.ledger.gaps.len() as u64
+            + r.c2s.ledger.gaps_unlisted
+            + r.s2c.ledger.gaps.len() as u64
+            + r.s2c.ledger.gaps_unlisted)
+            .to_string(),
+        r.end.as_str().to_string(),
+    ]
+}
+
+/// Write the flows as an aligned text table (numbers right-aligned): one
+/// pass for the column widths, one to print, so no more than one row is
+/// held at a time.
+pub fn write_table(summary: &Summary, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut width = HEADERS.map(str::len);
-    for row in &rows {
-        for (w, cell) in width.iter_mut().zip(row) {
+    for r in summary.records() {
+        for (w, cell) in width.iter_mut().zip(row(&*r?)) {
             *w = (*w).max(cell.len());
         }
     }
-    let numeric = [true, false, false, false, true, true, true, true, false];
-    let mut s = String::new();
-    let mut line = |cells: &[&str]| {
+    let mut line = |cells: &[&str]| -> std::io::Result<()> {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i > 0 {
                 l.push_str("  ");
             }
             let w = width[i];
-            if numeric[i] {
+            if NUMERIC[i] {
                 l.push_str(&format!("{cell:>w$}"));
             } else {
                 l.push_str(&format!("{cell:<w$}"));
             }
         }
-        s.push_str(l.trim_end());
-        s.push('\n');
+        out.write_all(l.trim_end().as_bytes())?;
+        out.write_all(b"\n")
     };
-    line(&HEADERS);
-    for row in &rows {
-        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
-        line(&cells);
+    line(&HEADERS)?;
+    for r in summary.records() {
+        let cells = row(&*r?);
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        line(&cells)?;
     }
-    s
+    Ok(())
 }

@@ -448,16 +448,24 @@ pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
     t
 }
 
-/// Totals over a run's flow records (`summary.flows`): the same numbers as
-/// [`totals`] over the manifest flows made from them.
-pub fn record_totals(summary: &Summary) -> Totals {
+/// Totals over a run's flow records that `keep` accepts: the same numbers
+/// as [`totals`] over the manifest flows made from them. An error is a
+/// spilled record that could not be read back.
+pub fn record_totals(
+    summary: &Summary,
+    keep: impl Fn(&FlowRecord) -> bool,
+) -> anyhow::Result<Totals> {
     let mut t = Totals {
         frames: summary.frames,
         filtered_out: summary.filtered_out,
         udp_ignored: summary.udp_ignored,
         ..Totals::default()
     };
-    for r in &summary.flows {
+    for r in summary.records() {
+        let r = r?;
+        if !keep(&r) {
+            continue;
+        }
         t.flows += 1;
         match r.head.proto {
             pcapread::Proto::Tcp => t.tcp_flows += 1,
@@ -471,7 +479,7 @@ pub fn record_totals(summary: &Summary) -> Totals {
             t.ledger.add(&LedgerOut::from(&d.ledger));
         }
     }
-    t
+    Ok(t)
 }
 
 /// The manifest as written: the same fields as [`Manifest`], with the flows
@@ -498,20 +506,27 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub flows: Flows<'a, P>,
 }
 
-/// Flow records serialized as manifest [`Flow`]s, each direction placed by `place`.
+/// A run's flow records (read in id order, some perhaps from disk)
+/// serialized as manifest [`Flow`]s: those `keep` accepts, each direction
+/// placed by `place`.
 pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
-    /// The records, sorted by id.
-    pub records: &'a [FlowRecord],
+    /// The run whose records these are.
+    pub summary: &'a Summary,
+    /// Which records are listed.
+    pub keep: &'a dyn Fn(&FlowRecord) -> bool,
     /// Where a direction's bytes went.
     pub place: P,
 }
 
 impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.records.len()))?;
-        for r in self.records {
-            seq.serialize_element(&Flow::new(r, |d| (self.place)(r, d)))?;
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        for r in self.summary.records() {
+            let r = r.map_err(|e| S::Error::custom(format!("{e:#}")))?;
+            if (self.keep)(&r) {
+                seq.serialize_element(&Flow::new(&r, |d| (self.place)(&r, d)))?;
+            }
         }
         seq.end()
     }

@@ -27,8 +27,8 @@
 //!   alive at once.
 //!
 //! Either way memory follows the batch size, the page caps and the number of
-//! concurrent flows, not the capture length (the flow records, one per flow,
-//! are kept for the manifest).
+//! concurrent flows, not the capture length: the flow records kept for the
+//! manifest go to temporary files past a budget ([`crate::records`]).
 //!
 //! # Determinism
 //! A flow's events depend only on its own packets and on the ticks, which are
@@ -64,6 +64,7 @@ use crate::engine::{
 use crate::filter::BpfFilter;
 use crate::flow::{FlowHead, FlowId, FlowRecord};
 use crate::progress::Progress;
+use crate::records::RecordStore;
 use crate::sink::Sink;
 
 /// Segments per batch.
@@ -287,6 +288,8 @@ fn worker_loop(
         arena: Rc::clone(&arena),
     };
     let shared = Shared::new(&mut sink, opts);
+    // Records are kept by the calling thread from the Close events.
+    shared.borrow_mut().records = RecordStore::discarding();
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;
     for job in jobs {
@@ -303,8 +306,6 @@ fn worker_loop(
                 Some(worker.asm.stats())
             }
         };
-        // Records are kept by the calling thread from the Close events.
-        shared.borrow_mut().records.clear();
         let out = std::mem::take(&mut *log.borrow_mut());
         if done.send((w, out, stats)).is_err() {
             return;
@@ -315,7 +316,7 @@ fn worker_loop(
 /// What a worker of the direct mode hands back at the end.
 struct Finished {
     stats: AssemblerStats,
-    records: Vec<FlowRecord>,
+    records: RecordStore,
     error: Option<anyhow::Error>,
 }
 
@@ -351,7 +352,7 @@ fn direct_loop<'m>(
     let Ok(shared) = Rc::try_unwrap(shared).map(RefCell::into_inner) else {
         return Finished {
             stats,
-            records: Vec::new(),
+            records: RecordStore::discarding(),
             error: Some(anyhow::anyhow!(
                 "worker {w}: streams outlived their assembler"
             )),
@@ -379,7 +380,7 @@ struct Replay<'a, 'm> {
     /// The memory-mapped capture (empty when there is none).
     map: &'m [u8],
     heads: HashMap<FlowId, FlowHead>,
-    records: Vec<FlowRecord>,
+    records: RecordStore,
 }
 
 impl Replay<'_, '_> {
@@ -437,7 +438,7 @@ impl Replay<'_, '_> {
                 What::Close(record) => {
                     self.sink.close(&record)?;
                     self.heads.remove(&e.flow);
-                    self.records.push(*record);
+                    self.records.push(*record)?;
                 }
             }
         }
@@ -657,7 +658,7 @@ pub fn run_partial(
         frames_read: 0,
     };
     let mut assembler = AssemblerStats::default();
-    let (mut records, stop) = match parts {
+    let (records, stop) = match parts {
         Some(parts) => run_direct(opts, parts, &mut source, &mut assembler)?,
         None => run_replay(opts, map, sink, &mut source, &mut assembler)?,
     };
@@ -692,7 +693,7 @@ pub fn run_partial(
         }
         _ => {}
     }
-    records.sort_by_key(|r| r.head.id);
+    let (flows, spilled) = records.finish();
     let summary = Summary {
         inputs: reports,
         frames: frames_read,
@@ -700,13 +701,14 @@ pub fn run_partial(
         udp_ignored: cut.udp_ignored,
         decode: cut.decoder.stats(),
         assembler,
-        flows: records,
+        flows,
+        spilled,
     };
     Ok((summary, stop))
 }
 
 /// Flow records, and the error that stopped the run part way, if any.
-type Outcome = (Vec<FlowRecord>, Option<anyhow::Error>);
+type Outcome = (RecordStore, Option<anyhow::Error>);
 
 /// Batches a reader may be ahead of a worker in the direct mode.
 pub const AHEAD: usize = 4;
@@ -755,14 +757,14 @@ fn run_direct<'m>(
             }
         }
         drop(job_txs);
-        let mut records = Vec::new();
+        let mut records = RecordStore::in_memory();
         let mut first_error = None;
         for h in handles {
             let done = h
                 .join()
                 .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
             assembler.add(&done.stats);
-            records.extend(done.records);
+            records.append(done.records);
             if first_error.is_none() {
                 first_error = done.error;
             }
@@ -782,7 +784,7 @@ fn run_inline<'m>(
     failed: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let Some(part) = parts.into_iter().next() else {
-        return Ok((Vec::new(), None));
+        return Ok((RecordStore::in_memory(), None));
     };
     let mut read_error = None;
     // Batches until the end of input, then `Finish`; a read error ends the
@@ -837,7 +839,7 @@ fn run_replay<'m>(
         sink,
         map,
         heads: HashMap::new(),
-        records: Vec::new(),
+        records: RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone()),
     };
     let outcome = std::thread::scope(|scope| -> anyhow::Result<()> {
         let (done_tx, done_rx) = mpsc::channel();

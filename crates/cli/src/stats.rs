@@ -40,13 +40,13 @@ pub struct Stats {
 
 impl Stats {
     /// The statistics of a run.
-    pub fn new(summary: &Summary) -> Stats {
+    pub fn new(summary: &Summary) -> anyhow::Result<Stats> {
         let mut ends = BTreeMap::new();
-        for r in &summary.flows {
-            *ends.entry(r.end.as_str().to_string()).or_insert(0) += 1;
+        for r in summary.records() {
+            *ends.entry(r?.end.as_str().to_string()).or_insert(0) += 1;
         }
         let d = &summary.decode;
-        Stats {
+        Ok(Stats {
             inputs: manifest::inputs(summary),
             frames: summary.frames,
             filtered_out: summary.filtered_out,
@@ -57,8 +57,8 @@ impl Stats {
             udp_ignored: summary.udp_ignored,
             skipped: d.skipped.iter().map(|(k, n)| (k.name(), *n)).collect(),
             ends,
-            totals: manifest::record_totals(summary),
-        }
+            totals: manifest::record_totals(summary, |_| true)?,
+        })
     }
 
     /// The text report.
@@ -149,7 +149,7 @@ impl Stats {
 /// Run `stats`, printing to `out`.
 pub fn run(opts: &EngineOptions, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
     let summary = engine::run(opts, &mut NullSink)?;
-    let stats = Stats::new(&summary);
+    let stats = Stats::new(&summary)?;
     if json {
         serde_json::to_writer_pretty(&mut *out, &stats)?;
         out.write_all(b"\n")?;

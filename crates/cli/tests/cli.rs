@@ -539,6 +539,53 @@ fn extract_no_digest_writes_the_same_files_without_sha256() {
     assert_eq!(flows(&with), flows(&without));
 }
 
+/// Flow records spilled to temporary files (one record per run, merged in
+/// tiers) print the same lists and totals, and leave nothing behind.
+#[test]
+fn records_in_memory_does_not_change_what_is_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(SYNTH);
+    for cmd in [
+        vec!["flows", "--json"],
+        vec!["flows"],
+        vec!["stats", "--json"],
+    ] {
+        for threads in ["1", "2"] {
+            let mut base = cmd.clone();
+            base.extend([c.as_str(), "--threads", threads]);
+            let want = run(&base);
+            assert_eq!(code(&want), 0, "{}", stderr(&want));
+            let mut spill = base.clone();
+            spill.extend(["--records-in-memory", "1"]);
+            let got = streamcut()
+                .args(&spill)
+                .env("TMPDIR", tmp.path())
+                .output()
+                .unwrap();
+            assert_eq!(code(&got), 0, "{}", stderr(&got));
+            assert_eq!(stdout(&got), stdout(&want), "{spill:?}");
+        }
+    }
+    let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    // They did go through TMPDIR: without one, the run fails, saying why.
+    let gone = tmp.path().join("gone");
+    let o = streamcut()
+        .args(["flows", c.as_str(), "--records-in-memory", "1"])
+        .env("TMPDIR", &gone)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "creating a directory for flow records in {}",
+            gone.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn follow_prints_one_flow_in_capture_order() {
     let o = run(&["follow", &corpus(GAP), "--flow", "1"]);

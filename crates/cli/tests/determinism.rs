@@ -1,7 +1,8 @@
 //! The output directory (every file and the manifest) is byte-identical for
-//! `--threads` 1, 2, 3 and 4 and across runs: on generated captures with
-//! out-of-order, retransmitted and overlapping data over many flows, on
-//! corpus captures, in both layouts.
+//! `--threads` 1, 2, 3 and 4 and across runs, and whether the flow records
+//! stay in memory or go through temporary files (`--records-in-memory`): on
+//! generated captures with out-of-order, retransmitted and overlapping data
+//! over many flows, on corpus captures, in both layouts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,13 +36,14 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 fn extract_tree(
     input: &Path,
-    threads: usize,
+    (threads, records): (usize, usize),
     layout: Layout,
     udp: bool,
 ) -> BTreeMap<PathBuf, Vec<u8>> {
     let out = tempfile::tempdir().unwrap();
     let mut engine = EngineOptions::new(vec![input.to_path_buf()]);
     engine.threads = threads;
+    engine.records_in_memory = records;
     engine.udp = udp;
     let mut opts = ExtractOptions::new(engine, out.path());
     opts.layout = layout;
@@ -51,21 +53,19 @@ fn extract_tree(
 }
 
 fn assert_same_for_all_thread_counts(input: &Path, layout: Layout, udp: bool) {
-    let one = extract_tree(input, 1, layout, udp);
+    let all = streamcut::records::SPILL_AT;
+    let one = extract_tree(input, (1, all), layout, udp);
     assert!(one.contains_key(Path::new("manifest.json")));
-    for threads in [2, 3, 4, 1] {
-        let other = extract_tree(input, threads, layout, udp);
+    // (threads, flow records kept in memory per worker before spilling)
+    for run in [(2, all), (3, 7), (4, all), (1, all), (1, 1), (2, 3)] {
+        let other = extract_tree(input, run, layout, udp);
         assert_eq!(
             one.keys().collect::<Vec<_>>(),
             other.keys().collect::<Vec<_>>(),
-            "{threads} threads: file names"
+            "{run:?}: file names"
         );
         for (name, bytes) in &one {
-            assert!(
-                other[name] == *bytes,
-                "{threads} threads: {} differs",
-                name.display()
-            );
+            assert!(other[name] == *bytes, "{run:?}: {} differs", name.display());
         }
     }
 }

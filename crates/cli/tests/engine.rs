@@ -123,7 +123,7 @@ fn record_totals_equal_manifest_flow_totals() {
         .iter()
         .map(|r| Flow::new(r, |_| Placement::Unwritten))
         .collect();
-    let t = manifest::record_totals(&summary);
+    let t = manifest::record_totals(&summary, |_| true).unwrap();
     assert_eq!(t, manifest::totals(&summary, &flows));
     assert!(t.udp_flows > 0 && t.tcp_flows > 0 && t.bytes > 0);
 }

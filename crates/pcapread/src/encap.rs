@@ -6,6 +6,7 @@ use std::fmt;
 
 /// One encapsulation layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Layer {
     /// Placeholder for unused slots.
     #[default]
@@ -87,6 +88,7 @@ impl fmt::Display for Layer {
 /// allocation per packet). Deeper stacks keep the outermost layers and set
 /// `overflowed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EncapPath {
     layers: [Layer; EncapPath::CAPACITY],
     len: u8,

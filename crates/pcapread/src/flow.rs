@@ -14,6 +14,7 @@ use siphasher::sip::SipHasher13;
 
 /// Transport protocol of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Proto {
     /// TCP (IP protocol 6).
     Tcp,

@@ -9,6 +9,7 @@
 /// A range of the sender's byte stream that was never delivered because it was
 /// not captured. `offset` counts from the stream's first byte, missing bytes included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Gap {
     /// Stream offset of the first missing byte.
     pub offset: u64,
@@ -18,6 +19,7 @@ pub struct Gap {
 
 /// Per-direction payload accounting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Ledger {
     /// Payload bytes in packets the assembler took (after `accept`).
     pub captured: u64,

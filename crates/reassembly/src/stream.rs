@@ -58,6 +58,7 @@ impl Dir {
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EndReason {
     /// Both directions sent FIN and all data up to it arrived.
     Fin,

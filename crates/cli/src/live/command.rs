@@ -261,7 +261,9 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
 
     let mut merged = merge(summaries);
     if stop.is_some() {
-        extract::keep_written(&x.out_dir, &sink, &mut merged.flows);
+        merged
+            .flows
+            .retain(extract::written_in_full(&x.out_dir, &sink));
     }
     let flows: Vec<Flow> = merged
         .flows
@@ -276,6 +278,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         decode: merged.decode.clone(),
         assembler: merged.assembler,
         flows: Vec::new(),
+        spilled: Default::default(),
     };
     let port = &outcome.port;
     let mut manifest = Manifest {

@@ -1,0 +1,483 @@
+//! Flow records kept for the manifest, in memory that follows a fixed budget
+//! rather than the number of flows.
+//!
+//! A [`RecordStore`] holds the records of completed flows. Past its limit it
+//! sorts them by id and writes them to a temporary file as a *run*
+//! (length-prefixed `postcard` encodings), so a capture with tens of millions
+//! of flows holds at most the limit per store in memory. [`Spilled`] keeps
+//! the runs (their files are removed when the last handle is dropped), and
+//! [`sorted`] reads the in-memory records and the runs back as one sequence in
+//! id order, merging them. Memory while reading is one buffered reader and
+//! one record per run. Runs are merged in tiers as they accumulate (16 of a
+//! size into one), so there are never more than a few dozen to read at once
+//! and each record is rewritten only a logarithmic number of times.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::flow::{FlowId, FlowRecord};
+
+/// Records a store holds in memory before it writes them out (a record is
+/// about 600 bytes, so about 20 MiB).
+pub const SPILL_AT: usize = 32 * 1024;
+
+/// Prefix of the temporary directory the runs are written in.
+pub const SPILL_PREFIX: &str = ".streamcut-records-";
+
+/// Runs of one tier merged into one run of the next.
+const FAN_IN: usize = 16;
+
+/// One sorted run on disk; its file is removed on drop (the directory with
+/// the last run of its store).
+#[derive(Debug)]
+struct Run {
+    path: PathBuf,
+    len: usize,
+    /// 0 for a run written from memory, n + 1 for a merge of runs of tier n.
+    tier: u32,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Records written out to disk, as sorted runs. Cloning shares the files.
+#[derive(Debug, Clone, Default)]
+pub struct Spilled {
+    runs: Vec<Arc<Run>>,
+}
+
+impl Spilled {
+    /// Records in the runs.
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(|r| r.len).sum()
+    }
+
+    /// Whether nothing was written out.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Take over `other`'s runs.
+    pub fn append(&mut self, other: Spilled) {
+        self.runs.extend(other.runs);
+    }
+}
+
+/// Where a store keeps the records of completed flows.
+#[derive(Debug)]
+pub struct RecordStore {
+    mem: Vec<FlowRecord>,
+    spilled: Spilled,
+    /// Records held in memory before a run is written (`None`: never).
+    limit: Option<usize>,
+    /// Where the run directory is made (`None`: the system's temporary directory).
+    parent: Option<PathBuf>,
+    dir: Option<Arc<tempfile::TempDir>>,
+    /// Names the next run file.
+    next_run: usize,
+    keep: bool,
+}
+
+impl RecordStore {
+    /// A store that writes a run every `limit` records (at least one) into a
+    /// temporary directory made in `parent` (default: the system's).
+    pub fn spilling(limit: usize, parent: Option<PathBuf>) -> RecordStore {
+        RecordStore {
+            limit: Some(limit.max(1)),
+            parent,
+            ..RecordStore::in_memory()
+        }
+    }
+
+    /// A store that keeps every record in memory.
+    pub fn in_memory() -> RecordStore {
+        RecordStore {
+            mem: Vec::new(),
+            spilled: Spilled::default(),
+            limit: None,
+            parent: None,
+            dir: None,
+            next_run: 0,
+            keep: true,
+        }
+    }
+
+    /// A store that keeps nothing (records are handled elsewhere).
+    pub fn discarding() -> RecordStore {
+        RecordStore {
+            keep: false,
+            ..RecordStore::in_memory()
+        }
+    }
+
+    /// Keep `record`; an error comes from writing a run.
+    pub fn push(&mut self, record: FlowRecord) -> anyhow::Result<()> {
+        if !self.keep {
+            return Ok(());
+        }
+        self.mem.push(record);
+        match self.limit {
+            Some(limit) if self.mem.len() >= limit => self.spill(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records kept so far.
+    pub fn len(&self) -> usize {
+        self.mem.len() + self.spilled.len()
+    }
+
+    /// Whether no record was kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Write the records in memory as a sorted run.
+    fn spill(&mut self) -> anyhow::Result<()> {
+        self.mem.sort_unstable_by_key(|r| r.head.id);
+        let dir = match &self.dir {
+            Some(d) => Arc::clone(d),
+            None => {
+                let parent = self.parent.clone().unwrap_or_else(std::env::temp_dir);
+                let d = tempfile::Builder::new()
+                    .prefix(SPILL_PREFIX)
+                    .tempdir_in(&parent)
+                    .with_context(|| {
+                        format!(
+                            "creating a directory for flow records in {}",
+                            parent.display()
+                        )
+                    })?;
+                let d = Arc::new(d);
+                self.dir = Some(Arc::clone(&d));
+                d
+            }
+        };
+        let path = dir.path().join(format!("run-{}", self.next_run));
+        self.next_run += 1;
+        write_run(&path, self.mem.iter().map(Ok))
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.spilled.runs.push(Arc::new(Run {
+            path,
+            len: self.mem.len(),
+            tier: 0,
+            _dir: Arc::clone(&dir),
+        }));
+        self.mem.clear();
+        self.compact(&dir)
+    }
+
+    /// Merge every [`FAN_IN`] runs of a tier into one of the next.
+    fn compact(&mut self, dir: &Arc<tempfile::TempDir>) -> anyhow::Result<()> {
+        loop {
+            let full = (0..)
+                .take_while(|&t| self.spilled.runs.iter().any(|r| r.tier >= t))
+                .find(|&t| self.spilled.runs.iter().filter(|r| r.tier == t).count() >= FAN_IN);
+            let Some(tier) = full else { return Ok(()) };
+            let (merge, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.spilled.runs)
+                .into_iter()
+                .partition(|r| r.tier == tier);
+            let merge = Spilled { runs: merge };
+            let path = dir.path().join(format!("run-{}", self.next_run));
+            self.next_run += 1;
+            write_run(&path, sorted(&[], &merge))
+                .with_context(|| format!("writing {}", path.display()))?;
+            self.spilled.runs = keep;
+            self.spilled.runs.push(Arc::new(Run {
+                path,
+                len: merge.len(),
+                tier: tier + 1,
+                _dir: Arc::clone(dir),
+            }));
+        }
+    }
+
+    /// Add `other`'s records (its runs and what it holds in memory).
+    pub fn append(&mut self, other: RecordStore) {
+        let (mem, spilled) = other.finish();
+        self.mem.extend(mem);
+        self.spilled.append(spilled);
+    }
+
+    /// Everything kept: the records still in memory, sorted by id, and the runs.
+    pub fn finish(mut self) -> (Vec<FlowRecord>, Spilled) {
+        self.mem.sort_unstable_by_key(|r| r.head.id);
+        (
+            std::mem::take(&mut self.mem),
+            std::mem::take(&mut self.spilled),
+        )
+    }
+}
+
+/// Write `records` (in id order) as a run at `path`.
+fn write_run<R: std::borrow::Borrow<FlowRecord>>(
+    path: &Path,
+    records: impl Iterator<Item = anyhow::Result<R>>,
+) -> anyhow::Result<()> {
+    let mut w = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+    let mut buf = Vec::new();
+    for r in records {
+        buf.clear();
+        buf = postcard::to_extend(r?.borrow(), buf)?;
+        let len = u32::try_from(buf.len()).context("a flow record over 4 GiB")?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(&buf)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one run back, record by record.
+struct RunReader {
+    r: BufReader<File>,
+    run: Arc<Run>,
+    left: usize,
+    buf: Vec<u8>,
+}
+
+impl RunReader {
+    fn open(run: &Arc<Run>) -> anyhow::Result<RunReader> {
+        let f = File::open(&run.path).with_context(|| format!("reading {}", run.path.display()))?;
+        Ok(RunReader {
+            r: BufReader::with_capacity(64 * 1024, f),
+            run: Arc::clone(run),
+            left: run.len,
+            buf: Vec::new(),
+        })
+    }
+
+    fn next(&mut self) -> anyhow::Result<Option<FlowRecord>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let read = |this: &mut RunReader| -> anyhow::Result<FlowRecord> {
+            let mut len = [0u8; 4];
+            this.r.read_exact(&mut len)?;
+            let len = u32::from_le_bytes(len) as usize;
+            this.buf.resize(len, 0);
+            this.r.read_exact(&mut this.buf)?;
+            Ok(postcard::from_bytes(&this.buf)?)
+        };
+        let record =
+            read(self).with_context(|| format!("reading back {}", self.run.path.display()))?;
+        self.left -= 1;
+        Ok(Some(record))
+    }
+}
+
+/// The records `mem` (sorted by id) and those in `spilled`, as one sequence
+/// in id order. A run that cannot be read back ends the sequence with its error.
+pub fn sorted<'a>(
+    mem: &'a [FlowRecord],
+    spilled: &Spilled,
+) -> impl Iterator<Item = anyhow::Result<Cow<'a, FlowRecord>>> + 'a {
+    let mut merge = Merge {
+        mem: mem.iter().peekable(),
+        readers: Vec::new(),
+        heads: Vec::new(),
+        heap: BinaryHeap::new(),
+        failed: None,
+    };
+    for run in &spilled.runs {
+        match RunReader::open(run).and_then(|mut r| Ok((r.next()?, r))) {
+            Ok((head, reader)) => merge.add(head, reader),
+            Err(e) => {
+                merge.failed = Some(e);
+                break;
+            }
+        }
+    }
+    merge
+}
+
+/// A k-way merge of the runs (by a heap of their next ids) and the records
+/// in memory.
+struct Merge<'a> {
+    mem: std::iter::Peekable<std::slice::Iter<'a, FlowRecord>>,
+    readers: Vec<RunReader>,
+    heads: Vec<Option<FlowRecord>>,
+    heap: BinaryHeap<Reverse<(FlowId, usize)>>,
+    failed: Option<anyhow::Error>,
+}
+
+impl Merge<'_> {
+    fn add(&mut self, head: Option<FlowRecord>, reader: RunReader) {
+        let i = self.readers.len();
+        if let Some(r) = &head {
+            self.heap.push(Reverse((r.head.id, i)));
+        }
+        self.readers.push(reader);
+        self.heads.push(head);
+    }
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = anyhow::Result<Cow<'a, FlowRecord>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.failed.take() {
+            self.heap.clear();
+            self.mem = [].iter().peekable();
+            return Some(Err(e));
+        }
+        let run_id = self.heap.peek().map(|Reverse((id, _))| *id);
+        let mem_id = self.mem.peek().map(|r| r.head.id);
+        match (mem_id, run_id) {
+            (None, None) => None,
+            (Some(m), Some(r)) if m < r => self.mem.next().map(|r| Ok(Cow::Borrowed(r))),
+            (Some(_), None) => self.mem.next().map(|r| Ok(Cow::Borrowed(r))),
+            _ => {
+                let Reverse((_, i)) = self.heap.pop()?;
+                let record = self.heads.get_mut(i)?.take()?;
+                match self.readers.get_mut(i)?.next() {
+                    Ok(Some(next)) => {
+                        self.heap.push(Reverse((next.head.id, i)));
+                        self.heads[i] = Some(next);
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.failed = Some(e),
+                }
+                Some(Ok(Cow::Owned(record)))
+            }
+        }
+    }
+}
+
+/// Read errors of runs as I/O errors (for writers that want one).
+pub fn io_error(e: anyhow::Error) -> io::Error {
+    io::Error::other(format!("{e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{DirRecord, FlowHead};
+    use pcapread::{EncapPath, Layer, Proto};
+    use reassembly::{EndReason, Gap};
+
+    fn record(id: u64) -> FlowRecord {
+        let mut encap = EncapPath::new();
+        encap.push(Layer::Ethernet);
+        encap.push(Layer::Vlan((id % 4000) as u16));
+        let mut c2s = DirRecord {
+            bytes: id * 3,
+            packets: id,
+            sha256: (id % 2 == 0).then_some([id as u8; 32]),
+            ..DirRecord::default()
+        };
+        c2s.ledger.gaps.push(Gap { offset: id, len: 7 });
+        FlowRecord {
+            head: FlowHead {
+                id,
+                proto: if id % 3 == 0 { Proto::Udp } else { Proto::Tcp },
+                client: format!("10.0.0.{}:{}", id % 250, 1000 + id % 5000)
+                    .parse()
+                    .unwrap(),
+                server: "[2001:db8::1]:443".parse().unwrap(),
+                first_ts: id * 1_000,
+                syn_seen: id % 5 != 0,
+                encap,
+            },
+            last_frame: id + 10,
+            last_ts: id * 2_000,
+            end: EndReason::Fin,
+            c2s,
+            s2c: DirRecord::default(),
+        }
+    }
+
+    /// Pushes `ids` into `stores` stores (round robin) spilling every
+    /// `limit`, combines them, and reads everything back.
+    fn round_trip(ids: &[u64], stores: usize, limit: usize) -> (Vec<FlowRecord>, usize) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut parts: Vec<RecordStore> = (0..stores)
+            .map(|_| RecordStore::spilling(limit, Some(tmp.path().to_path_buf())))
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            parts[i % stores].push(record(id)).unwrap();
+        }
+        let mut all = RecordStore::in_memory();
+        for p in parts {
+            all.append(p);
+        }
+        assert_eq!(all.len(), ids.len());
+        let (mem, spilled) = all.finish();
+        let runs = spilled.runs.len();
+        let back = sorted(&mem, &spilled)
+            .map(|r| r.unwrap().into_owned())
+            .collect();
+        drop(spilled);
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "runs removed when dropped: {left:?}");
+        (back, runs)
+    }
+
+    #[test]
+    fn spilled_runs_read_back_merged_in_id_order() {
+        // Ids out of order, as flows complete.
+        let ids: Vec<u64> = (0..1000u64).map(|i| (i * 7919) % 1000 + 1).collect();
+        let mut want: Vec<FlowRecord> = ids.iter().map(|&id| record(id)).collect();
+        want.sort_by_key(|r| r.head.id);
+        for (stores, limit) in [(1, 1), (1, 64), (3, 50), (4, 1000), (2, 7)] {
+            let (back, runs) = round_trip(&ids, stores, limit);
+            assert_eq!(back, want, "{stores} stores, limit {limit}");
+            if limit < 1000 / stores {
+                assert!(runs > 0, "{stores} stores, limit {limit}: spilled");
+            }
+            // 1000 one-record runs are merged in tiers: 3 of 256, 14 of 16, 8.
+            assert!(
+                runs <= stores * 3 * (FAN_IN - 1),
+                "{stores} stores, limit {limit}: {runs} runs"
+            );
+            if (stores, limit) == (1, 1) {
+                assert_eq!(runs, 3 + 14 + 8);
+            }
+        }
+    }
+
+    #[test]
+    fn in_memory_and_discarding_stores_never_write() {
+        let mut m = RecordStore::in_memory();
+        let mut d = RecordStore::discarding();
+        for id in [3, 1, 2] {
+            m.push(record(id)).unwrap();
+            d.push(record(id)).unwrap();
+        }
+        assert!(d.is_empty());
+        let (mem, spilled) = m.finish();
+        assert!(spilled.is_empty());
+        let ids: Vec<u64> = mem.iter().map(|r| r.head.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_damaged_run_is_an_error_not_a_panic() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = RecordStore::spilling(2, Some(tmp.path().to_path_buf()));
+        for id in 1..=4 {
+            s.push(record(id)).unwrap();
+        }
+        let (mem, spilled) = s.finish();
+        let run = &spilled.runs[1].path;
+        let bytes = std::fs::read(run).unwrap();
+        std::fs::write(run, &bytes[..bytes.len() / 2]).unwrap();
+        let got: Vec<_> = sorted(&mem, &spilled).collect();
+        assert!(
+            got[0].is_ok() && got[1].is_ok(),
+            "the intact run comes first"
+        );
+        let err = got.iter().find_map(|r| r.as_ref().err()).expect("an error");
+        assert!(format!("{err:#}").contains("reading back"), "{err:#}");
+    }
+}
