@@ -291,6 +291,11 @@ pub struct LiveArgs {
     /// retransmissions with (0: off), as for `extract`.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub verify_window: usize,
+    /// Flow records each worker keeps in memory; past that they go to a
+    /// temporary file in the output directory, as for `extract`.
+    #[arg(long, value_name = "N", default_value_t = crate::records::SPILL_AT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub records_in_memory: usize,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
@@ -355,8 +360,7 @@ impl LiveArgs {
             verify_window: self.verify_window,
             filter: self.filter.clone(),
             threads: Some(1),
-            // A live capture keeps its records in memory.
-            records_in_memory: crate::records::SPILL_AT,
+            records_in_memory: self.records_in_memory,
         };
         let extract = ExtractArgs {
             common,

@@ -488,8 +488,11 @@ pub struct PipelineSummary {
     pub decode: DecodeStats,
     /// Assembler counters.
     pub assembler: AssemblerStats,
-    /// Every flow, sorted by id.
+    /// The flows whose records stayed in memory, sorted by id (see
+    /// [`Summary::flows`]).
     pub flows: Vec<FlowRecord>,
+    /// The flows whose records were written out to disk.
+    pub spilled: Spilled,
 }
 
 impl<'s> FramePipeline<'s> {
@@ -505,9 +508,6 @@ impl<'s> FramePipeline<'s> {
             f.prepare(link_type)?;
         }
         let shared = Shared::new(sink, opts);
-        // A live capture's records stay in memory (merged across workers
-        // at the end).
-        shared.borrow_mut().records = RecordStore::in_memory();
         let worker = Worker::new(opts.assembler.clone(), &shared);
         Ok(FramePipeline {
             decoder: Decoder::new(opts.decoder),
@@ -621,7 +621,7 @@ impl<'s> FramePipeline<'s> {
             &mut self.shared.borrow_mut().records,
             RecordStore::discarding(),
         );
-        let (flows, _) = records.finish();
+        let (flows, spilled) = records.finish();
         PipelineSummary {
             frames: self.frames,
             filtered_out: self.filtered_out,
@@ -629,6 +629,7 @@ impl<'s> FramePipeline<'s> {
             decode: self.decoder.stats(),
             assembler,
             flows,
+            spilled,
         }
     }
 }

@@ -156,7 +156,7 @@ impl std::error::Error for Stopped {}
 pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     let dir = &opts.out_dir;
     prepare_dir(dir, opts.force)?;
-    let mut reserve = Reserve::create(dir)?;
+    let reserve = Reserve::create(dir)?;
     // An earlier run's manifest must not outlive the files it describes.
     let old = dir.join(MANIFEST);
     match fs::remove_file(&old) {
@@ -201,11 +201,34 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
             place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
         },
     };
+    let Some((error, outcome)) = write_final(dir, &mut manifest, reserve, stop) else {
+        return Ok(Extracted { summary, totals });
+    };
+    Err(Stopped {
+        error,
+        manifest: outcome,
+        path: dir.join(MANIFEST),
+        summary: Box::new(summary),
+    }
+    .into())
+}
+
+/// Write the manifest of a run into `dir`, first freeing `reserve`. After
+/// `stop` (an error that cut the run short) the manifest lists the flows
+/// written in full; when even that list does not fit, the manifest is
+/// written without it. Returns `None` when all went well, else the error
+/// and what became of the manifest.
+pub(crate) fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
+    dir: &Path,
+    manifest: &mut ManifestOut<'_, P>,
+    mut reserve: Reserve,
+    stop: Option<anyhow::Error>,
+) -> Option<(anyhow::Error, ManifestOutcome)> {
     reserve.release();
-    let listed = usize::try_from(totals.flows).unwrap_or(usize::MAX);
-    let (error, outcome) = match (write_manifest(dir, &manifest), stop) {
-        (Ok(()), None) => return Ok(Extracted { summary, totals }),
-        (Ok(()), Some(e)) => (e, ManifestOutcome::Listed(listed)),
+    let listed = usize::try_from(manifest.totals.flows).unwrap_or(usize::MAX);
+    match (write_manifest(dir, manifest), stop) {
+        (Ok(()), None) => None,
+        (Ok(()), Some(e)) => Some((e, ManifestOutcome::Listed(listed))),
         (Err(full), stop) => {
             // The flow list did not fit: the rest of the manifest may.
             let what = format!("{full:#}");
@@ -215,20 +238,13 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
                 "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
             ));
             manifest.flows.keep = &|_| false;
-            let outcome = match write_manifest(dir, &manifest) {
+            let outcome = match write_manifest(dir, manifest) {
                 Ok(()) => ManifestOutcome::Unlisted(listed),
                 Err(e) => ManifestOutcome::Failed(e),
             };
-            (error, outcome)
+            Some((error, outcome))
         }
-    };
-    Err(Stopped {
-        error,
-        manifest: outcome,
-        path: dir.join(MANIFEST),
-        summary: Box::new(summary),
     }
-    .into())
 }
 
 /// After an output error: whether a flow's bytes are all on disk. The

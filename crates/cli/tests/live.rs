@@ -240,14 +240,15 @@ const CAPTURES: &[(&str, &[&str])] = &[
 ];
 
 /// net_pcap has no RSS: `--queues 3` makes its one queue a dispatcher that
-/// hashes flows to three assembler threads, which must change nothing.
+/// hashes flows to three assembler threads, which must change nothing; nor
+/// must flow records going through temporary files (`--records-in-memory 2`).
 #[test]
 fn software_flow_hashing_matches_extract() {
     for (rel, extra) in CAPTURES {
         let capture = corpus(rel);
         let tmp = tempfile::tempdir().expect("tempdir");
         let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
-        let mut args = vec!["--queues", "3"];
+        let mut args = vec!["--queues", "3", "--records-in-memory", "2"];
         args.extend_from_slice(extra);
         let out = live_pcap(&capture, &d1, &args);
         extract(&capture, &d2, extra);

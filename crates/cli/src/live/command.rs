@@ -30,10 +30,10 @@ use super::worker::{FrameSink, QueueRun, WorkerStats};
 use super::{LiveOptions, LiveOutcome, PortSummary};
 use crate::conflicts::ConflictLine;
 use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
-use crate::extract::{self, ExtractOptions, ManifestOutcome, Stopped};
+use crate::extract::{self, ExtractOptions, Stopped};
 use crate::files::FileSink;
 use crate::flow::{FlowHead, FlowRecord};
-use crate::manifest::{self, Flow, Input, Manifest, Tool};
+use crate::manifest::{self, Flows, Input, ManifestOut, Tool, Totals};
 use crate::naming::Namer;
 use crate::sink::Sink;
 
@@ -51,8 +51,8 @@ pub struct LiveCommand {
 pub struct LiveReport {
     /// Port, stop reason, port counters, per-worker counters.
     pub outcome: LiveOutcome<()>,
-    /// The manifest as written.
-    pub manifest: Manifest,
+    /// The manifest's totals.
+    pub totals: Totals,
     /// Decoder counters summed over workers.
     pub decode: DecodeStats,
 }
@@ -167,6 +167,8 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         // As `engine::run` does: the file becomes the assembler's map.
         x.engine.assembler.policy_map = reassembly::PolicyMap::from_file(&path)?;
     }
+    // Flow records past the in-memory budget go beside the output.
+    x.engine.spill_dir.get_or_insert_with(|| x.out_dir.clone());
     let x = &x;
     extract::prepare_dir(&x.out_dir, x.force)?;
     let conflicts = match &x.engine.conflicts {
@@ -179,7 +181,7 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         }
         None => None,
     };
-    let mut reserve = extract::Reserve::create(&x.out_dir)?;
+    let reserve = extract::Reserve::create(&x.out_dir)?;
     let sink = Outputs {
         files: Mutex::new(FileSink::new(
             &x.out_dir,
@@ -259,74 +261,53 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
     let finished = sink.finish();
     stop = stop.or(finished.err());
 
-    let mut merged = merge(summaries);
-    if stop.is_some() {
-        merged
-            .flows
-            .retain(extract::written_in_full(&x.out_dir, &sink));
-    }
-    let flows: Vec<Flow> = merged
-        .flows
-        .iter()
-        .map(|r| Flow::new(r, |dir| sink.placement(r, dir)))
-        .collect();
+    let merged = merge(summaries);
     let summary = engine::Summary {
         inputs: Vec::new(),
         frames: merged.frames,
         filtered_out: merged.filtered_out,
         udp_ignored: merged.udp_ignored,
-        decode: merged.decode.clone(),
+        decode: merged.decode,
         assembler: merged.assembler,
-        flows: Vec::new(),
-        spilled: Default::default(),
+        flows: merged.flows,
+        spilled: merged.spilled,
     };
+    // After an error, only the flows written in full are listed.
+    let written = extract::written_in_full(&x.out_dir, &sink);
+    let all = |_: &FlowRecord| true;
+    let keep: &dyn Fn(&FlowRecord) -> bool = if stop.is_some() { &written } else { &all };
+    let totals = manifest::record_totals(&summary, keep)?;
     let port = &outcome.port;
-    let mut manifest = Manifest {
+    let mut manifest = ManifestOut {
         tool: Tool::this(),
         inputs: vec![Input {
             path: format!("dpdk:{}", port.name),
             format: "dpdk".to_string(),
             compression: "none".to_string(),
             link_types: vec![LinkType::ETHERNET.name()],
-            frames: merged.frames,
+            frames: summary.frames,
             problems: Vec::new(),
         }],
         options: manifest::options(&x.engine, x.layout.name(), x.naming),
         complete: stop.is_none(),
         error: stop.as_ref().map(|e| format!("{e:#}")),
-        totals: manifest::totals(&summary, &flows),
-        flows,
+        totals,
+        flows: Flows {
+            summary: &summary,
+            keep,
+            place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
+        },
     };
-    reserve.release();
-    let written = extract::write_manifest(&x.out_dir, &manifest);
-    if let Some(error) = stop {
-        let listed = manifest.flows.len();
-        let outcome = match written {
-            Ok(()) => ManifestOutcome::Listed(listed),
-            Err(full) => {
-                // The flow list did not fit: the rest of the manifest may.
-                manifest.error = Some(format!(
-                    "{error:#}; the list of the {listed} flows written in full did not fit ({full:#})"
-                ));
-                manifest.flows = Vec::new();
-                match extract::write_manifest(&x.out_dir, &manifest) {
-                    Ok(()) => ManifestOutcome::Unlisted(listed),
-                    Err(e) => ManifestOutcome::Failed(e),
-                }
-            }
-        };
+    if let Some((error, written)) = extract::write_final(&x.out_dir, &mut manifest, reserve, stop) {
         return Err(Stopped {
             error,
-            manifest: outcome,
+            manifest: written,
             path: x.out_dir.join(extract::MANIFEST),
-            summary: Box::new(engine::Summary {
-                flows: merged.flows,
-                ..summary
-            }),
+            summary: Box::new(summary),
         }
         .into());
     }
-    written?;
+    let totals = manifest.totals;
     let workers = worker_stats.into_iter().map(|w| ((), w)).collect();
     Ok(LiveReport {
         outcome: LiveOutcome {
@@ -336,8 +317,8 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
             frames: outcome.frames,
             workers,
         },
-        manifest,
-        decode: merged.decode,
+        totals,
+        decode: summary.decode,
     })
 }
 
@@ -402,6 +383,7 @@ fn merge(parts: Vec<PipelineSummary>) -> PipelineSummary {
             decode: DecodeStats::default(),
             assembler: Default::default(),
             flows: Vec::new(),
+            spilled: Default::default(),
         };
     };
     for p in parts {
@@ -411,6 +393,7 @@ fn merge(parts: Vec<PipelineSummary>) -> PipelineSummary {
         add_decode(&mut all.decode, &p.decode);
         AssemblerStats::add(&mut all.assembler, &p.assembler);
         all.flows.extend(p.flows);
+        all.spilled.append(p.spilled);
     }
     all.flows.sort_by_key(|r| r.head.id);
     all
@@ -434,7 +417,7 @@ fn add_decode(a: &mut DecodeStats, b: &DecodeStats) {
 /// Prints the end-of-capture summary (port counters included) to stderr.
 pub fn print_summary(report: &LiveReport, out_dir: &std::path::Path) {
     let o = &report.outcome;
-    let t = &report.manifest.totals;
+    let t = &report.totals;
     eprintln!(
         "streamcut live: port {} ({}) stopped by {}",
         o.port.port,
