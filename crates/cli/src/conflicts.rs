@@ -26,7 +26,8 @@ use anyhow::Context as _;
 use reassembly::{Conflict, ConflictReason, Dir, ScatterGather, Winner};
 use serde::Serialize;
 
-use crate::flow::{FlowHead, FlowRecord};
+use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::manifest::Placement;
 use crate::sink::Sink;
 
 /// One line of the conflicts file.
@@ -160,5 +161,9 @@ impl Sink for ConflictTee<'_> {
 
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         self.inner.close(record)
+    }
+
+    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
+        self.inner.take_placement(id)
     }
 }

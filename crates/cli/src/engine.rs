@@ -865,19 +865,21 @@ impl Stream for FlowStream<'_> {
                 ledger: c.ledger(dir).clone(),
             }
         };
-        let record = FlowRecord {
+        let mut record = FlowRecord {
             head: self.head.clone(),
             last_frame: c.last_frame,
             last_ts: c.last_ts,
             end: c.reason,
             c2s: dir_record(Dir::ClientToServer),
             s2c: dir_record(Dir::ServerToClient),
+            placed: None,
         };
         let mut shared = self.shared.borrow_mut();
         shared.call(|s| s.close(&record));
         // After a sink error, records are kept only of the flows closed
         // before it (a run stopped part way lists those).
         if shared.error.is_none() {
+            record.placed = shared.sink.take_placement(record.head.id);
             if let Err(e) = shared.records.push(record) {
                 shared.error = Some(e);
             }

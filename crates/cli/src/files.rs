@@ -272,6 +272,9 @@ impl FileSink {
 
     /// Where one direction of a completed flow went.
     pub fn placement(&self, record: &FlowRecord, dir: Dir) -> Placement {
+        if let Some(p) = record.placed.as_ref().and_then(|p| p.get(di(dir))) {
+            return p.clone();
+        }
         if self.derived() {
             return match record.dir(dir).bytes {
                 0 => Placement::File(None),
@@ -463,6 +466,10 @@ impl Sink for FileSink {
             }
         }
         Ok(())
+    }
+
+    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
+        self.placements.remove(&id).map(Box::new)
     }
 
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use pcapread::{EncapPath, Layer, Proto};
 use reassembly::{Dir, EndReason, Ledger};
 
+use crate::manifest::Placement;
+
 /// A flow id: the frame number of the flow's first packet.
 pub type FlowId = u64;
 
@@ -84,6 +86,10 @@ pub struct FlowRecord {
     pub c2s: DirRecord,
     /// Server-to-client direction.
     pub s2c: DirRecord,
+    /// Where the sink put the two directions (client to server first), when
+    /// it decided that as the flow closed (packed layout, tcpflow names), so
+    /// the sink need not remember it for every flow; `None` otherwise.
+    pub placed: Option<Box<[Placement; 2]>>,
 }
 
 impl FlowRecord {

@@ -285,7 +285,7 @@ impl LedgerOut {
 }
 
 /// Where a direction's bytes were written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Placement {
     /// Not written anywhere (`flows`), so no `file` field.
     Unwritten,

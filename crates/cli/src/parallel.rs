@@ -435,9 +435,10 @@ impl Replay<'_, '_> {
                         self.sink.conflict(head, &c)?;
                     }
                 }
-                What::Close(record) => {
+                What::Close(mut record) => {
                     self.sink.close(&record)?;
                     self.heads.remove(&e.flow);
+                    record.placed = self.sink.take_placement(record.head.id);
                     self.records.push(*record)?;
                 }
             }

@@ -363,6 +363,7 @@ pub fn io_error(e: anyhow::Error) -> io::Error {
 mod tests {
     use super::*;
     use crate::flow::{DirRecord, FlowHead};
+    use crate::manifest::Placement;
     use pcapread::{EncapPath, Layer, Proto};
     use reassembly::{EndReason, Gap};
 
@@ -394,6 +395,16 @@ mod tests {
             end: EndReason::Fin,
             c2s,
             s2c: DirRecord::default(),
+            placed: (id % 4 == 0).then(|| {
+                Box::new([
+                    Placement::Packed {
+                        file: "streams.bin".into(),
+                        offset: id * 100,
+                        length: id,
+                    },
+                    Placement::File(None),
+                ])
+            }),
         }
     }
 

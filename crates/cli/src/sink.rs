@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use reassembly::{Conflict, Dir, ScatterGather};
 
 use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::manifest::Placement;
 
 /// A consumer of reassembled flows.
 pub trait Sink {
@@ -82,6 +83,13 @@ pub trait Sink {
     /// The flow completed; its record is final.
     fn close(&mut self, _record: &FlowRecord) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    /// Where the flow `id`, just closed, was put, handed over to be kept
+    /// with its record ([`FlowRecord::placed`]) and forgotten here; `None`
+    /// when the sink does not keep placements.
+    fn take_placement(&mut self, _id: FlowId) -> Option<Box<[Placement; 2]>> {
+        None
     }
 }
 

@@ -32,8 +32,8 @@ use crate::conflicts::ConflictLine;
 use crate::engine::{self, EngineOptions, FramePipeline, PipelineSummary};
 use crate::extract::{self, ExtractOptions, Stopped};
 use crate::files::FileSink;
-use crate::flow::{FlowHead, FlowRecord};
-use crate::manifest::{self, Flows, Input, ManifestOut, Tool, Totals};
+use crate::flow::{FlowHead, FlowId, FlowRecord};
+use crate::manifest::{self, Flows, Input, ManifestOut, Placement, Tool, Totals};
 use crate::naming::Namer;
 use crate::sink::Sink;
 
@@ -143,6 +143,10 @@ impl Sink for LockedSink<'_> {
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         let r = self.lock().close(record);
         self.noted(r)
+    }
+
+    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
+        self.lock().take_placement(id)
     }
 }
 
