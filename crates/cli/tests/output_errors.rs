@@ -212,6 +212,12 @@ fn full_disk_files_layout() {
     // One worker, and several (each writes its own flows' files).
     full_disk("files", "1");
     full_disk("files", "3");
+    // Flow records written out beside the output as each flow closes: the
+    // disk fills up under them too.
+    full_disk_with(
+        "files",
+        r#"extract -q "$3" -o "$1/out" --threads 2 --records-in-memory 1"#,
+    );
 }
 
 #[test]
