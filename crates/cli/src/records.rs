@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -352,11 +352,6 @@ impl<'a> Iterator for Merge<'a> {
             }
         }
     }
-}
-
-/// Read errors of runs as I/O errors (for writers that want one).
-pub fn io_error(e: anyhow::Error) -> io::Error {
-    io::Error::other(format!("{e:#}"))
 }
 
 #[cfg(test)]
