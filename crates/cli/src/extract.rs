@@ -99,7 +99,9 @@ pub struct Stopped {
     pub manifest: ManifestOutcome,
     /// The manifest's path.
     pub path: PathBuf,
-    /// What was read before the error; its flows are the ones written in full.
+    /// What was read before the error; its in-memory flows are the ones
+    /// written in full (records spilled to disk are filtered as the manifest
+    /// is written).
     pub summary: Box<Summary>,
 }
 
@@ -182,10 +184,8 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
         Some(e) => Some(e),
         None => finished.err(),
     };
-    // After an error, only the flows written in full are listed.
-    let written = written_in_full(dir, &sink);
-    let all = |_: &FlowRecord| true;
-    let keep: &dyn Fn(&FlowRecord) -> bool = if stop.is_some() { &written } else { &all };
+    let keep = listed(dir, &sink, stop.is_some());
+    let keep: &dyn Fn(&FlowRecord) -> bool = &keep;
     summary.flows.retain(keep);
     let totals = manifest::record_totals(&summary, keep)?;
     let mut manifest = ManifestOut {
@@ -247,23 +247,26 @@ pub(crate) fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
     }
 }
 
-/// After an output error: whether a flow's bytes are all on disk. The
-/// engine kept the records of the flows closed before the error; packed ones
-/// must also lie inside what reached `streams.bin`.
-pub(crate) fn written_in_full<'a>(
+/// Which flow records the manifest lists: all of them, or after an output
+/// error (`stopped`) those whose bytes are all on disk. The engine kept the
+/// records of the flows closed before the error; packed ones must also lie
+/// inside what reached `streams.bin`.
+pub(crate) fn listed<'a>(
     dir: &Path,
     sink: &'a FileSink,
+    stopped: bool,
 ) -> impl Fn(&FlowRecord) -> bool + 'a {
     let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
     move |r| {
-        [Dir::ClientToServer, Dir::ServerToClient]
-            .into_iter()
-            .all(|d| match sink.placement(r, d) {
-                Placement::Packed { offset, length, .. } => {
-                    offset.saturating_add(length) <= packed_len
-                }
-                _ => true,
-            })
+        !stopped
+            || [Dir::ClientToServer, Dir::ServerToClient]
+                .into_iter()
+                .all(|d| match sink.placement(r, d) {
+                    Placement::Packed { offset, length, .. } => {
+                        offset.saturating_add(length) <= packed_len
+                    }
+                    _ => true,
+                })
     }
 }
 

@@ -276,10 +276,8 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
         flows: merged.flows,
         spilled: merged.spilled,
     };
-    // After an error, only the flows written in full are listed.
-    let written = extract::written_in_full(&x.out_dir, &sink);
-    let all = |_: &FlowRecord| true;
-    let keep: &dyn Fn(&FlowRecord) -> bool = if stop.is_some() { &written } else { &all };
+    let keep = extract::listed(&x.out_dir, &sink, stop.is_some());
+    let keep: &dyn Fn(&FlowRecord) -> bool = &keep;
     let totals = manifest::record_totals(&summary, keep)?;
     let port = &outcome.port;
     let mut manifest = ManifestOut {
