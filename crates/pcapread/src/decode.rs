@@ -90,6 +90,36 @@ impl DecodeStats {
     pub fn skipped(&self, reason: Skip) -> u64 {
         self.skipped.get(&reason).copied().unwrap_or(0)
     }
+
+    /// Add the counters of `other` (decoders that shared out the frames).
+    pub fn add(&mut self, other: &DecodeStats) {
+        self.frames += other.frames;
+        for (k, v) in &other.link_types {
+            *self.link_types.entry(*k).or_default() += v;
+        }
+        self.add_outcomes(other);
+    }
+
+    /// Counters of deferring decoders (see [`DecoderConfig::defer_fragments`])
+    /// combined with those of the decoder that decoded the deferred frames
+    /// again: what one ordinary decoder would have counted for the same frames.
+    pub fn with_deferred(mut self, defrag: &DecodeStats) -> DecodeStats {
+        self.skipped.remove(&Skip::FragmentDeferred);
+        self.add_outcomes(defrag);
+        self
+    }
+
+    /// Add every counter of `other` but the frames seen.
+    fn add_outcomes(&mut self, other: &DecodeStats) {
+        self.tcp_segments += other.tcp_segments;
+        self.udp_datagrams += other.udp_datagrams;
+        self.defragmented += other.defragmented;
+        self.defragmented_other += other.defragmented_other;
+        self.udp_tunnel_fallbacks += other.udp_tunnel_fallbacks;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(*k).or_default() += v;
+        }
+    }
 }
 
 /// Decodes frames into segments; holds the defragmentation table.
@@ -190,6 +220,15 @@ impl Decoder {
     /// The defragmenter (pending datagrams and bytes).
     pub fn defragmenter(&self) -> &Defragmenter {
         &self.core.defrag
+    }
+
+    /// Drop pending fragments whose first fragment came more than the
+    /// timeout before `now`, as decoding a frame of time `now` does first.
+    /// A decoder that sees only some of the frames (the deferred fragments)
+    /// is told the latest time of the frames it did not see, so that it times
+    /// datagrams out exactly as a decoder of every frame would.
+    pub fn expire(&mut self, now: u64) {
+        self.core.defrag.expire(now);
     }
 
     /// Decode one frame. The segment's payload borrows the frame, or this

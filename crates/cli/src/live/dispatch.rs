@@ -162,17 +162,7 @@ impl Dispatcher {
             let _ = self.send(i);
         }
         self.senders.clear();
-        let mut decode = self.peek.stats();
-        let defrag = self.defrag.stats();
-        decode.skipped.remove(&Skip::FragmentDeferred);
-        decode.tcp_segments += defrag.tcp_segments;
-        decode.udp_datagrams += defrag.udp_datagrams;
-        decode.defragmented += defrag.defragmented;
-        decode.defragmented_other += defrag.defragmented_other;
-        decode.udp_tunnel_fallbacks += defrag.udp_tunnel_fallbacks;
-        for (k, v) in defrag.skipped {
-            *decode.skipped.entry(k).or_default() += v;
-        }
+        let decode = self.peek.stats().with_deferred(&self.defrag.stats());
         DispatchCounts {
             frames: self.frames,
             filtered_out: self.filtered_out,
@@ -192,6 +182,9 @@ impl FrameSink for Dispatcher {
             }
         }
         let shards = self.batches.len();
+        // Time out pending datagrams on every frame, as one decoder of all
+        // frames would (the capture's clock may step back).
+        self.defrag.expire(frame.ts);
         let shard = match self.peek.decode(frame) {
             Ok(seg) => seg.tuple.canonical().0.shard(shards),
             Err(Skip::FragmentDeferred) => {
