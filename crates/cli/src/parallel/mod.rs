@@ -1,24 +1,30 @@
-//! The parallel engine: one reader/decoder thread, N assembler workers sharded
-//! by the symmetric flow hash, and byte-identical output whatever N is.
+//! The parallel engine: N assembler workers sharded by the symmetric flow
+//! hash, decoding together what one reading thread cuts, with byte-identical
+//! output whatever N is.
 //!
 //! # Pipeline
-//! The calling thread reads frames (zero copy from the memory map when there is
-//! one mapped input; otherwise from the timestamp-merged readers, copying each
-//! payload into the batch), applies the BPF filter, decodes (IP fragments are
-//! defragmented here, in frame order, before sharding), and collects up to
-//! [`BATCH`] segments into a `Batch` together with the housekeeping ticks
-//! that fall between them. The batch goes to every worker; worker `w` takes the
-//! segments with `FlowKey::shard(N) == w`, in frame order, running each tick
-//! just before the first of its segments that follows it. The workers own an
-//! [`Assembler`](reassembly::Assembler) each (no locks on the per-packet path)
-//! and hash every delivered byte. What happens to the bytes depends on the sink:
+//! The calling thread reads frames (zero copy from the memory map when there
+//! is one mapped input; otherwise from the timestamp-merged readers, copying
+//! each frame into the batch), applies the BPF filter, and collects up to
+//! [`BATCH`] frames into a batch together with the housekeeping ticks that
+//! fall between them. Every worker gets every batch. The workers decode it
+//! together, a slice of [`SLICE`] frames at a time, and the IP fragments in it
+//! are then defragmented in frame order by one shared defragmenter (see
+//! the `batch` module for how this stays equal to one decoder of every frame). Worker
+//! `w` then takes the segments with `FlowKey::shard(N) == w`, in frame order,
+//! running each tick just before the first of its segments that follows it.
+//! The workers own an [`Assembler`](reassembly::Assembler) each (no locks on
+//! the per-packet path) and hash every delivered byte. What happens to the
+//! bytes depends on the sink:
 //!
 //! - **Direct mode**, when the sink [splits](Sink::split) (the files layout
 //!   with default names, or no output at all): each worker calls its own part
 //!   of the sink, so files are written on the workers' threads and the calling
-//!   thread only reads and decodes. At most [`AHEAD`] batches wait per worker.
-//!   With one worker there is no worker thread: the calling thread reads a
-//!   batch, then assembles it (`--threads 1` uses one CPU).
+//!   thread only reads. At most [`AHEAD`] batches wait per worker; while a
+//!   worker's queue is full, the calling thread decodes slices of the queued
+//!   batches instead of waiting. With one worker there is no worker thread:
+//!   the calling thread reads a batch, then decodes and assembles it
+//!   (`--threads 1` uses one CPU).
 //! - **Replay mode**, for sinks that need one global order (the packed
 //!   `streams.bin`, tcpflow's clash-numbered names, the conflicts file): the
 //!   workers record what the sink must be told as `Event`s; while they work,
@@ -47,15 +53,22 @@
 //! what the per-connection caps allow for a handful of flows.)
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use pcapread::{Decoder, Frame, MergedReader, Proto, Segment};
+use std::sync::Mutex;
+
+use pcapread::{DecodeStats, Frame, MergedReader};
 use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
+
+mod batch;
+
+use batch::{with_payload, Batch, Decoding, Defrag, Tick};
+pub use batch::{BATCH, SLICE};
 
 use crate::engine::{
     error_file, open_inputs, prepare_filter, problem, total_bytes, EngineOptions, InputReport,
@@ -67,45 +80,8 @@ use crate::progress::Progress;
 use crate::records::RecordStore;
 use crate::sink::Sink;
 
-/// Segments per batch.
-pub const BATCH: usize = 4096;
-
 /// Most worker threads (more are not useful and each holds an assembler).
 pub const MAX_WORKERS: usize = 256;
-
-/// One decoded segment in a batch; its payload is either borrowed from the
-/// memory map (`seg.payload`) or stored in the batch's arena.
-struct Item<'m> {
-    seg: Segment<'m>,
-    arena: Option<Range<usize>>,
-    shard: u32,
-}
-
-/// A housekeeping round due just before frame `frame`.
-#[derive(Debug, Clone, Copy)]
-struct Tick {
-    frame: u64,
-    now: u64,
-}
-
-/// What the workers share for one round.
-#[derive(Default)]
-struct Batch<'m> {
-    items: Vec<Item<'m>>,
-    arena: Vec<u8>,
-    ticks: Vec<Tick>,
-}
-
-impl<'m> Batch<'m> {
-    /// An empty batch with room for [`BATCH`] items (filling it never
-    /// reallocates).
-    fn sized() -> Batch<'m> {
-        Batch {
-            items: Vec::with_capacity(BATCH),
-            ..Batch::default()
-        }
-    }
-}
 
 /// A message to a worker.
 enum Job<'m> {
@@ -238,17 +214,33 @@ fn packet_pos(frame: u64) -> u64 {
 }
 const END_POS: u64 = u64::MAX;
 
-/// Feed worker `w` its shard of `batch`, each tick just before the first of
-/// its segments that follows it; `pos` is set to the position of each step.
-fn run_batch(
+/// What a worker decodes with: its own decoder and the run's defragmenter.
+struct Lane<'d> {
     w: u32,
+    decoding: Decoding,
+    defrag: &'d Mutex<Defrag>,
+}
+
+impl Lane<'_> {
+    /// This worker's decoder counters and UDP datagrams dropped.
+    fn counts(&self) -> (DecodeStats, u64) {
+        self.decoding.counts()
+    }
+}
+
+/// Decode `batch` with the other workers, then feed this worker its shard
+/// of it, each tick just before the first of its segments that follows it;
+/// `pos` is set to the position of each step.
+fn run_batch(
+    lane: &mut Lane<'_>,
     worker: &mut Worker<'_>,
     batch: &Batch<'_>,
     pos: &Cell<u64>,
     flush_after: u64,
-) {
+) -> anyhow::Result<()> {
+    batch.prepare(&mut lane.decoding, lane.defrag)?;
     let mut ticks = batch.ticks.iter().peekable();
-    for item in batch.items.iter().filter(|i| i.shard == w) {
+    batch.for_shard(lane.w, |item, arena| {
         while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
             pos.set(tick_pos(t.frame));
             worker.tick(t.now, flush_after);
@@ -259,24 +251,29 @@ fn run_batch(
             None => worker.segment(&item.seg),
             Some(r) => worker.segment(&with_payload(
                 &item.seg,
-                batch.arena.get(r.clone()).unwrap_or(&[]),
+                arena.get(r.clone()).unwrap_or(&[]),
             )),
         }
-    }
+    });
     for t in ticks {
         pos.set(tick_pos(t.frame));
         worker.tick(t.now, flush_after);
     }
+    Ok(())
 }
+
+/// What a replay worker sends back after each job: its log, and at the end
+/// its assembler's and decoder's counters.
+type Round = (u32, Log, Option<(AssemblerStats, (DecodeStats, u64))>);
 
 /// A worker thread of the replay mode: an assembler fed with its shard of
 /// every batch, recording sink calls for the calling thread to replay.
 fn worker_loop(
-    w: u32,
+    mut lane: Lane<'_>,
     opts: &EngineOptions,
     map: Option<(usize, usize)>,
     jobs: mpsc::Receiver<Job<'_>>,
-    done: mpsc::Sender<(u32, Log, Option<AssemblerStats>)>,
+    done: mpsc::Sender<Round>,
 ) {
     let log = Rc::new(RefCell::new(Log::default()));
     let pos = Rc::new(Cell::new(0));
@@ -296,18 +293,21 @@ fn worker_loop(
         let stats = match job {
             Job::Batch(batch) => {
                 arena.set((batch.arena.as_ptr() as usize, batch.arena.len()));
-                run_batch(w, &mut worker, &batch, &pos, flush_after);
+                if run_batch(&mut lane, &mut worker, &batch, &pos, flush_after).is_err() {
+                    // The calling thread sees this worker stop.
+                    return;
+                }
                 None
             }
             Job::Finish => {
                 arena.set((0, 0));
                 pos.set(END_POS);
                 worker.asm.flush_all();
-                Some(worker.asm.stats())
+                Some((worker.asm.stats(), lane.counts()))
             }
         };
         let out = std::mem::take(&mut *log.borrow_mut());
-        if done.send((w, out, stats)).is_err() {
+        if done.send((lane.w, out, stats)).is_err() {
             return;
         }
     }
@@ -316,6 +316,8 @@ fn worker_loop(
 /// What a worker of the direct mode hands back at the end.
 struct Finished {
     stats: AssemblerStats,
+    /// Decoder counters and UDP datagrams dropped.
+    decode: (DecodeStats, u64),
     records: RecordStore,
     error: Option<anyhow::Error>,
 }
@@ -324,7 +326,7 @@ struct Finished {
 /// every batch, calling its own part of a split sink. A sink error stops the
 /// work (and, through `failed`, the reading); it is returned at the end.
 fn direct_loop<'m>(
-    w: u32,
+    mut lane: Lane<'_>,
     opts: &EngineOptions,
     jobs: impl IntoIterator<Item = Job<'m>>,
     mut part: Box<dyn Sink + Send>,
@@ -336,7 +338,11 @@ fn direct_loop<'m>(
     let pos = Cell::new(0);
     for job in jobs {
         match job {
-            Job::Batch(batch) => run_batch(w, &mut worker, &batch, &pos, flush_after),
+            Job::Batch(batch) => {
+                if let Err(e) = run_batch(&mut lane, &mut worker, &batch, &pos, flush_after) {
+                    shared.borrow_mut().error.get_or_insert(e);
+                }
+            }
             Job::Finish => {
                 worker.asm.flush_all();
                 break;
@@ -348,13 +354,16 @@ fn direct_loop<'m>(
         }
     }
     let stats = worker.asm.stats();
+    let decode = lane.counts();
     drop(worker);
     let Ok(shared) = Rc::try_unwrap(shared).map(RefCell::into_inner) else {
         return Finished {
             stats,
+            decode,
             records: RecordStore::discarding(),
             error: Some(anyhow::anyhow!(
-                "worker {w}: streams outlived their assembler"
+                "worker {}: streams outlived their assembler",
+                lane.w
             )),
         };
     };
@@ -368,6 +377,7 @@ fn direct_loop<'m>(
     }
     Finished {
         stats,
+        decode,
         records,
         error,
     }
@@ -454,10 +464,10 @@ enum Frames<'m> {
     Merged(MergedReader),
 }
 
-/// The reading side: frames in, filtered and decoded segments out in batches.
+/// The reading side: frames in, filtered frames out in batches.
 struct Source<'o, 'm> {
     frames: Frames<'m>,
-    cut: Cutter<'o>,
+    cut: Cutter,
     progress: Progress,
     reports: Vec<InputReport>,
     report_of: Vec<usize>,
@@ -465,24 +475,29 @@ struct Source<'o, 'm> {
     offsets: Vec<u64>,
     mapped_problem: Option<Problem>,
     frames_read: u64,
+    /// Options of the run (for the workers' decoders).
+    opts: &'o EngineOptions,
 }
 
-/// Frames to batch items: ticks, filter, decode, shard.
-struct Cutter<'o> {
-    opts: &'o EngineOptions,
-    decoder: Decoder,
+/// Frames to batches: ticks and the filter.
+struct Cutter {
     filter: Option<BpfFilter>,
-    workers: usize,
     filtered_out: u64,
-    udp_ignored: u64,
     tick: u64,
     next_tick: u64,
 }
 
 impl<'m> Source<'_, 'm> {
-    /// Fill `batch` up to [`BATCH`] segments; true at the end of the input.
+    /// Fill `batch` up to [`BATCH`] frames and seal it; true at the end of
+    /// the input.
     fn fill(&mut self, batch: &mut Batch<'m>) -> anyhow::Result<bool> {
-        while batch.items.len() < BATCH {
+        let end = self.fill_frames(batch);
+        batch.seal();
+        end
+    }
+
+    fn fill_frames(&mut self, batch: &mut Batch<'m>) -> anyhow::Result<bool> {
+        while !batch.is_full() {
             match &mut self.frames {
                 Frames::Mapped(s) => match s.next() {
                     None => return Ok(true),
@@ -494,7 +509,9 @@ impl<'m> Source<'_, 'm> {
                         self.frames_read += 1;
                         self.offsets[0] = frame.file_offset.saturating_add(u64::from(frame.caplen));
                         self.progress.frame(frame.number, self.offsets[0]);
-                        self.cut.take(&frame, Some(frame.data), batch)?;
+                        if self.cut.admit(&frame, batch)? {
+                            batch.push_mapped(frame);
+                        }
                     }
                 },
                 Frames::Merged(m) => match m.next_frame() {
@@ -515,7 +532,9 @@ impl<'m> Source<'_, 'm> {
                             *o = frame.file_offset.saturating_add(u64::from(frame.caplen));
                         }
                         self.progress.frame(frame.number, self.offsets.iter().sum());
-                        self.cut.take(&frame, None, batch)?;
+                        if self.cut.admit(&frame, batch)? {
+                            batch.push_copied(&frame);
+                        }
                     }
                 },
             }
@@ -524,19 +543,12 @@ impl<'m> Source<'_, 'm> {
     }
 }
 
-impl<'m> Cutter<'_> {
-    /// Filter, decode and queue one frame (and the tick due before it).
-    /// `mapped` is the frame's bytes with the memory map's lifetime, when it
-    /// has one.
-    fn take(
-        &mut self,
-        frame: &Frame<'_>,
-        mapped: Option<&'m [u8]>,
-        batch: &mut Batch<'m>,
-    ) -> anyhow::Result<()> {
+impl Cutter {
+    /// Queue the tick due before `frame`; whether the filter lets it through.
+    fn admit(&mut self, frame: &Frame<'_>, batch: &mut Batch<'_>) -> anyhow::Result<bool> {
         if frame.ts >= self.next_tick {
             let now = frame.ts - frame.ts % self.tick;
-            batch.ticks.push(Tick {
+            batch.push_tick(Tick {
                 frame: frame.number,
                 now,
             });
@@ -545,44 +557,10 @@ impl<'m> Cutter<'_> {
         if let Some(f) = &mut self.filter {
             if !f.matches(frame.link_type, frame.data)? {
                 self.filtered_out += 1;
-                return Ok(());
+                return Ok(false);
             }
         }
-        let data = frame.data;
-        let Ok(seg) = self.decoder.decode(frame) else {
-            return Ok(());
-        };
-        if !self.opts.udp && seg.tuple.proto == Proto::Udp {
-            self.udp_ignored += 1;
-            return Ok(());
-        }
-        let shard = seg.tuple.canonical().0.shard(self.workers) as u32;
-        // Borrow the payload from the map when it lies inside the frame there;
-        // otherwise (streamed input, or a datagram rebuilt from fragments) copy it.
-        let start = (seg.payload.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
-        let end = start.wrapping_add(seg.payload.len());
-        let from_map = match mapped {
-            Some(m) if !seg.defragmented && end <= data.len() && start <= end => m.get(start..end),
-            _ => None,
-        };
-        let item = match from_map {
-            Some(p) => Item {
-                seg: with_payload(&seg, p),
-                arena: None,
-                shard,
-            },
-            None => {
-                let at = batch.arena.len();
-                batch.arena.extend_from_slice(seg.payload);
-                Item {
-                    seg: with_payload(&seg, &[]),
-                    arena: Some(at..batch.arena.len()),
-                    shard,
-                }
-            }
-        };
-        batch.items.push(item);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -642,12 +620,8 @@ pub fn run_partial(
     let mut source = Source {
         frames,
         cut: Cutter {
-            opts,
-            decoder: Decoder::new(opts.decoder),
             filter,
-            workers,
             filtered_out: 0,
-            udp_ignored: 0,
             tick: opts.housekeeping.tick.max(1),
             next_tick: 0,
         },
@@ -657,11 +631,16 @@ pub fn run_partial(
         offsets: vec![0u64; opts.inputs.len().max(1)],
         mapped_problem: None,
         frames_read: 0,
+        opts,
     };
-    let mut assembler = AssemblerStats::default();
+    let defrag = Mutex::new(Defrag::new(opts.decoder, workers, opts.udp));
+    let mut counts = Counts {
+        assembler: AssemblerStats::default(),
+        decode: Vec::with_capacity(workers),
+    };
     let (records, stop) = match parts {
-        Some(parts) => run_direct(opts, parts, &mut source, &mut assembler)?,
-        None => run_replay(opts, map, sink, &mut source, &mut assembler)?,
+        Some(parts) => run_direct(parts, &mut source, &defrag, &mut counts)?,
+        None => run_replay(workers, map, sink, &mut source, &defrag, &mut counts)?,
     };
     source.progress.finish();
 
@@ -695,13 +674,17 @@ pub fn run_partial(
         _ => {}
     }
     let (flows, spilled) = records.finish();
+    let defrag = defrag
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+    let (decode, udp_ignored) = defrag.total(&counts.decode);
     let summary = Summary {
         inputs: reports,
         frames: frames_read,
         filtered_out: cut.filtered_out,
-        udp_ignored: cut.udp_ignored,
-        decode: cut.decoder.stats(),
-        assembler,
+        udp_ignored,
+        decode,
+        assembler: counts.assembler,
         flows,
         spilled,
     };
@@ -711,6 +694,35 @@ pub fn run_partial(
 /// Flow records, and the error that stopped the run part way, if any.
 type Outcome = (RecordStore, Option<anyhow::Error>);
 
+/// The workers' counters: assemblers, and decoders with the UDP datagrams
+/// they dropped.
+struct Counts {
+    assembler: AssemblerStats,
+    decode: Vec<(DecodeStats, u64)>,
+}
+
+impl Counts {
+    fn add(&mut self, assembler: &AssemblerStats, decode: (DecodeStats, u64)) {
+        self.assembler.add(assembler);
+        self.decode.push(decode);
+    }
+}
+
+/// The lane of worker `w`.
+fn lane<'d>(
+    w: usize,
+    source: &Source<'_, '_>,
+    workers: usize,
+    defrag: &'d Mutex<Defrag>,
+) -> Lane<'d> {
+    let opts = source.opts;
+    Lane {
+        w: w as u32,
+        decoding: Decoding::new(opts.decoder, workers, opts.udp),
+        defrag,
+    }
+}
+
 /// Batches a reader may be ahead of a worker in the direct mode.
 pub const AHEAD: usize = 4;
 
@@ -719,39 +731,50 @@ pub const AHEAD: usize = 4;
 /// sink error, those closed before it: the workers are not asked to complete
 /// their open flows).
 fn run_direct<'m>(
-    opts: &EngineOptions,
     parts: Vec<Box<dyn Sink + Send>>,
     source: &mut Source<'_, 'm>,
-    assembler: &mut AssemblerStats,
+    defrag: &Mutex<Defrag>,
+    counts: &mut Counts,
 ) -> anyhow::Result<Outcome> {
     let failed = AtomicBool::new(false);
     if parts.len() == 1 {
-        return run_inline(opts, parts, source, assembler, &failed);
+        return run_inline(parts, source, defrag, counts, &failed);
     }
+    let opts = source.opts;
+    let workers = parts.len();
     std::thread::scope(|scope| -> anyhow::Result<Outcome> {
-        let mut job_txs = Vec::with_capacity(parts.len());
-        let mut handles = Vec::with_capacity(parts.len());
+        let mut job_txs = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
         for (w, part) in parts.into_iter().enumerate() {
             let (tx, rx) = mpsc::sync_channel::<Job<'m>>(AHEAD);
             job_txs.push(tx);
             let failed = &failed;
+            let lane = lane(w, source, workers, defrag);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("streamcut-worker-{w}"))
-                    .spawn_scoped(scope, move || direct_loop(w as u32, opts, rx, part, failed))?,
+                    .spawn_scoped(scope, move || direct_loop(lane, opts, rx, part, failed))?,
             );
         }
         let mut finished = false;
+        // The reading thread decodes for the workers while they are behind.
+        let mut helper = Decoding::new(opts.decoder, workers, opts.udp);
+        let mut queued: VecDeque<Arc<Batch<'m>>> = VecDeque::with_capacity(AHEAD + 2);
         // A send fails only when its worker stopped on an error, which the
         // worker returns below.
         while !finished && !failed.load(Ordering::Relaxed) {
-            let mut batch = Batch::sized();
+            let mut batch = Batch::default();
             finished = source.fill(&mut batch)?;
             let b = Arc::new(batch);
+            queued.push_back(Arc::clone(&b));
+            if queued.len() > AHEAD + 1 {
+                queued.pop_front();
+            }
             for tx in &job_txs {
-                let _ = tx.send(Job::Batch(Arc::clone(&b)));
+                hand_out(tx, Job::Batch(Arc::clone(&b)), &queued, &mut helper);
             }
         }
+        counts.decode.push(helper.counts());
         if finished {
             for tx in &job_txs {
                 let _ = tx.send(Job::Finish);
@@ -764,7 +787,7 @@ fn run_direct<'m>(
             let done = h
                 .join()
                 .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
-            assembler.add(&done.stats);
+            counts.add(&done.stats, done.decode);
             records.append(done.records);
             if first_error.is_none() {
                 first_error = done.error;
@@ -774,19 +797,45 @@ fn run_direct<'m>(
     })
 }
 
+/// Send `job` to a worker; while its queue is full, decode slices of the
+/// `queued` batches nobody has claimed yet, and only when there are none,
+/// wait. A send fails only when the worker stopped on an error, which it
+/// reports when joined.
+fn hand_out<'m>(
+    tx: &mpsc::SyncSender<Job<'m>>,
+    mut job: Job<'m>,
+    queued: &VecDeque<Arc<Batch<'m>>>,
+    helper: &mut Decoding,
+) {
+    loop {
+        match tx.try_send(job) {
+            Err(mpsc::TrySendError::Full(j)) => {
+                if !queued.iter().any(|b| b.decode_one(helper)) {
+                    let _ = tx.send(j);
+                    return;
+                }
+                job = j;
+            }
+            Ok(()) | Err(mpsc::TrySendError::Disconnected(_)) => return,
+        }
+    }
+}
+
 /// The direct mode with one worker, run on the calling thread: it reads a
 /// batch, then assembles it, so `--threads 1` uses one CPU. Same batches, same
 /// calls in the same order as with a worker thread.
 fn run_inline<'m>(
-    opts: &EngineOptions,
     parts: Vec<Box<dyn Sink + Send>>,
     source: &mut Source<'_, 'm>,
-    assembler: &mut AssemblerStats,
+    defrag: &Mutex<Defrag>,
+    counts: &mut Counts,
     failed: &AtomicBool,
 ) -> anyhow::Result<Outcome> {
     let Some(part) = parts.into_iter().next() else {
         return Ok((RecordStore::in_memory(), None));
     };
+    let opts = source.opts;
+    let lane = lane(0, source, 1, defrag);
     let mut read_error = None;
     // Batches until the end of input, then `Finish`; a read error ends the
     // jobs without `Finish`, as a closed channel does for a worker thread.
@@ -800,7 +849,7 @@ fn run_inline<'m>(
             done = true;
             return Some(Job::Finish);
         }
-        let mut batch = Batch::sized();
+        let mut batch = Batch::default();
         match source.fill(&mut batch) {
             Ok(last) => {
                 end = last;
@@ -813,11 +862,11 @@ fn run_inline<'m>(
             }
         }
     });
-    let finished = direct_loop(0, opts, jobs, part, failed);
+    let finished = direct_loop(lane, opts, jobs, part, failed);
     if let Some(e) = read_error {
         return Err(e);
     }
-    assembler.add(&finished.stats);
+    counts.add(&finished.stats, finished.decode);
     Ok((
         finished.records,
         finished.error.map(|e| e.context("writing output")),
@@ -828,13 +877,14 @@ fn run_inline<'m>(
 /// them into `sink` in (position, flow) order. Returns the flow records
 /// (after a sink error, those closed before it).
 fn run_replay<'m>(
-    opts: &EngineOptions,
+    workers: usize,
     map: &'m [u8],
     sink: &mut dyn Sink,
     source: &mut Source<'_, 'm>,
-    assembler: &mut AssemblerStats,
+    defrag: &Mutex<Defrag>,
+    counts: &mut Counts,
 ) -> anyhow::Result<Outcome> {
-    let workers = source.cut.workers;
+    let opts = source.opts;
     let map_range = (!map.is_empty()).then_some((map.as_ptr() as usize, map.len()));
     let mut replay = Replay {
         sink,
@@ -849,21 +899,21 @@ fn run_replay<'m>(
             let (tx, rx) = mpsc::channel::<Job<'_>>();
             job_txs.push(tx);
             let done = done_tx.clone();
-            let w = w as u32;
+            let lane = lane(w, source, workers, defrag);
             std::thread::Builder::new()
                 .name(format!("streamcut-worker-{w}"))
-                .spawn_scoped(scope, move || worker_loop(w, opts, map_range, rx, done))?;
+                .spawn_scoped(scope, move || worker_loop(lane, opts, map_range, rx, done))?;
         }
         drop(done_tx);
         let mut pending: Option<Arc<Batch<'_>>> = None;
         let mut finished = false;
         while !finished {
             // Fill the next batch while the workers run the previous one.
-            let mut batch = Batch::sized();
+            let mut batch = Batch::default();
             finished = source.fill(&mut batch)?;
             // Collect the previous round, then start this one.
             if let Some(prev) = pending.take() {
-                let logs = collect(&done_rx, workers, assembler)?;
+                let logs = collect(&done_rx, workers, counts)?;
                 replay.apply(logs, &prev.arena)?;
             }
             let b = Arc::new(batch);
@@ -874,14 +924,14 @@ fn run_replay<'m>(
             pending = Some(b);
         }
         if let Some(prev) = pending.take() {
-            let logs = collect(&done_rx, workers, assembler)?;
+            let logs = collect(&done_rx, workers, counts)?;
             replay.apply(logs, &prev.arena)?;
         }
         for tx in &job_txs {
             tx.send(Job::Finish)
                 .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
         }
-        let logs = collect(&done_rx, workers, assembler)?;
+        let logs = collect(&done_rx, workers, counts)?;
         replay.apply(logs, &[])?;
         drop(job_txs);
         Ok(())
@@ -891,35 +941,21 @@ fn run_replay<'m>(
 
 /// Wait for every worker's log of one round, in worker order.
 fn collect(
-    done: &mpsc::Receiver<(u32, Log, Option<AssemblerStats>)>,
+    done: &mpsc::Receiver<Round>,
     workers: usize,
-    assembler: &mut AssemblerStats,
+    counts: &mut Counts,
 ) -> anyhow::Result<Vec<Log>> {
     let mut logs: Vec<Option<Log>> = (0..workers).map(|_| None).collect();
     for _ in 0..workers {
         let (w, log, stats) = done
             .recv()
             .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
-        if let Some(s) = stats {
-            assembler.add(&s);
+        if let Some((assembler, decode)) = stats {
+            counts.add(&assembler, decode);
         }
         if let Some(slot) = logs.get_mut(w as usize) {
             *slot = Some(log);
         }
     }
     Ok(logs.into_iter().map(Option::unwrap_or_default).collect())
-}
-
-/// `seg` with another payload (and so another lifetime).
-fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
-    Segment {
-        frame: seg.frame,
-        ts: seg.ts,
-        tuple: seg.tuple,
-        transport: seg.transport,
-        payload,
-        truncated: seg.truncated,
-        encap: seg.encap,
-        defragmented: seg.defragmented,
-    }
 }

@@ -1,0 +1,618 @@
+//! Batches of frames, and how the workers decode them together.
+//!
+//! The reading thread only walks the capture: it cuts [`Batch`]es of up to
+//! [`BATCH`] raw frames (those the filter lets through) with the housekeeping
+//! ticks that fall between them. Every worker gets every batch and first
+//! [prepares](Batch::prepare) it:
+//!
+//! 1. **Decode, shared.** The frames are split into slices of [`SLICE`];
+//!    each worker claims slices until none is left and decodes them with its
+//!    own decoder, which defers IP fragments
+//!    ([`DecoderConfig::defer_fragments`]) and so keeps no state. A worker
+//!    that needs a slice another one is still decoding waits for it; one that
+//!    nobody has started it decodes itself. No slice is decoded twice.
+//! 2. **Defragment, in order.** The deferred fragments of the whole batch go,
+//!    in frame order, through the one defragmenting decoder of the run
+//!    ([`Defrag`], behind a lock). The first worker to get there does it for
+//!    everyone; since a worker prepares its batches in order and every worker
+//!    prepares every batch, batch `n` is always defragmented after batch
+//!    `n - 1`. Before each fragment that decoder is told the latest time of
+//!    the frames since the previous fragment ([`Decoder::expire`]), so
+//!    datagrams time out exactly as with one decoder of every frame.
+//!
+//! Then worker `w` takes the segments of its shard in frame order
+//! ([`Batch::for_shard`]). The result is the same as decoding every frame in
+//! order on one thread, whatever the number of workers and however they
+//! shared the slices.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use pcapread::{DecodeStats, Decoder, DecoderConfig, Frame, Proto, Segment, Skip};
+
+/// Frames per batch.
+pub const BATCH: usize = 2048;
+
+/// Frames a worker decodes at a time.
+pub const SLICE: usize = 128;
+
+/// A housekeeping round due just before frame `frame`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tick {
+    pub(super) frame: u64,
+    pub(super) now: u64,
+}
+
+/// A frame as read: its bytes are borrowed from the memory map (`frame.data`),
+/// or copied into the batch's arena (`arena`, with `frame.data` empty).
+struct RawFrame<'m> {
+    frame: Frame<'m>,
+    arena: Option<Range<usize>>,
+}
+
+/// One decoded segment; its payload is borrowed from the memory map
+/// (`seg.payload`) or lies at `arena` in the arena of what holds the item
+/// (the batch for a decoded frame, [`Defragged`] for a rebuilt datagram).
+pub(super) struct Item<'m> {
+    pub(super) seg: Segment<'m>,
+    pub(super) arena: Option<Range<usize>>,
+    shard: u32,
+}
+
+/// What decoding one slice gave.
+#[derive(Default)]
+struct Decoded<'m> {
+    items: Vec<Item<'m>>,
+    /// Indexes (in the batch) of the frames that hold IP fragments.
+    deferred: Vec<usize>,
+}
+
+/// The segments rebuilt from the fragments of one batch.
+#[derive(Default)]
+struct Defragged<'m> {
+    items: Vec<Item<'m>>,
+    arena: Vec<u8>,
+}
+
+/// A worker's decoder: it defers fragments, so it holds no state but counts.
+pub(super) struct Decoding {
+    decoder: Decoder,
+    workers: usize,
+    udp: bool,
+    /// UDP datagrams dropped because UDP was not asked for.
+    pub(super) udp_ignored: u64,
+}
+
+impl Decoding {
+    /// A decoder for `workers` shards; UDP is kept when `udp`.
+    pub(super) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Decoding {
+        Decoding {
+            decoder: Decoder::new(DecoderConfig {
+                defer_fragments: true,
+                ..config
+            }),
+            workers,
+            udp,
+            udp_ignored: 0,
+        }
+    }
+
+    /// The decoder's counters (deferred fragments counted as such) and the
+    /// UDP datagrams dropped.
+    pub(super) fn counts(&self) -> (DecodeStats, u64) {
+        (self.decoder.stats(), self.udp_ignored)
+    }
+}
+
+/// The run's one defragmenting decoder, fed the deferred fragments in order.
+pub(super) struct Defrag {
+    decoding: Decoding,
+    /// Latest time of the frames after the last fragment decoded.
+    since_ts: u64,
+}
+
+impl Defrag {
+    /// A defragmenter for `workers` shards; UDP is kept when `udp`.
+    pub(super) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Defrag {
+        Defrag {
+            decoding: Decoding {
+                decoder: Decoder::new(DecoderConfig {
+                    defer_fragments: false,
+                    ..config
+                }),
+                workers,
+                udp,
+                udp_ignored: 0,
+            },
+            since_ts: 0,
+        }
+    }
+
+    /// The counters of the workers' decoders combined with this one's: what
+    /// one decoder of every frame would have counted; and the UDP datagrams
+    /// dropped.
+    pub(super) fn total(&self, workers: &[(DecodeStats, u64)]) -> (DecodeStats, u64) {
+        let mut stats = DecodeStats::default();
+        let mut udp_ignored = self.decoding.udp_ignored;
+        for (s, u) in workers {
+            stats.add(s);
+            udp_ignored += u;
+        }
+        (
+            stats.with_deferred(&self.decoding.decoder.stats()),
+            udp_ignored,
+        )
+    }
+}
+
+/// Raw frames and ticks, and the decoded segments once prepared.
+pub(super) struct Batch<'m> {
+    frames: Vec<RawFrame<'m>>,
+    /// Bytes of the frames that are not in a memory map.
+    pub(super) arena: Vec<u8>,
+    pub(super) ticks: Vec<Tick>,
+    /// Latest time of the batch's frames.
+    max_ts: u64,
+    slices: Vec<OnceLock<Decoded<'m>>>,
+    /// Next slice to claim.
+    claim: AtomicUsize,
+    defragged: OnceLock<Defragged<'m>>,
+}
+
+impl Default for Batch<'_> {
+    fn default() -> Self {
+        Batch {
+            frames: Vec::with_capacity(BATCH),
+            arena: Vec::new(),
+            ticks: Vec::new(),
+            max_ts: 0,
+            slices: Vec::new(),
+            claim: AtomicUsize::new(0),
+            defragged: OnceLock::new(),
+        }
+    }
+}
+
+impl<'m> Batch<'m> {
+    /// Whether the batch holds [`BATCH`] frames.
+    pub(super) fn is_full(&self) -> bool {
+        self.frames.len() >= BATCH
+    }
+
+    /// Add a frame whose bytes are borrowed from a memory map.
+    pub(super) fn push_mapped(&mut self, frame: Frame<'m>) {
+        self.max_ts = self.max_ts.max(frame.ts);
+        self.frames.push(RawFrame { frame, arena: None });
+    }
+
+    /// Add a frame whose bytes are copied into the batch.
+    pub(super) fn push_copied(&mut self, frame: &Frame<'_>) {
+        self.max_ts = self.max_ts.max(frame.ts);
+        let start = self.arena.len();
+        self.arena.extend_from_slice(frame.data);
+        self.frames.push(RawFrame {
+            frame: Frame {
+                data: &[],
+                ..*frame
+            },
+            arena: Some(start..self.arena.len()),
+        });
+    }
+
+    /// Add the tick due before the next frame.
+    pub(super) fn push_tick(&mut self, tick: Tick) {
+        self.ticks.push(tick);
+    }
+
+    /// Ready the batch for the workers (no more frames are added).
+    pub(super) fn seal(&mut self) {
+        let slices = self.frames.len().div_ceil(SLICE);
+        self.slices = (0..slices).map(|_| OnceLock::new()).collect();
+    }
+
+    /// Decode the batch together with the other workers, then defragment
+    /// it (see the module docs). An error only when the defragmenter's lock
+    /// was poisoned by a panicking worker.
+    pub(super) fn prepare(&self, dec: &mut Decoding, defrag: &Mutex<Defrag>) -> anyhow::Result<()> {
+        self.help_decode(dec);
+        for (s, slot) in self.slices.iter().enumerate() {
+            slot.get_or_init(|| self.decode(s, dec));
+        }
+        if self.defragged.get().is_none() {
+            let mut d = defrag
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+            self.defragged.get_or_init(|| self.defragment(&mut d));
+        }
+        Ok(())
+    }
+
+    /// Decode the slices nobody has claimed yet.
+    fn help_decode(&self, dec: &mut Decoding) {
+        while self.decode_one(dec) {}
+    }
+
+    /// Claim and decode one slice; false when every slice is claimed. The
+    /// reading thread calls this on batches the workers have not started
+    /// instead of waiting for room in their queues.
+    pub(super) fn decode_one(&self, dec: &mut Decoding) -> bool {
+        let s = self.claim.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = self.slices.get(s) else {
+            return false;
+        };
+        slot.get_or_init(|| self.decode(s, dec));
+        true
+    }
+
+    /// `raw` with its bytes wherever they are.
+    fn frame(&self, raw: &RawFrame<'m>) -> Frame<'_> {
+        match &raw.arena {
+            None => raw.frame,
+            Some(r) => Frame {
+                data: self.arena.get(r.clone()).unwrap_or(&[]),
+                ..raw.frame
+            },
+        }
+    }
+
+    /// Decode slice `s` with a deferring decoder.
+    fn decode(&self, s: usize, dec: &mut Decoding) -> Decoded<'m> {
+        let first = s.saturating_mul(SLICE);
+        let end = first.saturating_add(SLICE).min(self.frames.len());
+        let mut out = Decoded {
+            items: Vec::with_capacity(end.saturating_sub(first)),
+            deferred: Vec::new(),
+        };
+        for (i, raw) in self
+            .frames
+            .get(first..end)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            let frame = self.frame(raw);
+            let seg = match dec.decoder.decode(&frame) {
+                Ok(seg) => seg,
+                Err(Skip::FragmentDeferred) => {
+                    out.deferred.push(first + i);
+                    continue;
+                }
+                // Nothing to assemble; the decoder counted why.
+                Err(_) => continue,
+            };
+            let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
+                continue;
+            };
+            // A deferring decoder's payloads lie inside the frame.
+            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+            let at = start..start.wrapping_add(seg.payload.len());
+            let item = match &raw.arena {
+                None => Item {
+                    seg: with_payload(&seg, raw.frame.data.get(at).unwrap_or(&[])),
+                    arena: None,
+                    shard,
+                },
+                Some(r) => Item {
+                    seg: with_payload(&seg, &[]),
+                    arena: Some(r.start.saturating_add(at.start)..r.start.saturating_add(at.end)),
+                    shard,
+                },
+            };
+            out.items.push(item);
+        }
+        out
+    }
+
+    /// Run the deferred fragments through the defragmenter, in frame order.
+    fn defragment(&self, d: &mut Defrag) -> Defragged<'m> {
+        let mut out = Defragged::default();
+        // Before each fragment the defragmenter is told the latest time of
+        // the frames since the one before it: a decoder of every frame would
+        // have timed datagrams out at each of them, and with no fragment in
+        // between, that comes to the same as once at their latest time.
+        let mut since = d.since_ts;
+        let mut scanned = 0;
+        let latest = |from: usize, to: usize, t: u64| {
+            self.frames
+                .get(from..to)
+                .unwrap_or(&[])
+                .iter()
+                .fold(t, |t, f| t.max(f.frame.ts))
+        };
+        for &i in self
+            .slices
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|s| &s.deferred)
+        {
+            let Some(raw) = self.frames.get(i) else {
+                continue;
+            };
+            since = latest(scanned, i, since);
+            scanned = i + 1;
+            d.decoding.decoder.expire(since);
+            since = 0;
+            let frame = self.frame(raw);
+            let dec = &mut d.decoding;
+            let Ok(seg) = dec.decoder.decode(&frame) else {
+                continue;
+            };
+            let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
+                continue;
+            };
+            let start = out.arena.len();
+            out.arena.extend_from_slice(seg.payload);
+            out.items.push(Item {
+                seg: with_payload(&seg, &[]),
+                arena: Some(start..out.arena.len()),
+                shard,
+            });
+        }
+        d.since_ts = if scanned == 0 {
+            since.max(self.max_ts)
+        } else {
+            latest(scanned, self.frames.len(), since)
+        };
+        out
+    }
+
+    /// Call `f` on each segment of shard `w` in frame order, with the arena
+    /// its payload range refers to. Only after [`prepare`](Batch::prepare).
+    pub(super) fn for_shard(&self, w: u32, mut f: impl FnMut(&Item<'m>, &[u8])) {
+        let (rebuilt, rebuilt_arena) = match self.defragged.get() {
+            Some(d) => (&d.items[..], &d.arena[..]),
+            None => (&[][..], &[][..]),
+        };
+        let mut rebuilt = rebuilt.iter().filter(|i| i.shard == w).peekable();
+        let decoded = self.slices.iter().filter_map(OnceLock::get);
+        for item in decoded.flat_map(|s| &s.items).filter(|i| i.shard == w) {
+            while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
+                f(r, rebuilt_arena);
+            }
+            f(item, &self.arena);
+        }
+        for r in rebuilt {
+            f(r, rebuilt_arena);
+        }
+    }
+}
+
+/// The shard of `seg` among `workers`; `None` (and counted) for UDP unless `udp`.
+fn shard_of(seg: &Segment<'_>, workers: usize, udp: bool, udp_ignored: &mut u64) -> Option<u32> {
+    if !udp && seg.tuple.proto == Proto::Udp {
+        *udp_ignored += 1;
+        return None;
+    }
+    Some(seg.tuple.canonical().0.shard(workers) as u32)
+}
+
+/// `seg` with another payload (and so another lifetime).
+pub(super) fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
+    Segment {
+        frame: seg.frame,
+        ts: seg.ts,
+        tuple: seg.tuple,
+        transport: seg.transport,
+        payload,
+        truncated: seg.truncated,
+        encap: seg.encap,
+        defragmented: seg.defragmented,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use pcapread::LinkType;
+
+    /// A raw IPv4 packet carrying `l4` (proto 17) as one fragment of datagram
+    /// `id`, at byte `offset` of the datagram's payload.
+    fn ipv4(id: u16, offset: usize, more: bool, l4: &[u8], host: u8) -> Vec<u8> {
+        let len = (20 + l4.len()) as u16;
+        let frag = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&len.to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&frag.to_be_bytes());
+        p.extend_from_slice(&[64, 17, 0, 0, 10, 0, 0, host, 10, 0, 1, 1]);
+        p.extend_from_slice(l4);
+        p
+    }
+
+    /// A UDP header and payload from port `sport` to 53.
+    fn udp(sport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = sport.to_be_bytes().to_vec();
+        u.extend_from_slice(&53u16.to_be_bytes());
+        u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        u
+    }
+
+    /// Packets (time, bytes): whole datagrams between the three fragments of
+    /// others that lie 150 frames apart (so across slices and batches),
+    /// datagrams that never complete, and a clock that jumps ahead, then
+    /// steps back, with datagrams held across both.
+    fn packets() -> Vec<(u64, Vec<u8>)> {
+        let s = 1_000_000_000u64;
+        let mut slots: Vec<Option<(u64, Vec<u8>)>> = vec![None; 3400];
+        // One frame per 10 ms; frames 1500..2200 are 40 s later, then the
+        // clock steps back 35 s.
+        let time = |i: usize| {
+            let t = i as u64 * s / 100;
+            match i {
+                0..1500 => t,
+                1500..2200 => t + 40 * s,
+                _ => t + 5 * s,
+            }
+        };
+        let mut put = |mut at: usize, p: Vec<u8>| {
+            while slots[at].is_some() {
+                at += 1;
+            }
+            slots[at] = Some((time(at), p));
+            at
+        };
+        // Datagrams 0..200, before and after the jump, never across it.
+        for d in 0..200usize {
+            let body: Vec<u8> = (0..40).map(|b| (b + d) as u8).collect();
+            let l4 = udp(1000 + d as u16, &body);
+            let first = if d < 100 { d * 7 } else { 2300 + (d - 100) * 7 };
+            for (k, (lo, hi)) in [(0, 16), (16, 32), (32, l4.len())].into_iter().enumerate() {
+                // Datagrams 150..160 lose their last fragment.
+                if k == 2 && (150..160).contains(&d) {
+                    continue;
+                }
+                put(first + k * 150, ipv4(d as u16, lo, k < 2, &l4[lo..hi], 2));
+            }
+        }
+        // Datagrams 200..210: the second fragment comes after the step back,
+        // less than the timeout after the first by its own time, but frames
+        // in between were later than that: one decoder of every frame has
+        // timed the first fragment out by then.
+        for d in 200..210usize {
+            let l4 = udp(1000 + d as u16, &[d as u8; 24]);
+            let at = put(1400 + (d - 200) * 9, ipv4(d as u16, 0, true, &l4[..16], 2));
+            put(at + 800, ipv4(d as u16, 16, false, &l4[16..], 2));
+        }
+        slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.unwrap_or_else(|| {
+                    let l4 = udp(5000 + (i % 50) as u16, &[i as u8; 24]);
+                    (time(i), ipv4(7, 0, false, &l4, 3))
+                })
+            })
+            .collect()
+    }
+
+    fn frame(i: usize, (ts, data): &(u64, Vec<u8>)) -> Frame<'_> {
+        Frame {
+            number: i as u64 + 1,
+            input: 0,
+            file_offset: 0,
+            ts: *ts,
+            caplen: data.len() as u32,
+            origlen: data.len() as u32,
+            link_type: LinkType::IPV4,
+            data,
+        }
+    }
+
+    /// (frame, shard, flow, payload) of every segment.
+    type Seen = Vec<(u64, u32, String, Vec<u8>)>;
+
+    fn one_decoder(packets: &[(u64, Vec<u8>)], workers: usize) -> (Seen, DecodeStats) {
+        let mut dec = Decoder::new(DecoderConfig::default());
+        let mut out = Vec::new();
+        for (i, p) in packets.iter().enumerate() {
+            if let Ok(seg) = dec.decode(&frame(i, p)) {
+                let shard = seg.tuple.canonical().0.shard(workers) as u32;
+                out.push((
+                    seg.frame,
+                    shard,
+                    seg.tuple.to_string(),
+                    seg.payload.to_vec(),
+                ));
+            }
+        }
+        (out, dec.stats())
+    }
+
+    /// Decode in batches of `per_batch` frames on `workers` threads, half the
+    /// batches copied and half borrowed; every worker collects its shard.
+    fn batches(
+        packets: &[(u64, Vec<u8>)],
+        workers: usize,
+        per_batch: usize,
+    ) -> (Seen, DecodeStats) {
+        let mut all = Vec::new();
+        for (b, chunk) in packets.chunks(per_batch).enumerate() {
+            let mut batch = Batch::default();
+            for (i, p) in chunk.iter().enumerate() {
+                let f = frame(b * per_batch + i, p);
+                if b % 2 == 0 {
+                    batch.push_mapped(f);
+                } else {
+                    batch.push_copied(&f);
+                }
+            }
+            batch.seal();
+            all.push(batch);
+        }
+        let defrag = Mutex::new(Defrag::new(DecoderConfig::default(), workers, true));
+        let (seen, counts): (Vec<Seen>, Vec<(DecodeStats, u64)>) = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (all, defrag) = (&all, &defrag);
+                    s.spawn(move || {
+                        let mut dec = Decoding::new(DecoderConfig::default(), workers, true);
+                        let mut seen = Vec::new();
+                        for batch in all {
+                            batch.prepare(&mut dec, defrag).unwrap();
+                            batch.for_shard(w as u32, |item, arena| {
+                                let payload = match &item.arena {
+                                    None => item.seg.payload,
+                                    Some(r) => &arena[r.clone()],
+                                };
+                                let flow = item.seg.tuple.to_string();
+                                seen.push((item.seg.frame, item.shard, flow, payload.to_vec()));
+                            });
+                        }
+                        (seen, dec.counts())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).unzip()
+        });
+        for (w, s) in seen.iter().enumerate() {
+            assert!(
+                s.windows(2).all(|p| p[0].0 < p[1].0),
+                "worker {w}: frame order"
+            );
+            assert!(
+                s.iter().all(|x| x.1 == w as u32),
+                "worker {w}: only its shard"
+            );
+        }
+        let mut seen: Seen = seen.concat();
+        seen.sort();
+        let (stats, udp_ignored) = defrag.into_inner().unwrap().total(&counts);
+        assert_eq!(udp_ignored, 0);
+        (seen, stats)
+    }
+
+    #[test]
+    fn shared_decoding_equals_one_decoder_of_every_frame() {
+        let packets = packets();
+        for workers in [1, 2, 3] {
+            let (want, want_stats) = one_decoder(&packets, workers);
+            // The capture exercises what it should: rebuilt datagrams, some
+            // timed out, and held fragments completed across batches.
+            assert_eq!(want_stats.defragmented, 190);
+            assert!(!want.iter().any(|s| s.2.contains(":120")));
+            for per_batch in [100, 700, BATCH] {
+                let (got, stats) = batches(&packets, workers, per_batch);
+                let differ = |a: &Seen, b: &Seen| -> Vec<(u64, String)> {
+                    a.iter()
+                        .filter(|x| !b.contains(x))
+                        .map(|x| (x.0, x.2.clone()))
+                        .collect()
+                };
+                assert!(
+                    got == want,
+                    "{workers} workers, batches of {per_batch}: only here {:?}, only with one decoder {:?}",
+                    differ(&got, &want),
+                    differ(&want, &got)
+                );
+                assert_eq!(
+                    stats, want_stats,
+                    "{workers} workers, batches of {per_batch}"
+                );
+            }
+        }
+    }
+}
