@@ -32,7 +32,7 @@ use crate::naming::{default_name, join_inside, Namer, Naming};
 use crate::sink::Sink;
 
 /// Buffer size of each open file.
-const BUF: usize = 16 * 1024;
+const BUF: usize = 8 * 1024;
 
 /// Bytes a packed direction holds in memory before spilling to disk.
 pub const SPILL_AT: usize = 1024 * 1024;
