@@ -32,7 +32,7 @@ use std::sync::{Mutex, OnceLock};
 use pcapread::{DecodeStats, Decoder, DecoderConfig, Frame, Proto, Segment, Skip};
 
 /// Frames per batch.
-pub const BATCH: usize = 2048;
+pub const BATCH: usize = 1024;
 
 /// Frames a worker decodes at a time.
 pub const SLICE: usize = 128;
@@ -505,8 +505,12 @@ mod tests {
     /// (frame, shard, flow, payload) of every segment.
     type Seen = Vec<(u64, u32, String, Vec<u8>)>;
 
-    fn one_decoder(packets: &[(u64, Vec<u8>)], workers: usize) -> (Seen, DecodeStats) {
-        let mut dec = Decoder::new(DecoderConfig::default());
+    fn one_decoder(
+        packets: &[(u64, Vec<u8>)],
+        workers: usize,
+        config: DecoderConfig,
+    ) -> (Seen, DecodeStats) {
+        let mut dec = Decoder::new(config);
         let mut out = Vec::new();
         for (i, p) in packets.iter().enumerate() {
             if let Ok(seg) = dec.decode(&frame(i, p)) {
@@ -528,6 +532,7 @@ mod tests {
         packets: &[(u64, Vec<u8>)],
         workers: usize,
         per_batch: usize,
+        config: DecoderConfig,
     ) -> (Seen, DecodeStats) {
         let mut all = Vec::new();
         for (b, chunk) in packets.chunks(per_batch).enumerate() {
@@ -543,13 +548,13 @@ mod tests {
             batch.seal();
             all.push(batch);
         }
-        let defrag = Mutex::new(Defrag::new(DecoderConfig::default(), workers, true));
+        let defrag = Mutex::new(Defrag::new(config, workers, true));
         let (seen, counts): (Vec<Seen>, Vec<(DecodeStats, u64)>) = std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
                 .map(|w| {
                     let (all, defrag) = (&all, &defrag);
                     s.spawn(move || {
-                        let mut dec = Decoding::new(DecoderConfig::default(), workers, true);
+                        let mut dec = Decoding::new(config, workers, true);
                         let mut seen = Vec::new();
                         for batch in all {
                             batch.prepare(&mut dec, defrag).unwrap();
@@ -589,13 +594,14 @@ mod tests {
     fn shared_decoding_equals_one_decoder_of_every_frame() {
         let packets = packets();
         for workers in [1, 2, 3] {
-            let (want, want_stats) = one_decoder(&packets, workers);
+            let config = DecoderConfig::default();
+            let (want, want_stats) = one_decoder(&packets, workers, config);
             // The capture exercises what it should: rebuilt datagrams, some
             // timed out, and held fragments completed across batches.
             assert_eq!(want_stats.defragmented, 190);
             assert!(!want.iter().any(|s| s.2.contains(":120")));
             for per_batch in [100, 700, BATCH] {
-                let (got, stats) = batches(&packets, workers, per_batch);
+                let (got, stats) = batches(&packets, workers, per_batch, config);
                 let differ = |a: &Seen, b: &Seen| -> Vec<(u64, String)> {
                     a.iter()
                         .filter(|x| !b.contains(x))
@@ -613,6 +619,88 @@ mod tests {
                     "{workers} workers, batches of {per_batch}"
                 );
             }
+        }
+    }
+
+    /// A packet of the property test: a whole datagram, or a fragment of
+    /// one of a few datagrams.
+    #[derive(Debug, Clone)]
+    enum Spec {
+        Whole {
+            sport: u16,
+            len: usize,
+        },
+        Frag {
+            id: u16,
+            at: usize,
+            more: bool,
+            len: usize,
+        },
+    }
+
+    /// A packet and the seconds the clock moves before it.
+    fn spec() -> impl proptest::strategy::Strategy<Value = (Spec, i64)> {
+        use proptest::prelude::*;
+        let whole = (1u16..20, 0usize..40).prop_map(|(sport, len)| Spec::Whole { sport, len });
+        let frag =
+            (0u16..6, 0usize..5, any::<bool>(), 1usize..4).prop_map(|(id, at, more, len)| {
+                Spec::Frag {
+                    id,
+                    at: at * 8,
+                    more,
+                    len: len * 8,
+                }
+            });
+        (
+            prop_oneof![whole, frag],
+            prop_oneof![3 => 0i64..3, 1 => -40i64..40],
+        )
+    }
+
+    fn spec_packets(specs: &[(Spec, i64)]) -> Vec<(u64, Vec<u8>)> {
+        let mut t = 100i64;
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, (spec, step))| {
+                t = (t + step).max(0);
+                let p = match spec {
+                    Spec::Whole { sport, len } => {
+                        ipv4(9, 0, false, &udp(*sport, &vec![i as u8; *len]), 3)
+                    }
+                    Spec::Frag { id, at, more, len } => {
+                        // A first fragment starts with a UDP header whose
+                        // length the fragments may or may not complete.
+                        let mut l4 = vec![i as u8; *len];
+                        if *at == 0 {
+                            l4[..8].copy_from_slice(&udp(7000 + id, &[0; 8])[..8]);
+                        }
+                        ipv4(*id, *at, *more, &l4, 2)
+                    }
+                };
+                (t as u64 * 1_000_000_000, p)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Any mix of whole datagrams and fragments (overlapping, missing,
+        /// repeated), a clock that jumps and steps back, small table limits:
+        /// shared decoding gives what one decoder of every frame gives.
+        #[test]
+        fn shared_decoding_equals_one_decoder(
+            specs in proptest::collection::vec(spec(), 0..300),
+            workers in 1usize..4,
+            per_batch in 1usize..40,
+        ) {
+            let packets = spec_packets(&specs);
+            let mut config = DecoderConfig::default();
+            config.defrag.max_datagrams = 3;
+            config.defrag.max_bytes = 64;
+            let (want, want_stats) = one_decoder(&packets, workers, config);
+            let (got, stats) = batches(&packets, workers, per_batch, config);
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(stats, want_stats);
         }
     }
 }
