@@ -67,7 +67,7 @@ use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
 
 mod batch;
 
-use batch::{with_payload, Batch, Decoding, Defrag, Tick};
+use batch::{with_payload, Batch, Decoding, Defrag, Spares, Tick};
 pub use batch::{BATCH, SLICE};
 
 use crate::engine::{
@@ -477,6 +477,7 @@ struct Source<'o, 'm> {
     frames_read: u64,
     /// Options of the run (for the workers' decoders).
     opts: &'o EngineOptions,
+    spares: Arc<Spares<'m>>,
 }
 
 /// Frames to batches: ticks and the filter.
@@ -488,6 +489,11 @@ struct Cutter {
 }
 
 impl<'m> Source<'_, 'm> {
+    /// An empty batch.
+    fn batch(&self) -> Batch<'m> {
+        Batch::new(&self.spares)
+    }
+
     /// Fill `batch` up to [`BATCH`] frames and seal it; true at the end of
     /// the input.
     fn fill(&mut self, batch: &mut Batch<'m>) -> anyhow::Result<bool> {
@@ -632,6 +638,7 @@ pub fn run_partial(
         mapped_problem: None,
         frames_read: 0,
         opts,
+        spares: Arc::default(),
     };
     let defrag = Mutex::new(Defrag::new(opts.decoder, workers, opts.udp));
     let mut counts = Counts {
@@ -763,7 +770,7 @@ fn run_direct<'m>(
         // A send fails only when its worker stopped on an error, which the
         // worker returns below.
         while !finished && !failed.load(Ordering::Relaxed) {
-            let mut batch = Batch::default();
+            let mut batch = source.batch();
             finished = source.fill(&mut batch)?;
             let b = Arc::new(batch);
             queued.push_back(Arc::clone(&b));
@@ -849,7 +856,7 @@ fn run_inline<'m>(
             done = true;
             return Some(Job::Finish);
         }
-        let mut batch = Batch::default();
+        let mut batch = source.batch();
         match source.fill(&mut batch) {
             Ok(last) => {
                 end = last;
@@ -909,7 +916,7 @@ fn run_replay<'m>(
         let mut finished = false;
         while !finished {
             // Fill the next batch while the workers run the previous one.
-            let mut batch = Batch::default();
+            let mut batch = source.batch();
             finished = source.fill(&mut batch)?;
             // Collect the previous round, then start this one.
             if let Some(prev) = pending.take() {
