@@ -51,6 +51,8 @@ mod progress;
 pub mod records;
 pub mod sink;
 pub mod stats;
+#[cfg(test)]
+mod testpkt;
 pub mod timefmt;
 
 #[cfg(feature = "dpdk")]

@@ -293,3 +293,57 @@ pub fn shard(
     }
     Ok(pipeline.finish_partial())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testpkt::{ipv4, udp};
+
+    fn frame(number: u64, secs: u64, data: &[u8]) -> Frame<'_> {
+        Frame {
+            number,
+            input: 0,
+            file_offset: 0,
+            ts: secs * 1_000_000_000,
+            caplen: data.len() as u32,
+            origlen: data.len() as u32,
+            link_type: LinkType::IPV4,
+            data,
+        }
+    }
+
+    /// Rebuilt datagrams the shards were sent.
+    fn rebuilt(receivers: &[Receiver<Batch>]) -> usize {
+        receivers
+            .iter()
+            .flat_map(|r| r.try_iter())
+            .flat_map(|b| b.items)
+            .filter(|i| matches!(i, Item::Segment { .. }))
+            .count()
+    }
+
+    /// A datagram's first fragment at 10 s, a frame at 55 s, its last
+    /// fragment at 27 s (the clock stepped back): one decoder of every frame
+    /// timed the first fragment out at 55 s, so nothing is rebuilt; without
+    /// the frame at 55 s it is.
+    #[test]
+    fn fragments_time_out_on_every_frame_time() {
+        let l4 = udp(1000, &[7; 24]);
+        let first = ipv4(1, 0, true, &l4[..16], 2);
+        let last = ipv4(1, 16, false, &l4[16..], 2);
+        let other = ipv4(2, 0, false, &udp(2000, &[1; 8]), 3);
+        for (late_frame, want) in [(true, 0), (false, 1)] {
+            let opts = EngineOptions::new(Vec::new());
+            let (mut d, receivers) = Dispatcher::new(&opts, 2).unwrap();
+            d.frame(&frame(1, 10, &first)).unwrap();
+            if late_frame {
+                d.frame(&frame(2, 55, &other)).unwrap();
+            }
+            d.frame(&frame(3, 27, &last)).unwrap();
+            let counts = d.finish();
+            assert_eq!(rebuilt(&receivers), want, "frame at 55 s: {late_frame}");
+            assert_eq!(counts.decode.defragmented, want as u64);
+        }
+    }
+}
