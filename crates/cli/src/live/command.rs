@@ -392,28 +392,13 @@ fn merge(parts: Vec<PipelineSummary>) -> PipelineSummary {
         all.frames += p.frames;
         all.filtered_out += p.filtered_out;
         all.udp_ignored += p.udp_ignored;
-        add_decode(&mut all.decode, &p.decode);
+        all.decode.add(&p.decode);
         AssemblerStats::add(&mut all.assembler, &p.assembler);
         all.flows.extend(p.flows);
         all.spilled.append(p.spilled);
     }
     all.flows.sort_by_key(|r| r.head.id);
     all
-}
-
-fn add_decode(a: &mut DecodeStats, b: &DecodeStats) {
-    a.frames += b.frames;
-    for (k, v) in &b.link_types {
-        *a.link_types.entry(*k).or_default() += v;
-    }
-    a.tcp_segments += b.tcp_segments;
-    a.udp_datagrams += b.udp_datagrams;
-    a.defragmented += b.defragmented;
-    a.defragmented_other += b.defragmented_other;
-    a.udp_tunnel_fallbacks += b.udp_tunnel_fallbacks;
-    for (k, v) in &b.skipped {
-        *a.skipped.entry(*k).or_default() += v;
-    }
 }
 
 /// Prints the end-of-capture summary (port counters included) to stderr.
