@@ -570,20 +570,12 @@ impl Cutter {
     }
 }
 
-/// Run the engine with `opts.threads` assembler workers (at least one).
-/// Output is identical for any number of workers; see the module docs.
-pub fn run(opts: &EngineOptions, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
-    let (summary, stop) = run_partial(opts, sink)?;
-    match stop {
-        Some(e) => Err(e),
-        None => Ok(summary),
-    }
-}
-
-/// [`run`], with an error that stops the run part way (a sink error) returned
-/// beside the summary of what was done; see [`crate::engine::run_partial`].
-/// The summary's flows are those closed in the sink before the error; flows
-/// still open then are not completed.
+/// Run the engine with `opts.threads` assembler workers (at least one);
+/// output is identical for any number of workers (see the module docs). An
+/// error that stops the run part way (a sink error) is returned beside the
+/// summary of what was done; see [`crate::engine::run_partial`], which calls
+/// this. The summary's flows are those closed in the sink before the error;
+/// flows still open then are not completed.
 pub fn run_partial(
     opts: &EngineOptions,
     sink: &mut dyn Sink,
