@@ -1,9 +1,9 @@
 //! The packet decoder: a [`Frame`] in, the innermost TCP segment or UDP datagram
 //! out as a [`Segment`], or the [`Skip`] reason why there is none.
 //!
-//! The walk goes link layer ([`crate::link`]) -> IP ([`crate::ip`], with
-//! fragments through the [`Defragmenter`]) -> TCP/UDP ([`crate::transport`]);
-//! a tunnel ([`crate::tunnel`]: GRE, IP-in-IP, VXLAN, Geneve, Teredo) starts
+//! The walk goes link layer (module `link`) -> IP (module `ip`, with
+//! fragments through the [`Defragmenter`]) -> TCP/UDP (module `transport`);
+//! a tunnel (module `tunnel`: GRE, IP-in-IP, VXLAN, Geneve, Teredo) starts
 //! the walk again on its inner packet. Every layer on the way is recorded in the
 //! segment's [`EncapPath`], outermost first, IP headers included.
 //!
