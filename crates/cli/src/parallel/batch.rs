@@ -148,7 +148,7 @@ impl Defrag {
 
 /// Buffers of finished batches, for the next ones: allocating fresh ones for
 /// every batch, between the assemblers' long-lived allocations, left the heap
-/// fragmented (about 5 MiB more resident on the bulk benchmark).
+/// fragmented (a few MiB more resident on the bulk benchmark).
 #[derive(Default)]
 pub(super) struct Spares<'m> {
     frames: Mutex<Vec<Vec<RawFrame<'m>>>>,

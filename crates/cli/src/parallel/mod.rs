@@ -9,10 +9,11 @@
 //! [`BATCH`] frames into a batch together with the housekeeping ticks that
 //! fall between them. Every worker gets every batch. The workers decode it
 //! together, a slice of [`SLICE`] frames at a time, and the IP fragments in it
-//! are then defragmented in frame order by one shared defragmenter (see
-//! the `batch` module for how this stays equal to one decoder of every frame). Worker
-//! `w` then takes the segments with `FlowKey::shard(N) == w`, in frame order,
-//! running each tick just before the first of its segments that follows it.
+//! are then defragmented in frame order by one shared defragmenter (the
+//! `batch` module says how this stays equal to one decoder of every frame).
+//! Worker `w` then takes the segments with `FlowKey::shard(N) == w`, in frame
+//! order, running each tick just before the first of its segments that
+//! follows it.
 //! The workers own an [`Assembler`](reassembly::Assembler) each (no locks on
 //! the per-packet path) and hash every delivered byte. What happens to the
 //! bytes depends on the sink:
@@ -58,9 +59,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
-
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pcapread::{DecodeStats, Frame, MergedReader};
 use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
