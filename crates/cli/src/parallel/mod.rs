@@ -764,10 +764,9 @@ fn run_direct<'m>(
             let mut batch = source.batch();
             finished = source.fill(&mut batch)?;
             let b = Arc::new(batch);
+            // Batches every worker is done with go back to the pool now.
+            queued.retain(|q| Arc::strong_count(q) > 1);
             queued.push_back(Arc::clone(&b));
-            if queued.len() > AHEAD + 1 {
-                queued.pop_front();
-            }
             for tx in &job_txs {
                 hand_out(tx, Job::Batch(Arc::clone(&b)), &queued, &mut helper);
             }
