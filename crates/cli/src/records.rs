@@ -25,8 +25,10 @@ use anyhow::Context as _;
 use crate::flow::{FlowId, FlowRecord};
 
 /// Records a store holds in memory before it writes them out (a record is
-/// about 600 bytes, so about 20 MiB).
-pub const SPILL_AT: usize = 32 * 1024;
+/// about 600 bytes, so about 2.4 MiB per worker). Writing them out is cheap
+/// next to the streams (600 bytes a flow); 32768 cost 10 MiB more on the bulk
+/// benchmark's 20k flows and was no faster on its 500k.
+pub const SPILL_AT: usize = 4 * 1024;
 
 /// Prefix of the temporary directory the runs are written in.
 pub const SPILL_PREFIX: &str = ".streamcut-records-";
