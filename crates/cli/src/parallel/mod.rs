@@ -262,8 +262,27 @@ fn run_batch(
 }
 
 /// What a replay worker sends back after each job: its log, and at the end
-/// its assembler's and decoder's counters.
-type Round = (u32, Log, Option<(AssemblerStats, (DecodeStats, u64))>);
+/// its assembler's and decoder's counters; or that it stopped.
+enum Round {
+    Done(u32, Log, Option<(AssemblerStats, (DecodeStats, u64))>),
+    Stopped,
+}
+
+/// Says [`Round::Stopped`] when a replay worker ends before its jobs do (an
+/// error, or a panic unwinding), so that the calling thread, waiting for every
+/// worker's log, does not wait forever.
+struct Farewell<'a> {
+    done: &'a mpsc::Sender<Round>,
+    finished: bool,
+}
+
+impl Drop for Farewell<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.done.send(Round::Stopped);
+        }
+    }
+}
 
 /// A worker thread of the replay mode: an assembler fed with its shard of
 /// every batch, recording sink calls for the calling thread to replay.
@@ -288,12 +307,15 @@ fn worker_loop(
     shared.borrow_mut().records = RecordStore::discarding();
     let mut worker = Worker::new(opts.assembler.clone(), &shared);
     let flush_after = opts.housekeeping.flush_after;
+    let mut farewell = Farewell {
+        done: &done,
+        finished: false,
+    };
     for job in jobs {
         let stats = match job {
             Job::Batch(batch) => {
                 arena.set((batch.arena.as_ptr() as usize, batch.arena.len()));
                 if run_batch(&mut lane, &mut worker, &batch, &pos, flush_after).is_err() {
-                    // The calling thread sees this worker stop.
                     return;
                 }
                 None
@@ -306,10 +328,11 @@ fn worker_loop(
             }
         };
         let out = std::mem::take(&mut *log.borrow_mut());
-        if done.send((lane.w, out, stats)).is_err() {
+        if done.send(Round::Done(lane.w, out, stats)).is_err() {
             return;
         }
     }
+    farewell.finished = true;
 }
 
 /// What a worker of the direct mode hands back at the end.
@@ -944,9 +967,9 @@ fn collect(
 ) -> anyhow::Result<Vec<Log>> {
     let mut logs: Vec<Option<Log>> = (0..workers).map(|_| None).collect();
     for _ in 0..workers {
-        let (w, log, stats) = done
-            .recv()
-            .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+        let Ok(Round::Done(w, log, stats)) = done.recv() else {
+            anyhow::bail!("a worker thread stopped");
+        };
         if let Some((assembler, decode)) = stats {
             counts.add(&assembler, decode);
         }
@@ -955,4 +978,40 @@ fn collect(
         }
     }
     Ok(logs.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A replay worker that panics (or stops on an error) tells the calling
+    /// thread, which would otherwise wait for its log while the other
+    /// workers wait for their next job.
+    #[test]
+    fn a_stopped_replay_worker_does_not_leave_the_reader_waiting() {
+        let (done_tx, done_rx) = mpsc::channel();
+        // A worker still alive, waiting for its next job.
+        let idle = done_tx.clone();
+        let dying = std::thread::spawn(move || {
+            let _farewell = Farewell {
+                done: &done_tx,
+                finished: false,
+            };
+            panic!("a bug in a worker");
+        });
+        assert!(dying.join().is_err());
+        let (out_tx, out_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut counts = Counts {
+                assembler: AssemblerStats::default(),
+                decode: Vec::new(),
+            };
+            let _ = out_tx.send(collect(&done_rx, 2, &mut counts).is_err());
+        });
+        let stopped = out_rx.recv_timeout(Duration::from_secs(30));
+        assert_eq!(stopped, Ok(true), "the round must end with an error");
+        drop(idle);
+    }
 }
