@@ -264,7 +264,7 @@ fn run_batch(
 /// What a replay worker sends back after each job: its log, and at the end
 /// its assembler's and decoder's counters; or that it stopped.
 enum Round {
-    Done(u32, Log, Option<(AssemblerStats, (DecodeStats, u64))>),
+    Done(u32, Log, Option<Box<(AssemblerStats, (DecodeStats, u64))>>),
     Stopped,
 }
 
@@ -324,7 +324,7 @@ fn worker_loop(
                 arena.set((0, 0));
                 pos.set(END_POS);
                 worker.asm.flush_all();
-                Some((worker.asm.stats(), lane.counts()))
+                Some(Box::new((worker.asm.stats(), lane.counts())))
             }
         };
         let out = std::mem::take(&mut *log.borrow_mut());
@@ -970,7 +970,7 @@ fn collect(
         let Ok(Round::Done(w, log, stats)) = done.recv() else {
             anyhow::bail!("a worker thread stopped");
         };
-        if let Some((assembler, decode)) = stats {
+        if let Some((assembler, decode)) = stats.map(|b| *b) {
             counts.add(&assembler, decode);
         }
         if let Some(slot) = logs.get_mut(w as usize) {
