@@ -729,14 +729,8 @@ impl Counts {
     }
 }
 
-/// The lane of worker `w`.
-fn lane<'d>(
-    w: usize,
-    source: &Source<'_, '_>,
-    workers: usize,
-    defrag: &'d Mutex<Defrag>,
-) -> Lane<'d> {
-    let opts = source.opts;
+/// The lane of worker `w` of `workers`.
+fn lane<'d>(w: usize, opts: &EngineOptions, workers: usize, defrag: &'d Mutex<Defrag>) -> Lane<'d> {
     Lane {
         w: w as u32,
         decoding: Decoding::new(opts.decoder, workers, opts.udp),
@@ -770,7 +764,7 @@ fn run_direct<'m>(
             let (tx, rx) = mpsc::sync_channel::<Job<'m>>(AHEAD);
             job_txs.push(tx);
             let failed = &failed;
-            let lane = lane(w, source, workers, defrag);
+            let lane = lane(w, opts, workers, defrag);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("streamcut-worker-{w}"))
@@ -781,8 +775,6 @@ fn run_direct<'m>(
         // The reading thread decodes for the workers while they are behind.
         let mut helper = Decoding::new(opts.decoder, workers, opts.udp);
         let mut queued: VecDeque<Arc<Batch<'m>>> = VecDeque::with_capacity(AHEAD + 2);
-        // A send fails only when its worker stopped on an error, which the
-        // worker returns below.
         while !finished && !failed.load(Ordering::Relaxed) {
             let mut batch = source.batch();
             finished = source.fill(&mut batch)?;
@@ -855,7 +847,7 @@ fn run_inline<'m>(
         return Ok((RecordStore::in_memory(), None));
     };
     let opts = source.opts;
-    let lane = lane(0, source, 1, defrag);
+    let lane = lane(0, opts, 1, defrag);
     let mut read_error = None;
     // Batches until the end of input, then `Finish`; a read error ends the
     // jobs without `Finish`, as a closed channel does for a worker thread.
@@ -919,7 +911,7 @@ fn run_replay<'m>(
             let (tx, rx) = mpsc::channel::<Job<'_>>();
             job_txs.push(tx);
             let done = done_tx.clone();
-            let lane = lane(w, source, workers, defrag);
+            let lane = lane(w, opts, workers, defrag);
             std::thread::Builder::new()
                 .name(format!("streamcut-worker-{w}"))
                 .spawn_scoped(scope, move || worker_loop(lane, opts, map_range, rx, done))?;
