@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,13 +26,18 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use reassembly::Dir;
 
+use crate::blockwrite::BlockWriter;
 use crate::flow::{FlowHead, FlowId, FlowRecord, DIRS};
 use crate::manifest::Placement;
 use crate::naming::{default_name, join_inside, Namer, Naming};
 use crate::sink::Sink;
 
-/// Buffer size of each open file.
+/// Buffer size of each open file, and the size its writes are aligned to
+/// ([`BlockWriter`]).
 const BUF: usize = 8 * 1024;
+
+/// Buffer size of `streams.bin`.
+const PACKED_BUF: usize = 256 * 1024;
 
 /// Bytes a packed direction holds in memory before spilling to disk.
 pub const SPILL_AT: usize = 1024 * 1024;
@@ -49,7 +54,7 @@ pub const SPILL_DIR: &str = ".streamcut-spill";
 /// known by a caller's key (a flow direction), so a write costs one integer
 /// hash, not a path hash.
 pub struct FilePool {
-    open: lru::LruCache<u64, BufWriter<File>>,
+    open: lru::LruCache<u64, BlockWriter<File>>,
     /// Times a file was closed to make room (and later reopened).
     evictions: Arc<AtomicU64>,
 }
@@ -110,12 +115,14 @@ impl FilePool {
             }
         }
         let path = path();
-        let file = if fresh {
-            File::create(&path)?
+        let (file, len) = if fresh {
+            (File::create(&path)?, 0)
         } else {
-            OpenOptions::new().append(true).open(&path)?
+            let f = OpenOptions::new().append(true).open(&path)?;
+            let len = f.metadata()?.len();
+            (f, len)
         };
-        let mut w = BufWriter::with_capacity(BUF, file);
+        let mut w = BlockWriter::new(file, BUF, len);
         w.write_all(bytes)?;
         self.open.put(key, w);
         Ok(())
@@ -202,7 +209,7 @@ pub struct FileSink {
     /// Placements that cannot be derived from the flow record (packed
     /// layout, tcpflow names).
     placements: BTreeMap<FlowId, [Placement; 2]>,
-    packed: Option<BufWriter<File>>,
+    packed: Option<BlockWriter<File>>,
     packed_len: u64,
     spill_dir: PathBuf,
 }
@@ -249,7 +256,7 @@ impl FileSink {
                 let path = dir.join(STREAMS_BIN);
                 let f =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                Some(BufWriter::with_capacity(256 * 1024, f))
+                Some(BlockWriter::new(f, PACKED_BUF, 0))
             }
         };
         Ok(FileSink {

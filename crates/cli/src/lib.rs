@@ -36,6 +36,7 @@
 
 pub mod app;
 pub mod args;
+pub mod blockwrite;
 pub mod conflicts;
 pub mod engine;
 pub mod extract;
