@@ -11,9 +11,13 @@ on the same file and writing to the same tmpfs:
   * `streamcut flows CAPTURE --json --no-digest --threads N`  (reassembly only)
   * `tcpflow -r CAPTURE -o DIR`                      (Debian package tcpflow)
 
-For each run it reports wall time, MB/s of capture, packets/s, and the peak
-anonymous memory (RssAnon sampled from /proc every 5 ms: memory-mapped capture
-pages are file-backed and not counted). Ratios are computed within the run.
+For each command it reports wall time, MB/s of capture, packets/s, the CPU
+time spent in user space and in the kernel, and the peak anonymous memory
+(RssAnon sampled from /proc every 5 ms: memory-mapped capture pages are
+file-backed and not counted). With --repeat N, every command runs once per
+round, in N rounds, and its fastest run counts: the commands take turns, so a
+machine whose speed drifts over minutes (a shared virtual machine) slows them
+alike. Ratios are computed within the run.
 
 Usage (from the repository root):
     cargo build --release -p streamcut -p capgen
@@ -26,6 +30,7 @@ Needs `tcpflow` (apt-get install tcpflow). Writes a Markdown table to stdout.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,8 +55,9 @@ def rss_anon_kb(pid):
 
 
 def run(cmd, cwd=None):
-    """Run cmd; return (seconds, peak RssAnon in MiB, exit status)."""
+    """Run cmd; return (seconds, user CPU s, kernel CPU s, peak RssAnon in MiB, exit status)."""
     peak = [0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -67,11 +73,14 @@ def run(cmd, cwd=None):
     t.start()
     _, err = p.communicate()
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     t.join()
     if p.returncode != 0:
         sys.stderr.write(f"warning: {' '.join(cmd)} exited {p.returncode}: {err.decode(errors='replace')[-500:]}\n")
-    return elapsed, peak[0] / 1024.0, p.returncode
+    user = after.ru_utime - before.ru_utime
+    system = after.ru_stime - before.ru_stime
+    return elapsed, user, system, peak[0] / 1024.0, p.returncode
 
 
 def fresh(path):
@@ -116,38 +125,40 @@ def main():
         size = os.path.getsize(cap)
         packets = exp["totals"]["packets"]
         out = os.path.join(args.dir, "out")
-        results = {}
-
-        def measure(label, cmd, needs_out):
-            best = None
-            for _ in range(args.repeat):
+        commands = [("tcpflow", ["tcpflow", "-r", cap, "-o", out], True)]
+        for n in threads:
+            t = [] if n == "auto" else ["--threads", n]
+            commands += [
+                (f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "-q"] + t, True),
+                (f"streamcut extract --no-digest -t{n}",
+                 [STREAMCUT, "extract", cap, "-o", out, "--force", "--no-digest", "-q"] + t, True),
+                (f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "-q"] + t, False),
+                (f"streamcut flows --no-digest -t{n}",
+                 [STREAMCUT, "flows", cap, "--json", "--no-digest", "-q"] + t, False),
+            ]
+        best = {}
+        for _ in range(args.repeat):
+            for label, cmd, needs_out in commands:
                 if needs_out:
                     fresh(out)
                     os.makedirs(out, exist_ok=True)
                 r = run(cmd, cwd=out if needs_out else None)
-                if best is None or r[0] < best[0]:
-                    best = r
-            results[label] = best
-            fresh(out)
+                if label not in best or r[0] < best[label][0]:
+                    best[label] = r
+                fresh(out)
+        base = best["tcpflow"][0]
+        for label, _, _ in commands:
+            secs, user, system, peak, status = best[label]
+            rows.append((name, label, size, packets, secs, user, system, peak,
+                         base / secs if secs > 0 else 0.0, status))
 
-        measure("tcpflow", ["tcpflow", "-r", cap, "-o", out], True)
-        for n in threads:
-            t = [] if n == "auto" else ["--threads", n]
-            measure(f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "-q"] + t, True)
-            measure(f"streamcut extract --no-digest -t{n}",
-                    [STREAMCUT, "extract", cap, "-o", out, "--force", "--no-digest", "-q"] + t, True)
-            measure(f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "-q"] + t, False)
-            measure(f"streamcut flows --no-digest -t{n}",
-                    [STREAMCUT, "flows", cap, "--json", "--no-digest", "-q"] + t, False)
-        base = results["tcpflow"][0]
-        for label, (secs, peak, status) in results.items():
-            rows.append((name, label, size, packets, secs, peak, base / secs if secs > 0 else 0.0, status))
-
-    print("| capture | command | wall s | MB/s | Mpackets/s | peak anon MiB | speed vs tcpflow | exit |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, label, size, packets, secs, peak, ratio, status in rows:
+    print("| capture | command | wall s | MB/s | Mpackets/s | user s | kernel s | peak anon MiB "
+          "| speed vs tcpflow | exit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, label, size, packets, secs, user, system, peak, ratio, status in rows:
         print(f"| {name} ({size / 1e6:.0f} MB, {packets / 1e6:.2f} M pkts) | {label} | {secs:.2f} | "
-              f"{size / 1e6 / secs:.0f} | {packets / 1e6 / secs:.2f} | {peak:.1f} | {ratio:.2f}x | {status} |")
+              f"{size / 1e6 / secs:.0f} | {packets / 1e6 / secs:.2f} | {user:.2f} | {system:.2f} | {peak:.1f} "
+              f"| {ratio:.2f}x | {status} |")
     if not args.keep:
         for _, cap in captures:
             for p in (cap, cap + ".json"):
