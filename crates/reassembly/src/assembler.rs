@@ -69,12 +69,30 @@ struct Conn<S> {
     client: Side,
     halves: [Half; 2],
     stream: S,
+    last_frame: u64,
+}
+
+/// What housekeeping reads of a connection, kept in a dense array beside the
+/// slots rather than in the connection: a tick then reads 24 bytes per
+/// connection in slot order instead of following a pointer to each one (with
+/// hundreds of thousands of connections, mostly ended ones lingering, that
+/// pointer chase was most of a tick's cost).
+#[derive(Debug, Clone, Copy, Default)]
+struct Timing {
+    /// Latest packet time accepted.
+    last_ts: u64,
+    /// When `ended` was set.
+    ended_at: u64,
     /// Set when FIN both ways or an accepted RST ended the connection; it lingers
     /// until `close_linger` passes so late packets are counted against it.
     ended: Option<EndReason>,
-    ended_at: u64,
-    last_ts: u64,
-    last_frame: u64,
+    /// The slot holds a connection.
+    live: bool,
+    tcp: bool,
+    /// A half may hold queued bytes or wait for its start: set from the
+    /// halves after every TCP segment and every flush of the connection,
+    /// the only places either changes.
+    waiting: bool,
 }
 
 impl<S> Conn<S> {
@@ -103,6 +121,8 @@ pub struct Assembler<F: StreamFactory> {
     /// Connections are boxed: a slot table of a million entries then holds
     /// pointers, and growing it never copies (or doubles) whole connections.
     slots: Vec<Option<Box<Conn<F::Stream>>>>,
+    /// Per slot, what housekeeping needs (same length as `slots`).
+    timing: Vec<Timing>,
     free_slots: Vec<usize>,
     /// The slots in use, least recently active first (the eviction order).
     recency: Recency,
@@ -122,6 +142,7 @@ impl<F: StreamFactory> Assembler<F> {
             verify_mem: VerifyMem::default(),
             table: IndexMap::default(),
             slots: Vec::new(),
+            timing: Vec::new(),
             free_slots: Vec::new(),
             recency: Recency::default(),
             stats: AssemblerStats::default(),
@@ -187,6 +208,7 @@ impl<F: StreamFactory> Assembler<F> {
             Some(&i) => i,
             None => self.create(key, side, seg),
         };
+        let ended = self.timing[idx].ended;
         let reuse = match (&seg.transport, self.slots[idx].as_ref()) {
             (Transport::Tcp(t), Some(conn)) if t.flags.syn() => {
                 let dir = conn.dir_of(side);
@@ -194,16 +216,13 @@ impl<F: StreamFactory> Assembler<F> {
                 let new_isn = h.isn().is_some_and(|isn| isn != t.seq);
                 let pure_syn = !t.flags.ack();
                 let established = conn.halves.iter().any(|h| h.has_data());
-                (conn.ended.is_some() && (new_isn || (pure_syn && h.isn().is_none())))
+                (ended.is_some() && (new_isn || (pure_syn && h.isn().is_none())))
                     || (new_isn && established)
             }
             _ => false,
         };
         let idx = if reuse {
-            let reason = self.slots[idx]
-                .as_ref()
-                .and_then(|c| c.ended)
-                .unwrap_or(EndReason::Reused);
+            let reason = ended.unwrap_or(EndReason::Reused);
             self.complete(idx, reason);
             self.create(key, side, seg)
         } else {
@@ -245,16 +264,21 @@ impl<F: StreamFactory> Assembler<F> {
             client,
             halves: policies.map(Half::with_policy),
             stream,
-            ended: None,
-            ended_at: 0,
-            last_ts: seg.ts,
             last_frame: seg.frame,
+        };
+        let timing = Timing {
+            last_ts: seg.ts,
+            live: true,
+            tcp: key.proto == Proto::Tcp,
+            ..Timing::default()
         };
         let idx = if let Some(i) = self.free_slots.pop() {
             self.slots[i] = Some(Box::new(conn));
+            self.timing[i] = timing;
             i
         } else {
             self.slots.push(Some(Box::new(conn)));
+            self.timing.push(timing);
             self.slots.len() - 1
         };
         self.table.insert(key, idx);
@@ -313,17 +337,18 @@ impl<F: StreamFactory> Assembler<F> {
             self.stats.rejected += 1;
             return;
         }
-        conn.last_ts = conn.last_ts.max(seg.ts);
+        let tm = &mut self.timing[idx];
+        tm.last_ts = tm.last_ts.max(seg.ts);
         conn.last_frame = seg.frame;
         self.recency.touch(idx);
         let (h, peer) = split_halves(&mut conn.halves, d);
         h.packets += 1;
         let carries =
             !seg.payload.is_empty() || seg.truncated > 0 || t.flags.syn() || t.flags.fin();
-        if conn.ended == Some(EndReason::Rst) && carries && !t.flags.rst() && !h.closed {
+        if tm.ended == Some(EndReason::Rst) && carries && !t.flags.rst() && !h.closed {
             // Traffic goes on after the RST: it was not final (injected, or refused
             // by a host still in SYN-SENT). Keep the connection open.
-            conn.ended = None;
+            tm.ended = None;
             self.stats.rst_overridden += 1;
         }
         let mut ctx = Self::ctx(
@@ -374,17 +399,18 @@ impl<F: StreamFactory> Assembler<F> {
                 // delivered (a RST can be injected; tshark and Zeek keep it too).
                 // The connection completes after `close_linger` unless traffic
                 // goes on, which withdraws the RST.
-                if conn.ended.is_none() {
-                    conn.ended = Some(EndReason::Rst);
-                    conn.ended_at = seg.ts;
+                if tm.ended.is_none() {
+                    tm.ended = Some(EndReason::Rst);
+                    tm.ended_at = seg.ts;
                 }
             } else {
                 self.stats.rst_ignored += 1;
             }
-        } else if conn.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
-            conn.ended = Some(EndReason::Fin);
-            conn.ended_at = seg.ts;
+        } else if tm.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
+            tm.ended = Some(EndReason::Fin);
+            tm.ended_at = seg.ts;
         }
+        tm.waiting = waiting(&conn.halves);
     }
 
     fn udp(&mut self, idx: usize, side: Side, seg: &Segment<'_>) {
@@ -401,7 +427,8 @@ impl<F: StreamFactory> Assembler<F> {
             self.stats.rejected += 1;
             return;
         }
-        conn.last_ts = conn.last_ts.max(seg.ts);
+        let tm = &mut self.timing[idx];
+        tm.last_ts = tm.last_ts.max(seg.ts);
         conn.last_frame = seg.frame;
         self.recency.touch(idx);
         let h = &mut conn.halves[d];
@@ -459,16 +486,13 @@ impl<F: StreamFactory> Assembler<F> {
     /// before `t` (packet time, ns).
     pub fn flush_older_than(&mut self, t: u64) {
         for i in 0..self.slots.len() {
+            let tm = &mut self.timing[i];
+            if !tm.waiting {
+                continue;
+            }
             let Some(conn) = self.slots[i].as_mut() else {
                 continue;
             };
-            if conn
-                .halves
-                .iter()
-                .all(|h| h.queued_bytes() == 0 && !h.start_pending())
-            {
-                continue;
-            }
             for d in [Dir::ClientToServer, Dir::ServerToClient] {
                 let (a, b) = split_halves(&mut conn.halves, d.index());
                 let mut ctx = Self::ctx(
@@ -480,10 +504,11 @@ impl<F: StreamFactory> Assembler<F> {
                 );
                 a.flush(Some(t), d, &mut ctx, &mut conn.stream);
             }
-            if conn.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
-                conn.ended = Some(EndReason::Fin);
-                conn.ended_at = conn.last_ts;
+            if tm.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
+                tm.ended = Some(EndReason::Fin);
+                tm.ended_at = tm.last_ts;
             }
+            tm.waiting = waiting(&conn.halves);
         }
     }
 
@@ -508,10 +533,7 @@ impl<F: StreamFactory> Assembler<F> {
             self.cfg.close_linger,
         );
         self.complete_matching(|c| {
-            let idle = match c.info.proto {
-                Proto::Tcp => tcp,
-                Proto::Udp => udp,
-            };
+            let idle = if c.tcp { tcp } else { udp };
             match c.ended {
                 Some(r) if c.ended_at.saturating_add(linger) < now => Some(r),
                 None if c.last_ts.saturating_add(idle) < now => Some(EndReason::IdleTimeout),
@@ -528,13 +550,14 @@ impl<F: StreamFactory> Assembler<F> {
 
     /// Complete every connection `pick` names a reason for, in order of first
     /// packet (so the order of `complete` calls does not depend on the table).
-    fn complete_matching(&mut self, pick: impl Fn(&Conn<F::Stream>) -> Option<EndReason>) {
+    fn complete_matching(&mut self, pick: impl Fn(&Timing) -> Option<EndReason>) {
         let mut victims: Vec<(u64, u64, usize, EndReason)> = Vec::new();
-        for &i in self.table.values() {
-            if let Some(c) = self.slots[i].as_ref() {
-                if let Some(r) = pick(c) {
-                    victims.push((c.info.first_frame, c.info.first_ts, i, r));
-                }
+        for (i, tm) in self.timing.iter().enumerate() {
+            if !tm.live {
+                continue;
+            }
+            if let (Some(r), Some(c)) = (pick(tm), self.slots[i].as_ref()) {
+                victims.push((c.info.first_frame, c.info.first_ts, i, r));
             }
         }
         victims.sort_unstable_by_key(|&(frame, ts, i, _)| (frame, ts, i));
@@ -580,8 +603,9 @@ impl<F: StreamFactory> Assembler<F> {
             c2s: c2s.ledger,
             s2c: s2c.ledger,
             last_frame: conn.last_frame,
-            last_ts: conn.last_ts,
+            last_ts: self.timing[idx].last_ts,
         };
+        self.timing[idx] = Timing::default();
         conn.stream.complete(&completion);
         self.table.swap_remove(&conn.info.key);
         self.recency.remove(idx);
@@ -594,6 +618,13 @@ impl<F: StreamFactory> Assembler<F> {
         let conn = self.slots[*self.table.get(key)?].as_ref()?;
         Some((&conn.halves[0].ledger, &conn.halves[1].ledger))
     }
+}
+
+/// Whether a half holds queued bytes or waits for its start.
+fn waiting(halves: &[Half; 2]) -> bool {
+    halves
+        .iter()
+        .any(|h| h.queued_bytes() > 0 || h.start_pending())
 }
 
 fn split_halves(h: &mut [Half; 2], d: usize) -> (&mut Half, &mut Half) {
@@ -752,6 +783,81 @@ mod tests {
             ],
         );
         assert_eq!(got, [1]);
+    }
+
+    /// A TCP segment from `src` to `dst` (ports on 10.0.0.1 / 10.0.0.2).
+    fn tcp(src: u16, dst: u16, ts: u64, seq: u32, flags: u8, payload: &[u8]) -> Segment<'_> {
+        let ip = |port: u16| {
+            let host = if port == 80 { 2 } else { 1 };
+            SocketAddr::from(([10, 0, 0, host], port))
+        };
+        Segment {
+            frame: ts + 1,
+            ts,
+            tuple: FiveTuple {
+                proto: Proto::Tcp,
+                src: ip(src),
+                dst: ip(dst),
+            },
+            transport: Transport::Tcp(pcapread::TcpInfo {
+                seq,
+                ack: 0,
+                flags: pcapread::TcpFlags(flags),
+                window: 0,
+                urgent: 0,
+                options: pcapread::TcpOptions::default(),
+            }),
+            payload,
+            truncated: 0,
+            encap: EncapPath::new(),
+            defragmented: false,
+        }
+    }
+
+    #[test]
+    fn housekeeping_follows_each_slot_through_reuse() {
+        use pcapread::TcpFlags as F;
+        let log = Log::default();
+        let cfg = AssemblerConfig {
+            tcp_idle_timeout: 1000,
+            close_linger: 100,
+            ..AssemblerConfig::default()
+        };
+        let mut asm = Assembler::new(cfg, Recs(Rc::clone(&log)));
+        let delivered = |asm: &Assembler<Recs>, port: u16| {
+            let key = tcp(port, 80, 0, 0, 0, b"").tuple.canonical().0;
+            asm.ledgers(&key)
+                .map(|(c2s, _)| (c2s.delivered, c2s.missing))
+        };
+        // Flow 1 waits behind a hole, then goes idle: completed, its slot freed.
+        asm.assemble(&tcp(1, 80, 0, 100, F::SYN, b""));
+        asm.assemble(&tcp(1, 80, 1, 106, F::ACK, b"world"));
+        assert_eq!(delivered(&asm, 1), Some((0, 0)));
+        asm.close_older_than(5);
+        assert_eq!(*log.borrow(), [(1, EndReason::IdleTimeout)]);
+        // Flow 2 takes the freed slot and waits behind a hole too: the flush
+        // must find it there.
+        asm.assemble(&tcp(2, 80, 10, 500, F::SYN, b""));
+        asm.assemble(&tcp(2, 80, 11, 506, F::ACK, b"later"));
+        asm.flush_older_than(11);
+        assert_eq!(delivered(&asm, 2), Some((0, 0)), "queued at 11, not before");
+        asm.flush_older_than(12);
+        assert_eq!(delivered(&asm, 2), Some((5, 5)));
+        // Flow 3 ends by FIN both ways at 23 and lingers for 100.
+        asm.assemble(&tcp(3, 80, 20, 1000, F::SYN, b""));
+        asm.assemble(&tcp(80, 3, 21, 9000, F::SYN | F::ACK, b""));
+        asm.assemble(&tcp(3, 80, 22, 1001, F::ACK | F::FIN, b"ab"));
+        asm.assemble(&tcp(80, 3, 23, 9001, F::ACK | F::FIN, b""));
+        asm.expire(123);
+        assert_eq!(log.borrow().len(), 1, "still lingering at 123");
+        asm.expire(124);
+        assert_eq!(log.borrow()[1], (3, EndReason::Fin));
+        // Flow 2 is idle since 11: gone once 1000 more have passed.
+        asm.expire(1011);
+        assert_eq!(log.borrow().len(), 2);
+        asm.expire(1012);
+        assert_eq!(log.borrow()[2], (2, EndReason::IdleTimeout));
+        assert_eq!(asm.connections(), 0);
     }
 
     #[test]
