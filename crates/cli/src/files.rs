@@ -29,7 +29,7 @@ use reassembly::Dir;
 use crate::blockwrite::BlockWriter;
 use crate::flow::{FlowHead, FlowId, FlowRecord, DIRS};
 use crate::manifest::Placement;
-use crate::naming::{default_name, join_inside, Namer, Naming};
+use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
 use crate::sink::Sink;
 
 /// Buffer size of each open file, and the size its writes are aligned to
@@ -386,12 +386,8 @@ impl Sink for FileSink {
             Layout::Files => self.namer.names(head),
             Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
         };
-        let base = match self.layout {
-            Layout::Files => &self.dir,
-            Layout::Packed => &self.spill_dir,
-        };
-        join_inside(base, &a)?;
-        join_inside(base, &b)?;
+        check_inside(&a)?;
+        check_inside(&b)?;
         let packed = || (self.layout == Layout::Packed).then(Box::default);
         let outs = [
             DirOut {
