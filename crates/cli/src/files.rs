@@ -16,6 +16,7 @@
 //!   at the end). Meant for captures with millions of flows, where millions of
 //!   small files would be the bottleneck.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -171,9 +172,11 @@ impl Layout {
 /// that has not completed yet (closed ones linger in the assembler) has one.
 #[derive(Debug, Default)]
 struct DirOut {
-    /// Files layout: the file name (checked by [`join_inside`] once, at
-    /// open); packed layout: the spill file name.
-    name: Box<str>,
+    /// Files layout: the file name (checked by [`check_inside`] once, at
+    /// open), or `None` with default names, which [`dir_name`] rebuilds
+    /// from the flow when it needs them (a million lingering flows would
+    /// otherwise hold two million names); packed layout: the spill file name.
+    name: Option<Box<str>>,
     /// Bytes written so far.
     written: u64,
     /// Packed layout only.
@@ -219,6 +222,21 @@ fn di(dir: Dir) -> usize {
         Dir::ClientToServer => 0,
         Dir::ServerToClient => 1,
     }
+}
+
+/// The file name of one direction of `head`.
+fn dir_name<'o>(out: &'o DirOut, head: &FlowHead, dir: Dir) -> Cow<'o, str> {
+    match &out.name {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(default_name(head, dir)),
+    }
+}
+
+/// The spill file name of a packed direction.
+fn spill_name(out: &DirOut) -> anyhow::Result<&str> {
+    out.name
+        .as_deref()
+        .context("packed direction without a spill file name")
 }
 
 /// The pool key of one flow direction.
@@ -306,14 +324,14 @@ impl FileSink {
         let Some(w) = &mut self.packed else {
             anyhow::bail!("packed output is not open");
         };
-        let p = out.packed.get_or_insert_default();
-        if p.spilled {
-            let path = join_inside(&self.spill_dir, &out.name)?;
+        if out.packed.as_ref().is_some_and(|p| p.spilled) {
+            let path = join_inside(&self.spill_dir, spill_name(out)?)?;
             self.pool.close(key(id, dir))?;
             let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
             io::copy(&mut f, w).context("writing streams.bin")?;
             fs::remove_file(&path)?;
         }
+        let p = out.packed.get_or_insert_default();
         w.write_all(&p.buf).context("writing streams.bin")?;
         p.buf = Vec::new();
         self.packed_len += out.written;
@@ -333,7 +351,7 @@ impl FileSink {
         let fresh = !p.spilled;
         p.spilled = true;
         let buf = std::mem::take(&mut p.buf);
-        let path = join_inside(&self.spill_dir, &out.name)?;
+        let path = join_inside(&self.spill_dir, spill_name(out)?)?;
         if fresh {
             fs::create_dir_all(&self.spill_dir)
                 .with_context(|| format!("creating {}", self.spill_dir.display()))?;
@@ -382,21 +400,29 @@ impl Sink for FileSink {
     }
 
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
-        let [a, b] = match self.layout {
-            Layout::Files => self.namer.names(head),
-            Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
+        // Default names are built from numbers and sanitized: always a
+        // plain component, rebuilt when needed rather than kept.
+        let [a, b] = if self.derived() {
+            [None, None]
+        } else {
+            let names = match self.layout {
+                Layout::Files => self.namer.names(head),
+                Layout::Packed => [format!("{}.c2s", head.id), format!("{}.s2c", head.id)],
+            };
+            for name in &names {
+                check_inside(name)?;
+            }
+            names.map(|n| Some(n.into_boxed_str()))
         };
-        check_inside(&a)?;
-        check_inside(&b)?;
         let packed = || (self.layout == Layout::Packed).then(Box::default);
         let outs = [
             DirOut {
-                name: a.into(),
+                name: a,
                 written: 0,
                 packed: packed(),
             },
             DirOut {
-                name: b.into(),
+                name: b,
                 written: 0,
                 packed: packed(),
             },
@@ -423,9 +449,10 @@ impl Sink for FileSink {
         match self.layout {
             Layout::Files => {
                 let base = &self.dir;
+                let path = || base.join(&*dir_name(out, head, dir));
                 self.pool
-                    .write(key(head.id, dir), || base.join(&*out.name), fresh, bytes)
-                    .with_context(|| format!("writing {}", base.join(&*out.name).display()))
+                    .write(key(head.id, dir), path, fresh, bytes)
+                    .with_context(|| format!("writing {}", path().display()))
             }
             Layout::Packed => {
                 let p = out.packed.get_or_insert_default();
@@ -444,7 +471,8 @@ impl Sink for FileSink {
                 if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
                     if out.written > 0 {
                         self.pool.close(key(head.id, dir)).with_context(|| {
-                            format!("writing {}", self.dir.join(&*out.name).display())
+                            let name = dir_name(out, head, dir);
+                            format!("writing {}", self.dir.join(&*name).display())
                         })?;
                     }
                 }
@@ -487,11 +515,15 @@ impl Sink for FileSink {
                 Layout::Files => {
                     if out.written > 0 {
                         self.pool.close(key(id, dir)).with_context(|| {
-                            format!("writing {}", self.dir.join(&*out.name).display())
+                            let name = dir_name(&out, &record.head, dir);
+                            format!("writing {}", self.dir.join(&*name).display())
                         })?;
-                        Placement::File(Some(out.name.into()))
-                    } else {
+                    }
+                    if derived || out.written == 0 {
+                        // Derived placements are not kept (see `placement`).
                         Placement::File(None)
+                    } else {
+                        Placement::File(Some(dir_name(&out, &record.head, dir).into_owned()))
                     }
                 }
                 Layout::Packed => match out.packed.as_mut().and_then(|p| p.placed.take()) {
