@@ -24,9 +24,13 @@
 //! earlier flows with that name (`...00080c1`), in flow id order.
 //!
 //! # Safety
-//! Names are built from numbers only, but every name still goes through
-//! [`sanitize`] and [`join_inside`]: a name is a single path component of
-//! `[A-Za-z0-9._:-]`, never `.` or `..`, at most 255 bytes.
+//! Names are built from numbers only, but still go through [`sanitize`] (a
+//! default name only when [`is_sanitized`] says it must) and
+//! [`check_inside`]: a name is a single path component of
+//! `[A-Za-z0-9._:-]`, never `.` or `..`, at most 255 bytes. Default names,
+//! which start with the ten-digit id, are that by construction (a property
+//! test checks it for any flow), so the files layout rebuilds them when it
+//! needs them rather than keeping checked copies.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -344,6 +348,36 @@ mod tests {
             prop_assert_eq!(p.parent(), Some(Path::new("out")));
             prop_assert!(name.len() <= MAX_NAME);
             prop_assert!(is_sanitized(&name));
+        }
+
+        /// Default names are safe by construction (the files layout keeps
+        /// none, so they are not checked again at open): sanitized, one
+        /// plain component, for any flow.
+        #[test]
+        fn default_names_are_plain_components(
+            id in any::<u64>(),
+            udp in any::<bool>(),
+            v6 in any::<bool>(),
+            a in any::<[u8; 16]>(),
+            b in any::<[u8; 16]>(),
+            ports in any::<(u16, u16)>(),
+        ) {
+            let ip = |x: [u8; 16]| -> IpAddr {
+                if v6 {
+                    std::net::Ipv6Addr::from(x).into()
+                } else {
+                    std::net::Ipv4Addr::new(x[0], x[1], x[2], x[3]).into()
+                }
+            };
+            let mut h = head(id, "10.0.0.1:1", "10.0.0.2:2", None);
+            h.proto = if udp { Proto::Udp } else { Proto::Tcp };
+            h.client = SocketAddr::new(ip(a), ports.0);
+            h.server = SocketAddr::new(ip(b), ports.1);
+            for dir in crate::flow::DIRS {
+                let name = default_name(&h, dir);
+                prop_assert!(is_sanitized(&name), "{}", name);
+                prop_assert!(check_inside(&name).is_ok(), "{}", name);
+            }
         }
 
         /// `is_sanitized` says exactly when `sanitize` changes nothing (it

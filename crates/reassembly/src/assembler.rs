@@ -115,8 +115,8 @@ pub struct Assembler<F: StreamFactory> {
     scratch: Scratch,
     verify_mem: VerifyMem,
     /// Flow key to slot. The hasher is seeded per process (hash flooding by
-    /// crafted captures stays expensive); iteration order is insertion order,
-    /// independent of the hasher.
+    /// crafted captures stays expensive). Housekeeping walks `timing`, not
+    /// this table, so no output depends on the table's order.
     table: IndexMap<FlowKey, usize, foldhash::fast::RandomState>,
     /// Connections are boxed: a slot table of a million entries then holds
     /// pointers, and growing it never copies (or doubles) whole connections.
