@@ -62,7 +62,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use pcapread::{DecodeStats, Frame, MergedReader};
-use reassembly::{AssemblerStats, Conflict, Dir, ScatterGather};
+use reassembly::{AssemblerStats, Conflict, Dir};
 
 mod batch;
 
@@ -152,6 +152,8 @@ impl EventSink {
     }
 }
 
+// `delivery` keeps the trait's no-op: sinks that want deliveries run on the
+// sequential engine, so there is nothing to replay.
 impl Sink for EventSink {
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
         self.push(head.id, What::Open(Box::new(head.clone())));
@@ -174,17 +176,6 @@ impl Sink for EventSink {
             start..log.bytes.len()
         };
         self.push(head.id, What::Write(dir, range));
-        Ok(())
-    }
-
-    fn delivery(
-        &mut self,
-        _: &FlowHead,
-        _: Dir,
-        _: u64,
-        _: &ScatterGather<'_>,
-    ) -> anyhow::Result<()> {
-        // Not replayed: sinks that want deliveries run on the sequential engine.
         Ok(())
     }
 
