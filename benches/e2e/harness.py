@@ -19,17 +19,36 @@ round, in N rounds, and its fastest run counts: the commands take turns, so a
 machine whose speed drifts over minutes (a shared virtual machine) slows them
 alike. Ratios are computed within the run.
 
+With --baseline BIN (another streamcut build, e.g. of the main branch), every
+streamcut command also runs with BIN, right next to the same command with the
+build under test, in the same rounds (which of the two goes first alternates
+from round to round). The table then has a row `... (baseline)` under each
+streamcut row and a column `time vs baseline`: wall time of the build under
+test divided by the baseline's (below 1.00x: faster than the baseline).
+
+--commands picks a subset: comma-separated `[CAPTURE:]KIND[-tN]`, where
+KIND is tcpflow, extract, extract-nodigest, flows or flows-nodigest, CAPTURE
+is bulk or short (default: both) and -tN one of the --threads values (default:
+all). For example, bulk extract -t2 and flows --no-digest -t1/-t2, and the
+short capture's extract -t2 and flows -t1/-t2:
+    --baseline OLD/streamcut --threads 1,2 --commands \
+        bulk:extract-t2,bulk:flows-nodigest,short:extract-t2,short:flows
+Without tcpflow among them the `speed vs tcpflow` column shows `-`.
+
 Usage (from the repository root):
     cargo build --release -p streamcut -p capgen
     python3 benches/e2e/harness.py [--dir /dev/shm/streamcut-e2e] [--bulk-bytes 2000000000]
         [--short-flows 500000] [--threads 1,2] [--repeat 1] [--keep]
+        [--streamcut BIN] [--capgen BIN] [--baseline BIN] [--commands LIST]
 
-Needs `tcpflow` (apt-get install tcpflow). Writes a Markdown table to stdout.
+Needs `tcpflow` (apt-get install tcpflow) unless --commands leaves it out.
+Writes a Markdown table to stdout.
 """
 
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -87,6 +106,36 @@ def fresh(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
+KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest")
+SELECTOR = re.compile(r"^(?:(bulk|short):)?(" + "|".join(KINDS) + r")(?:-t(\w+))?$")
+
+
+def parse_commands(spec, threads):
+    """--commands LIST -> [(capture or None, kind, threads or None)]; None: everything."""
+    if spec is None:
+        return None
+    selectors = []
+    for item in (x.strip() for x in spec.split(",")):
+        if not item:
+            continue
+        m = SELECTOR.match(item)
+        if not m:
+            sys.exit(f"--commands: {item!r} is not [bulk:|short:]KIND[-tN] with KIND one of {', '.join(KINDS)}")
+        capture, kind, n = m.groups()
+        if n is not None and (kind == "tcpflow" or n not in threads):
+            sys.exit(f"--commands: {item!r}: -t{n} is not one of --threads {','.join(threads)}"
+                     if kind != "tcpflow" else f"--commands: {item!r}: tcpflow takes no -tN")
+        selectors.append((capture, kind, n))
+    if not selectors:
+        sys.exit("--commands: empty list")
+    return selectors
+
+
+def selected(selectors, capture, kind, n):
+    return selectors is None or any(
+        c in (None, capture) and k == kind and t in (None, n) for c, k, t in selectors)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dir", default="/dev/shm/streamcut-e2e")
@@ -95,26 +144,40 @@ def main():
     ap.add_argument("--threads", default="1,2", help="comma-separated worker counts; auto = the default")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the generated captures")
+    ap.add_argument("--streamcut", default=STREAMCUT, help=f"the streamcut binary to measure (default {STREAMCUT})")
+    ap.add_argument("--capgen", default=CAPGEN, help=f"the capgen binary (default {CAPGEN})")
+    ap.add_argument("--baseline", metavar="BIN",
+                    help="another streamcut binary: run every streamcut command with it too, taking turns")
+    ap.add_argument("--commands", metavar="LIST",
+                    help="only these commands: comma-separated [bulk:|short:]KIND[-tN], KIND one of "
+                         + ", ".join(KINDS) + " (default: all)")
     args = ap.parse_args()
 
-    for exe in (STREAMCUT, CAPGEN):
+    streamcut = os.path.abspath(args.streamcut)
+    baseline = os.path.abspath(args.baseline) if args.baseline else None
+    for exe in (streamcut, os.path.abspath(args.capgen)):
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: run `cargo build --release -p streamcut -p capgen` first")
-    if shutil.which("tcpflow") is None:
-        sys.exit("tcpflow not found: apt-get install tcpflow")
-    os.makedirs(args.dir, exist_ok=True)
+    if baseline and not os.path.exists(baseline):
+        sys.exit(f"missing --baseline {baseline}")
     # Thread counts to run; "auto" runs without --threads (one worker per CPU).
     threads = [t for t in args.threads.split(",") if t]
+    selectors = parse_commands(args.commands, threads)
+    want_tcpflow = any(selected(selectors, c, "tcpflow", None) for c in ("bulk", "short"))
+    if want_tcpflow and shutil.which("tcpflow") is None:
+        sys.exit("tcpflow not found: apt-get install tcpflow")
+    os.makedirs(args.dir, exist_ok=True)
 
     captures = []
     bulk = os.path.join(args.dir, "bulk.pcap")
-    if args.bulk_bytes > 0:
-        subprocess.run([CAPGEN, "--preset", "bulk", "--total-bytes", str(args.bulk_bytes), "--out", bulk,
+    # Generate only the captures some selected command reads.
+    if args.bulk_bytes > 0 and any(selected(selectors, "bulk", k, n) for k in KINDS for n in threads + [None]):
+        subprocess.run([args.capgen, "--preset", "bulk", "--total-bytes", str(args.bulk_bytes), "--out", bulk,
                         "--expected", bulk + ".json"], check=True, stderr=subprocess.DEVNULL)
         captures.append(("bulk", bulk))
     short = os.path.join(args.dir, "short.pcap")
-    if args.short_flows > 0:
-        subprocess.run([CAPGEN, "--preset", "short", "--flows", str(args.short_flows), "--out", short,
+    if args.short_flows > 0 and any(selected(selectors, "short", k, n) for k in KINDS for n in threads + [None]):
+        subprocess.run([args.capgen, "--preset", "short", "--flows", str(args.short_flows), "--out", short,
                         "--expected", short + ".json"], check=True, stderr=subprocess.DEVNULL)
         captures.append(("short", short))
 
@@ -125,20 +188,35 @@ def main():
         size = os.path.getsize(cap)
         packets = exp["totals"]["packets"]
         out = os.path.join(args.dir, "out")
-        commands = [("tcpflow", ["tcpflow", "-r", cap, "-o", out], True)]
+        # (label, command, needs an output directory, label of the baseline's run of it or None)
+        commands = []
+        if selected(selectors, name, "tcpflow", None):
+            commands.append(("tcpflow", ["tcpflow", "-r", cap, "-o", out], True, None))
         for n in threads:
             t = [] if n == "auto" else ["--threads", n]
-            commands += [
-                (f"streamcut extract -t{n}", [STREAMCUT, "extract", cap, "-o", out, "--force", "-q"] + t, True),
-                (f"streamcut extract --no-digest -t{n}",
-                 [STREAMCUT, "extract", cap, "-o", out, "--force", "--no-digest", "-q"] + t, True),
-                (f"streamcut flows -t{n}", [STREAMCUT, "flows", cap, "--json", "-q"] + t, False),
-                (f"streamcut flows --no-digest -t{n}",
-                 [STREAMCUT, "flows", cap, "--json", "--no-digest", "-q"] + t, False),
-            ]
+            for kind, label, args_, needs_out in (
+                ("extract", f"streamcut extract -t{n}", ["extract", cap, "-o", out, "--force", "-q"], True),
+                ("extract-nodigest", f"streamcut extract --no-digest -t{n}",
+                 ["extract", cap, "-o", out, "--force", "--no-digest", "-q"], True),
+                ("flows", f"streamcut flows -t{n}", ["flows", cap, "--json", "-q"], False),
+                ("flows-nodigest", f"streamcut flows --no-digest -t{n}",
+                 ["flows", cap, "--json", "--no-digest", "-q"], False),
+            ):
+                if not selected(selectors, name, kind, n):
+                    continue
+                base_label = f"{label} (baseline)" if baseline else None
+                commands.append((label, [streamcut] + args_ + t, needs_out, base_label))
+                if baseline:
+                    commands.append((base_label, [baseline] + args_ + t, needs_out, None))
         best = {}
-        for _ in range(args.repeat):
-            for label, cmd, needs_out in commands:
+        for round_ in range(args.repeat):
+            order = list(commands)
+            if baseline and round_ % 2 == 1:
+                # The baseline goes first in odd rounds: swap each (new, baseline) pair.
+                for i, c in enumerate(commands):
+                    if c[3] is not None:
+                        order[i], order[i + 1] = commands[i + 1], c
+            for label, cmd, needs_out, _ in order:
                 if needs_out:
                     fresh(out)
                     os.makedirs(out, exist_ok=True)
@@ -146,19 +224,23 @@ def main():
                 if label not in best or r[0] < best[label][0]:
                     best[label] = r
                 fresh(out)
-        base = best["tcpflow"][0]
-        for label, _, _ in commands:
+        base = best["tcpflow"][0] if "tcpflow" in best else None
+        for label, _, _, base_label in commands:
             secs, user, system, peak, status = best[label]
-            rows.append((name, label, size, packets, secs, user, system, peak,
-                         base / secs if secs > 0 else 0.0, status))
+            vs_tcpflow = base / secs if base is not None and secs > 0 else None
+            vs_baseline = secs / best[base_label][0] if base_label and best[base_label][0] > 0 else None
+            rows.append((name, label, size, packets, secs, user, system, peak, vs_tcpflow, vs_baseline, status))
 
-    print("| capture | command | wall s | MB/s | Mpackets/s | user s | kernel s | peak anon MiB "
-          "| speed vs tcpflow | exit |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, label, size, packets, secs, user, system, peak, ratio, status in rows:
+    head = ("| capture | command | wall s | MB/s | Mpackets/s | user s | kernel s | peak anon MiB "
+            "| speed vs tcpflow |" + (" time vs baseline |" if baseline else "") + " exit |")
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    for name, label, size, packets, secs, user, system, peak, ratio, vs_base, status in rows:
+        ratio = f"{ratio:.2f}x" if ratio is not None else "-"
+        vs_base = (f" {vs_base:.2f}x |" if vs_base is not None else " - |") if baseline else ""
         print(f"| {name} ({size / 1e6:.0f} MB, {packets / 1e6:.2f} M pkts) | {label} | {secs:.2f} | "
               f"{size / 1e6 / secs:.0f} | {packets / 1e6 / secs:.2f} | {user:.2f} | {system:.2f} | {peak:.1f} "
-              f"| {ratio:.2f}x | {status} |")
+              f"| {ratio} |{vs_base} {status} |")
     if not args.keep:
         for _, cap in captures:
             for p in (cap, cap + ".json"):
