@@ -15,12 +15,13 @@ use reassembly::{
 /// the assembler's own cost (a sink that hashes or writes the bytes adds its own).
 struct Touch(u64);
 impl Stream for Touch {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    type Context = F;
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut F) {
         for c in sg.chunks() {
             self.0 = self.0.wrapping_add(c.len() as u64);
         }
     }
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut F) {
         black_box(c.c2s.delivered);
     }
 }

@@ -792,8 +792,10 @@ fn dir_index(dir: Dir) -> usize {
     }
 }
 
-impl Stream for FlowStream<'_> {
-    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+impl<'s> Stream for FlowStream<'s> {
+    type Context = Factory<'s>;
+
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, _ctx: &mut Factory<'s>) -> Accept {
         if !self.opened {
             // The first packet of the flow: its encapsulation names the flow.
             self.opened = true;
@@ -808,7 +810,7 @@ impl Stream for FlowStream<'_> {
         Accept::Take
     }
 
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Factory<'s>) {
         let dir = sg.dir();
         let st = &mut self.dirs[dir_index(dir)];
         let head = &self.head;
@@ -847,12 +849,12 @@ impl Stream for FlowStream<'_> {
         }
     }
 
-    fn conflict(&mut self, c: &Conflict) {
+    fn conflict(&mut self, c: &Conflict, _ctx: &mut Factory<'s>) {
         let head = &self.head;
         self.shared.borrow_mut().call(|s| s.conflict(head, c));
     }
 
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut Factory<'s>) {
         let digest = self.shared.borrow().digest;
         let mut dirs = std::mem::take(&mut self.dirs).map(Some);
         let mut dir_record = |dir: Dir| {

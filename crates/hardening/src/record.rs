@@ -81,13 +81,20 @@ pub struct Recorder {
 }
 
 impl Stream for Recorder {
-    fn accept(&mut self, _segment: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+    type Context = RecordingFactory;
+
+    fn accept(
+        &mut self,
+        _segment: &Segment<'_>,
+        _info: &AcceptInfo,
+        _ctx: &mut RecordingFactory,
+    ) -> Accept {
         let r = self.rec.borrow();
         assert!(r.completion.is_none(), "accept after complete");
         *self.verdict.borrow()
     }
 
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut RecordingFactory) {
         let mut r = self.rec.borrow_mut();
         assert!(r.completion.is_none(), "reassembled after complete");
         let keep = r.keep;
@@ -160,14 +167,14 @@ impl Stream for Recorder {
         }
     }
 
-    fn conflict(&mut self, c: &Conflict) {
+    fn conflict(&mut self, c: &Conflict, _ctx: &mut RecordingFactory) {
         let mut r = self.rec.borrow_mut();
         assert!(r.completion.is_none(), "conflict after complete");
         assert!(c.len > 0, "a conflict of no bytes: {c:?}");
         r.dirs[index(c.dir)].conflicts += 1;
     }
 
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut RecordingFactory) {
         let mut r = self.rec.borrow_mut();
         assert!(r.completion.is_none(), "complete called twice");
         for dir in [Dir::ClientToServer, Dir::ServerToClient] {

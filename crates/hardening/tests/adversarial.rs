@@ -91,10 +91,11 @@ struct Count {
     delivered: u64,
 }
 impl Stream for Count {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    type Context = Counts;
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Counts) {
         self.delivered += (sg.len() - sg.lengths().1) as u64;
     }
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut Counts) {
         assert!(c.c2s.balanced() && c.s2c.balanced(), "{c:?}");
         assert_eq!(c.c2s.buffered + c.s2c.buffered, 0);
         assert_eq!(c.c2s.delivered + c.s2c.delivered, self.delivered);

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use pcapread::{FlowKey, Proto, Segment, Side, Transport};
 
 use crate::config::AssemblerConfig;
-use crate::half::{Ctx, Half, Pkt, Scratch};
+use crate::half::{Ctx, Half, Pkt, Scratch, StreamCalls};
 use crate::ledger::Ledger;
 use crate::page::PageCache;
 use crate::recency::{Recency, MAX_SLOTS};
@@ -332,7 +332,7 @@ impl<F: StreamFactory> Assembler<F> {
             dir,
             start_pending: conn.halves[d].start_pending(),
         };
-        let verdict = conn.stream.accept(seg, &info);
+        let verdict = conn.stream.accept(seg, &info, &mut self.factory);
         if verdict == Accept::Drop {
             self.stats.rejected += 1;
             return;
@@ -358,6 +358,10 @@ impl<F: StreamFactory> Assembler<F> {
             &self.cfg,
             peer.pages,
         );
+        let mut calls = StreamCalls {
+            stream: &mut conn.stream,
+            ctx: &mut self.factory,
+        };
         if t.flags.syn() {
             h.on_syn(t.seq, &mut ctx);
         }
@@ -385,13 +389,13 @@ impl<F: StreamFactory> Assembler<F> {
                 verdict == Accept::TakeAndStart,
                 dir,
                 &mut ctx,
-                &mut conn.stream,
+                &mut calls,
             );
         }
         if t.flags.syn() {
             // A SYN arriving after SYN-less data re-homes the queue at ISN + 1:
             // deliver what now sits at the delivery point instead of stalling.
-            h.deliver_queued(dir, &mut ctx, &mut conn.stream);
+            h.deliver_queued(dir, &mut ctx, &mut calls);
         }
         if t.flags.rst() {
             if rst_ok {
@@ -423,7 +427,7 @@ impl<F: StreamFactory> Assembler<F> {
             dir,
             start_pending: false,
         };
-        if conn.stream.accept(seg, &info) == Accept::Drop {
+        if conn.stream.accept(seg, &info, &mut self.factory) == Accept::Drop {
             self.stats.rejected += 1;
             return;
         }
@@ -479,7 +483,7 @@ impl<F: StreamFactory> Assembler<F> {
             stream_offset: offset,
             keep: None,
         };
-        conn.stream.reassembled(&mut sg);
+        conn.stream.reassembled(&mut sg, &mut self.factory);
     }
 
     /// Deliver past holes in every connection whose oldest queued data arrived
@@ -502,7 +506,11 @@ impl<F: StreamFactory> Assembler<F> {
                     &self.cfg,
                     b.pages,
                 );
-                a.flush(Some(t), d, &mut ctx, &mut conn.stream);
+                let mut calls = StreamCalls {
+                    stream: &mut conn.stream,
+                    ctx: &mut self.factory,
+                };
+                a.flush(Some(t), d, &mut ctx, &mut calls);
             }
             if tm.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
                 tm.ended = Some(EndReason::Fin);
@@ -581,7 +589,11 @@ impl<F: StreamFactory> Assembler<F> {
                 b.pages,
             );
             if conn.info.proto == Proto::Tcp {
-                a.finish(d, &mut ctx, &mut conn.stream);
+                let mut calls = StreamCalls {
+                    stream: &mut conn.stream,
+                    ctx: &mut self.factory,
+                };
+                a.finish(d, &mut ctx, &mut calls);
             }
             a.release_all(&mut ctx);
         }
@@ -606,7 +618,7 @@ impl<F: StreamFactory> Assembler<F> {
             last_ts: self.timing[idx].last_ts,
         };
         self.timing[idx] = Timing::default();
-        conn.stream.complete(&completion);
+        conn.stream.complete(&completion, &mut self.factory);
         self.table.swap_remove(&conn.info.key);
         self.recency.remove(idx);
         self.free_slots.push(idx);
@@ -656,41 +668,37 @@ fn rst_acceptable(h: &Half, seq: u32) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::cell::RefCell;
     use std::net::SocketAddr;
-    use std::rc::Rc;
 
     use pcapread::{EncapPath, FiveTuple};
 
     use super::*;
 
-    /// Client ports of the flows completed, in order, with their reasons.
-    type Log = Rc<RefCell<Vec<(u16, EndReason)>>>;
-
     struct Rec {
         port: u16,
-        log: Log,
     }
     impl Stream for Rec {
-        fn accept(&mut self, seg: &Segment<'_>, _: &AcceptInfo) -> Accept {
+        type Context = Recs;
+        fn accept(&mut self, seg: &Segment<'_>, _: &AcceptInfo, _: &mut Recs) -> Accept {
             if seg.payload == b"drop" {
                 Accept::Drop
             } else {
                 Accept::Take
             }
         }
-        fn reassembled(&mut self, _: &mut ScatterGather<'_>) {}
-        fn complete(&mut self, c: &Completion) {
-            self.log.borrow_mut().push((self.port, c.reason));
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &mut Recs) {}
+        fn complete(&mut self, c: &Completion, log: &mut Recs) {
+            log.0.push((self.port, c.reason));
         }
     }
-    struct Recs(Log);
+    /// Client ports of the flows completed, in order, with their reasons.
+    #[derive(Default)]
+    struct Recs(Vec<(u16, EndReason)>);
     impl StreamFactory for Recs {
         type Stream = Rec;
         fn new_stream(&mut self, info: &StreamInfo) -> Rec {
             Rec {
                 port: info.client.src.port(),
-                log: Rc::clone(&self.0),
             }
         }
     }
@@ -716,18 +724,18 @@ mod tests {
     /// Feed `(flow, ts, payload)` with a table of `max` connections; the
     /// evicted flows in order.
     fn evictions(max: usize, pkts: &[(u16, u64, &[u8])]) -> Vec<u16> {
-        let log = Log::default();
         let cfg = AssemblerConfig {
             max_connections: max,
             ..AssemblerConfig::default()
         };
-        let mut asm = Assembler::new(cfg, Recs(Rc::clone(&log)));
+        let mut asm = Assembler::new(cfg, Recs::default());
         for (n, &(port, ts, payload)) in pkts.iter().enumerate() {
             asm.assemble(&udp(port, ts, n as u64 + 1, payload));
             assert!(asm.connections() <= max.max(1));
         }
-        let evicted: Vec<u16> = log
-            .borrow()
+        let evicted: Vec<u16> = asm
+            .factory()
+            .0
             .iter()
             .filter(|(_, r)| *r == EndReason::Evicted)
             .map(|&(p, _)| p)
@@ -817,13 +825,13 @@ mod tests {
     #[test]
     fn housekeeping_follows_each_slot_through_reuse() {
         use pcapread::TcpFlags as F;
-        let log = Log::default();
         let cfg = AssemblerConfig {
             tcp_idle_timeout: 1000,
             close_linger: 100,
             ..AssemblerConfig::default()
         };
-        let mut asm = Assembler::new(cfg, Recs(Rc::clone(&log)));
+        let mut asm = Assembler::new(cfg, Recs::default());
+        let log = |asm: &Assembler<Recs>| asm.factory().0.clone();
         let delivered = |asm: &Assembler<Recs>, port: u16| {
             let key = tcp(port, 80, 0, 0, 0, b"").tuple.canonical().0;
             asm.ledgers(&key)
@@ -834,7 +842,7 @@ mod tests {
         asm.assemble(&tcp(1, 80, 1, 106, F::ACK, b"world"));
         assert_eq!(delivered(&asm, 1), Some((0, 0)));
         asm.close_older_than(5);
-        assert_eq!(*log.borrow(), [(1, EndReason::IdleTimeout)]);
+        assert_eq!(log(&asm), [(1, EndReason::IdleTimeout)]);
         // Flow 2 takes the freed slot and waits behind a hole too: the flush
         // must find it there.
         asm.assemble(&tcp(2, 80, 10, 500, F::SYN, b""));
@@ -849,14 +857,14 @@ mod tests {
         asm.assemble(&tcp(3, 80, 22, 1001, F::ACK | F::FIN, b"ab"));
         asm.assemble(&tcp(80, 3, 23, 9001, F::ACK | F::FIN, b""));
         asm.expire(123);
-        assert_eq!(log.borrow().len(), 1, "still lingering at 123");
+        assert_eq!(log(&asm).len(), 1, "still lingering at 123");
         asm.expire(124);
-        assert_eq!(log.borrow()[1], (3, EndReason::Fin));
+        assert_eq!(log(&asm)[1], (3, EndReason::Fin));
         // Flow 2 is idle since 11: gone once 1000 more have passed.
         asm.expire(1011);
-        assert_eq!(log.borrow().len(), 2);
+        assert_eq!(log(&asm).len(), 2);
         asm.expire(1012);
-        assert_eq!(log.borrow()[2], (2, EndReason::IdleTimeout));
+        assert_eq!(log(&asm)[2], (2, EndReason::IdleTimeout));
         assert_eq!(asm.connections(), 0);
     }
 

@@ -60,6 +60,34 @@ pub(crate) struct Scratch {
     pub(crate) frames: Vec<(u64, u64)>,
 }
 
+/// What a half calls back while it works: the connection's stream, with the
+/// context its callbacks get.
+pub(crate) trait Calls {
+    /// [`Stream::conflict`].
+    fn conflict(&mut self, c: &Conflict);
+    /// [`Stream::reassembled`].
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>);
+}
+
+/// A connection's stream and the context of its callbacks (the assembler's
+/// factory), borrowed together for the length of one call into a half.
+pub(crate) struct StreamCalls<'a, S: Stream> {
+    pub(crate) stream: &'a mut S,
+    pub(crate) ctx: &'a mut S::Context,
+}
+
+impl<S: Stream> Calls for StreamCalls<'_, S> {
+    #[inline]
+    fn conflict(&mut self, c: &Conflict) {
+        self.stream.conflict(c, self.ctx);
+    }
+
+    #[inline]
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+        self.stream.reassembled(sg, self.ctx);
+    }
+}
+
 /// Shared state a half needs while it works.
 pub(crate) struct Ctx<'c> {
     pub(crate) cache: &'c mut PageCache,
@@ -145,7 +173,7 @@ impl Half {
     }
 
     /// Report a conflict (offset absolute): now if the start is known, else later.
-    fn report<S: Stream>(&mut self, mut c: Conflict, stream: &mut S) {
+    fn report<S: Calls>(&mut self, mut c: Conflict, stream: &mut S) {
         if self.started {
             c.stream_offset = self.stream_off(c.stream_offset);
             self.ledger.conflicts += 1;
@@ -156,7 +184,7 @@ impl Half {
     }
 
     /// Report the conflicts held while the start was undecided.
-    fn report_pending<S: Stream>(&mut self, stream: &mut S) {
+    fn report_pending<S: Calls>(&mut self, stream: &mut S) {
         if !self.started || self.pending_conflicts.is_empty() {
             return;
         }
@@ -277,7 +305,7 @@ impl Half {
     /// Data bytes `data` at sequence number `seq` (already past the SYN) arrived.
     /// `fin` marks a FIN after them; `force_start` starts a pending stream here.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn on_data<S: Stream>(
+    pub(crate) fn on_data<S: Calls>(
         &mut self,
         seq: u32,
         pkt: Pkt<'_>,
@@ -415,7 +443,7 @@ impl Half {
 
     /// A segment starting at `a` arrived: if bytes cut by snaplen sit between the
     /// delivery point and `a`, they are missing — skip them.
-    fn skip_truncated<S: Stream>(&mut self, a: u64, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    fn skip_truncated<S: Calls>(&mut self, a: u64, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         let Some(t) = self.truncated_until else {
             return;
         };
@@ -443,7 +471,7 @@ impl Half {
     /// before it. Differing ones are conflicts the delivered version wins (it
     /// cannot change); equal ones are duplicates, and so are bytes no longer
     /// held (released bytes cannot be compared) or never delivered (skipped).
-    fn old_bytes<S: Stream>(
+    fn old_bytes<S: Calls>(
         &mut self,
         a: u64,
         data: &[u8],
@@ -472,7 +500,7 @@ impl Half {
     /// Compare old bytes at `[a, a+len)` with the verify window, one delivered
     /// packet's bytes at a time. Returns the number of bytes compared (the
     /// ledger counts them).
-    fn compare_window<S: Stream>(
+    fn compare_window<S: Calls>(
         &mut self,
         a: u64,
         data: &[u8],
@@ -515,7 +543,7 @@ impl Half {
     /// Compare old bytes at `[a, a+len)` with the kept bytes where they
     /// overlap, one kept packet's bytes at a time. Returns the number of bytes
     /// compared (the ledger counts them).
-    fn compare_kept<S: Stream>(
+    fn compare_kept<S: Calls>(
         &mut self,
         a: u64,
         data: &[u8],
@@ -566,7 +594,7 @@ impl Half {
 
     /// Insert `data` at offset `a` (>= next_off when started): resolve overlaps
     /// with queued chunks, deliver what is in order, queue the rest.
-    fn insert<S: Stream>(
+    fn insert<S: Calls>(
         &mut self,
         a: u64,
         data: &[u8],
@@ -589,7 +617,7 @@ impl Half {
 
     /// Put packet bytes `[from, to)` (stream offsets `[p, q)`) in order or in the queue.
     #[allow(clippy::too_many_arguments)]
-    fn place<S: Stream>(
+    fn place<S: Calls>(
         &mut self,
         p: u64,
         q: u64,
@@ -659,7 +687,7 @@ impl Half {
     /// Resolve `[a, a+len)` against queued chunks under the policy, reporting
     /// differing overlaps. Pushes the surviving ranges of the new bytes into `out`.
     #[allow(clippy::too_many_arguments)]
-    fn resolve<S: Stream>(
+    fn resolve<S: Calls>(
         &mut self,
         a: u64,
         data: &[u8],
@@ -778,7 +806,7 @@ impl Half {
 
     /// Decide where a stream picked up without its handshake starts: at the
     /// lowest offset seen (or the peer's ACK, if earlier).
-    fn decide_start<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    fn decide_start<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         if self.started {
             return;
         }
@@ -797,12 +825,7 @@ impl Half {
     }
 
     /// Deliver queued chunks that are contiguous with `next_off`.
-    pub(crate) fn deliver_queued<S: Stream>(
-        &mut self,
-        dir: Dir,
-        ctx: &mut Ctx<'_>,
-        stream: &mut S,
-    ) {
+    pub(crate) fn deliver_queued<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         if self.queue.keys().next() == Some(&self.next_off) {
             let empty = Pkt {
                 payload: &[],
@@ -814,7 +837,7 @@ impl Half {
     }
 
     /// Skip the hole before the first queued chunk and deliver what follows it.
-    fn flush_one_hole<S: Stream>(
+    fn flush_one_hole<S: Calls>(
         &mut self,
         _pkt: Pkt<'_>,
         dir: Dir,
@@ -836,7 +859,7 @@ impl Half {
 
     /// Deliver past holes whose first queued chunk arrived before `older_than`
     /// (all holes when `None`).
-    pub(crate) fn flush<S: Stream>(
+    pub(crate) fn flush<S: Calls>(
         &mut self,
         older_than: Option<u64>,
         dir: Dir,
@@ -871,7 +894,7 @@ impl Half {
     }
 
     /// The connection ends: deliver everything, release pages, signal the end.
-    pub(crate) fn finish<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    pub(crate) fn finish<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         self.flush(None, dir, ctx, stream);
         if let Some(t) = self.truncated_until.take() {
             if self.started && t > self.next_off && self.queue.is_empty() {
@@ -906,7 +929,7 @@ impl Half {
     }
 
     /// FIN reached in order: close the direction.
-    fn check_fin<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    fn check_fin<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         if let Some(f) = self.fin_off {
             if self.started && !self.closed && self.next_off >= f {
                 self.closed = true;
@@ -916,7 +939,7 @@ impl Half {
         }
     }
 
-    fn signal_end<S: Stream>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
+    fn signal_end<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         if self.end_signalled {
             return;
         }
@@ -939,7 +962,7 @@ impl Half {
     /// Hand the stream: kept bytes, then packet bytes `[from, to)` at `next_off`
     /// (if any), then queued chunks contiguous after them.
     #[allow(clippy::too_many_arguments)]
-    fn deliver<S: Stream>(
+    fn deliver<S: Calls>(
         &mut self,
         packet: Option<(usize, usize)>,
         pkt: Pkt<'_>,

@@ -20,34 +20,43 @@
 //!
 //! ## Stream lifecycle
 //! `new_stream` on the first packet; `accept` for every packet; `reassembled`
-//! zero or more times per direction in order; `complete` exactly once. See
-//! [`stream`] for the details.
+//! zero or more times per direction in order; `complete` exactly once. Every
+//! callback also gets a context `ctx`: the [`StreamFactory`] that made the
+//! stream (one per assembler), so results go there and come back with
+//! [`Assembler::factory`] or [`Assembler::into_factory`]. See [`stream`] for
+//! the details.
 //!
 //! ## Example
 //! ```
-//! use reassembly::{Assembler, AssemblerConfig, Completion, ScatterGather, Stream, StreamFactory, StreamInfo};
+//! use reassembly::{Assembler, AssemblerConfig, Completion, EndReason, ScatterGather, Stream, StreamFactory, StreamInfo};
 //! use pcapread::{FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport, EncapPath};
 //!
+//! /// The factory, and so the context of every stream callback: what the
+//! /// streams find ends up here.
 //! #[derive(Default)]
-//! struct Collect { bytes: Vec<u8>, done: bool }
+//! struct Collector {
+//!     /// Per finished connection: its first frame, why it ended, its bytes.
+//!     done: Vec<(u64, EndReason, Vec<u8>)>,
+//!     /// Bytes delivered so far, all connections together.
+//!     delivered: usize,
+//! }
+//! /// One connection: the bytes delivered so far.
+//! struct Collect { first_frame: u64, bytes: Vec<u8> }
+//!
 //! impl Stream for Collect {
-//!     fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+//!     type Context = Collector;
+//!     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut Collector) {
 //!         for chunk in sg.chunks() { self.bytes.extend_from_slice(chunk); }
+//!         ctx.delivered += sg.len();
 //!     }
-//!     fn complete(&mut self, _c: &Completion) { self.done = true; }
+//!     fn complete(&mut self, c: &Completion, ctx: &mut Collector) {
+//!         ctx.done.push((self.first_frame, c.reason, std::mem::take(&mut self.bytes)));
+//!     }
 //! }
-//! struct Factory(Vec<std::rc::Rc<std::cell::RefCell<Collect>>>);
-//! struct Handle(std::rc::Rc<std::cell::RefCell<Collect>>);
-//! impl Stream for Handle {
-//!     fn reassembled(&mut self, sg: &mut ScatterGather<'_>) { self.0.borrow_mut().reassembled(sg) }
-//!     fn complete(&mut self, c: &Completion) { self.0.borrow_mut().complete(c) }
-//! }
-//! impl StreamFactory for Factory {
-//!     type Stream = Handle;
-//!     fn new_stream(&mut self, _info: &StreamInfo) -> Handle {
-//!         let c = std::rc::Rc::new(std::cell::RefCell::new(Collect::default()));
-//!         self.0.push(c.clone());
-//!         Handle(c)
+//! impl StreamFactory for Collector {
+//!     type Stream = Collect;
+//!     fn new_stream(&mut self, info: &StreamInfo) -> Collect {
+//!         Collect { first_frame: info.first_frame, bytes: Vec::new() }
 //!     }
 //! }
 //!
@@ -56,14 +65,15 @@
 //!     frame, ts: frame * 1000, tuple, payload, truncated: 0, encap: EncapPath::new(), defragmented: false,
 //!     transport: Transport::Tcp(TcpInfo { seq, ack: 0, flags: TcpFlags(flags), window: 65535, urgent: 0, options: TcpOptions::default() }),
 //! };
-//! let mut asm = Assembler::new(AssemblerConfig::default(), Factory(Vec::new()));
+//! let mut asm = Assembler::new(AssemblerConfig::default(), Collector::default());
 //! asm.assemble(&seg(100, TcpFlags::SYN, b"", 1));
 //! asm.assemble(&seg(107, TcpFlags::ACK, b"world", 2));   // out of order: queued
+//! assert_eq!(asm.factory().delivered, 0);
 //! asm.assemble(&seg(101, TcpFlags::ACK, b"hello ", 3));  // fills the hole
+//! assert_eq!(asm.factory().delivered, 11);
 //! asm.flush_all();
-//! let streams = asm.into_factory().0;
-//! assert_eq!(streams[0].borrow().bytes, b"hello world");
-//! assert!(streams[0].borrow().done);
+//! let results = asm.into_factory();
+//! assert_eq!(results.done, [(1, EndReason::EndOfInput, b"hello world".to_vec())]);
 //! ```
 #![warn(missing_docs)]
 

@@ -1,6 +1,18 @@
 //! The user side: [`StreamFactory`] creates one [`Stream`] per connection, and the
 //! assembler calls it through the connection's life.
 //!
+//! # Context
+//! Every callback gets, besides the stream itself, a context `ctx`: the
+//! context of every callback is the [`StreamFactory`] that made the stream
+//! (`Stream::Context` is the factory type, see [`StreamFactory::Stream`]).
+//! There is one factory per [`Assembler`](crate::Assembler), so one per worker
+//! when workers run an assembler each: results, counters and output handles
+//! shared by a worker's streams live in the factory, reached without
+//! `Rc<RefCell<…>>`, and the user takes them back with
+//! [`Assembler::factory`](crate::Assembler::factory),
+//! [`Assembler::factory_mut`](crate::Assembler::factory_mut) or
+//! [`Assembler::into_factory`](crate::Assembler::into_factory).
+//!
 //! # Lifecycle
 //! 1. [`StreamFactory::new_stream`] on the connection's first packet.
 //! 2. [`Stream::accept`] for every packet of the connection (either direction);
@@ -12,7 +24,10 @@
 //!    [`Stream::conflict`] whenever a segment's bytes differ from bytes held for
 //!    the same offsets (before the bytes of that segment are delivered).
 //! 4. [`Stream::complete`] exactly once, with the reason and both ledgers. No
-//!    call follows it.
+//!    call follows it: whatever the stream wants to keep must be handed to the
+//!    context by then.
+//!
+//! Steps 2 to 4 each get the factory as `ctx`.
 
 use pcapread::{FiveTuple, FlowKey, Proto, Segment};
 
@@ -166,28 +181,42 @@ impl Completion {
 }
 
 /// One connection's consumer.
+///
+/// The context of every callback is the [`StreamFactory`] that made the
+/// stream: `ctx` is the assembler's factory, borrowed mutably for the call, so
+/// a stream hands its results to it directly (see the [module docs](self)).
 pub trait Stream {
+    /// The type of `ctx` in every callback: the [`StreamFactory`] that makes
+    /// this stream (its `Stream` type names this one with `Context = Self`).
+    type Context;
+
     /// Called for every packet before it is processed. The default takes it.
-    fn accept(&mut self, _segment: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+    fn accept(
+        &mut self,
+        _segment: &Segment<'_>,
+        _info: &AcceptInfo,
+        _ctx: &mut Self::Context,
+    ) -> Accept {
         Accept::Take
     }
 
     /// The next in-order bytes of one direction.
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>);
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut Self::Context);
 
     /// A segment's bytes differ from the bytes held for the same offsets; the
     /// conflict says which version the stream keeps. Called before the bytes
     /// of that segment are delivered. The default ignores it.
-    fn conflict(&mut self, _conflict: &Conflict) {}
+    fn conflict(&mut self, _conflict: &Conflict, _ctx: &mut Self::Context) {}
 
     /// The connection ended; called exactly once, last.
-    fn complete(&mut self, completion: &Completion);
+    fn complete(&mut self, completion: &Completion, ctx: &mut Self::Context);
 }
 
-/// Creates a [`Stream`] for each new connection.
-pub trait StreamFactory {
-    /// The stream type.
-    type Stream: Stream;
+/// Creates a [`Stream`] for each new connection, and is the context of
+/// every callback of the streams it made.
+pub trait StreamFactory: Sized {
+    /// The stream type. Its callbacks get this factory as their context.
+    type Stream: Stream<Context = Self>;
 
     /// A new connection was seen.
     fn new_stream(&mut self, info: &StreamInfo) -> Self::Stream;

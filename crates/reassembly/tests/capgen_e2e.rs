@@ -26,7 +26,8 @@ struct Out {
 
 struct H(Rc<RefCell<Out>>);
 impl Stream for H {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    type Context = F;
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut F) {
         let mut o = self.0.borrow_mut();
         let d = usize::from(sg.dir() == Dir::ServerToClient);
         let (_, saved) = sg.lengths();
@@ -36,7 +37,7 @@ impl Stream for H {
             o.len[d] += c.len() as u64;
         }
     }
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut F) {
         self.0.borrow_mut().completion = Some(c.clone());
     }
 }

@@ -47,12 +47,13 @@ static GLOBAL: Counting = Counting;
 
 struct Sum(u64);
 impl Stream for Sum {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    type Context = F;
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut F) {
         for c in sg.chunks() {
             self.0 += c.iter().map(|&b| u64::from(b)).sum::<u64>();
         }
     }
-    fn complete(&mut self, _c: &Completion) {}
+    fn complete(&mut self, _c: &Completion, _ctx: &mut F) {}
 }
 struct F;
 impl StreamFactory for F {

@@ -32,7 +32,8 @@ struct Flow {
 
 struct Collect(Rc<RefCell<Flow>>);
 impl Stream for Collect {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    type Context = Factory;
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Factory) {
         let mut f = self.0.borrow_mut();
         let d = match sg.dir() {
             Dir::ClientToServer => 0,
@@ -42,7 +43,7 @@ impl Stream for Collect {
         let bytes: Vec<u8> = sg.chunks().flatten().copied().collect();
         f.bytes[d].extend_from_slice(&bytes[saved..]);
     }
-    fn complete(&mut self, _c: &Completion) {}
+    fn complete(&mut self, _c: &Completion, _ctx: &mut Factory) {}
 }
 #[derive(Default)]
 struct Factory(Vec<Rc<RefCell<Flow>>>);

@@ -91,7 +91,9 @@ impl Record {
 pub struct Rec(pub Rc<RefCell<Record>>);
 
 impl Stream for Rec {
-    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo) -> Accept {
+    type Context = Factory;
+
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, _ctx: &mut Factory) -> Accept {
         let r = self.0.borrow();
         r.verdicts
             .iter()
@@ -100,7 +102,7 @@ impl Stream for Rec {
             .unwrap_or(Accept::Take)
     }
 
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>) {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Factory) {
         let mut r = self.0.borrow_mut();
         if r.completions > 0 {
             r.late_calls += 1;
@@ -127,7 +129,7 @@ impl Stream for Rec {
         }
     }
 
-    fn conflict(&mut self, c: &Conflict) {
+    fn conflict(&mut self, c: &Conflict, _ctx: &mut Factory) {
         let mut r = self.0.borrow_mut();
         if r.completions > 0 {
             r.late_calls += 1;
@@ -136,7 +138,7 @@ impl Stream for Rec {
         r.conflicts.push((*c, n));
     }
 
-    fn complete(&mut self, c: &Completion) {
+    fn complete(&mut self, c: &Completion, _ctx: &mut Factory) {
         let mut r = self.0.borrow_mut();
         r.completions += 1;
         r.completion = Some(c.clone());
