@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
-use crate::engine::Summary;
+use engine::Summary;
 
 /// How a command that ran to its end went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +89,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     let mut out = BufWriter::new(stdout.lock());
     let status = match &cli.command {
         Command::Extract(a) => {
-            let mut opts = a.options();
-            opts.engine.progress = !cli.quiet;
+            let mut opts = a.options()?;
+            opts.job.progress = !cli.quiet;
             let x = match crate::extract::run(&opts) {
                 Ok(x) => x,
                 Err(e) => return stopped(e),
@@ -108,22 +108,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             report(&x.summary)
         }
         Command::Flows(a) => {
-            let mut e = a.common.engine();
-            e.progress = !cli.quiet;
-            e.digest = !a.no_digest;
-            let s = crate::list::run(&e, a.json, &mut out)?;
+            let mut job = a.common.job()?;
+            job.progress = !cli.quiet;
+            job.engine.digest = !a.no_digest;
+            let s = crate::list::run(&job, a.json, &mut out)?;
             report(&s)
         }
         Command::Follow(a) => {
-            let mut e = a.common.engine();
-            e.progress = !cli.quiet;
-            let s = crate::follow::run(&e, a.flow, a.format.into(), &mut out)?;
+            let mut job = a.common.job()?;
+            job.progress = !cli.quiet;
+            let s = crate::follow::run(&job, a.flow, a.format.into(), &mut out)?;
             report(&s)
         }
         Command::Stats(a) => {
-            let mut e = a.common.engine();
-            e.progress = !cli.quiet;
-            let s = crate::stats::run(&e, a.json, &mut out)?;
+            let mut job = a.common.job()?;
+            job.progress = !cli.quiet;
+            let s = crate::stats::run(&job, a.json, &mut out)?;
             report(&s)
         }
         #[cfg(feature = "dpdk")]

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reassembly::OverlapPolicy;
 
-use crate::engine::{EngineOptions, GapMode};
+use engine::{BpfFilter, GapMode};
+
+use crate::job::Job;
 use crate::extract::ExtractOptions;
 use crate::files::Layout;
 use crate::naming::Naming;
@@ -108,7 +110,7 @@ pub struct Common {
     /// Flow records each worker keeps in memory for the manifest; past that
     /// they go to a temporary file (in the output directory for `extract`,
     /// else in TMPDIR), so memory does not grow with the number of flows.
-    #[arg(long, value_name = "N", default_value_t = crate::records::SPILL_AT,
+    #[arg(long, value_name = "N", default_value_t = engine::options::RECORDS_IN_MEMORY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub records_in_memory: usize,
 }
@@ -134,19 +136,22 @@ fn policy_help() -> String {
 }
 
 impl Common {
-    /// The engine options these arguments ask for.
-    pub fn engine(&self) -> EngineOptions {
-        let mut e = EngineOptions::new(self.inputs.clone());
+    /// The run these arguments ask for; the policy map file is read here.
+    pub fn job(&self) -> anyhow::Result<Job> {
+        let mut job = Job::new(self.inputs.clone());
+        let e = &mut job.engine;
         e.udp = self.udp;
-        e.filter = self.filter.clone();
+        e.filter = self.filter.as_deref().map(BpfFilter::new);
         // 0: the engine picks (see `EngineOptions::threads`).
         e.threads = self.threads.map_or(0, usize::from);
         e.records_in_memory = self.records_in_memory;
         e.assembler.overlap_policy = self.overlap_policy;
         e.assembler.verify_window = self.verify_window;
-        e.policy_map = self.policy_map.clone();
-        e.conflicts = self.conflicts.clone();
-        e
+        if let Some(path) = &self.policy_map {
+            e.assembler.policy_map = reassembly::PolicyMap::from_file(path)?;
+        }
+        job.conflicts = self.conflicts.clone();
+        Ok(job)
     }
 }
 
@@ -214,16 +219,16 @@ pub struct ExtractArgs {
 
 impl ExtractArgs {
     /// The extraction these arguments ask for.
-    pub fn options(&self) -> ExtractOptions {
-        let mut engine = self.common.engine();
-        engine.digest = !self.no_digest;
-        engine.gaps = match self.gaps {
+    pub fn options(&self) -> anyhow::Result<ExtractOptions> {
+        let mut job = self.common.job()?;
+        job.engine.digest = !self.no_digest;
+        job.engine.gaps = match self.gaps {
             GapsArg::Skip => GapMode::Skip,
             GapsArg::Zero => GapMode::Zero {
                 cap: self.zero_fill_cap,
             },
         };
-        let mut o = ExtractOptions::new(engine, self.output.clone());
+        let mut o = ExtractOptions::new(job, self.output.clone());
         o.force = self.force;
         o.layout = match self.layout {
             LayoutArg::Files => Layout::Files,
@@ -234,7 +239,7 @@ impl ExtractArgs {
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
         o.max_open_files = self.max_open_files as usize;
-        o
+        Ok(o)
     }
 }
 
@@ -293,7 +298,7 @@ pub struct LiveArgs {
     pub verify_window: usize,
     /// Flow records each worker keeps in memory; past that they go to a
     /// temporary file in the output directory, as for `extract`.
-    #[arg(long, value_name = "N", default_value_t = crate::records::SPILL_AT,
+    #[arg(long, value_name = "N", default_value_t = engine::options::RECORDS_IN_MEMORY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub records_in_memory: usize,
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
@@ -486,11 +491,11 @@ mod tests {
         let Command::Extract(x) = cli.command else {
             panic!("not extract")
         };
-        let o = x.options();
-        assert_eq!(o.engine.inputs.len(), 2);
-        assert_eq!(o.engine.gaps, GapMode::Zero { cap: 10 });
-        assert_eq!(o.engine.assembler.overlap_policy, OverlapPolicy::Last);
-        assert_eq!(o.engine.assembler.verify_window, 65536);
+        let o = x.options().unwrap();
+        assert_eq!(o.job.inputs.len(), 2);
+        assert_eq!(o.job.engine.gaps, GapMode::Zero { cap: 10 });
+        assert_eq!(o.job.engine.assembler.overlap_policy, OverlapPolicy::Last);
+        assert_eq!(o.job.engine.assembler.verify_window, 65536);
         assert_eq!(o.naming, Naming::Tcpflow);
     }
 

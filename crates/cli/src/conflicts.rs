@@ -26,9 +26,7 @@ use anyhow::Context as _;
 use reassembly::{Conflict, ConflictReason, Dir, ScatterGather, Winner};
 use serde::Serialize;
 
-use crate::flow::{FlowHead, FlowId, FlowRecord};
-use crate::manifest::Placement;
-use crate::sink::Sink;
+use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink};
 
 /// One line of the conflicts file.
 #[derive(Debug, Serialize)]

@@ -27,12 +27,12 @@ use anyhow::Context as _;
 use reassembly::Dir;
 use serde::Serialize;
 
-use crate::engine::{self, EngineOptions, Summary};
+use engine::{FlowRecord, Placement, Sink as _, Summary};
+
 use crate::files::{FileSink, Layout, STREAMS_BIN};
-use crate::flow::FlowRecord;
-use crate::manifest::{self, Flows, ManifestOut, Placement, Tool, Totals};
+use crate::job::Job;
+use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
 use crate::naming::{Namer, Naming};
-use crate::sink::Sink as _;
 
 /// Name of the manifest file in the output directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -47,7 +47,7 @@ pub const MANIFEST_RESERVE: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     /// What to read and how to reassemble it.
-    pub engine: EngineOptions,
+    pub job: Job,
     /// The output directory.
     pub out_dir: PathBuf,
     /// Allow a non-empty output directory.
@@ -62,9 +62,9 @@ pub struct ExtractOptions {
 
 impl ExtractOptions {
     /// Defaults: files layout, default naming, 4096 open files.
-    pub fn new(engine: EngineOptions, out_dir: impl Into<PathBuf>) -> ExtractOptions {
+    pub fn new(job: Job, out_dir: impl Into<PathBuf>) -> ExtractOptions {
         ExtractOptions {
-            engine,
+            job,
             out_dir: out_dir.into(),
             force: false,
             layout: Layout::Files,
@@ -175,9 +175,9 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     )?;
     // Flow records past the in-memory budget go to a temporary directory
     // beside the output, removed with the summary.
-    let mut engine = opts.engine.clone();
-    engine.spill_dir.get_or_insert_with(|| dir.clone());
-    let (mut summary, stop) = engine::run_partial(&engine, &mut sink)?;
+    let mut job = opts.job.clone();
+    job.engine.spill_dir.get_or_insert_with(|| dir.clone());
+    let (mut summary, stop) = job.run_partial(&mut sink)?;
     // Flush everything; after an error too, keeping what fits.
     let finished = sink.finish();
     let stop = match stop {
@@ -191,7 +191,7 @@ pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     let mut manifest = ManifestOut {
         tool: Tool::this(),
         inputs: manifest::inputs(&summary),
-        options: manifest::options(&opts.engine, opts.layout.name(), opts.naming),
+        options: manifest::options(&opts.job.engine, opts.layout.name(), opts.naming),
         complete: summary.complete() && stop.is_none(),
         error: stop.as_ref().map(|e| format!("{e:#}")),
         totals: totals.clone(),

@@ -28,10 +28,8 @@ use anyhow::Context as _;
 use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
-use crate::flow::{FlowHead, FlowId, FlowRecord, DIRS};
-use crate::manifest::Placement;
+use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
-use crate::sink::Sink;
 
 /// Buffer size of each open file, and the size its writes are aligned to
 /// ([`BlockWriter`]).

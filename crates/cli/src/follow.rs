@@ -36,9 +36,9 @@ use std::io::Write;
 use reassembly::{Dir, ScatterGather};
 
 use crate::args::FollowAs;
-use crate::engine::{self, EngineOptions, Summary};
-use crate::flow::{FlowHead, FlowId, FlowRecord};
-use crate::sink::Sink;
+use engine::{FlowHead, FlowId, FlowRecord, Sink, Summary};
+
+use crate::job::Job;
 
 /// How transcript bytes are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -218,13 +218,13 @@ pub struct NoSuchFlow(pub FlowId);
 /// Run `follow`: print the transcript of flow `select` (or of every flow, in
 /// id order) to `out`.
 pub fn run(
-    opts: &EngineOptions,
+    job: &Job,
     select: Option<FlowId>,
     render: Render,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
     let mut sink = FollowSink::new(select);
-    let summary = engine::run(opts, &mut sink)?;
+    let summary = job.run(&mut sink)?;
     if let Some(id) = select {
         if !sink.flows.contains_key(&id) {
             return Err(NoSuchFlow(id).into());

@@ -4,14 +4,14 @@
 
 use std::io::Write;
 
-use crate::engine::{self, EngineOptions, Summary};
-use crate::flow::FlowRecord;
-use crate::manifest::{Flow, Placement};
-use crate::sink::NullSink;
+use engine::{FlowRecord, NullSink, Placement, Summary};
+
+use crate::job::Job;
+use crate::manifest::Flow;
 
 /// Run `flows`, printing to `out`.
-pub fn run(opts: &EngineOptions, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
-    let summary = engine::run(opts, &mut NullSink)?;
+pub fn run(job: &Job, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
+    let summary = job.run(&mut NullSink)?;
     if json {
         for r in summary.records() {
             let r = r?;

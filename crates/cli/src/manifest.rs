@@ -10,8 +10,7 @@ use pcapread::{Compression, Format};
 use reassembly::{Dir, Ledger};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::engine::{GapMode, Summary};
-use crate::flow::{DirRecord, FlowRecord};
+use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
 use crate::timefmt::rfc3339;
 
 /// The whole manifest.
@@ -284,24 +283,6 @@ impl LedgerOut {
     }
 }
 
-/// Where a direction's bytes were written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Placement {
-    /// Not written anywhere (`flows`), so no `file` field.
-    Unwritten,
-    /// A file of its own (null when there were no bytes).
-    File(Option<String>),
-    /// A range of the packed `streams.bin`.
-    Packed {
-        /// The packed file's name.
-        file: String,
-        /// First byte.
-        offset: u64,
-        /// Length.
-        length: u64,
-    },
-}
-
 impl Direction {
     /// The manifest entry of one direction placed as `placement`.
     pub fn new(d: &DirRecord, placement: Placement) -> Direction {
@@ -534,7 +515,7 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
 
 /// The options block for an engine run with the given layout and naming.
 pub fn options(
-    engine: &crate::engine::EngineOptions,
+    engine: &engine::EngineOptions,
     layout: &str,
     naming: crate::naming::Naming,
 ) -> Options {
@@ -542,7 +523,7 @@ pub fn options(
         udp: engine.udp,
         overlap_policy: engine.assembler.overlap_policy.name().to_string(),
         verify_window: engine.assembler.verify_window,
-        filter: engine.filter.clone(),
+        filter: engine.filter.as_ref().map(|f| f.expr().to_string()),
         gaps: engine.gaps.name().to_string(),
         zero_fill_cap: match engine.gaps {
             GapMode::Skip => None,

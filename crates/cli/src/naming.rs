@@ -40,7 +40,7 @@ use std::str::FromStr;
 
 use reassembly::Dir;
 
-use crate::flow::FlowHead;
+use engine::FlowHead;
 
 /// Digits of the zero-padded flow id in default names.
 pub const ID_WIDTH: usize = 10;
@@ -109,7 +109,7 @@ impl Namer {
     /// Must be called once per flow, in flow id order, for tcpflow's clash
     /// suffixes to be deterministic.
     pub fn names(&mut self, head: &FlowHead) -> [String; 2] {
-        let [a, b] = crate::flow::DIRS;
+        let [a, b] = engine::DIRS;
         match self.naming {
             Naming::Default => [default_name(head, a), default_name(head, b)],
             Naming::Tcpflow => {
@@ -373,7 +373,7 @@ mod tests {
             h.proto = if udp { Proto::Udp } else { Proto::Tcp };
             h.client = SocketAddr::new(ip(a), ports.0);
             h.server = SocketAddr::new(ip(b), ports.1);
-            for dir in crate::flow::DIRS {
+            for dir in engine::DIRS {
                 let name = default_name(&h, dir);
                 prop_assert!(is_sanitized(&name), "{}", name);
                 prop_assert!(check_inside(&name).is_ok(), "{}", name);

@@ -11,9 +11,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How long a run goes before the bar appears.
 const DELAY: Duration = Duration::from_millis(750);
 
-/// Frames between looks at the clock.
-const EVERY: u64 = 4096;
-
 /// A lazily shown progress bar over the input bytes.
 pub(crate) struct Progress {
     enabled: bool,
@@ -34,9 +31,18 @@ impl Progress {
         }
     }
 
-    /// Frame `number` was read; `bytes` of input are behind us.
-    pub(crate) fn frame(&mut self, number: u64, bytes: u64) {
-        if !self.enabled || number % EVERY != 0 {
+    /// The run is over: remove the bar.
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The engine tells the bar every 4096 frames.
+impl engine::Progress for Progress {
+    fn update(&mut self, number: u64, bytes: u64) {
+        if !self.enabled {
             return;
         }
         if self.bar.is_none() && self.start.elapsed() >= DELAY {
@@ -55,13 +61,6 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(bytes.min(self.total));
             bar.set_message(format!("{number} frames"));
-        }
-    }
-
-    /// The run is over: remove the bar.
-    pub(crate) fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
         }
     }
 }

@@ -7,9 +7,10 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::engine::{self, EngineOptions, Summary};
+use engine::{NullSink, Summary};
+
+use crate::job::Job;
 use crate::manifest::{self, Input, LedgerOut, Totals};
-use crate::sink::NullSink;
 
 /// The `stats --json` object.
 #[derive(Debug, Clone, Serialize)]
@@ -147,8 +148,8 @@ impl Stats {
 }
 
 /// Run `stats`, printing to `out`.
-pub fn run(opts: &EngineOptions, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
-    let summary = engine::run(opts, &mut NullSink)?;
+pub fn run(job: &Job, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
+    let summary = job.run(&mut NullSink)?;
     let stats = Stats::new(&summary)?;
     if json {
         serde_json::to_writer_pretty(&mut *out, &stats)?;

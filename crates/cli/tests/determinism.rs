@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use capgen::{ByteRange, EndMix, GenConfig};
-use streamcut::engine::EngineOptions;
 use streamcut::extract::{self, ExtractOptions};
 use streamcut::files::Layout;
+use streamcut::job::Job;
 
 /// Every file under `dir` (relative path -> bytes).
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -41,11 +41,11 @@ fn extract_tree(
     udp: bool,
 ) -> BTreeMap<PathBuf, Vec<u8>> {
     let out = tempfile::tempdir().unwrap();
-    let mut engine = EngineOptions::new(vec![input.to_path_buf()]);
-    engine.threads = threads;
-    engine.records_in_memory = records;
-    engine.udp = udp;
-    let mut opts = ExtractOptions::new(engine, out.path());
+    let mut job = Job::new(vec![input.to_path_buf()]);
+    job.engine.threads = threads;
+    job.engine.records_in_memory = records;
+    job.engine.udp = udp;
+    let mut opts = ExtractOptions::new(job, out.path());
     opts.layout = layout;
     opts.force = true;
     extract::run(&opts).unwrap();
@@ -53,7 +53,7 @@ fn extract_tree(
 }
 
 fn assert_same_for_all_thread_counts(input: &Path, layout: Layout, udp: bool) {
-    let all = streamcut::records::SPILL_AT;
+    let all = engine::options::RECORDS_IN_MEMORY;
     let one = extract_tree(input, (1, all), layout, udp);
     assert!(one.contains_key(Path::new("manifest.json")));
     // (threads, flow records kept in memory per worker before spilling)

@@ -17,9 +17,7 @@ use std::path::PathBuf;
 use common::*;
 use reassembly::Gap;
 use serde_json::Value;
-use streamcut::engine::{collect, EngineOptions, Summary};
-use streamcut::flow::FlowRecord;
-use streamcut::sink::Collector;
+use engine::{collect, Collector, EngineOptions, FlowRecord, Input, Summary};
 
 fn path(rel: &str) -> PathBuf {
     root().join(corpus(rel))
@@ -27,10 +25,12 @@ fn path(rel: &str) -> PathBuf {
 
 /// Run the engine (one thread, UDP on) over one corpus capture.
 fn run(rel: &str) -> (Summary, Collector) {
-    let mut o = EngineOptions::new(vec![path(rel)]);
-    o.threads = 1;
-    o.udp = true;
-    let (summary, collected) = collect(&o).unwrap();
+    let o = EngineOptions {
+        threads: 1,
+        udp: true,
+        ..EngineOptions::default()
+    };
+    let (summary, collected) = collect(&o, Input::files([path(rel)])).unwrap();
     assert!(summary.complete(), "{rel}: input problems");
     (summary, collected)
 }

@@ -1,5 +1,7 @@
-//! `--filter EXPR`: tcpdump filter expressions, compiled by libpcap (through
-//! the `pcap` crate) once per link type and run on every frame before decoding.
+//! [`EngineOptions::filter`](crate::EngineOptions::filter) (the CLI's `--filter EXPR`):
+//! tcpdump filter expressions, compiled by libpcap (through the `pcap` crate)
+//! once per link type and run on every frame before decoding (cargo feature
+//! `bpf`, on by default).
 //!
 //! Like tcpdump reading a file, the filter sees the frame from its link-layer
 //! header on. The program is compiled against a "dead" libpcap handle of the
@@ -19,6 +21,13 @@ use pcapread::LinkType;
 pub struct BpfFilter {
     expr: String,
     programs: HashMap<LinkType, BpfProgram>,
+}
+
+/// A clone holds the expression; its programs are compiled again as needed.
+impl Clone for BpfFilter {
+    fn clone(&self) -> Self {
+        BpfFilter::new(&self.expr)
+    }
 }
 
 impl std::fmt::Debug for BpfFilter {

@@ -360,7 +360,7 @@ impl<'a> Iterator for Merge<'a> {
 mod tests {
     use super::*;
     use crate::flow::{DirRecord, FlowHead};
-    use crate::manifest::Placement;
+    use crate::flow::Placement;
     use pcapread::{EncapPath, Layer, Proto};
     use reassembly::{EndReason, Gap};
 

@@ -1,26 +1,29 @@
-//! The library API other code builds on: `engine::run` with a sink,
-//! `engine::collect` into memory.
+//! Sink runs, the bytes-level API the CLI's writers build on:
+//! [`engine::run_sink`] and [`engine::collect`] on corpus captures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::PathBuf;
 
-use common::*;
+use engine::{EngineOptions, FlowHead, GapMode, Input, Sink, DIRS};
 use reassembly::Dir;
 use sha2::{Digest, Sha256};
-use streamcut::engine::{self, EngineOptions, GapMode};
-use streamcut::flow::{FlowHead, DIRS};
-use streamcut::sink::Sink;
 
-fn opts(rel: &str) -> EngineOptions {
-    EngineOptions::new(vec![root().join(corpus(rel))])
+/// A corpus capture, by its path under `testdata/corpus`.
+fn capture(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus")).join(rel)
+}
+
+/// `rel` read with the defaults (all cores).
+fn collect(rel: &str, opts: &EngineOptions) -> (engine::Summary, engine::Collector) {
+    engine::collect(opts, Input::files([capture(rel)])).unwrap()
 }
 
 #[test]
 fn collected_bytes_match_records() {
-    let (summary, collected) =
-        engine::collect(&opts("arkime/tcp-reassembly-synthetic.pcap")).unwrap();
+    let (summary, collected) = collect(
+        "arkime/tcp-reassembly-synthetic.pcap",
+        &EngineOptions::default(),
+    );
     assert!(summary.complete());
     assert_eq!(summary.frames, 106);
     assert_eq!(summary.flows.len(), 11);
@@ -45,9 +48,14 @@ fn collected_bytes_match_records() {
 
 #[test]
 fn zero_fill_writes_through_the_sink() {
-    let mut o = opts("suricata-verify/eve-overlap-payload-05-gap/tcp-simple-gap2.pcap");
-    o.gaps = GapMode::Zero { cap: 100 };
-    let (summary, collected) = engine::collect(&o).unwrap();
+    let o = EngineOptions {
+        gaps: GapMode::Zero { cap: 100 },
+        ..EngineOptions::default()
+    };
+    let (summary, collected) = collect(
+        "suricata-verify/eve-overlap-payload-05-gap/tcp-simple-gap2.pcap",
+        &o,
+    );
     let id = summary.flows[0].head.id;
     assert_eq!(collected.flows[&id].c2s, b"VERY\0\0\0\0DATA");
     assert!(collected.flows[&id].ended[0]);
@@ -57,10 +65,12 @@ fn zero_fill_writes_through_the_sink() {
 #[test]
 fn udp_is_opt_in() {
     let rel = "zeek/tunnels/Teredo.pcap";
-    let (tcp_only, _) = engine::collect(&opts(rel)).unwrap();
-    let mut o = opts(rel);
-    o.udp = true;
-    let (both, _) = engine::collect(&o).unwrap();
+    let (tcp_only, _) = collect(rel, &EngineOptions::default());
+    let o = EngineOptions {
+        udp: true,
+        ..EngineOptions::default()
+    };
+    let (both, _) = collect(rel, &o);
     assert!(tcp_only.udp_ignored > 0);
     assert_eq!(both.udp_ignored, 0);
     assert!(both.flows.len() > tcp_only.flows.len());
@@ -84,23 +94,26 @@ impl Sink for FullDisk {
 
 #[test]
 fn sink_errors_stop_the_run() {
-    let e = engine::run(
-        &opts("arkime/tcp-reassembly-synthetic.pcap"),
-        &mut FullDisk { left: 100 },
-    )
-    .unwrap_err();
-    assert!(format!("{e:#}").contains("no space left"), "{e:#}");
+    for threads in [1, 2, 3] {
+        let e = engine::run_sink(
+            &EngineOptions::default().with_threads(threads),
+            Input::files([capture("arkime/tcp-reassembly-synthetic.pcap")]),
+            &mut FullDisk { left: 100 },
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("no space left"), "{e:#}");
+    }
 }
 
 #[test]
 fn a_damaged_input_ends_only_itself() {
     let tmp = tempfile::tempdir().unwrap();
-    let good = root().join(corpus("arkime/tcp-reassembly-synthetic.pcap"));
+    let good = capture("arkime/tcp-reassembly-synthetic.pcap");
     let bytes = std::fs::read(&good).unwrap();
     let bad = tmp.path().join("bad.pcap");
     std::fs::write(&bad, &bytes[..3000]).unwrap();
-    let o = EngineOptions::new(vec![bad.clone(), PathBuf::from("/nonexistent.pcap"), good]);
-    let (summary, _) = engine::collect(&o).unwrap();
+    let input = Input::files([bad.clone(), PathBuf::from("/nonexistent.pcap"), good]);
+    let (summary, _) = engine::collect(&EngineOptions::default(), input).unwrap();
     assert!(!summary.complete());
     let problems: Vec<_> = summary.problems().collect();
     assert_eq!(problems.len(), 2);
@@ -112,18 +125,3 @@ fn a_damaged_input_ends_only_itself() {
     assert!(summary.inputs[0].frames > 0 && summary.inputs[0].frames < 106);
 }
 
-#[test]
-fn record_totals_equal_manifest_flow_totals() {
-    use streamcut::manifest::{self, Flow, Placement};
-    let mut o = opts("zeek/tunnels/Teredo.pcap");
-    o.udp = true;
-    let (summary, _) = engine::collect(&o).unwrap();
-    let flows: Vec<Flow> = summary
-        .flows
-        .iter()
-        .map(|r| Flow::new(r, |_| Placement::Unwritten))
-        .collect();
-    let t = manifest::record_totals(&summary, |_| true).unwrap();
-    assert_eq!(t, manifest::totals(&summary, &flows));
-    assert!(t.udp_flows > 0 && t.tcp_flows > 0 && t.bytes > 0);
-}

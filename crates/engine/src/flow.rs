@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use pcapread::{EncapPath, Layer, Proto};
 use reassembly::{Dir, EndReason, Ledger};
 
-use crate::manifest::Placement;
 
 /// A flow id: the frame number of the flow's first packet.
 pub type FlowId = u64;
@@ -63,7 +62,7 @@ pub struct DirRecord {
     /// Packets sent in this direction.
     pub packets: u64,
     /// SHA-256 of the bytes handed to the sink (`None` when digests are off:
-    /// [`EngineOptions::digest`](crate::engine::EngineOptions::digest)).
+    /// [`EngineOptions::digest`](crate::EngineOptions::digest)).
     pub sha256: Option<[u8; 32]>,
     /// Zero bytes written in place of missing bytes (`--gaps zero`).
     pub zero_filled: u64,
@@ -100,6 +99,24 @@ impl FlowRecord {
             Dir::ServerToClient => &self.s2c,
         }
     }
+}
+
+/// Where a sink put one direction of a flow.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Placement {
+    /// Not written anywhere (`streamcut flows`).
+    Unwritten,
+    /// A file of its own (`None` when there were no bytes).
+    File(Option<String>),
+    /// A range of one packed file.
+    Packed {
+        /// The packed file's name.
+        file: String,
+        /// First byte.
+        offset: u64,
+        /// Length.
+        length: u64,
+    },
 }
 
 /// Both directions in manifest order.

@@ -7,7 +7,7 @@
 //! final record. Calls for different flows interleave in packet order (by the
 //! frame that caused them, then flow id: the same for any number of worker
 //! threads). An error from any call stops the run and is returned by
-//! [`engine::run`](crate::engine::run).
+//! [`run_sink`](crate::run_sink).
 //!
 //! A sink whose output for one flow depends on that flow alone (one file per
 //! flow direction, say) can [`Sink::split`] itself into one part per worker
@@ -20,14 +20,15 @@ use std::collections::BTreeMap;
 
 use reassembly::{Conflict, Dir, ScatterGather};
 
-use crate::flow::{FlowHead, FlowId, FlowRecord};
-use crate::manifest::Placement;
+use crate::flow::{FlowHead, FlowId, FlowRecord, Placement};
 
 /// A consumer of reassembled flows.
 pub trait Sink {
     /// Whether this sink needs [`Sink::delivery`] calls (with the live
-    /// [`ScatterGather`]). Such a sink runs on the single-threaded engine; all
-    /// others run on the parallel one, which does not make delivery calls.
+    /// [`ScatterGather`]). Such a sink, unless it [splits](Sink::split), runs
+    /// on one worker on the calling thread: calls replayed from several
+    /// workers carry no deliveries. (A Stream-level run,
+    /// [`run_streams`](crate::run_streams), gets every delivery on every worker.)
     fn wants_deliveries(&self) -> bool {
         false
     }
@@ -93,7 +94,87 @@ pub trait Sink {
     }
 }
 
-/// A sink that keeps nothing (the `flows` and `stats` commands).
+/// Sinks behind a box are sinks (parts of a split sink are boxed).
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn wants_deliveries(&self) -> bool {
+        (**self).wants_deliveries()
+    }
+    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        (**self).split(parts)
+    }
+    fn finish(&mut self) -> anyhow::Result<()> {
+        (**self).finish()
+    }
+    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        (**self).open(head)
+    }
+    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        (**self).write(head, dir, bytes)
+    }
+    fn delivery(
+        &mut self,
+        head: &FlowHead,
+        dir: Dir,
+        gap: u64,
+        sg: &ScatterGather<'_>,
+    ) -> anyhow::Result<()> {
+        (**self).delivery(head, dir, gap, sg)
+    }
+    fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
+        (**self).conflict(head, conflict)
+    }
+    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        (**self).end_dir(head, dir)
+    }
+    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
+        (**self).close(record)
+    }
+    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
+        (**self).take_placement(id)
+    }
+}
+
+/// A sink borrowed mutably is a sink.
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn wants_deliveries(&self) -> bool {
+        (**self).wants_deliveries()
+    }
+    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        (**self).split(parts)
+    }
+    fn finish(&mut self) -> anyhow::Result<()> {
+        (**self).finish()
+    }
+    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        (**self).open(head)
+    }
+    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
+        (**self).write(head, dir, bytes)
+    }
+    fn delivery(
+        &mut self,
+        head: &FlowHead,
+        dir: Dir,
+        gap: u64,
+        sg: &ScatterGather<'_>,
+    ) -> anyhow::Result<()> {
+        (**self).delivery(head, dir, gap, sg)
+    }
+    fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
+        (**self).conflict(head, conflict)
+    }
+    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        (**self).end_dir(head, dir)
+    }
+    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
+        (**self).close(record)
+    }
+    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
+        (**self).take_placement(id)
+    }
+}
+
+/// A sink that keeps nothing (`streamcut flows` and `stats`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NullSink;
 

@@ -1,33 +1,30 @@
 //! Batches of frames, and how the workers decode them together.
 //!
-//! The reading thread only walks the capture: it cuts [`Batch`]es of up to
+//! The reading thread only walks the input: it cuts [`Batch`]es of up to
 //! [`BATCH`] raw frames (those the filter lets through) with the housekeeping
-//! ticks that fall between them. Every worker gets every batch and first
-//! [prepares](Batch::prepare) it:
+//! ticks that fall between them. Each batch is then made ready for the
+//! assemblers in two steps:
 //!
-//! 1. **Decode, shared.** The frames are split into slices of [`SLICE`];
-//!    each worker claims slices until none is left and decodes them with its
-//!    own decoder, which defers IP fragments
-//!    ([`DecoderConfig::defer_fragments`]) and so keeps no state. A worker
-//!    that needs a slice another one is still decoding waits for it; one that
-//!    nobody has started it decodes itself. No slice is decoded twice.
+//! 1. **Decode, in parallel.** The frames are split into slices of [`SLICE`]
+//!    that rayon hands to whichever pool thread is free (work stealing); each
+//!    thread decodes with its own decoder, which defers IP fragments
+//!    ([`DecoderConfig::defer_fragments`]) and so keeps no state.
 //! 2. **Defragment, in order.** The deferred fragments of the whole batch go,
 //!    in frame order, through the one defragmenting decoder of the run
-//!    ([`Defrag`], behind a lock). The first worker to get there does it for
-//!    everyone; since a worker prepares its batches in order and every worker
-//!    prepares every batch, batch `n` is always defragmented after batch
-//!    `n - 1`. Before each fragment that decoder is told the latest time of
-//!    the frames since the previous fragment ([`Decoder::expire`]), so
-//!    datagrams time out exactly as with one decoder of every frame.
+//!    ([`Defrag`]); batch `n` is defragmented after batch `n - 1`. Before each
+//!    fragment that decoder is told the latest time of the frames since the
+//!    previous fragment ([`Decoder::expire`]), so datagrams time out exactly
+//!    as with one decoder of every frame.
 //!
 //! Then worker `w` takes the segments of its shard in frame order
 //! ([`Batch::for_shard`]). The result is the same as decoding every frame in
-//! order on one thread, whatever the number of workers and however they
-//! shared the slices.
+//! order on one thread, whatever the number of workers and however the
+//! slices were shared out.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
 
 use pcapread::{DecodeStats, Decoder, DecoderConfig, Frame, Proto, Segment, Skip};
 
@@ -39,9 +36,9 @@ pub const SLICE: usize = 128;
 
 /// A housekeeping round due just before frame `frame`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Tick {
-    pub(super) frame: u64,
-    pub(super) now: u64,
+pub(crate) struct Tick {
+    pub(crate) frame: u64,
+    pub(crate) now: u64,
 }
 
 /// A frame as read: its bytes are borrowed from the memory map (`frame.data`),
@@ -54,9 +51,9 @@ struct RawFrame<'m> {
 /// One decoded segment; its payload is borrowed from the memory map
 /// (`seg.payload`) or lies at `arena` in the arena of what holds the item
 /// (the batch for a decoded frame, [`Defragged`] for a rebuilt datagram).
-pub(super) struct Item<'m> {
-    pub(super) seg: Segment<'m>,
-    pub(super) arena: Option<Range<usize>>,
+pub(crate) struct Item<'m> {
+    pub(crate) seg: Segment<'m>,
+    pub(crate) arena: Option<Range<usize>>,
     shard: u32,
 }
 
@@ -76,17 +73,17 @@ struct Defragged<'m> {
 }
 
 /// A worker's decoder: it defers fragments, so it holds no state but counts.
-pub(super) struct Decoding {
+pub(crate) struct Decoding {
     decoder: Decoder,
     workers: usize,
     udp: bool,
     /// UDP datagrams dropped because UDP was not asked for.
-    pub(super) udp_ignored: u64,
+    pub(crate) udp_ignored: u64,
 }
 
 impl Decoding {
     /// A decoder for `workers` shards; UDP is kept when `udp`.
-    pub(super) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Decoding {
+    pub(crate) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Decoding {
         Decoding {
             decoder: Decoder::new(DecoderConfig {
                 defer_fragments: true,
@@ -100,13 +97,13 @@ impl Decoding {
 
     /// The decoder's counters (deferred fragments counted as such) and the
     /// UDP datagrams dropped.
-    pub(super) fn counts(&self) -> (DecodeStats, u64) {
+    pub(crate) fn counts(&self) -> (DecodeStats, u64) {
         (self.decoder.stats(), self.udp_ignored)
     }
 }
 
 /// The run's one defragmenting decoder, fed the deferred fragments in order.
-pub(super) struct Defrag {
+pub(crate) struct Defrag {
     decoding: Decoding,
     /// Latest time of the frames after the last fragment decoded.
     since_ts: u64,
@@ -114,7 +111,7 @@ pub(super) struct Defrag {
 
 impl Defrag {
     /// A defragmenter for `workers` shards; UDP is kept when `udp`.
-    pub(super) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Defrag {
+    pub(crate) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Defrag {
         Defrag {
             decoding: Decoding {
                 decoder: Decoder::new(DecoderConfig {
@@ -132,7 +129,7 @@ impl Defrag {
     /// The counters of the workers' decoders combined with this one's: what
     /// one decoder of every frame would have counted; and the UDP datagrams
     /// dropped.
-    pub(super) fn total(&self, workers: &[(DecodeStats, u64)]) -> (DecodeStats, u64) {
+    pub(crate) fn total(&self, workers: &[(DecodeStats, u64)]) -> (DecodeStats, u64) {
         let mut stats = DecodeStats::default();
         let mut udp_ignored = self.decoding.udp_ignored;
         for (s, u) in workers {
@@ -150,7 +147,7 @@ impl Defrag {
 /// every batch, between the assemblers' long-lived allocations, left the heap
 /// fragmented (a few MiB more resident on the bulk benchmark).
 #[derive(Default)]
-pub(super) struct Spares<'m> {
+pub(crate) struct Spares<'m> {
     frames: Mutex<Vec<Vec<RawFrame<'m>>>>,
     items: Mutex<Vec<Vec<Item<'m>>>>,
 }
@@ -177,59 +174,56 @@ impl<'m> Spares<'m> {
 }
 
 /// Raw frames and ticks, and the decoded segments once prepared.
-pub(super) struct Batch<'m> {
+pub(crate) struct Batch<'m> {
     frames: Vec<RawFrame<'m>>,
     /// Bytes of the frames that are not in a memory map.
-    pub(super) arena: Vec<u8>,
-    pub(super) ticks: Vec<Tick>,
+    pub(crate) arena: Vec<u8>,
+    pub(crate) ticks: Vec<Tick>,
     /// Latest time of the batch's frames.
     max_ts: u64,
-    slices: Vec<OnceLock<Decoded<'m>>>,
-    /// Next slice to claim.
-    claim: AtomicUsize,
-    defragged: OnceLock<Defragged<'m>>,
+    /// The decoded slices, once decoded.
+    slices: Vec<Decoded<'m>>,
+    /// The datagrams rebuilt from the batch's fragments, once defragmented.
+    defragged: Defragged<'m>,
     spares: Arc<Spares<'m>>,
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         Spares::give(&self.spares.frames, std::mem::take(&mut self.frames));
-        for slot in &mut self.slices {
-            if let Some(d) = slot.take() {
-                Spares::give(&self.spares.items, d.items);
-            }
+        for d in std::mem::take(&mut self.slices) {
+            Spares::give(&self.spares.items, d.items);
         }
     }
 }
 
 impl<'m> Batch<'m> {
     /// An empty batch with buffers from `spares`.
-    pub(super) fn new(spares: &Arc<Spares<'m>>) -> Batch<'m> {
+    pub(crate) fn new(spares: &Arc<Spares<'m>>) -> Batch<'m> {
         Batch {
             frames: Spares::take(&spares.frames, BATCH),
             arena: Vec::new(),
             ticks: Vec::new(),
             max_ts: 0,
             slices: Vec::new(),
-            claim: AtomicUsize::new(0),
-            defragged: OnceLock::new(),
+            defragged: Defragged::default(),
             spares: Arc::clone(spares),
         }
     }
 
     /// Whether the batch holds [`BATCH`] frames.
-    pub(super) fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.frames.len() >= BATCH
     }
 
     /// Add a frame whose bytes are borrowed from a memory map.
-    pub(super) fn push_mapped(&mut self, frame: Frame<'m>) {
+    pub(crate) fn push_mapped(&mut self, frame: Frame<'m>) {
         self.max_ts = self.max_ts.max(frame.ts);
         self.frames.push(RawFrame { frame, arena: None });
     }
 
     /// Add a frame whose bytes are copied into the batch.
-    pub(super) fn push_copied(&mut self, frame: &Frame<'_>) {
+    pub(crate) fn push_copied(&mut self, frame: &Frame<'_>) {
         self.max_ts = self.max_ts.max(frame.ts);
         let start = self.arena.len();
         self.arena.extend_from_slice(frame.data);
@@ -243,48 +237,43 @@ impl<'m> Batch<'m> {
     }
 
     /// Add the tick due before the next frame.
-    pub(super) fn push_tick(&mut self, tick: Tick) {
+    pub(crate) fn push_tick(&mut self, tick: Tick) {
         self.ticks.push(tick);
     }
 
-    /// Ready the batch for the workers (no more frames are added).
-    pub(super) fn seal(&mut self) {
+    /// Whether the batch holds no frame and no tick.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.ticks.is_empty()
+    }
+
+    /// Decode the batch on the calling thread with `dec`, then defragment it
+    /// (see the module docs).
+    pub(crate) fn prepare(&mut self, dec: &mut Decoding, defrag: &mut Defrag) {
         let slices = self.frames.len().div_ceil(SLICE);
-        self.slices = (0..slices).map(|_| OnceLock::new()).collect();
+        let decoded: Vec<Decoded<'m>> = (0..slices).map(|s| self.decode(s, dec)).collect();
+        self.slices = decoded;
+        self.defragged = self.defragment(defrag);
     }
 
-    /// Decode the batch together with the other workers, then defragment
-    /// it (see the module docs). An error only when the defragmenter's lock
-    /// was poisoned by a panicking worker.
-    pub(super) fn prepare(&self, dec: &mut Decoding, defrag: &Mutex<Defrag>) -> anyhow::Result<()> {
-        self.help_decode(dec);
-        for (s, slot) in self.slices.iter().enumerate() {
-            slot.get_or_init(|| self.decode(s, dec));
-        }
-        if self.defragged.get().is_none() {
-            let mut d = defrag
-                .lock()
-                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
-            self.defragged.get_or_init(|| self.defragment(&mut d));
-        }
-        Ok(())
-    }
-
-    /// Decode the slices nobody has claimed yet.
-    fn help_decode(&self, dec: &mut Decoding) {
-        while self.decode_one(dec) {}
-    }
-
-    /// Claim and decode one slice; false when every slice is claimed. The
-    /// reading thread calls this on batches the workers have not started
-    /// instead of waiting for room in their queues.
-    pub(super) fn decode_one(&self, dec: &mut Decoding) -> bool {
-        let s = self.claim.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = self.slices.get(s) else {
-            return false;
-        };
-        slot.get_or_init(|| self.decode(s, dec));
-        true
+    /// Decode the batch's slices in parallel on the current rayon pool, each
+    /// with the decoder of the pool thread that runs it
+    /// (`decoders[current_thread_index]`), then defragment it.
+    pub(crate) fn prepare_parallel(&mut self, decoders: &[Mutex<Decoding>], defrag: &mut Defrag) {
+        let slices = self.frames.len().div_ceil(SLICE);
+        let this = &*self;
+        let decoded: Vec<Decoded<'m>> = (0..slices)
+            .into_par_iter()
+            .map(|s| {
+                let i = rayon::current_thread_index().unwrap_or(0) % decoders.len().max(1);
+                // Each pool thread locks only its own decoder: never contended.
+                let mut dec = decoders[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                this.decode(s, &mut dec)
+            })
+            .collect();
+        self.slices = decoded;
+        self.defragged = self.defragment(defrag);
     }
 
     /// `raw` with its bytes wherever they are.
@@ -362,12 +351,7 @@ impl<'m> Batch<'m> {
                 .iter()
                 .fold(t, |t, f| t.max(f.frame.ts))
         };
-        for &i in self
-            .slices
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|s| &s.deferred)
-        {
+        for &i in self.slices.iter().flat_map(|s| &s.deferred) {
             let Some(raw) = self.frames.get(i) else {
                 continue;
             };
@@ -400,15 +384,17 @@ impl<'m> Batch<'m> {
     }
 
     /// Call `f` on each segment of shard `w` in frame order, with the arena
-    /// its payload range refers to. Only after [`prepare`](Batch::prepare).
-    pub(super) fn for_shard(&self, w: u32, mut f: impl FnMut(&Item<'m>, &[u8])) {
-        let (rebuilt, rebuilt_arena) = match self.defragged.get() {
-            Some(d) => (&d.items[..], &d.arena[..]),
-            None => (&[][..], &[][..]),
-        };
-        let mut rebuilt = rebuilt.iter().filter(|i| i.shard == w).peekable();
-        let decoded = self.slices.iter().filter_map(OnceLock::get);
-        for item in decoded.flat_map(|s| &s.items).filter(|i| i.shard == w) {
+    /// its payload range refers to. Only after [`prepare`](Batch::prepare)
+    /// (or [`prepare_parallel`](Batch::prepare_parallel)).
+    pub(crate) fn for_shard(&self, w: u32, mut f: impl FnMut(&Item<'m>, &[u8])) {
+        let rebuilt_arena = &self.defragged.arena[..];
+        let mut rebuilt = self
+            .defragged
+            .items
+            .iter()
+            .filter(|i| i.shard == w)
+            .peekable();
+        for item in self.slices.iter().flat_map(|s| &s.items).filter(|i| i.shard == w) {
             while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
                 f(r, rebuilt_arena);
             }
@@ -430,7 +416,7 @@ fn shard_of(seg: &Segment<'_>, workers: usize, udp: bool, udp_ignored: &mut u64)
 }
 
 /// `seg` with another payload (and so another lifetime).
-pub(super) fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
+pub(crate) fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<'a> {
     Segment {
         frame: seg.frame,
         ts: seg.ts,
@@ -545,8 +531,8 @@ mod tests {
         (out, dec.stats())
     }
 
-    /// Decode in batches of `per_batch` frames on `workers` threads, half the
-    /// batches copied and half borrowed; every worker collects its shard.
+    /// Decode in batches of `per_batch` frames on a pool of `workers` threads,
+    /// half the batches copied and half borrowed; every worker collects its shard.
     fn batches(
         packets: &[(u64, Vec<u8>)],
         workers: usize,
@@ -565,34 +551,42 @@ mod tests {
                     batch.push_copied(&f);
                 }
             }
-            batch.seal();
             all.push(batch);
         }
-        let defrag = Mutex::new(Defrag::new(config, workers, true));
-        let (seen, counts): (Vec<Seen>, Vec<(DecodeStats, u64)>) = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let (all, defrag) = (&all, &defrag);
-                    s.spawn(move || {
-                        let mut dec = Decoding::new(config, workers, true);
-                        let mut seen = Vec::new();
-                        for batch in all {
-                            batch.prepare(&mut dec, defrag).unwrap();
-                            batch.for_shard(w as u32, |item, arena| {
-                                let payload = match &item.arena {
-                                    None => item.seg.payload,
-                                    Some(r) => &arena[r.clone()],
-                                };
-                                let flow = item.seg.tuple.to_string();
-                                seen.push((item.seg.frame, item.shard, flow, payload.to_vec()));
-                            });
-                        }
-                        (seen, dec.counts())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).unzip()
-        });
+        // Decoded on a pool of `workers` threads (one decoder each), except
+        // with one worker, decoded on this thread as the engine does then.
+        let mut defrag = Defrag::new(config, workers, true);
+        let decoders: Vec<Mutex<Decoding>> = (0..workers)
+            .map(|_| Mutex::new(Decoding::new(config, workers, true)))
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .unwrap();
+        for batch in &mut all {
+            if workers == 1 {
+                batch.prepare(&mut decoders[0].lock().unwrap(), &mut defrag);
+            } else {
+                pool.install(|| batch.prepare_parallel(&decoders, &mut defrag));
+            }
+        }
+        let mut seen: Vec<Seen> = vec![Vec::new(); workers];
+        for batch in &all {
+            for (w, seen) in seen.iter_mut().enumerate() {
+                batch.for_shard(w as u32, |item, arena| {
+                    let payload = match &item.arena {
+                        None => item.seg.payload,
+                        Some(r) => &arena[r.clone()],
+                    };
+                    let flow = item.seg.tuple.to_string();
+                    seen.push((item.seg.frame, item.shard, flow, payload.to_vec()));
+                });
+            }
+        }
+        let counts: Vec<(DecodeStats, u64)> = decoders
+            .iter()
+            .map(|d| d.lock().unwrap().counts())
+            .collect();
         for (w, s) in seen.iter().enumerate() {
             assert!(
                 s.windows(2).all(|p| p[0].0 < p[1].0),
@@ -605,7 +599,7 @@ mod tests {
         }
         let mut seen: Seen = seen.concat();
         seen.sort();
-        let (stats, udp_ignored) = defrag.into_inner().unwrap().total(&counts);
+        let (stats, udp_ignored) = defrag.total(&counts);
         assert_eq!(udp_ignored, 0);
         (seen, stats)
     }

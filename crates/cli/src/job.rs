@@ -1,0 +1,76 @@
+//! One command's run of the engine: the capture files, the engine options
+//! (with the policy map already loaded), the conflicts file and the
+//! progress bar, around [`engine::Engine`].
+
+use std::path::PathBuf;
+
+use engine::{Engine, EngineOptions, Input, Sink, Summary};
+
+use crate::conflicts::ConflictTee;
+use crate::progress::Progress;
+
+/// What a reading command reads and how.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Capture files, read as one timestamp-merged set (`-` is standard input).
+    pub inputs: Vec<PathBuf>,
+    /// Reassembly options (typed: the filter compiled lazily per link type,
+    /// the policy map loaded).
+    pub engine: EngineOptions,
+    /// Write every overlap conflict to this file as JSON lines.
+    pub conflicts: Option<PathBuf>,
+    /// Show a progress bar on standard error (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl Job {
+    /// A job reading `inputs` with the CLI's defaults.
+    pub fn new(inputs: Vec<PathBuf>) -> Job {
+        Job {
+            inputs,
+            engine: EngineOptions::default(),
+            conflicts: None,
+            progress: false,
+        }
+    }
+
+    /// Run into `sink`; errors are fatal ones and sink errors.
+    pub fn run(&self, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+        match self.run_partial(sink)? {
+            (summary, None) => Ok(summary),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Run into `sink` (through the conflicts file when there is one),
+    /// telling apart errors before anything was done (`Err`) from an
+    /// output error that stopped the run part way (returned beside the
+    /// summary, see [`Engine::run_sink_partial`]).
+    pub fn run_partial(
+        &self,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        let total = self
+            .inputs
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let mut bar = Progress::new(self.progress, total);
+        let outcome = match &self.conflicts {
+            Some(path) => {
+                let mut tee = ConflictTee::create(path, sink)?;
+                let engine = Engine::new(&self.engine, Input::Files(self.inputs.clone()))
+                    .progress(&mut bar);
+                let (summary, stop) = engine.run_sink_partial(&mut tee)?;
+                let stop = stop.or_else(|| tee.finish().err());
+                (summary, stop)
+            }
+            None => Engine::new(&self.engine, Input::Files(self.inputs.clone()))
+                .progress(&mut bar)
+                .run_sink_partial(sink)?,
+        };
+        bar.finish();
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,243 @@
+//! The entry points: [`Engine`] (with its shorthands [`run_streams`],
+//! [`run_sink`] and [`collect`]) opens the input, builds the workers and
+//! drives them ([`crate::run`]), and builds the [`Summary`].
+
+use reassembly::StreamFactory;
+
+use crate::input::{FrameSource, Input, Opened, Progress, Reading, ReadingEnd};
+use crate::options::EngineOptions;
+use crate::replay::{EventLog, Replay};
+use crate::run::{cpus, drive_inline, drive_pooled, workers, Driven, StreamLane};
+use crate::sink::{Collector, Sink};
+use crate::sink_stream::{Out, SinkLane};
+use crate::spill::RecordStore;
+use crate::summary::{Counts, Summary};
+
+/// What a Stream-level run gives back: the summary, and every worker's
+/// factory (worker 0 first) with whatever its streams put there.
+#[derive(Debug)]
+pub struct StreamRun<F> {
+    /// Counts and input reports (no flow records: the factories hold what
+    /// the streams kept).
+    pub summary: Summary,
+    /// One factory per worker, in worker order.
+    pub factories: Vec<F>,
+}
+
+/// One run over one input, with options and an optional progress observer.
+pub struct Engine<'a> {
+    opts: &'a EngineOptions,
+    input: Input<'a>,
+    progress: Option<&'a mut dyn Progress>,
+}
+
+impl<'a> Engine<'a> {
+    /// A run of `input` with `opts`.
+    pub fn new(opts: &'a EngineOptions, input: Input<'a>) -> Engine<'a> {
+        Engine {
+            opts,
+            input,
+            progress: None,
+        }
+    }
+
+    /// Tell `progress` how far the reading has come, now and then.
+    pub fn progress(mut self, progress: &'a mut dyn Progress) -> Engine<'a> {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Run with the user's streams: `make(w)` builds the [`StreamFactory`]
+    /// of worker `w` (of [`EngineOptions::threads`], by default one per
+    /// CPU). Each flow lives on the worker its symmetric flow hash picks;
+    /// its stream gets [`ScatterGather`](reassembly::ScatterGather)s,
+    /// conflicts and completion exactly as from one [`Assembler`](reassembly::Assembler),
+    /// with housekeeping by packet time done by the engine, and the factory
+    /// as the context of every callback. Per-flow results are the same for
+    /// any number of workers. Errors are fatal ones only (a filter that does
+    /// not compile, a frame source that fails); damaged capture files are
+    /// [`Problem`](crate::Problem)s in the summary.
+    pub fn run_streams<F, M>(self, mut make: M) -> anyhow::Result<StreamRun<F>>
+    where
+        F: StreamFactory + Send,
+        F::Stream: Send,
+        M: FnMut(usize) -> F,
+    {
+        let opts = self.opts;
+        let n = workers(opts.threads, cpus());
+        let lanes: Vec<StreamLane<F>> = (0..n)
+            .map(|w| StreamLane::new(opts.assembler.clone(), opts.housekeeping, make(w)))
+            .collect();
+        let (summary, driven) = self.read(|reading, _map| {
+            let mut lanes = lanes;
+            if lanes.len() == 1 {
+                let lane = lanes.pop().expect("one lane");
+                drive_inline(reading, lane, opts, |_, _| Ok(()))
+            } else {
+                drive_pooled(reading, lanes, opts, |_, _| Ok(()))
+            }
+        })?;
+        Ok(StreamRun {
+            summary: summary.with(RecordStore::discarding()),
+            factories: driven.lanes.into_iter().map(|l| l.asm.into_factory()).collect(),
+        })
+    }
+
+    /// Run into a bytes [`Sink`] (see [`crate::sink`] for the calls it
+    /// gets). Errors are fatal ones and sink errors; see
+    /// [`Self::run_sink_partial`] to tell them apart.
+    pub fn run_sink(self, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+        match self.run_sink_partial(sink)? {
+            (summary, None) => Ok(summary),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`Self::run_sink`], telling apart errors before anything was done
+    /// (`Err`: a filter that does not compile) from an error that stopped
+    /// the run part way (`Ok((summary, Some(error)))`: a sink error such as
+    /// a full disk). The summary then covers the frames read so far, and
+    /// its flows are those whose [`Sink::close`] returned before the error.
+    ///
+    /// How the sink is driven: a sink that wants deliveries runs on one
+    /// worker on the calling thread; a sink that [splits](Sink::split) gets
+    /// one part per worker, called on the worker's thread (one worker per
+    /// CPU by default); any other sink gets every call on
+    /// the calling thread, replayed in input order from the workers' logs
+    /// (CPUs − 1 workers by default). The calls are the same whatever the
+    /// number of workers.
+    pub fn run_sink_partial(
+        self,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        let opts = self.opts;
+        let spilling = || RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone());
+        let cpus = cpus();
+        // A sink that wants deliveries: one worker calls it directly.
+        if sink.wants_deliveries() {
+            let lane: SinkLane<&mut dyn Sink> = SinkLane::new(sink, opts, spilling());
+            let (summary, driven) =
+                self.read(|reading, _map| drive_inline(reading, lane, opts, |_, _| Ok(())))?;
+            return Ok(direct_end(summary, driven));
+        }
+        // A sink that splits: each worker writes its own flows.
+        let parts = sink.split(workers(opts.threads, cpus));
+        if let Some(parts) = parts {
+            let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> = parts
+                .into_iter()
+                .map(|p| SinkLane::new(p, opts, spilling()))
+                .collect();
+            let (summary, driven) = self.read(|reading, _map| {
+                let mut lanes = lanes;
+                if lanes.len() == 1 {
+                    let lane = lanes.pop().expect("one lane");
+                    drive_inline(reading, lane, opts, |_, _| Ok(()))
+                } else {
+                    drive_pooled(reading, lanes, opts, |_, _| Ok(()))
+                }
+            })?;
+            return Ok(direct_end(summary, driven));
+        }
+        // Any other sink: workers log, the calling thread replays.
+        let n = workers(opts.threads, cpus.saturating_sub(1));
+        let mut records = None;
+        let (summary, driven) = self.read(|reading, map| {
+            let lanes: Vec<SinkLane<EventLog>> = (0..n)
+                .map(|_| SinkLane::new(EventLog::new(map), opts, RecordStore::discarding()))
+                .collect();
+            let mut replay = Replay::new(sink, map, spilling());
+            let replayed = |logs, batch: &crate::batch::Batch<'_>| replay.apply(logs, &batch.arena);
+            let driven = if n == 1 {
+                let mut lanes = lanes;
+                let lane = lanes.pop().expect("one lane");
+                drive_inline(reading, lane, opts, replayed)
+            } else {
+                drive_pooled(reading, lanes, opts, replayed)
+            };
+            records = Some(replay.records);
+            driven
+        })?;
+        let stop = driven.stop.map(|e| e.context("writing output"));
+        let records = records.unwrap_or_else(RecordStore::discarding);
+        Ok((summary.with(records), stop))
+    }
+
+    /// Open the input, read it with `drive`, and close the reading: the
+    /// summary (waiting for the records) and what `drive` returned.
+    fn read<L>(
+        self,
+        drive: impl FnOnce(&mut Reading<'_, '_>, &[u8]) -> anyhow::Result<Driven<L>>,
+    ) -> anyhow::Result<(Unsummed, Driven<L>)> {
+        let Engine {
+            opts,
+            input,
+            progress,
+        } = self;
+        let (mut opened, source): (Opened, Option<Box<dyn FrameSource + '_>>) = match input {
+            Input::Files(paths) => (Opened::open(&paths), None),
+            Input::Frames(s) => (Opened::open(&[]), Some(s)),
+        };
+        let mapped = opened.take_mapped();
+        let map: &[u8] = mapped.as_ref().and_then(|r| r.mapped_bytes()).unwrap_or(&[]);
+        let mut reading = Reading::new(opened, mapped.as_ref(), source, opts, progress)?;
+        let mut driven = drive(&mut reading, map)?;
+        let end = reading.end(mapped.as_ref());
+        let counts = std::mem::take(&mut driven.counts);
+        Ok((Unsummed { end, counts }, driven))
+    }
+}
+
+/// A run's summary but for its records.
+struct Unsummed {
+    end: ReadingEnd,
+    counts: Counts,
+}
+
+impl Unsummed {
+    fn with(self, records: RecordStore) -> Summary {
+        Summary::new(self.end, self.counts, records)
+    }
+}
+
+/// The end of a run whose workers wrote directly: their records, and the
+/// first output error.
+fn direct_end<O: Out>(
+    summary: Unsummed,
+    driven: Driven<SinkLane<O>>,
+) -> (Summary, Option<anyhow::Error>) {
+    let mut records = RecordStore::in_memory();
+    let mut first_error = driven.stop;
+    for lane in driven.lanes {
+        let streams = lane.into_streams();
+        records.append(streams.records);
+        if first_error.is_none() {
+            first_error = streams.error;
+        }
+    }
+    (
+        summary.with(records),
+        first_error.map(|e| e.context("writing output")),
+    )
+}
+
+/// [`Engine::run_streams`] without progress.
+pub fn run_streams<'a, F, M>(opts: &'a EngineOptions, input: Input<'a>, make: M) -> anyhow::Result<StreamRun<F>>
+where
+    F: StreamFactory + Send,
+    F::Stream: Send,
+    M: FnMut(usize) -> F,
+{
+    Engine::new(opts, input).run_streams(make)
+}
+
+/// [`Engine::run_sink`] without progress.
+pub fn run_sink<'a>(opts: &'a EngineOptions, input: Input<'a>, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+    Engine::new(opts, input).run_sink(sink)
+}
+
+/// Run into an in-memory [`Collector`]: every flow's bytes by id.
+pub fn collect<'a>(opts: &'a EngineOptions, input: Input<'a>) -> anyhow::Result<(Summary, Collector)> {
+    let mut c = Collector::default();
+    let summary = run_sink(opts, input, &mut c)?;
+    Ok((summary, c))
+}

@@ -1,0 +1,337 @@
+//! The run: a reading thread cuts batches, a rayon pool decodes each batch in
+//! parallel and runs every worker's shard of it, fork-join, while the
+//! reading thread reads the next batch (and, for a sink that needs one
+//! global order, replays the previous batch's calls).
+//!
+//! # Workers and shards
+//! Worker `w` of `N` owns one [`Assembler`] and takes the segments whose
+//! flow key has `FlowKey::shard(N) == w`, in frame order, each housekeeping
+//! tick just before the first of its segments that follows it. A flow lives
+//! on one worker for its whole life, and what it receives depends only on
+//! its own packets and on the ticks (which come from packet time at fixed
+//! boundaries), so per-flow results are the same for any `N`. (The one
+//! exception is the assembler's total page cap, which is per worker: with it
+//! hit, which holes are skipped can depend on the neighbours; the default
+//! cap is far above what the per-connection caps allow for a handful of
+//! flows.)
+//!
+//! # Scheduling
+//! rayon does it: `ThreadPool::in_place_scope` runs the reading on the
+//! calling thread while a spawned task decodes the batch (slices spread by
+//! work stealing) and then runs the workers' shards (`par_iter_mut` over the
+//! workers); the scope's end is the one synchronisation point per batch.
+//! With one worker there is no pool: the calling thread reads a batch, then
+//! decodes and assembles it (one CPU).
+//!
+//! Memory follows the batch size, the page caps and the number of
+//! concurrent flows, not the capture length: at most two batches are alive
+//! (the one being worked on and the one being read).
+
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+use pcapread::Segment;
+use reassembly::{Assembler, AssemblerConfig, AssemblerStats, StreamFactory};
+
+use crate::batch::{with_payload, Batch, Decoding, Defrag};
+use crate::housekeeping::Housekeeping;
+use crate::input::Reading;
+use crate::options::EngineOptions;
+use crate::replay::{packet_pos, tick_pos};
+use crate::summary::Counts;
+
+/// Most workers (more are not useful and each holds an assembler).
+pub const MAX_WORKERS: usize = 256;
+
+/// CPUs this process may use.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// The worker count for `threads` (0: `auto`), within `1..=MAX_WORKERS`.
+pub(crate) fn workers(threads: usize, auto: usize) -> usize {
+    match threads {
+        0 => auto,
+        n => n,
+    }
+    .clamp(1, MAX_WORKERS)
+}
+
+/// One worker's state as the driver sees it: an assembler and what its
+/// streams feed.
+pub(crate) trait Lane {
+    /// What a worker leaves for the reading thread after each batch.
+    type Harvest: Send;
+
+    /// A batch is about to be run.
+    fn begin(&mut self, _batch: &Batch<'_>) {}
+
+    /// One segment of this worker's shard, at input position `pos`.
+    fn segment(&mut self, pos: u64, seg: &Segment<'_>);
+
+    /// One housekeeping round at tick boundary `now`, at input position `pos`.
+    fn tick(&mut self, pos: u64, now: u64);
+
+    /// End of input: complete every flow.
+    fn finish(&mut self);
+
+    /// The run stopped early: let go of the output without completing flows.
+    fn abandon(&mut self) {}
+
+    /// What the batch left for the reading thread.
+    fn harvest(&mut self) -> Self::Harvest;
+
+    /// Whether this worker's output failed (the run then stops).
+    fn failed(&self) -> bool {
+        false
+    }
+
+    /// The assembler's counters.
+    fn stats(&self) -> AssemblerStats;
+}
+
+/// A worker of a Stream-level run: the user's factory in an assembler.
+pub(crate) struct StreamLane<F: StreamFactory> {
+    pub(crate) asm: Assembler<F>,
+    housekeeping: Housekeeping,
+}
+
+impl<F: StreamFactory> StreamLane<F> {
+    pub(crate) fn new(cfg: AssemblerConfig, hk: Housekeeping, factory: F) -> Self {
+        StreamLane {
+            asm: Assembler::new(cfg, factory),
+            housekeeping: hk,
+        }
+    }
+}
+
+impl<F: StreamFactory> Lane for StreamLane<F> {
+    type Harvest = ();
+
+    fn segment(&mut self, _pos: u64, seg: &Segment<'_>) {
+        self.asm.assemble(seg);
+    }
+
+    fn tick(&mut self, _pos: u64, now: u64) {
+        self.housekeeping.run(&mut self.asm, now);
+    }
+
+    fn finish(&mut self) {
+        self.asm.flush_all();
+    }
+
+    fn harvest(&mut self) {}
+
+    fn stats(&self) -> AssemblerStats {
+        self.asm.stats()
+    }
+}
+
+/// Run worker `w`'s shard of `batch` on `lane`: each tick just before the
+/// first of its segments that follows it, the rest after them.
+fn run_shard<L: Lane>(lane: &mut L, w: u32, batch: &Batch<'_>) {
+    lane.begin(batch);
+    let mut ticks = batch.ticks.iter().peekable();
+    batch.for_shard(w, |item, arena| {
+        while let Some(t) = ticks.next_if(|t| t.frame <= item.seg.frame) {
+            lane.tick(tick_pos(t.frame), t.now);
+        }
+        let pos = packet_pos(item.seg.frame);
+        match &item.arena {
+            // Payload in the map: the stored segment as it is (no copy).
+            None => lane.segment(pos, &item.seg),
+            Some(r) => {
+                let payload = arena
+                    .get(r.clone())
+                    .expect("a decoded payload lies in the arena it was cut from");
+                lane.segment(pos, &with_payload(&item.seg, payload));
+            }
+        }
+    });
+    for t in ticks {
+        lane.tick(tick_pos(t.frame), t.now);
+    }
+}
+
+/// How a driven run ended.
+pub(crate) struct Driven<L> {
+    pub(crate) lanes: Vec<L>,
+    /// Decoder counters and UDP datagrams dropped (assembler counters are
+    /// the lanes').
+    pub(crate) counts: Counts,
+    /// An error of `on_harvest` that stopped the run part way.
+    pub(crate) stop: Option<anyhow::Error>,
+}
+
+impl<L: Lane> Driven<L> {
+    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, u64)], defrag: &Defrag) -> Self {
+        let (decode, udp_ignored) = defrag.total(decoders);
+        let mut assembler = AssemblerStats::default();
+        for l in &lanes {
+            assembler.add(&l.stats());
+        }
+        Driven {
+            lanes,
+            counts: Counts {
+                assembler,
+                decode,
+                udp_ignored,
+            },
+            stop: None,
+        }
+    }
+}
+
+/// Drive one lane on the calling thread: read a batch, decode it, run it,
+/// hand its harvest to `on_harvest`; until the end of input (then finish
+/// the lane) or a stop. A read error is fatal (`Err`).
+pub(crate) fn drive_inline<'m, L, H>(
+    reading: &mut Reading<'_, 'm>,
+    mut lane: L,
+    opts: &EngineOptions,
+    mut on_harvest: H,
+) -> anyhow::Result<Driven<L>>
+where
+    L: Lane,
+    H: FnMut(Vec<L::Harvest>, &Batch<'m>) -> anyhow::Result<()>,
+{
+    let mut dec = Decoding::new(opts.decoder, 1, opts.udp);
+    let mut defrag = Defrag::new(opts.decoder, 1, opts.udp);
+    let mut stop = None;
+    let mut finished = false;
+    loop {
+        let mut batch = reading.batch();
+        let end = reading.fill(&mut batch)?;
+        batch.prepare(&mut dec, &mut defrag);
+        run_shard(&mut lane, 0, &batch);
+        if lane.failed() {
+            break;
+        }
+        if let Err(e) = on_harvest(vec![lane.harvest()], &batch) {
+            stop = Some(e);
+            break;
+        }
+        if end {
+            finished = true;
+            break;
+        }
+    }
+    if finished {
+        lane.finish();
+        if !lane.failed() {
+            let last = reading.batch();
+            if let Err(e) = on_harvest(vec![lane.harvest()], &last) {
+                stop = Some(e);
+            }
+        }
+    } else {
+        lane.abandon();
+    }
+    let mut driven = Driven::new(vec![lane], &[dec.counts()], &defrag);
+    driven.stop = stop;
+    Ok(driven)
+}
+
+/// Drive `lanes` (one per worker, at least two) on a rayon pool of as many
+/// threads, the calling thread reading ahead and handing each batch's
+/// harvests to `on_harvest` while the next batch runs. A read error is
+/// fatal (`Err`).
+pub(crate) fn drive_pooled<'m, L, H>(
+    reading: &mut Reading<'_, 'm>,
+    mut lanes: Vec<L>,
+    opts: &EngineOptions,
+    mut on_harvest: H,
+) -> anyhow::Result<Driven<L>>
+where
+    L: Lane + Send,
+    H: FnMut(Vec<L::Harvest>, &Batch<'m>) -> anyhow::Result<()>,
+{
+    let n = lanes.len();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("streamcut-worker-{i}"))
+        .build()?;
+    let decoders: Vec<Mutex<Decoding>> = (0..n)
+        .map(|_| Mutex::new(Decoding::new(opts.decoder, n, opts.udp)))
+        .collect();
+    let mut defrag = Defrag::new(opts.decoder, n, opts.udp);
+
+    let mut batch = reading.batch();
+    let mut end = reading.fill(&mut batch)?;
+    // The previous batch, kept alive until its harvests are handed over.
+    let mut prev: Option<(Batch<'m>, Vec<L::Harvest>)> = None;
+    let mut stop = None;
+    let mut finished = false;
+    loop {
+        let mut harvests: Vec<L::Harvest> = Vec::with_capacity(n);
+        let mut next = None;
+        let mut read = Ok(true);
+        let mut handed = Ok(());
+        pool.in_place_scope(|s| {
+            let (work, lanes, decoders, defrag, harvests) =
+                (&mut batch, &mut lanes, &decoders, &mut defrag, &mut harvests);
+            s.spawn(move |_| {
+                work.prepare_parallel(decoders, defrag);
+                let work = &*work;
+                lanes
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(w, lane)| run_shard(lane, w as u32, work));
+                harvests.extend(lanes.iter_mut().map(Lane::harvest));
+            });
+            // Meanwhile, on the calling thread: the next batch, and the
+            // previous one's harvests.
+            if !end {
+                let mut b = reading.batch();
+                read = reading.fill(&mut b);
+                next = Some(b);
+            }
+            if let Some((b, h)) = prev.take() {
+                handed = on_harvest(h, &b);
+            }
+        });
+        if let Err(e) = handed {
+            stop = Some(e);
+            break;
+        }
+        let next_end = read?;
+        if lanes.iter().any(Lane::failed) {
+            break;
+        }
+        prev = Some((batch, harvests));
+        match next {
+            Some(b) => {
+                batch = b;
+                end = next_end;
+            }
+            None => {
+                finished = true;
+                break;
+            }
+        }
+    }
+    if finished {
+        pool.install(|| lanes.par_iter_mut().for_each(Lane::finish));
+        if !lanes.iter().any(Lane::failed) {
+            let last: Vec<L::Harvest> = lanes.iter_mut().map(Lane::harvest).collect();
+            let handed = match prev.take() {
+                Some((b, h)) => on_harvest(h, &b),
+                None => Ok(()),
+            };
+            let empty = reading.batch();
+            if let Err(e) = handed.and_then(|()| on_harvest(last, &empty)) {
+                stop = Some(e);
+            }
+        }
+    } else {
+        lanes.iter_mut().for_each(Lane::abandon);
+    }
+    let counts: Vec<_> = decoders
+        .into_iter()
+        .map(|d| d.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .map(|d| d.counts())
+        .collect();
+    let mut driven = Driven::new(lanes, &counts, &defrag);
+    driven.stop = stop;
+    Ok(driven)
+}

@@ -1,0 +1,315 @@
+//! The streams behind a sink run: a [`StreamFactory`] whose streams count,
+//! hash and zero-fill what they receive, push the bytes into an [`Out`] (a
+//! [`Sink`], or a worker's event log that the reading thread replays), and
+//! keep each completed flow's [`FlowRecord`].
+//!
+//! The factory is the context of every stream callback, so a worker's streams
+//! share its output, first error and records without `Rc<RefCell<…>>`.
+
+use pcapread::{Proto, Segment, Transport};
+use reassembly::{
+    Accept, AcceptInfo, Assembler, AssemblerStats, Completion, Conflict, Dir, ScatterGather,
+    Stream, StreamFactory, StreamInfo,
+};
+use sha2::{Digest, Sha256};
+
+use crate::batch::Batch;
+use crate::housekeeping::Housekeeping;
+use crate::replay::END_POS;
+use crate::run::Lane;
+
+use crate::flow::{DirRecord, FlowHead, FlowRecord};
+use crate::options::{EngineOptions, GapMode};
+use crate::sink::Sink;
+use crate::spill::RecordStore;
+
+/// What a worker's streams write into: a sink, told where in the input each
+/// call comes from ([`Out::at`]) and emptied after every batch
+/// ([`Out::harvest`]).
+pub(crate) trait Out: Sink {
+    /// What [`Out::harvest`] hands back.
+    type Harvest: Send;
+
+    /// The calls that follow come from input position `pos`.
+    fn at(&mut self, _pos: u64) {}
+
+    /// What the batch's calls left for the reading thread.
+    fn harvest(&mut self) -> Self::Harvest;
+
+    /// The batch about to be run keeps its copied frames in `arena`.
+    fn batch_arena(&mut self, _arena: &[u8]) {}
+
+    /// End of input for a part of a split sink: finish it.
+    fn finish_part(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A part of a split sink: each worker writes its own flows.
+impl Out for Box<dyn Sink + Send> {
+    type Harvest = ();
+    fn harvest(&mut self) {}
+    fn finish_part(&mut self) -> anyhow::Result<()> {
+        self.finish()
+    }
+}
+
+/// The whole sink, on the calling thread (one worker; its owner finishes it).
+impl Out for &mut dyn Sink {
+    type Harvest = ();
+    fn harvest(&mut self) {}
+}
+
+/// A worker of a sink run: the sink streams in an assembler.
+pub(crate) struct SinkLane<O: Out> {
+    pub(crate) asm: Assembler<SinkStreams<O>>,
+    housekeeping: Housekeeping,
+}
+
+impl<O: Out> SinkLane<O> {
+    /// A worker writing into `out`, keeping records in `records`.
+    pub(crate) fn new(out: O, opts: &EngineOptions, records: RecordStore) -> SinkLane<O> {
+        SinkLane {
+            asm: Assembler::new(opts.assembler.clone(), SinkStreams::new(out, opts, records)),
+            housekeeping: opts.housekeeping,
+        }
+    }
+
+    /// The worker's streams (output, error, records).
+    pub(crate) fn into_streams(self) -> SinkStreams<O> {
+        self.asm.into_factory()
+    }
+
+    /// Finish a split sink's part unless its output already failed.
+    fn finish_part(&mut self) {
+        let s = self.asm.factory_mut();
+        if s.error.is_none() {
+            if let Err(e) = s.out.finish_part() {
+                s.error = Some(e);
+            }
+        }
+    }
+}
+
+impl<O: Out> Lane for SinkLane<O> {
+    type Harvest = O::Harvest;
+
+    fn begin(&mut self, batch: &Batch<'_>) {
+        self.asm.factory_mut().out.batch_arena(&batch.arena);
+    }
+
+    fn segment(&mut self, pos: u64, seg: &Segment<'_>) {
+        self.asm.factory_mut().out.at(pos);
+        self.asm.assemble(seg);
+    }
+
+    fn tick(&mut self, pos: u64, now: u64) {
+        self.asm.factory_mut().out.at(pos);
+        self.housekeeping.run(&mut self.asm, now);
+    }
+
+    fn finish(&mut self) {
+        let out = &mut self.asm.factory_mut().out;
+        out.at(END_POS);
+        out.batch_arena(&[]);
+        self.asm.flush_all();
+        self.finish_part();
+    }
+
+    fn abandon(&mut self) {
+        self.finish_part();
+    }
+
+    fn harvest(&mut self) -> O::Harvest {
+        self.asm.factory_mut().out.harvest()
+    }
+
+    fn failed(&self) -> bool {
+        self.asm.factory().error.is_some()
+    }
+
+    fn stats(&self) -> AssemblerStats {
+        self.asm.stats()
+    }
+}
+
+/// The factory: a worker's output, its first error and its flow records.
+pub(crate) struct SinkStreams<O> {
+    pub(crate) out: O,
+    /// The first error of a sink call; no call is made after it.
+    pub(crate) error: Option<anyhow::Error>,
+    pub(crate) records: RecordStore,
+    gaps: GapMode,
+    digest: bool,
+}
+
+impl<O: Out> SinkStreams<O> {
+    /// Streams of one worker writing into `out`, keeping records in `records`.
+    pub(crate) fn new(out: O, opts: &EngineOptions, records: RecordStore) -> SinkStreams<O> {
+        SinkStreams {
+            out,
+            error: None,
+            records,
+            gaps: opts.gaps,
+            digest: opts.digest,
+        }
+    }
+
+    /// Call the sink unless an earlier call failed; keep the first error.
+    fn call(&mut self, f: impl FnOnce(&mut O) -> anyhow::Result<()>) {
+        if self.error.is_none() {
+            if let Err(e) = f(&mut self.out) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Keep a completed flow's record, with where the sink put it; after a
+    /// sink error only the flows closed before it are kept.
+    fn keep(&mut self, mut record: FlowRecord) {
+        if self.error.is_none() {
+            record.placed = self.out.take_placement(record.head.id);
+            if let Err(e) = self.records.push(record) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+impl<O: Out> StreamFactory for SinkStreams<O> {
+    type Stream = FlowStream<O>;
+
+    fn new_stream(&mut self, info: &StreamInfo) -> FlowStream<O> {
+        FlowStream {
+            head: FlowHead {
+                id: info.first_frame,
+                proto: info.proto,
+                client: info.client.src,
+                server: info.client.dst,
+                first_ts: info.first_ts,
+                syn_seen: info.syn_seen,
+                encap: Default::default(),
+            },
+            opened: false,
+            dirs: Default::default(),
+            _out: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Per-direction running totals.
+#[derive(Default)]
+struct DirState {
+    /// The running digest (`None` when digests are off).
+    hasher: Option<Sha256>,
+    bytes: u64,
+    zero_filled: u64,
+    /// Stream offset just past the last byte delivered.
+    next_off: u64,
+}
+
+/// Zeros for gap filling, written in slices of this buffer.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// One flow of a sink run.
+pub(crate) struct FlowStream<O> {
+    head: FlowHead,
+    opened: bool,
+    dirs: [DirState; 2],
+    _out: std::marker::PhantomData<fn() -> O>,
+}
+
+fn dir_index(dir: Dir) -> usize {
+    match dir {
+        Dir::ClientToServer => 0,
+        Dir::ServerToClient => 1,
+    }
+}
+
+impl<O: Out> Stream for FlowStream<O> {
+    type Context = SinkStreams<O>;
+
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, ctx: &mut SinkStreams<O>) -> Accept {
+        if !self.opened {
+            // The first packet of the flow: its encapsulation names the flow.
+            self.opened = true;
+            self.head.encap = seg.encap;
+            debug_assert!(matches!(
+                (seg.transport, self.head.proto),
+                (Transport::Tcp(_), Proto::Tcp) | (Transport::Udp, Proto::Udp)
+            ));
+            let head = &self.head;
+            ctx.call(|s| s.open(head));
+        }
+        Accept::Take
+    }
+
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut SinkStreams<O>) {
+        let dir = sg.dir();
+        let st = &mut self.dirs[dir_index(dir)];
+        let head = &self.head;
+        if ctx.digest && st.hasher.is_none() {
+            st.hasher = Some(Sha256::new());
+        }
+        // We never call keep_from, so every byte of `sg` is new.
+        let off = sg.stream_offset();
+        let gap = off.saturating_sub(st.next_off);
+        if let GapMode::Zero { cap } = ctx.gaps {
+            let mut left = gap.min(cap);
+            st.zero_filled += left;
+            while left > 0 {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(ZEROS.len());
+                let z = &ZEROS[..n];
+                if let Some(h) = &mut st.hasher {
+                    h.update(z);
+                }
+                st.bytes += n as u64;
+                ctx.call(|s| s.write(head, dir, z));
+                left -= n as u64;
+            }
+        }
+        for chunk in sg.chunks() {
+            if let Some(h) = &mut st.hasher {
+                h.update(chunk);
+            }
+            st.bytes += chunk.len() as u64;
+            ctx.call(|s| s.write(head, dir, chunk));
+        }
+        ctx.call(|s| s.delivery(head, dir, gap, sg));
+        st.next_off = st.next_off.max(off.saturating_add(sg.len() as u64));
+        if sg.end() {
+            ctx.call(|s| s.end_dir(head, dir));
+        }
+    }
+
+    fn conflict(&mut self, c: &Conflict, ctx: &mut SinkStreams<O>) {
+        let head = &self.head;
+        ctx.call(|s| s.conflict(head, c));
+    }
+
+    fn complete(&mut self, c: &Completion, ctx: &mut SinkStreams<O>) {
+        let digest = ctx.digest;
+        let mut dirs = std::mem::take(&mut self.dirs).map(Some);
+        let mut dir_record = |dir: Dir| {
+            let st = dirs[dir_index(dir)].take().unwrap_or_default();
+            DirRecord {
+                bytes: st.bytes,
+                packets: c.packets[dir_index(dir)],
+                sha256: digest.then(|| st.hasher.unwrap_or_default().finalize().into()),
+                zero_filled: st.zero_filled,
+                ledger: c.ledger(dir).clone(),
+            }
+        };
+        let record = FlowRecord {
+            head: self.head.clone(),
+            last_frame: c.last_frame,
+            last_ts: c.last_ts,
+            end: c.reason,
+            c2s: dir_record(Dir::ClientToServer),
+            s2c: dir_record(Dir::ServerToClient),
+            placed: None,
+        };
+        ctx.call(|s| s.close(&record));
+        ctx.keep(record);
+    }
+}

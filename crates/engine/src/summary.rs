@@ -1,0 +1,88 @@
+//! What a run reports: [`Summary`], built in one place ([`Summary::new`]).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use pcapread::DecodeStats;
+use reassembly::AssemblerStats;
+
+use crate::flow::FlowRecord;
+use crate::input::{InputReport, Problem, ReadingEnd};
+use crate::spill::{RecordStore, Spilled};
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// One report per input file, in the order given (none for a
+    /// [`FrameSource`](crate::FrameSource)).
+    pub inputs: Vec<InputReport>,
+    /// Frames read over all inputs.
+    pub frames: u64,
+    /// Frames the filter rejected.
+    pub filtered_out: u64,
+    /// UDP datagrams not reassembled because UDP was not asked for.
+    pub udp_ignored: u64,
+    /// Decoder counters (frames, link types, skips by reason): what one
+    /// decoder of every frame would have counted.
+    pub decode: DecodeStats,
+    /// Assembler counters, summed over the workers.
+    pub assembler: AssemblerStats,
+    /// Sink runs: the flows whose records stayed in memory, sorted by id:
+    /// every flow unless some were written out to disk ([`Self::spilled`]).
+    /// Read all of them with [`Self::records`]. A Stream-level run keeps no
+    /// records (its factories hold what they kept).
+    pub flows: Vec<FlowRecord>,
+    /// Sink runs: the flows whose records were written out to disk (more
+    /// flows than [`EngineOptions::records_in_memory`](crate::EngineOptions::records_in_memory)).
+    pub spilled: Spilled,
+}
+
+/// The workers' counters at the end of a run.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) assembler: AssemblerStats,
+    pub(crate) decode: DecodeStats,
+    pub(crate) udp_ignored: u64,
+}
+
+impl Summary {
+    /// The summary of a run: what the reading side saw, what the workers
+    /// counted, and the records kept.
+    pub(crate) fn new(reading: ReadingEnd, counts: Counts, records: RecordStore) -> Summary {
+        let (flows, spilled) = records.finish();
+        Summary {
+            inputs: reading.inputs,
+            frames: reading.frames,
+            filtered_out: reading.filtered_out,
+            udp_ignored: counts.udp_ignored,
+            decode: counts.decode,
+            assembler: counts.assembler,
+            flows,
+            spilled,
+        }
+    }
+
+    /// Every flow's record, in id order (those in [`Self::flows`] merged
+    /// with those spilled to disk). A spill file that cannot be read back
+    /// ends the sequence with its error.
+    pub fn records(&self) -> impl Iterator<Item = anyhow::Result<Cow<'_, FlowRecord>>> + '_ {
+        crate::spill::sorted(&self.flows, &self.spilled)
+    }
+
+    /// How many flows there are (in memory and spilled).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len() + self.spilled.len()
+    }
+
+    /// Whether every input was read to its end without problems.
+    pub fn complete(&self) -> bool {
+        self.inputs.iter().all(|i| i.problems.is_empty())
+    }
+
+    /// Every problem with its input.
+    pub fn problems(&self) -> impl Iterator<Item = (&Path, &Problem)> {
+        self.inputs
+            .iter()
+            .flat_map(|i| i.problems.iter().map(move |p| (i.path.as_path(), p)))
+    }
+}
