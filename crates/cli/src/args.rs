@@ -354,8 +354,8 @@ pub struct LiveArgs {
 impl LiveArgs {
     /// The live capture these arguments ask for.
     pub fn command(&self) -> crate::live::command::LiveCommand {
-        use crate::live::dpdk::RssMode;
         use crate::live::timestamp::TimestampSource;
+        use dpdk::RssMode;
         let common = Common {
             inputs: Vec::new(),
             udp: self.udp,

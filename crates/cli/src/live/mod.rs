@@ -3,8 +3,9 @@
 //! Live mode replaces only the first box of the data flow: frames come from
 //! DPDK mbufs instead of a capture file and go into the same decoder,
 //! assembler and output as `extract`. The pieces:
-//! - [`dpdk`]: the FFI (the only `unsafe` in the crate) and safe wrappers:
-//!   EAL, port, rx queue, mbuf.
+//! - the [`dpdk`] crate (`crates/dpdk`, package `streamcut-dpdk`): the FFI
+//!   (the only `unsafe` in the workspace) and safe wrappers: EAL, port, rx
+//!   queue, mbuf.
 //! - [`worker`]: one thread per rx queue: poll, build [`pcapread::Frame`]s,
 //!   feed a [`worker::FrameSink`], free mbufs.
 //! - [`stop`]: signal / idle / count stop and the frame numbering.
@@ -29,8 +30,6 @@
 
 pub mod command;
 pub mod dispatch;
-#[allow(unsafe_code)]
-pub mod dpdk;
 pub mod stop;
 pub mod timestamp;
 pub mod worker;

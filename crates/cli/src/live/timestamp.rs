@@ -11,7 +11,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::dpdk::{Mbuf, TimestampField};
+use dpdk::{Mbuf, TimestampField};
 
 /// Where packet times come from (`--timestamps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use pcapread::{Frame, LinkType};
 
-use super::dpdk::{Eal, LcoreRegistration, MbufData, RxQueue};
 use super::stop::{Claim, StopControl, StopReason};
 use super::timestamp::Stamper;
+use dpdk::{Eal, LcoreRegistration, MbufData, RxQueue};
 
 /// Pause after an empty poll.
 pub const IDLE_SLEEP: Duration = Duration::from_micros(100);

@@ -1,20 +1,7 @@
-//! The Rust side of the DPDK binding: `extern "C"` declarations of the C shim
-//! (`shim.c`) and the safe types built on them. This is the only module of the
-//! crate with `unsafe` code; every block says which invariant makes it sound.
-//!
-//! The types encode DPDK's rules in ownership:
-//! - [`Eal`] exists at most once per process (EAL can be initialised only once,
-//!   even after cleanup) and must outlive everything else here.
-//! - A started [`Port`] is shared by reference between threads (its stats and
-//!   close are thread-safe in DPDK); each of its rx queues is handed out once as
-//!   an [`RxQueue`], so only one thread ever polls a queue (DPDK's rx functions
-//!   are not thread-safe per queue).
-//! - A received [`Mbuf`] owns its buffer and frees it on drop; bytes borrowed
-//!   from it cannot outlive it, so no frame ever points into a freed buffer.
-//! - [`Port::close`] takes the port by value: it can only run after every
-//!   [`RxQueue`] (which borrows the port) is gone, so no queue is polled while
-//!   the port stops, and every mbuf is back in the pool when the pool is freed
-//!   (mbufs borrow their queue).
+//! The binding (feature `ffi`): `extern "C"` declarations of the C shim
+//! (`shim.c`) and the safe types built on them. Every `unsafe` block says
+//! which invariant makes it sound; the ownership rules the types encode are
+//! in the crate docs.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::marker::PhantomData;
@@ -328,12 +315,15 @@ pub struct TimestampField {
     flag: u64,
 }
 
-#[cfg(test)]
 impl TimestampField {
-    /// A field value for unit tests that never read an mbuf.
-    pub(crate) fn for_tests() -> Self {
+    /// A field value for tests that compare fields but poll no port (the
+    /// CLI's time-source tests). It names no field: [`Mbuf::timestamp`]
+    /// given it reads nothing and returns `None` (the shim ignores a
+    /// negative offset), so safe code cannot use it to read past an mbuf.
+    #[doc(hidden)]
+    pub fn for_tests() -> Self {
         TimestampField {
-            offset: 8,
+            offset: -1,
             flag: 1 << 20,
         }
     }
@@ -639,5 +629,37 @@ impl Drop for Mbuf<'_> {
         // SAFETY: self owns this mbuf (taken once from a burst); after this
         // no borrow of its bytes exists (they borrow self).
         unsafe { ffi::sc_mbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_text_stops_at_the_first_nul_and_survives_bad_utf8() {
+        let mut raw = [0 as c_char; 64];
+        for (dst, &b) in raw.iter_mut().zip(b"net_pcap0\0junk") {
+            *dst = b as c_char;
+        }
+        assert_eq!(c_text(&raw), "net_pcap0");
+        assert_eq!(c_text(&[0 as c_char; 4]), "");
+        // No NUL at all: the whole array, invalid bytes replaced.
+        let raw = [b'a' as c_char, 0xff_u8 as c_char];
+        assert_eq!(c_text(&raw), "a\u{fffd}");
+    }
+
+    #[test]
+    fn errors_carry_dpdk_error_text() {
+        // rte_strerror needs no initialised EAL.
+        let e = DpdkError::new("port 3: configure and start", -22);
+        assert_eq!(e.code, -22);
+        assert!(!e.text.is_empty());
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("DPDK: port 3: configure and start: "),
+            "{shown}"
+        );
+        assert!(shown.ends_with("(error -22)"), "{shown}");
     }
 }

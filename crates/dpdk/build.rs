@@ -1,14 +1,14 @@
-//! Build script: with the `dpdk` feature, compiles the C shim of the live
-//! mode (`src/live/shim.c`) against the installed DPDK and links DPDK's shared
-//! libraries; without it, does nothing (default builds need no DPDK).
+//! Build script: with the `ffi` feature, compiles the C shim (`src/shim.c`)
+//! against the installed DPDK and links DPDK's shared libraries; without it,
+//! does nothing: no pkg-config, no C compiler (default builds need no DPDK).
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    #[cfg(feature = "dpdk")]
+    #[cfg(feature = "ffi")]
     dpdk::build();
 }
 
-#[cfg(feature = "dpdk")]
+#[cfg(feature = "ffi")]
 mod dpdk {
     use std::process::Command;
 
@@ -19,7 +19,7 @@ mod dpdk {
         let out = Command::new("pkg-config")
             .args([arg, "libdpdk"])
             .output()
-            .unwrap_or_else(|e| panic!("the `dpdk` feature needs pkg-config: {e}"));
+            .unwrap_or_else(|e| panic!("streamcut-dpdk (feature `ffi`) needs pkg-config: {e}"));
         if !out.status.success() {
             panic!(
                 "`pkg-config {arg} libdpdk` failed ({}): install DPDK \
@@ -35,7 +35,7 @@ mod dpdk {
     }
 
     pub fn build() {
-        println!("cargo:rerun-if-changed=src/live/shim.c");
+        println!("cargo:rerun-if-changed=src/shim.c");
         println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
         println!("cargo:rerun-if-env-changed=PKG_CONFIG_LIBDIR");
 
@@ -43,10 +43,7 @@ mod dpdk {
         // `-march=...` (the inlined fast path uses SSE intrinsics) and the
         // `-include rte_config.h` pair, which the pkg-config crate would drop.
         let mut build = cc::Build::new();
-        build
-            .file("src/live/shim.c")
-            .warnings(true)
-            .extra_warnings(true);
+        build.file("src/shim.c").warnings(true).extra_warnings(true);
         for flag in pkg_config("--cflags") {
             build.flag(&flag);
         }

@@ -1,5 +1,6 @@
 /*
- * shim.c: the C half of streamcut's DPDK binding (feature `dpdk`).
+ * shim.c: the C half of streamcut's DPDK binding (crate streamcut-dpdk,
+ * feature `ffi`; compiled by build.rs).
  *
  * Why C: DPDK's fast-path functions (rte_eth_rx_burst, rte_pktmbuf_mtod,
  * rte_pktmbuf_free, rte_pktmbuf_read, RTE_MBUF_DYNFIELD, rte_errno) are
@@ -9,7 +10,7 @@
  * every struct-layout-dependent step (port configuration, mempool creation,
  * the timestamp dynamic-field lookup) on the C side, compiled against the
  * installed headers. Rust sees opaque pointers and the `sc_*` functions below,
- * declared again in src/live/dpdk.rs; the two lists must match.
+ * declared again in src/lib.rs (module `ffi`); the two lists must match.
  *
  * Conventions: functions that can fail return 0 or a positive count on
  * success and a negative errno value on failure.
