@@ -2,7 +2,7 @@
 //! [`run_sink`] and [`collect`]) opens the input, builds the workers and
 //! drives them ([`crate::run`]), and builds the [`Summary`].
 
-use reassembly::StreamFactory;
+use reassembly::{AssemblerStats, StreamFactory};
 
 use crate::input::{FrameSource, Input, Opened, Progress, Reading, ReadingEnd};
 use crate::options::EngineOptions;
@@ -22,6 +22,9 @@ pub struct StreamRun<F> {
     pub summary: Summary,
     /// One factory per worker, in worker order.
     pub factories: Vec<F>,
+    /// Each worker's assembler counters (high-water marks are per worker),
+    /// in worker order; [`Summary::assembler`] is their sum.
+    pub assemblers: Vec<AssemblerStats>,
 }
 
 /// One run over one input, with options and an optional progress observer.
@@ -77,9 +80,11 @@ impl<'a> Engine<'a> {
                 drive_pooled(reading, lanes, opts, |_, _| Ok(()))
             }
         })?;
+        let assemblers = driven.lanes.iter().map(|l| l.asm.stats()).collect();
         Ok(StreamRun {
             summary: summary.with(RecordStore::discarding()),
             factories: driven.lanes.into_iter().map(|l| l.asm.into_factory()).collect(),
+            assemblers,
         })
     }
 
