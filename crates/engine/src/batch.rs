@@ -281,7 +281,10 @@ impl<'m> Batch<'m> {
         match &raw.arena {
             None => raw.frame,
             Some(r) => Frame {
-                data: self.arena.get(r.clone()).unwrap_or(&[]),
+                data: self
+                    .arena
+                    .get(r.clone())
+                    .expect("a copied frame's range was cut from this arena"),
                 ..raw.frame
             },
         }
@@ -295,13 +298,11 @@ impl<'m> Batch<'m> {
             items: Spares::take(&self.spares.items, SLICE),
             deferred: Vec::new(),
         };
-        for (i, raw) in self
+        let slice = self
             .frames
             .get(first..end)
-            .unwrap_or(&[])
-            .iter()
-            .enumerate()
-        {
+            .expect("slice s < ceil(frames / SLICE) lies within the frames");
+        for (i, raw) in slice.iter().enumerate() {
             let frame = self.frame(raw);
             let seg = match dec.decoder.decode(&frame) {
                 Ok(seg) => seg,
@@ -315,12 +316,24 @@ impl<'m> Batch<'m> {
             let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
                 continue;
             };
-            // A deferring decoder's payloads lie inside the frame.
-            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-            let at = start..start.wrapping_add(seg.payload.len());
+            // A deferring decoder's payloads lie inside the frame (an empty
+            // one may point anywhere).
+            let at = if seg.payload.is_empty() {
+                0..0
+            } else {
+                let start =
+                    (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+                start..start.wrapping_add(seg.payload.len())
+            };
             let item = match &raw.arena {
                 None => Item {
-                    seg: with_payload(&seg, raw.frame.data.get(at).unwrap_or(&[])),
+                    seg: with_payload(
+                        &seg,
+                        raw.frame
+                            .data
+                            .get(at)
+                            .expect("a deferring decoder's payload lies inside its frame"),
+                    ),
                     arena: None,
                     shard,
                 },
@@ -347,7 +360,7 @@ impl<'m> Batch<'m> {
         let latest = |from: usize, to: usize, t: u64| {
             self.frames
                 .get(from..to)
-                .unwrap_or(&[])
+                .expect("from <= to <= frames: deferred indexes are increasing frame indexes")
                 .iter()
                 .fold(t, |t, f| t.max(f.frame.ts))
         };
@@ -394,7 +407,12 @@ impl<'m> Batch<'m> {
             .iter()
             .filter(|i| i.shard == w)
             .peekable();
-        for item in self.slices.iter().flat_map(|s| &s.items).filter(|i| i.shard == w) {
+        for item in self
+            .slices
+            .iter()
+            .flat_map(|s| &s.items)
+            .filter(|i| i.shard == w)
+        {
             while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
                 f(r, rebuilt_arena);
             }
