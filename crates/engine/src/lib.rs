@@ -133,3 +133,8 @@ pub use pipeline::{collect, run_sink, run_streams, Engine, StreamRun};
 pub use run::MAX_WORKERS;
 pub use sink::{CollectedFlow, Collector, NullSink, Sink};
 pub use summary::Summary;
+
+/// The README's Rust examples compile (`cargo test --doc -p engine`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

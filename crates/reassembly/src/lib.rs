@@ -101,8 +101,3 @@ pub use scatter::{CaptureInfo, Chunks, DeliveryStats, ScatterGather, Skip};
 pub use stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
 };
-
-/// The README's Rust examples compile (`cargo test --doc`).
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
