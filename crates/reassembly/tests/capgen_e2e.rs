@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::rc::Rc;
 
 use capgen::{generate_to_vec, ByteRange, EndMix, GenConfig};
 use pcapread::{Decoder, DecoderConfig, SliceReader};
@@ -24,11 +22,12 @@ struct Out {
     completion: Option<Completion>,
 }
 
-struct H(Rc<RefCell<Out>>);
+/// A connection's stream: its output is `.0` of the factory's.
+struct H(usize);
 impl Stream for H {
     type Context = F;
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut F) {
-        let mut o = self.0.borrow_mut();
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut F) {
+        let o = &mut ctx.0[self.0];
         let d = usize::from(sg.dir() == Dir::ServerToClient);
         let (_, saved) = sg.lengths();
         assert_eq!(saved, 0);
@@ -37,21 +36,20 @@ impl Stream for H {
             o.len[d] += c.len() as u64;
         }
     }
-    fn complete(&mut self, c: &Completion, _ctx: &mut F) {
-        self.0.borrow_mut().completion = Some(c.clone());
+    fn complete(&mut self, c: &Completion, ctx: &mut F) {
+        ctx.0[self.0].completion = Some(c.clone());
     }
 }
 #[derive(Default)]
-struct F(Vec<Rc<RefCell<Out>>>);
+struct F(Vec<Out>);
 impl StreamFactory for F {
     type Stream = H;
     fn new_stream(&mut self, info: &StreamInfo) -> H {
-        let o = Rc::new(RefCell::new(Out {
+        self.0.push(Out {
             client: Some(info.client.src),
             ..Default::default()
-        }));
-        self.0.push(o.clone());
-        H(o)
+        });
+        H(self.0.len() - 1)
     }
 }
 
@@ -67,21 +65,18 @@ fn check(gen: GenConfig, asm_cfg: AssemblerConfig) {
     asm.flush_all();
     assert_eq!(asm.pages_in_use(), 0);
     let outs = asm.into_factory().0;
-    let by_client: HashMap<SocketAddr, Rc<RefCell<Out>>> = outs
-        .iter()
-        .map(|o| (o.borrow().client.unwrap(), o.clone()))
-        .collect();
     assert_eq!(
         outs.len(),
         expected.flows.len(),
         "one stream per generated flow"
     );
+    let mut by_client: HashMap<SocketAddr, Out> =
+        outs.into_iter().map(|o| (o.client.unwrap(), o)).collect();
     for f in &expected.flows {
         let client = SocketAddr::new(f.client.ip, f.client.port);
         let o = by_client
-            .get(&client)
+            .get_mut(&client)
             .unwrap_or_else(|| panic!("flow {} ({client}) missing", f.id));
-        let mut o = o.borrow_mut();
         let c = o.completion.clone().unwrap();
         for (d, want) in [(0, &f.c2s), (1, &f.s2c)] {
             let got = hex::encode(std::mem::take(&mut o.hash[d]).finalize());

@@ -21,7 +21,7 @@ fn test_queued_past_a_later_fin_is_after_close() {
         c(101, ACK | FIN, b"abcdefghij"), // FIN at 111
     ];
     let r = run_with(AssemblerConfig::default(), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let d: Vec<_> = r
         .deliveries
         .iter()
@@ -44,7 +44,7 @@ fn test_queued_chunk_straddling_a_later_fin_is_cut_at_it() {
         c(101, ACK | FIN, b"abcdefg"), // [101, 108) and FIN at 108
     ];
     let r = run_with(AssemblerConfig::default(), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(Dir::ClientToServer), b"abcdefg");
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!(
@@ -61,7 +61,7 @@ fn test_queued_chunk_straddling_a_later_fin_is_cut_at_it() {
 fn test_end_notice_after_trailing_snaplen_gap_reports_the_skip() {
     let pkts = vec![c(100, SYN, b""), c(101, ACK, b"abc").truncated(5)];
     let r = run_with(AssemblerConfig::default(), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let last = r.deliveries.last().unwrap();
     assert!(last.end);
     assert_eq!((last.offset, last.skip), (8, 5), "{last:?}");
@@ -85,7 +85,7 @@ fn test_udp_snaplen_gap_is_reported_as_a_skip_and_empty_datagrams_make_no_call()
     a.assemble(&udp_segment(true, b"cd", 4));
     a.flush_all();
     let f = a.into_factory();
-    let r = f.streams[0].borrow();
+    let r = &f.streams[0];
     let d: Vec<(Vec<u8>, u64, u64, bool)> = r
         .deliveries
         .iter()
@@ -115,7 +115,7 @@ fn test_late_syn_after_midstream_delivery_does_not_renumber() {
         s(5005, ACK, b"world"),
     ];
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let d: Vec<(u64, Vec<u8>)> = r
         .deliveries
         .iter()
@@ -153,7 +153,7 @@ fn test_snaplen_skip_stops_at_queued_bytes_after_a_late_syn() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let r = run_with(cfg, &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         let l = r.completion.as_ref().unwrap().c2s.clone();
         tx.send((r.bytes(Dir::ClientToServer), l)).unwrap();
     });
@@ -186,7 +186,7 @@ fn test_retransmission_of_kept_bytes_after_a_snaplen_skip() {
         c(101, ACK, b"abcdefghijkl"),                // old: compared with kept bytes
     ];
     let r = run_factory(AssemblerConfig::default(), factory, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!(r.bytes(Dir::ClientToServer), b"abcdefghijklmZ");
     // The retransmission matches the kept bytes: duplicates, no conflict.
@@ -225,7 +225,7 @@ fn test_late_syn_drops_a_skip_measured_before_it() {
         c(x + 50, SYN | ACK, &[b'a'; 49]),
     ];
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let d: Vec<(u64, u64, bool, usize)> = r
         .deliveries
         .iter()
@@ -259,7 +259,7 @@ fn test_late_syn_finds_the_holes_of_its_own_space_again() {
         c(x - 10, SYN | ACK, b"abcde"),
     ];
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let d: Vec<(u64, u64, Vec<u8>)> = r
         .deliveries
         .iter()

@@ -45,7 +45,6 @@ impl Stepper {
         let Some(r) = self.a.factory().streams.first() else {
             return Vec::new();
         };
-        let r = r.borrow();
         let out = r.deliveries[self.seen..].to_vec();
         self.seen = r.deliveries.len();
         out
@@ -69,7 +68,6 @@ impl Stepper {
         let out = self.new_deliveries();
         let f = self.a.into_factory();
         for r in &f.streams {
-            let r = r.borrow();
             let c = r.completion.as_ref().unwrap();
             assert!(c.c2s.balanced() && c.s2c.balanced());
         }

@@ -156,7 +156,7 @@ proptest! {
             return Ok(());
         }
         prop_assert_eq!(r.len(), 1);
-        let r = r[0].borrow();
+        let r = &r[0];
         // Without a handshake the first packet's sender is the client.
         let (dc, ds) = if k.handshake || pkts[0].c2s { (&k.data_c, &k.data_s) } else { (&k.data_s, &k.data_c) };
         prop_assert_eq!(&r.bytes(C2S), dc);
@@ -342,7 +342,7 @@ proptest! {
         let verify_window = if verify { 1 << 20 } else { 0 };
         let cfg = AssemblerConfig { overlap_policy: policy, verify_window, ..Default::default() };
         let r = run_with(cfg, &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         let got = r.placed(C2S);
         let known_end = want.iter().rposition(|b| b.is_some()).map_or(0, |p| p + 1);
         prop_assert_eq!(&got[..], &want[..known_end]);
@@ -380,7 +380,7 @@ proptest! {
         let (want, want_conflicts) = model(policy, len, &segs, 4, true);
         let cfg = AssemblerConfig { overlap_policy: policy, verify_window: window, ..Default::default() };
         let r = run_with(cfg, &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         let known_end = want.iter().rposition(|b| b.is_some()).map_or(0, |p| p + 1);
         prop_assert_eq!(&r.placed(C2S)[..], &want[..known_end]);
         let (queued, delivered): (Vec<_>, Vec<_>) =
@@ -436,7 +436,7 @@ proptest! {
         prop_assert_eq!(a.verify_bytes_in_use(), 0);
         prop_assert!(a.stats().pages_high_water <= total);
         let f = a.into_factory();
-        let r = f.streams[0].borrow();
+        let r = &f.streams[0];
         for (dir, data) in [(C2S, &k.data_c), (S2C, &k.data_s)] {
             let got = r.placed(dir);
             prop_assert!(got.len() <= data.len());

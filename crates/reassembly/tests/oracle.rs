@@ -6,11 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use pcapread::{CaptureReader, Decoder, DecoderConfig, Proto};
 use reassembly::{
@@ -30,11 +28,12 @@ struct Flow {
     bytes: [Vec<u8>; 2],
 }
 
-struct Collect(Rc<RefCell<Flow>>);
+/// A connection's stream: its flow is `.0` of the factory's.
+struct Collect(usize);
 impl Stream for Collect {
     type Context = Factory;
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Factory) {
-        let mut f = self.0.borrow_mut();
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut Factory) {
+        let f = &mut ctx.0[self.0];
         let d = match sg.dir() {
             Dir::ClientToServer => 0,
             Dir::ServerToClient => 1,
@@ -46,18 +45,17 @@ impl Stream for Collect {
     fn complete(&mut self, _c: &Completion, _ctx: &mut Factory) {}
 }
 #[derive(Default)]
-struct Factory(Vec<Rc<RefCell<Flow>>>);
+struct Factory(Vec<Flow>);
 impl StreamFactory for Factory {
     type Stream = Collect;
     fn new_stream(&mut self, info: &StreamInfo) -> Collect {
-        let f = Rc::new(RefCell::new(Flow {
+        self.0.push(Flow {
             client: Some(info.client.src),
             server: Some(info.client.dst),
             first_frame: info.first_frame,
             ..Default::default()
-        }));
-        self.0.push(f.clone());
-        Collect(f)
+        });
+        Collect(self.0.len() - 1)
     }
 }
 
@@ -75,11 +73,7 @@ fn reassemble(path: &Path) -> Vec<Flow> {
         }
     }
     asm.flush_all();
-    asm.into_factory()
-        .0
-        .into_iter()
-        .map(|f| Rc::try_unwrap(f).unwrap().into_inner())
-        .collect()
+    asm.into_factory().0
 }
 
 #[derive(Debug)]

@@ -104,7 +104,7 @@ fn test_queued_overlap_every_shape_every_policy() {
                         p
                     };
                     let r = run_with(cfg(policy), &pkts);
-                    let r = r[0].borrow();
+                    let r = &r[0];
                     let winner = expected_winner(policy, start, end);
                     let (x, y) = (ns.max(10), ne.min(20));
                     let want: String = (0..ne.max(20))
@@ -122,7 +122,7 @@ fn test_queued_overlap_every_shape_every_policy() {
                     let what = format!("{policy} ({start:?}, {end:?}) isn {isn:#x}");
                     assert_eq!(string(&r.placed(C2S)), want, "{what}");
                     let len = u64::from(y - x);
-                    let got = conflicts(&r, C2S);
+                    let got = conflicts(r, C2S);
                     assert_eq!(
                         got,
                         vec![Conflict {
@@ -198,10 +198,10 @@ fn test_novak_style_six_segments() {
         for &p in policies {
             seen += 1;
             let r = run_with(cfg(p), &pkts);
-            let r = r[0].borrow();
+            let r = &r[0];
             assert_eq!(String::from_utf8(r.bytes(C2S)).unwrap(), want, "{p}");
             // 4 against 1 and 2, 5 against 3, 6 against (what is left of) 2.
-            assert_eq!(conflicts(&r, C2S).len(), 4, "{p}");
+            assert_eq!(conflicts(r, C2S).len(), 4, "{p}");
             assert!(r.total_skip(C2S) == 0);
         }
     }
@@ -219,7 +219,7 @@ fn test_exact_duplicates_are_not_conflicts() {
         pkts.push(at(isn, 0, b"abcd"));
         pkts.push(at(isn, 0, b"abcdefgh"));
         let r = run_with(cfg(policy), &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         assert_eq!(r.bytes(C2S), b"abcdefghijkl", "{policy}");
         assert!(r.conflicts.is_empty(), "{policy}");
         let l = &r.completion.as_ref().unwrap().c2s;
@@ -241,9 +241,9 @@ fn test_triple_retransmission() {
         pkts.push(at(isn, 5, b"CCCC")); // frame 6
         pkts.push(at(isn, 0, b"01234")); // frame 7
         let r = run_with(cfg(policy), &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         let w = expected_winner(policy, Rel::Same, Rel::Same);
-        let got = conflicts(&r, C2S);
+        let got = conflicts(r, C2S);
         let summary: Vec<(Facts, Winner)> = got.iter().map(|c| (facts(c), c.winner)).collect();
         match w {
             Winner::Old => {
@@ -298,13 +298,13 @@ fn test_new_segment_bridges_two_stored() {
         pkts.push(at(isn, 12, b"nnnnnnnn")); // frame 6: [12, 20)
         pkts.push(at(isn, 0, b"0123456789")); // frame 7
         let r = run_with(cfg(policy), &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         let tail = expected_winner(policy, Rel::After, Rel::After);
         let head = expected_winner(policy, Rel::Before, Rel::Before);
         let pick = |w: Winner, old: &str| if w == Winner::New { "nn" } else { old }.to_string();
         let want = format!("0123456789aa{}nnnn{}bb", pick(tail, "aa"), pick(head, "bb"));
         assert_eq!(String::from_utf8(r.bytes(C2S)).unwrap(), want, "{policy}");
-        let got: Vec<(u64, u64, u64, u64, Winner)> = conflicts(&r, C2S)
+        let got: Vec<(u64, u64, u64, u64, Winner)> = conflicts(r, C2S)
             .iter()
             .map(|c| (c.stream_offset, c.len, c.old_frame, c.new_frame, c.winner))
             .collect();
@@ -327,8 +327,8 @@ fn test_conflict_excerpts_are_capped() {
     pkts.push(at(isn, 150, &new));
     pkts.push(at(isn, 0, &[b'.'; 100]));
     let r = run_with(cfg(OverlapPolicy::Last), &pkts);
-    let r = r[0].borrow();
-    let got = conflicts(&r, C2S);
+    let r = &r[0];
+    let got = conflicts(r, C2S);
     assert_eq!(got.len(), 1);
     let c = got[0];
     assert_eq!((c.stream_offset, c.len), (150, 150));
@@ -359,9 +359,9 @@ fn test_delivered_kept_bytes_conflict_per_packet() {
         pkts.push(at(isn, 0, b"aXcdYf")); // frame 6: both halves differ
         pkts.push(at(isn, 1, b"bcdZ")); // frame 7: only the second half differs
         let r = run_factory(cfg(policy), f, &pkts);
-        let r = r[0].borrow();
+        let r = &r[0];
         assert_eq!(r.bytes(C2S), b"abcdef");
-        let got: Vec<Facts> = conflicts(&r, C2S)
+        let got: Vec<Facts> = conflicts(r, C2S)
             .iter()
             .map(|c| {
                 assert_eq!(
@@ -394,9 +394,9 @@ fn test_midstream_conflicts_wait_for_the_start() {
         c(1012, 0, b"XYZ"),   // frame 2
         c(1000, 0, b"abcdefghij"),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcdefghijklmno");
-    let got = conflicts(&r, C2S);
+    let got = conflicts(r, C2S);
     assert_eq!(got.len(), 1);
     assert_eq!(
         (
@@ -419,9 +419,9 @@ fn test_late_syn_rehomes_waiting_conflicts() {
         c(1000, SYN, b""),
         c(1001, 0, b"abcdefghij"),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcdefghijklm");
-    let got = conflicts(&r, C2S);
+    let got = conflicts(r, C2S);
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].stream_offset, got[0].len), (10, 3));
 }
@@ -439,7 +439,7 @@ fn test_midstream_conflict_backlog_decides_the_start() {
         ..Default::default()
     };
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let l = &r.completion.as_ref().unwrap().c2s;
     // The backlog decided the start and delivered the bytes; retransmissions
     // after that meet delivered bytes that were not kept: duplicates.
@@ -447,7 +447,7 @@ fn test_midstream_conflict_backlog_decides_the_start() {
     assert!(l.conflicts > 8 && l.conflicts < 100, "{}", l.conflicts);
     assert_eq!(l.overlap_lost, 10 * l.conflicts);
     assert_eq!(l.duplicate, 10 * (100 - l.conflicts));
-    assert!(conflicts(&r, C2S)
+    assert!(conflicts(r, C2S)
         .iter()
         .all(|c| c.stream_offset == 0 && c.len == 10 && c.old_frame == 1));
     assert_eq!(r.bytes(C2S), vec![0u8; 10]);
@@ -468,8 +468,8 @@ fn test_memory_cap_keeps_old_bytes_and_says_so() {
     pkts.push(at(isn, 10, &[b'o'; 100])); // two pages: the cache is full
     pkts.push(at(isn, 50, &[b'n'; 10])); // inside: needs a split
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
-    let got = conflicts(&r, C2S);
+    let r = &r[0];
+    let got = conflicts(r, C2S);
     assert_eq!(got.len(), 1);
     let shape = Overlap {
         start: Rel::After,
@@ -501,14 +501,14 @@ fn test_policy_map_by_receiving_host() {
     pkts.push(c(101, 0, b"1234"));
     pkts.push(s(501, 0, b"1234"));
     let r = run_with(cfg, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     let info = r.info.unwrap();
     assert_eq!(info.policies, [OverlapPolicy::Last, OverlapPolicy::First]);
     assert_eq!(info.policy(C2S), OverlapPolicy::Last);
     assert_eq!(r.bytes(C2S), b"1234new");
     assert_eq!(r.bytes(S2C), b"1234old");
-    assert_eq!(conflicts(&r, C2S)[0].policy, OverlapPolicy::Last);
-    assert_eq!(conflicts(&r, S2C)[0].policy, OverlapPolicy::First);
+    assert_eq!(conflicts(r, C2S)[0].policy, OverlapPolicy::Last);
+    assert_eq!(conflicts(r, S2C)[0].policy, OverlapPolicy::First);
 }
 
 #[test]
@@ -519,6 +519,6 @@ fn test_policy_map_default_when_no_rule_matches() {
         ..Default::default()
     };
     let r = run_with(cfg, &handshake(1, 2));
-    let info = r[0].borrow().info.unwrap();
+    let info = r[0].info.unwrap();
     assert_eq!(info.policies, [OverlapPolicy::Solaris; 2]);
 }

@@ -25,9 +25,6 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use common::{Factory, Record};
 use pcapread::{CaptureReader, Decoder, DecoderConfig};
 use reassembly::{
@@ -41,12 +38,7 @@ const DIR: &str = concat!(
 const C2S: Dir = Dir::ClientToServer;
 
 /// Reassemble a capture, skipping frames numbered in `skip`.
-fn reassemble(
-    pcap: &str,
-    cfg: AssemblerConfig,
-    factory: Factory,
-    skip: &[u64],
-) -> Vec<Rc<RefCell<Record>>> {
+fn reassemble(pcap: &str, cfg: AssemblerConfig, factory: Factory, skip: &[u64]) -> Vec<Record> {
     let mut reader = CaptureReader::open(format!("{DIR}/{pcap}")).unwrap();
     let mut dec = Decoder::new(DecoderConfig::default());
     let mut asm = Assembler::new(cfg, factory);
@@ -61,7 +53,6 @@ fn reassemble(
     assert_eq!(asm.pages_in_use(), 0);
     let streams = asm.into_factory().streams;
     for r in &streams {
-        let r = r.borrow();
         let c = r.completion.as_ref().unwrap();
         assert!(c.c2s.balanced() && c.s2c.balanced());
         assert_eq!(c.c2s.conflicts as usize, r.conflicts.len());
@@ -144,7 +135,7 @@ fn eve_overlap_payload_01_delivered_first_version_stays() {
             &[],
         );
         assert_eq!(r.len(), 1);
-        let r = r[0].borrow();
+        let r = &r[0];
         assert_eq!(r.bytes(C2S), b"GOOD", "{policy}");
         assert_eq!(r.conflicts.len(), 1, "{policy}");
         let c = r.conflicts[0].0;
@@ -169,7 +160,7 @@ fn eve_overlap_payload_01_delivered_first_version_stays() {
         Factory::default(),
         &[],
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert!(r.conflicts.is_empty());
     assert_eq!(r.completion.as_ref().unwrap().c2s.duplicate, 4);
 }
@@ -185,7 +176,7 @@ fn eve_overlap_payload_01_held_data_follows_policy() {
             Factory::default(),
             HANDSHAKE,
         );
-        let r = r[0].borrow();
+        let r = &r[0];
         let new_wins = matches!(
             policy,
             OverlapPolicy::Last
@@ -223,7 +214,7 @@ fn eve_overlap_payload_02_old_linux_by_host_os_policy() {
     // Held: the server's policy (old-linux) lets the second version win, as
     // Suricata expects.
     let r = reassemble(pcap, cfg.clone(), Factory::default(), HANDSHAKE);
-    let r = r[0].borrow();
+    let r = &r[0];
     let info = r.info.unwrap();
     assert_eq!(
         info.policies,
@@ -236,7 +227,7 @@ fn eve_overlap_payload_02_old_linux_by_host_os_policy() {
     assert_eq!(r.conflicts[0].0.policy, OverlapPolicy::OldLinux);
     // Whole capture: "GOOD" was delivered before "EVIL" arrived.
     let r = reassemble(pcap, cfg, keeping(), &[]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"GOOD");
     let c = r.conflicts[0].0;
     assert_eq!(
@@ -258,7 +249,7 @@ fn eve_overlap_payload_04_partial_overlap() {
     for &policy in OverlapPolicy::ALL {
         // Held: "XXX" starts after "GOOD" and ends with it (after, same).
         let r = reassemble(pcap, cfg(policy), Factory::default(), HANDSHAKE);
-        let r = r[0].borrow();
+        let r = &r[0];
         // Only `last` takes the new bytes for (after, same): Suricata's
         // solaris/hpux11 branch needs the new segment to end beyond the stored one.
         let new_wins = policy == OverlapPolicy::Last;
@@ -278,7 +269,7 @@ fn eve_overlap_payload_04_partial_overlap() {
         );
         // Whole capture: delivered first, so "GOOD" under every policy.
         let r = reassemble(pcap, cfg(policy), keeping(), &[]);
-        let r = r[0].borrow();
+        let r = &r[0];
         assert_eq!(r.bytes(C2S), b"GOOD", "{policy}");
         let c = r.conflicts[0].0;
         assert_eq!(

@@ -22,7 +22,7 @@ fn test_established_next_expected() {
         handshake(100, 500),
         vec![c(101, PSH, b"hello "), c(107, PSH, b"world")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"hello world");
     // Two data deliveries, then an empty one marking the end of input.
     assert_eq!(r.deliveries.len(), 3);
@@ -41,7 +41,7 @@ fn test_established_future_then_fill() {
         handshake(100, 500),
         vec![c(107, PSH, b"world"), c(101, PSH, b"hello ")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"hello world");
     // The hole filler and the queued bytes arrive in one call.
     assert_eq!(
@@ -61,7 +61,7 @@ fn test_established_overlap_head_first_wins() {
         handshake(0, 500),
         vec![c(6, 0, b"AAAAA"), c(4, 0, b"bbbbb"), c(1, 0, b"xyz")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"xyzbbAAAAA");
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!(l.overlap_lost, 3);
@@ -74,7 +74,7 @@ fn test_established_overlap_tail_first_wins() {
         handshake(0, 500),
         vec![c(4, 0, b"AAAAA"), c(6, 0, b"bbbbb"), c(1, 0, b"xyz")],
     ));
-    assert_eq!(r[0].borrow().bytes(C2S), b"xyzAAAAAbb");
+    assert_eq!(r[0].bytes(C2S), b"xyzAAAAAbb");
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn test_established_overlap_inside_and_covering() {
             c(1, 0, b"xyz"),
         ],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"xyzAAAAAAdCCd");
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!(l.overlap_lost, 4);
@@ -109,7 +109,7 @@ fn test_established_overlap_last_policy() {
             vec![c(4, 0, b"AAAAAA"), c(5, 0, b"zz"), c(1, 0, b"xyz")],
         ),
     );
-    assert_eq!(r[0].borrow().bytes(C2S), b"xyzAzzAAA");
+    assert_eq!(r[0].bytes(C2S), b"xyzAzzAAA");
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn test_established_old_retransmission() {
         handshake(0, 500),
         vec![c(1, 0, b"hello"), c(1, 0, b"hello"), c(3, 0, b"llo world")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"hello world");
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!((l.captured, l.delivered, l.duplicate), (19, 11, 8));
@@ -130,7 +130,7 @@ fn test_established_exact_duplicate_of_queued() {
         handshake(0, 500),
         vec![c(6, 0, b"world"), c(6, 0, b"world"), c(1, 0, b"hello")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"helloworld");
     let l = &r.completion.as_ref().unwrap().c2s;
     assert_eq!((l.duplicate, l.overlap_lost), (5, 0));
@@ -147,7 +147,7 @@ fn test_established_sequence_wrap() {
             c(isn.wrapping_add(10), FIN, b"AB"),
         ],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"123456789AB");
     assert_eq!(r.total_skip(C2S), 0);
 }
@@ -159,7 +159,7 @@ fn test_syn_with_data_tfo() {
         s(900, SYN, b"").ack(106),
         c(106, 0, b" HTTP").ack(901),
     ]);
-    assert_eq!(r[0].borrow().bytes(C2S), b"GET / HTTP");
+    assert_eq!(r[0].bytes(C2S), b"GET / HTTP");
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn test_syn_sent_simultaneous_open() {
         s(901, 0, b"b"),
     ]);
     assert_eq!(r.len(), 1);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"a");
     assert_eq!(r.bytes(S2C), b"b");
 }
@@ -185,7 +185,7 @@ fn test_synack_first_makes_receiver_client() {
         c(101, 0, b"req").ack(901),
         s(901, 0, b"resp"),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.info.unwrap().client, client());
     assert_eq!(r.bytes(C2S), b"req");
     assert_eq!(r.bytes(S2C), b"resp");
@@ -199,7 +199,7 @@ fn test_midstream_earlier_segment_arrives_late() {
         c(1015, 0, b"pq"),
         c(1000, 0, b"abcdefghij"),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcdefghijklmnopq");
     assert!(!r.info.unwrap().syn_seen);
 }
@@ -218,7 +218,7 @@ fn test_midstream_window_over_then_old_data_is_before_start() {
             c(1000, 0, b"abcdefghij"),
         ],
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"klmnopq");
     assert_eq!(r.completion.as_ref().unwrap().c2s.out_of_window, 10);
 }
@@ -234,7 +234,7 @@ fn test_midstream_accept_forces_start() {
         f,
         &[c(1010, 0, b"klmno"), c(1000, 0, b"abcdefghij")],
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"klmno");
     assert_eq!(r.deliveries[0].offset, 0);
 }
@@ -250,7 +250,7 @@ fn test_any_state_accept_drop_ignores_packet() {
         f,
         &with(handshake(0, 9), vec![c(1, 0, b"EVIL"), c(1, 0, b"good")]),
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"good");
     assert_eq!(r.completion.as_ref().unwrap().c2s.captured, 4);
 }
@@ -264,7 +264,7 @@ fn test_established_missing_syn_ack_uses_peer_ack_as_start() {
         c(101, 0, b"").ack(5001),
         s(5004, 0, b"tail"),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(S2C), b"tail");
     let l = &r.completion.as_ref().unwrap().s2c;
     assert_eq!(l.gaps, vec![Gap { offset: 0, len: 3 }]);
@@ -277,7 +277,7 @@ fn test_established_rst_with_data() {
         handshake(0, 9),
         vec![c(1, 0, b"abc"), c(4, RST, b"diag")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcdiag");
     assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::Rst);
 }
@@ -288,7 +288,7 @@ fn test_established_rst_flushes_queued_past_hole() {
         handshake(0, 9),
         vec![c(5, 0, b"later"), c(1, RST, b"")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"later");
     let c2s = &r.completion.as_ref().unwrap().c2s;
     assert_eq!(c2s.gaps, vec![Gap { offset: 0, len: 4 }]);
@@ -306,7 +306,7 @@ fn test_syn_sent_injected_rst_from_unknown_side_is_ignored() {
         s(901, 0, b"yo"),
     ]);
     assert_eq!(r.len(), 1);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(S2C), b"yo");
     assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::EndOfInput);
 }
@@ -317,7 +317,7 @@ fn test_established_out_of_window_rst_is_ignored() {
         handshake(0, 9),
         vec![c(1_000_000_000, RST, b""), c(1, 0, b"still")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"still");
     assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::EndOfInput);
 }
@@ -332,7 +332,7 @@ fn test_established_fin_both_ways() {
             c(5, 0, b"").ack(15),
         ],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     let comp = r.completion.as_ref().unwrap();
     assert_eq!(comp.reason, EndReason::Fin);
     assert!(r.deliveries.iter().any(|d| d.dir == C2S && d.end));
@@ -346,7 +346,7 @@ fn test_fin_wait_data_after_fin_is_after_close() {
         handshake(0, 9),
         vec![c(1, FIN, b"req"), c(5, 0, b"junk")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"req");
     assert_eq!(r.completion.as_ref().unwrap().c2s.after_close, 4);
 }
@@ -363,7 +363,7 @@ fn test_closed_late_retransmission_counts_against_lingering_connection() {
         ],
     ));
     assert_eq!(r.len(), 1);
-    let comp = r[0].borrow().completion.clone().unwrap();
+    let comp = r[0].completion.clone().unwrap();
     assert_eq!(
         comp.c2s.duplicate, 3,
         "a retransmission of bytes before the FIN is old"
@@ -385,12 +385,9 @@ fn test_closed_new_syn_reuses_tuple() {
     p.push(c(5001, 0, b"two"));
     let r = run(&p);
     assert_eq!(r.len(), 2);
-    assert_eq!(r[0].borrow().bytes(C2S), b"one");
-    assert_eq!(
-        r[0].borrow().completion.as_ref().unwrap().reason,
-        EndReason::Fin
-    );
-    assert_eq!(r[1].borrow().bytes(C2S), b"two");
+    assert_eq!(r[0].bytes(C2S), b"one");
+    assert_eq!(r[0].completion.as_ref().unwrap().reason, EndReason::Fin);
+    assert_eq!(r[1].bytes(C2S), b"two");
 }
 
 #[test]
@@ -399,7 +396,7 @@ fn test_established_keepalive_probe_not_data() {
         handshake(0, 9),
         vec![c(1, 0, b"ab"), c(2, 0, b"b"), c(2, 0, b""), c(3, 0, b"cd")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcd");
     assert_eq!(r.completion.as_ref().unwrap().c2s.duplicate, 1);
 }
@@ -407,7 +404,7 @@ fn test_established_keepalive_probe_not_data() {
 #[test]
 fn test_established_gap_skipped_at_end() {
     let r = run(&with(handshake(0, 9), vec![c(1, 0, b"ab"), c(6, 0, b"fg")]));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abfg");
     assert_eq!(r.total_skip(C2S), 3);
     assert_eq!(
@@ -420,7 +417,7 @@ fn test_established_gap_skipped_at_end() {
 #[test]
 fn test_established_fin_after_missing_data_reports_gap() {
     let r = run(&with(handshake(0, 9), vec![c(1, 0, b"ab"), c(6, FIN, b"")]));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(
         r.completion.as_ref().unwrap().c2s.gaps,
         vec![Gap { offset: 2, len: 3 }]
@@ -433,7 +430,7 @@ fn test_established_snaplen_truncated_is_gap_without_waiting() {
         handshake(0, 9),
         vec![c(1, 0, b"ab").truncated(3), c(6, 0, b"fg")],
     ));
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abfg");
     assert_eq!(
         r.completion.as_ref().unwrap().c2s.gaps,
@@ -461,7 +458,7 @@ fn test_established_keep_from_returns_bytes() {
         f,
         &with(handshake(0, 9), vec![c(1, 0, b"abcde"), c(6, 0, b"fgh")]),
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.deliveries[0].bytes, b"abcde");
     assert_eq!(r.deliveries[1].bytes, b"defgh");
     assert_eq!(r.deliveries[1].saved, 2);
@@ -482,9 +479,9 @@ fn test_established_retransmission_over_kept_bytes_is_compared() {
         f,
         &with(handshake(0, 9), vec![c(1, 0, b"abcde"), c(1, 0, b"abXde")]),
     );
-    let l = r[0].borrow().completion.clone().unwrap().c2s;
+    let l = r[0].completion.clone().unwrap().c2s;
     assert_eq!(l.overlap_lost, 5);
-    assert_eq!(r[0].borrow().bytes(C2S), b"abcde");
+    assert_eq!(r[0].bytes(C2S), b"abcde");
 }
 
 #[test]
@@ -508,7 +505,7 @@ fn test_established_flush_older_than_skips_old_hole() {
     }
     a.flush_older_than(30);
     {
-        let r = a.factory().streams[0].borrow();
+        let r = &a.factory().streams[0];
         assert_eq!(
             r.bytes(C2S),
             b"abfg",
@@ -516,7 +513,7 @@ fn test_established_flush_older_than_skips_old_hole() {
         );
     }
     a.flush_all();
-    let r = a.factory().streams[0].borrow();
+    let r = &a.factory().streams[0];
     assert_eq!(r.bytes(C2S), b"abfglate");
     assert_eq!(
         r.completion.as_ref().unwrap().c2s.gaps,
@@ -540,7 +537,7 @@ fn test_established_close_older_than_is_idle_timeout() {
     assert_eq!(a.connections(), 1);
     a.close_older_than(11);
     assert_eq!(a.connections(), 0);
-    let r = a.factory().streams[0].borrow();
+    let r = &a.factory().streams[0];
     assert_eq!(
         r.completion.as_ref().unwrap().reason,
         EndReason::IdleTimeout
@@ -560,7 +557,7 @@ fn test_established_per_connection_cap_skips_oldest_hole() {
     p.push(c(201, 0, &[2u8; 64]));
     p.push(c(301, 0, &[3u8; 64]));
     let r = run_with(cfg, &p);
-    let r = r[0].borrow();
+    let r = &r[0];
     let l = &r.completion.as_ref().unwrap().c2s;
     assert!(l.cap_flushes >= 1);
     assert_eq!(l.delivered, 192);
@@ -590,7 +587,7 @@ fn test_udp_datagrams_in_arrival_order() {
     a.assemble(&udp_segment(false, b"answer", 2));
     a.assemble(&udp_segment(true, b"q2", 3));
     a.flush_all();
-    let r = a.factory().streams[0].borrow();
+    let r = &a.factory().streams[0];
     assert_eq!(r.bytes(C2S), b"queryq2");
     assert_eq!(r.bytes(S2C), b"answer");
     assert_eq!(r.deliveries.len(), 3);
@@ -626,7 +623,7 @@ fn test_pending_late_syn_moves_fin_too() {
         1,
         "the late SYN carries the flow's own ISN: no new flow"
     );
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"GET / HTTP/1.1\r\n");
     assert_eq!(r.bytes(S2C), b"HTTP/1.1 200 OK\r\n");
     let done = r.completion.as_ref().unwrap();
@@ -657,7 +654,7 @@ fn test_established_late_syn_after_delivery_is_ignored() {
         ],
     );
     assert_eq!(r.len(), 1);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"GET / HTTP/1.1\r\nHost: x\r\n");
     let offsets: Vec<u64> = r
         .deliveries
@@ -682,7 +679,7 @@ fn test_midstream_fin_both_ways_ends_with_fin() {
         c(1003, FIN, b"").ack(5004),
         s(5004, FIN, b"").ack(1004),
     ]);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"req");
     assert_eq!(r.bytes(S2C), b"resp");
     assert_eq!(r.completion.as_ref().unwrap().reason, EndReason::Fin);

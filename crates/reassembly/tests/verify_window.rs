@@ -68,10 +68,10 @@ fn test_delivered_equal_retransmission_is_duplicate() {
     pkts.push(at(0, 6, b"world")); // frame 5
     pkts.push(at(0, 0, b"hello world")); // frame 6: same bytes again
     let r = run_with(cfg(1024), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"hello world");
     assert!(r.conflicts.is_empty());
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.delivered, l.duplicate, l.overlap_lost), (11, 11, 0));
 }
 
@@ -91,10 +91,10 @@ fn test_delivered_differing_retransmission_is_a_conflict_per_packet() {
             },
             &pkts,
         );
-        let r = r[0].borrow();
+        let r = &r[0];
         assert_eq!(r.bytes(C2S), b"abcdefghi", "{policy}");
         assert_eq!(
-            facts(&r, C2S),
+            facts(r, C2S),
             vec![
                 (0, 3, 4, 6, b"abc".to_vec(), b"aXc".to_vec()),
                 (3, 3, 5, 6, b"def".to_vec(), b"dYf".to_vec()),
@@ -103,7 +103,7 @@ fn test_delivered_differing_retransmission_is_a_conflict_per_packet() {
             "{policy}"
         );
         assert!(r.conflicts.iter().all(|(c, _)| c.policy == policy));
-        let l = ledger(&r, C2S);
+        let l = ledger(r, C2S);
         assert_eq!(
             (l.delivered, l.duplicate, l.overlap_lost, l.conflicts),
             (9, 2, 8, 3)
@@ -118,9 +118,9 @@ fn test_no_window_counts_duplicates_unchecked() {
     pkts.push(at(0, 0, b"abc"));
     pkts.push(at(0, 0, b"XYZ"));
     let r = run_with(cfg(0), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert!(r.conflicts.is_empty());
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.delivered, l.duplicate, l.overlap_lost), (3, 3, 0));
 }
 
@@ -133,12 +133,12 @@ fn test_delivered_retransmission_partly_outside_the_window() {
     pkts.push(at(0, 0, b"0123456789abcdef")); // frame 4
     pkts.push(at(0, 0, b"XXXXXXXXXXXXXXXX")); // frame 5: all 16 differ
     let r = run_with(cfg(8), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![(8, 8, 4, 5, b"89abcdef".to_vec(), b"XXXXXXXX".to_vec())]
     );
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.delivered, l.duplicate, l.overlap_lost), (16, 8, 8));
 }
 
@@ -152,16 +152,16 @@ fn test_delivered_conflict_across_the_wrap() {
     pkts.push(at(isn, 6, b"ghij")); // frame 5
     pkts.push(at(isn, 2, b"cdEfgHi")); // frame 6: spans the wrap and both packets
     let r = run_with(cfg(4096), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(r.bytes(C2S), b"abcdefghij");
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![
             (2, 4, 4, 6, b"cdef".to_vec(), b"cdEf".to_vec()),
             (6, 3, 5, 6, b"ghi".to_vec(), b"gHi".to_vec()),
         ]
     );
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.duplicate, l.overlap_lost), (0, 7));
 }
 
@@ -176,17 +176,17 @@ fn test_queued_then_delivered_bytes_keep_their_frames() {
     pkts.push(at(0, 2, b"cDe")); // frame 7
     pkts.push(sat(100, 0, b"sErver")); // frame 8
     let r = run_with(cfg(64), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     // Byte 2 (frame 6) is equal; bytes 3-4 came from the queue (frame 4).
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![(3, 2, 4, 7, b"de".to_vec(), b"De".to_vec())]
     );
     assert_eq!(
-        facts(&r, S2C),
+        facts(r, S2C),
         vec![(0, 6, 5, 8, b"server".to_vec(), b"sErver".to_vec())]
     );
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.duplicate, l.overlap_lost), (1, 2));
 }
 
@@ -208,16 +208,16 @@ fn test_skipped_bytes_are_unchecked() {
     a.flush_all();
     assert_eq!(a.verify_bytes_in_use(), 0, "windows are released");
     let f = a.into_factory();
-    let r = f.streams[0].borrow();
+    let r = &f.streams[0];
     assert_eq!(r.bytes(C2S), b"abcghi");
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![
             (1, 2, 4, 6, b"bc".to_vec(), b"bX".to_vec()),
             (6, 3, 5, 6, b"ghi".to_vec(), b"gYi".to_vec()),
         ]
     );
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!(l.gaps.len(), 1);
     assert_eq!((l.duplicate, l.overlap_lost), (3, 5));
     assert!(l.balanced());
@@ -232,12 +232,12 @@ fn test_retransmission_after_fin_is_compared() {
     pkts.push(c(5, FIN, b"")); // frame 5
     pkts.push(at(0, 2, b"cDEF")); // frame 6: 2 old bytes, 2 after the FIN
     let r = run_with(cfg(64), &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![(2, 2, 4, 6, b"cd".to_vec(), b"cD".to_vec())]
     );
-    let l = ledger(&r, C2S);
+    let l = ledger(r, C2S);
     assert_eq!((l.delivered, l.overlap_lost, l.after_close), (4, 2, 2));
 }
 
@@ -255,9 +255,9 @@ fn test_kept_bytes_before_the_window() {
     pkts.push(at(0, 0, b"Abcdefghijkl")); // frame 6
     pkts.push(at(0, 10, b"kL")); // frame 7
     let r = run_factory(cfg(4), f, &pkts);
-    let r = r[0].borrow();
+    let r = &r[0];
     assert_eq!(
-        facts(&r, C2S),
+        facts(r, C2S),
         vec![
             // Byte 0 is only in the kept copy; bytes 8.. are in the window.
             (0, 8, 4, 6, b"abcdefgh".to_vec(), b"Abcdefgh".to_vec()),
@@ -286,7 +286,7 @@ fn test_long_conflict_excerpts_and_memory() {
     assert_eq!(a.verify_bytes_in_use(), 0);
     assert_eq!(a.stats().verify_bytes_high_water, held);
     let f = a.into_factory();
-    let r = f.streams[0].borrow();
+    let r = &f.streams[0];
     let (k, _): &(Conflict, usize) = &r.conflicts[0];
     assert_eq!((k.stream_offset, k.len), (0, 300));
     assert_eq!(k.old_bytes.as_bytes(), &old[..EXCERPT_MAX]);

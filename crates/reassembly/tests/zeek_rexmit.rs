@@ -79,13 +79,7 @@ fn run(path: &Path, verify_window: usize, flush: Flush) -> (Vec<Record>, Capture
     }
     asm.flush_all();
     assert_eq!(asm.verify_bytes_in_use(), 0);
-    let records = asm
-        .into_factory()
-        .streams
-        .into_iter()
-        .map(|r| std::rc::Rc::try_unwrap(r).unwrap().into_inner())
-        .collect();
-    (records, cap)
+    (asm.into_factory().streams, cap)
 }
 
 /// A conflict with both versions in full (the excerpts hold at most 64

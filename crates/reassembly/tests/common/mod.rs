@@ -1,9 +1,6 @@
 //! Test harness: segments built by hand and a stream that records every call.
 #![allow(dead_code)]
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 use reassembly::{
     Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather, Skip,
@@ -38,10 +35,6 @@ pub struct Record {
     pub completions: usize,
     /// Calls after complete (must stay 0).
     pub late_calls: usize,
-    /// `keep_from` instruction per call index (relative offset), applied in `reassembled`.
-    pub keep_plan: Vec<Option<usize>>,
-    /// Accept verdict for packets by frame number.
-    pub verdicts: Vec<(u64, Accept)>,
 }
 
 impl Record {
@@ -88,22 +81,22 @@ impl Record {
     }
 }
 
-pub struct Rec(pub Rc<RefCell<Record>>);
+/// A connection's stream: its record is `streams[.0]` of the factory.
+pub struct Rec(pub usize);
 
 impl Stream for Rec {
     type Context = Factory;
 
-    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, _ctx: &mut Factory) -> Accept {
-        let r = self.0.borrow();
-        r.verdicts
+    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, ctx: &mut Factory) -> Accept {
+        ctx.verdicts
             .iter()
             .find(|(f, _)| *f == seg.frame)
             .map(|(_, v)| *v)
             .unwrap_or(Accept::Take)
     }
 
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut Factory) {
-        let mut r = self.0.borrow_mut();
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &mut Factory) {
+        let r = &mut ctx.streams[self.0];
         if r.completions > 0 {
             r.late_calls += 1;
         }
@@ -124,13 +117,13 @@ impl Stream for Rec {
             saved,
             offset: sg.stream_offset(),
         });
-        if let Some(Some(k)) = r.keep_plan.get(idx) {
+        if let Some(Some(k)) = ctx.keep_plan.get(idx) {
             sg.keep_from(*k);
         }
     }
 
-    fn conflict(&mut self, c: &Conflict, _ctx: &mut Factory) {
-        let mut r = self.0.borrow_mut();
+    fn conflict(&mut self, c: &Conflict, ctx: &mut Factory) {
+        let r = &mut ctx.streams[self.0];
         if r.completions > 0 {
             r.late_calls += 1;
         }
@@ -138,32 +131,33 @@ impl Stream for Rec {
         r.conflicts.push((*c, n));
     }
 
-    fn complete(&mut self, c: &Completion, _ctx: &mut Factory) {
-        let mut r = self.0.borrow_mut();
+    fn complete(&mut self, c: &Completion, ctx: &mut Factory) {
+        let r = &mut ctx.streams[self.0];
         r.completions += 1;
         r.completion = Some(c.clone());
     }
 }
 
+/// Makes the streams and, as the context of their calls, holds their records.
 #[derive(Default)]
 pub struct Factory {
-    pub streams: Vec<Rc<RefCell<Record>>>,
-    /// Applied to each new stream's record.
+    /// One record per connection, in creation order.
+    pub streams: Vec<Record>,
+    /// `keep_from` instruction per call index of each stream (relative
+    /// offset), applied in `reassembled`.
     pub keep_plan: Vec<Option<usize>>,
+    /// Accept verdict for packets by frame number.
     pub verdicts: Vec<(u64, Accept)>,
 }
 
 impl StreamFactory for Factory {
     type Stream = Rec;
     fn new_stream(&mut self, info: &StreamInfo) -> Rec {
-        let r = Rc::new(RefCell::new(Record {
+        self.streams.push(Record {
             info: Some(*info),
-            keep_plan: self.keep_plan.clone(),
-            verdicts: self.verdicts.clone(),
             ..Default::default()
-        }));
-        self.streams.push(r.clone());
-        Rec(r)
+        });
+        Rec(self.streams.len() - 1)
     }
 }
 
@@ -266,15 +260,11 @@ pub fn udp_segment<'a>(c2s: bool, payload: &'a [u8], frame: u64) -> Segment<'a> 
 }
 
 /// Run packets through a fresh assembler and end the input.
-pub fn run_with(cfg: AssemblerConfig, pkts: &[Pkt]) -> Vec<Rc<RefCell<Record>>> {
+pub fn run_with(cfg: AssemblerConfig, pkts: &[Pkt]) -> Vec<Record> {
     run_factory(cfg, Factory::default(), pkts)
 }
 
-pub fn run_factory(
-    cfg: AssemblerConfig,
-    factory: Factory,
-    pkts: &[Pkt],
-) -> Vec<Rc<RefCell<Record>>> {
+pub fn run_factory(cfg: AssemblerConfig, factory: Factory, pkts: &[Pkt]) -> Vec<Record> {
     let mut a = Assembler::new(cfg, factory);
     for (i, p) in pkts.iter().enumerate() {
         a.assemble(&segment(p, i as u64 + 1, client()));
@@ -283,7 +273,6 @@ pub fn run_factory(
     assert_eq!(a.pages_in_use(), 0, "pages leaked after flush_all");
     let f = a.into_factory();
     for r in &f.streams {
-        let r = r.borrow();
         assert_eq!(r.completions, 1, "complete must be called exactly once");
         assert_eq!(r.late_calls, 0, "no call after complete");
         let c = r.completion.as_ref().unwrap();
@@ -302,7 +291,7 @@ pub fn run_factory(
     f.streams
 }
 
-pub fn run(pkts: &[Pkt]) -> Vec<Rc<RefCell<Record>>> {
+pub fn run(pkts: &[Pkt]) -> Vec<Record> {
     run_with(AssemblerConfig::default(), pkts)
 }
 
