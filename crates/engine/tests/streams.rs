@@ -63,7 +63,7 @@ impl Stream for LineStream {
         let all = sg.fetch(sg.len());
         // Bytes [0, saved) were kept last time; the rest are new.
         self.seen.bytes[d].extend_from_slice(&all[saved..]);
-        if let reassembly::Skip::Bytes(n) = sg.skip() {
+        if let reassembly::Skipped::Bytes(n) = sg.skip() {
             self.seen.skipped[d] += n;
         }
         // Cut complete lines; keep the unfinished tail for the next call.

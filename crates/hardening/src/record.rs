@@ -20,7 +20,7 @@ use std::rc::Rc;
 
 use pcapread::Segment;
 use reassembly::{
-    Accept, AcceptInfo, Completion, Conflict, Dir, Ledger, ScatterGather, Skip, Stream,
+    Accept, AcceptInfo, Completion, Conflict, Dir, Ledger, ScatterGather, Skipped, Stream,
     StreamFactory, StreamInfo,
 };
 
@@ -129,8 +129,8 @@ impl Stream for Recorder {
         );
         assert_eq!(&all[..saved], &kept[..saved], "kept bytes changed");
         let skip = match sg.skip() {
-            Skip::None => 0,
-            Skip::Bytes(n) => {
+            Skipped::None => 0,
+            Skipped::Bytes(n) => {
                 assert!(n > 0, "a skip of zero bytes");
                 n
             }

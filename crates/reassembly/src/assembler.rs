@@ -14,7 +14,7 @@ use crate::half::{Ctx, Half, Pkt, Scratch, StreamCalls};
 use crate::ledger::Ledger;
 use crate::page::PageCache;
 use crate::recency::{Recency, MAX_SLOTS};
-use crate::scatter::{Piece, ScatterGather, Skip, Source};
+use crate::scatter::{Piece, ScatterGather, Skipped, Source};
 use crate::stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
 };
@@ -474,9 +474,9 @@ impl<F: StreamFactory> Assembler<F> {
             start: first,
             end: false,
             skip: if skipped > 0 {
-                Skip::Bytes(skipped)
+                Skipped::Bytes(skipped)
             } else {
-                Skip::None
+                Skipped::None
             },
             saved: 0,
             len: seg.payload.len(),

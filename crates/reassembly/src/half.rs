@@ -29,7 +29,7 @@ use crate::conflict::{Conflict, ConflictReason, Excerpt, EXCERPT_MAX};
 use crate::ledger::Ledger;
 use crate::page::{PageCache, PageRun};
 use crate::policy::{Overlap, OverlapPolicy, Winner};
-use crate::scatter::{Piece, ScatterGather, Skip, Source};
+use crate::scatter::{Piece, ScatterGather, Skipped, Source};
 use crate::seq::SeqSpace;
 use crate::stream::{Dir, Stream};
 use crate::verify::{VerifyMem, VerifyWindow};
@@ -1029,9 +1029,9 @@ impl Half {
             start: !self.delivered_any,
             end,
             skip: if self.pending_skip > 0 {
-                Skip::Bytes(self.pending_skip)
+                Skipped::Bytes(self.pending_skip)
             } else {
-                Skip::None
+                Skipped::None
             },
             saved,
             len: total,

@@ -25,18 +25,20 @@ pub(crate) struct Piece {
     pub(crate) ts: u64,
 }
 
-/// Bytes missing right before the data of a delivery.
+/// Bytes missing right before the data of a delivery (named apart from
+/// [`pcapread::Skip`], why the decoder passed over a frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skip {
+pub enum Skipped {
     /// None: the data follows the previous delivery (or the stream start) directly.
     None,
     /// This many bytes are missing.
     Bytes(u64),
 }
 
-/// Capture facts of the packet a byte came from.
+/// Capture facts of the packet a byte came from (gopacket's `CaptureInfo`;
+/// named apart from [`pcapread::CaptureInfo`], which describes a capture file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CaptureInfo {
+pub struct PacketInfo {
     /// Frame number.
     pub frame: u64,
     /// Packet timestamp (ns).
@@ -66,7 +68,7 @@ pub struct ScatterGather<'a> {
     pub(crate) dir: Dir,
     pub(crate) start: bool,
     pub(crate) end: bool,
-    pub(crate) skip: Skip,
+    pub(crate) skip: Skipped,
     pub(crate) saved: usize,
     pub(crate) len: usize,
     pub(crate) stream_offset: u64,
@@ -91,7 +93,7 @@ impl<'a> ScatterGather<'a> {
     }
 
     /// Bytes missing right before the new bytes.
-    pub fn skip(&self) -> Skip {
+    pub fn skip(&self) -> Skipped {
         self.skip
     }
 
@@ -156,11 +158,11 @@ impl<'a> ScatterGather<'a> {
     }
 
     /// Frame number and timestamp of the packet that carried byte `offset`.
-    pub fn capture_info(&self, offset: usize) -> Option<CaptureInfo> {
+    pub fn capture_info(&self, offset: usize) -> Option<PacketInfo> {
         let mut at = 0;
         for p in self.pieces {
             if offset < at + p.len {
-                return Some(CaptureInfo {
+                return Some(PacketInfo {
                     frame: p.frame,
                     ts: p.ts,
                 });

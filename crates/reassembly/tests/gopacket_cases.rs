@@ -6,7 +6,7 @@
 //!
 //! Differences that apply throughout: we may merge what gopacket hands over in
 //! several `reassembled` calls into one (so bytes are compared per step, not
-//! per call); a gap is reported as `Skip::Bytes(n)` with its real size where
+//! per call); a gap is reported as `Skipped::Bytes(n)` with its real size where
 //! gopacket reports -1 for "unknown start"; a SYN's payload sits at ISN + 1, as
 //! in gopacket.
 

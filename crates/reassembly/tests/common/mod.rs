@@ -3,7 +3,7 @@
 
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 use reassembly::{
-    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather, Skip,
+    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather, Skipped,
     Stream, StreamFactory, StreamInfo,
 };
 
@@ -109,8 +109,8 @@ impl Stream for Rec {
             dir: sg.dir(),
             bytes,
             skip: match sg.skip() {
-                Skip::None => 0,
-                Skip::Bytes(n) => n,
+                Skipped::None => 0,
+                Skipped::Bytes(n) => n,
             },
             start: sg.start(),
             end: sg.end(),
