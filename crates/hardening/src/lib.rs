@@ -26,4 +26,5 @@ pub mod mutate;
 pub mod pipeline;
 pub mod record;
 pub mod seeds;
+pub mod source;
 pub mod watchdog;
