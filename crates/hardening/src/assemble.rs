@@ -13,14 +13,17 @@
 //! never change, kept bytes come back unchanged. At the end: every connection
 //! completed exactly once with balanced ledgers and nothing buffered, every page
 //! returned, and the ledgers captured exactly the payload bytes the assembler took.
+//!
+//! This target drives the bare [`Assembler`] (its own fuzz target, with checks
+//! after every call, [`check_resources`]); whole captures go through the
+//! engine in [`crate::pipeline`].
 
 use std::net::SocketAddr;
 
 use arbitrary::{Arbitrary, Unstructured};
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
-use reassembly::{Accept, Assembler, AssemblerConfig, OverlapPolicy, PolicyMap};
+use reassembly::{Accept, Assembler, AssemblerConfig, OverlapPolicy, PolicyMap, StreamFactory};
 
-use crate::pipeline::check_resources;
 use crate::record::RecordingFactory;
 
 /// A sequence number: near the direction's base, or anywhere.
@@ -210,7 +213,6 @@ pub fn run(input: &AsmInput) {
     let cfg = config(input);
     let factory = RecordingFactory::new()
         .keeping(u64::from(input.keep_every % 4), usize::from(input.keep_len));
-    let verdict = factory.verdict.clone();
     let mut asm = Assembler::new(cfg, factory);
     let mut now = 1_000 * MS;
     let mut frame = 0u64;
@@ -276,7 +278,7 @@ pub fn run(input: &AsmInput) {
                     240..=247 => Accept::Drop,
                     _ => Accept::TakeAndStart,
                 };
-                *verdict.borrow_mut() = answer;
+                asm.factory_mut().verdict = answer;
                 if answer != Accept::Drop {
                     taken_payload += payload.len() as u64;
                 }
@@ -314,7 +316,7 @@ pub fn run(input: &AsmInput) {
                     encap: EncapPath::new(),
                     defragmented: false,
                 };
-                *verdict.borrow_mut() = Accept::Take;
+                asm.factory_mut().verdict = Accept::Take;
                 taken_payload += payload.len() as u64;
                 asm.assemble(&seg);
                 check_resources(&asm, Some(&t.canonical().0));
@@ -340,7 +342,7 @@ pub fn run(input: &AsmInput) {
     assert_eq!(asm.connections(), 0, "connections left after flush_all");
     assert_eq!(asm.verify_bytes_in_use(), 0, "verify windows left");
     let stats = asm.stats();
-    let records = asm.into_factory().records();
+    let records = asm.into_factory().into_records();
     assert_eq!(stats.connections, records.len() as u64);
     assert_eq!(
         stats.completed, stats.connections,
@@ -355,4 +357,45 @@ pub fn run(input: &AsmInput) {
         captured, taken_payload,
         "payload taken vs captured in the ledgers"
     );
+}
+
+/// The assembler's caps right now, and the ledgers of `key`'s connection if
+/// it is tracked: pages in use within `max_pages_total`, connections within
+/// `max(1, max_connections)`, verify windows within `1.25 * verify_window +
+/// 256` bytes per direction, the connection's ledgers balanced and its
+/// buffered bytes within its page cap.
+pub fn check_resources<F: StreamFactory>(asm: &Assembler<F>, key: Option<&pcapread::FlowKey>) {
+    let cfg = asm.config();
+    assert!(
+        asm.pages_in_use() <= cfg.max_pages_total,
+        "{} pages in use, cap {}",
+        asm.pages_in_use(),
+        cfg.max_pages_total
+    );
+    assert!(asm.stats().pages_high_water <= cfg.max_pages_total);
+    assert!(
+        asm.connections() <= cfg.max_connections.max(1),
+        "{} connections, cap {}",
+        asm.connections(),
+        cfg.max_connections
+    );
+    // Each direction's verify window: at most 1.25 * window + 256 bytes.
+    let w = cfg.verify_window;
+    let verify_cap = asm.connections() * 2 * (w + w / 4 + 256) * usize::from(w > 0);
+    assert!(
+        asm.verify_bytes_in_use() <= verify_cap,
+        "verify windows hold {} bytes, bound {verify_cap}",
+        asm.verify_bytes_in_use()
+    );
+    if let Some((a, b)) = key.and_then(|k| asm.ledgers(k)) {
+        assert!(a.balanced(), "live c2s ledger does not balance: {a:?}");
+        assert!(b.balanced(), "live s2c ledger does not balance: {b:?}");
+        let page = cfg.page_size.clamp(64, 1 << 24) as u64;
+        let cap = cfg.max_pages_per_conn as u64 * page;
+        assert!(
+            a.buffered + b.buffered <= cap,
+            "connection buffers {} bytes, cap {cap}",
+            a.buffered + b.buffered
+        );
+    }
 }

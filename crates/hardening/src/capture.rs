@@ -1,6 +1,7 @@
 //! Fuzz check of the capture readers: any bytes, read as a pcap/pcapng capture
 //! three ways, must give the same frames and the same error, and the frames must
-//! go through decode and assembly with every promise kept.
+//! go through the engine (decoding, defragmentation, sharding, reassembly on
+//! one and on three workers) with every promise of [`crate::pipeline`] kept.
 //!
 //! The three ways: [`SliceReader`] over the bytes, [`CaptureReader::from_reader`]
 //! streaming them, and the same stream gzip-compressed (offsets in errors are
@@ -210,10 +211,15 @@ pub fn check_capture(data: &[u8]) {
         );
         check_merged(data, &stream);
     }
-    // Decode and assemble what was read, with tiny caps and then the defaults.
+    // Through the engine, with tiny caps and then the defaults.
     for settings in [Settings::tiny(), Settings::default()] {
         let x = extract_slice(data, NAME, settings);
         assert_eq!(x.frames, slice.frames.len() as u64);
+        assert_eq!(
+            x.error.as_ref().map(|e| e.offset),
+            slice.error.as_ref().map(|e| e.0),
+            "the engine run and the slice reader disagree on the error"
+        );
     }
 }
 

@@ -6,16 +6,18 @@
 //! no nightly toolchain and no cargo-fuzz:
 //!
 //! - [`capture::check_capture`]: pcap/pcapng bytes through the slice reader,
-//!   the streaming reader, gzip, a merged set, then decode and assembly;
+//!   the streaming reader, gzip, a merged set, then through the engine;
 //! - [`decode::check_decode`]: frames of every link type through the decoder;
 //! - [`defrag::check_defrag`]: a sequence of IP fragments through the defragmenter;
 //! - [`assemble::check_assembler`]: an `arbitrary` sequence of segments and
 //!   flush/close/expire calls through the assembler.
 //!
 //! A check panics when a promise is broken (that is what a fuzzer reports).
-//! [`pipeline`] runs whole captures read -> decode -> assemble with the
-//! resource checks, [`record`] is the stream that checks every delivery, and
-//! [`seeds`] and [`mutate`] make inputs from the captures in `testdata/`.
+//! [`pipeline`] runs whole captures through the real engine
+//! ([`engine::run_streams`], on one worker and on several) and checks what
+//! it hands back; [`source`] is the frame source for captures held in memory,
+//! [`record`] the stream (and per-worker factory) that checks every delivery,
+//! and [`seeds`] and [`mutate`] make inputs from the captures in `testdata/`.
 #![warn(missing_docs)]
 
 pub mod assemble;
@@ -26,4 +28,5 @@ pub mod mutate;
 pub mod pipeline;
 pub mod record;
 pub mod seeds;
+pub mod source;
 pub mod watchdog;

@@ -9,14 +9,19 @@
 //! - `start` is set on the first delivery of a direction only, nothing follows a
 //!   delivery marked `end`, and nothing at all follows `complete`;
 //! - `complete` comes exactly once, and each direction's ledger then balances
-//!   with nothing buffered, its `delivered` equals the bytes handed over and its
-//!   `missing` covers every skip.
+//!   with nothing buffered, its `delivered` equals the bytes handed over, its
+//!   `missing` covers every skip, its `captured` equals the payload bytes of
+//!   the packets `accept` took in that direction, and the completion's packet
+//!   count equals the packets taken.
+//!
+//! The records live in the stream while the connection is open and are handed
+//! to the factory (the context of every call) by `complete`, so the factory
+//! and its streams are plain `Send` values, as the engine's workers need: the
+//! factory learns of every connection at `new_stream` and
+//! [`RecordingFactory::into_records`] fails for one that never completed.
 //!
 //! A broken promise panics: in a fuzz target that is the crash to report, in a
 //! test it is the failure.
-
-use std::cell::RefCell;
-use std::rc::Rc;
 
 use pcapread::Segment;
 use reassembly::{
@@ -39,6 +44,12 @@ pub struct DirRecord {
     pub ended: bool,
     /// Conflicts reported for this direction.
     pub conflicts: u64,
+    /// Packets of this direction offered to `accept`.
+    pub offered: u64,
+    /// Packets of this direction `accept` took (did not drop).
+    pub taken: u64,
+    /// Payload bytes of the packets taken.
+    pub taken_payload: u64,
     /// The previous delivery's bytes from its `keep_from` offset on (what must come back).
     kept: Vec<u8>,
 }
@@ -76,8 +87,20 @@ fn index(dir: Dir) -> usize {
 /// The checking stream handed out by [`RecordingFactory`].
 #[derive(Debug)]
 pub struct Recorder {
-    rec: Rc<RefCell<FlowRecord>>,
-    verdict: Rc<RefCell<Accept>>,
+    /// Creation index of the connection in its factory.
+    index: usize,
+    /// The record, until `complete` hands it to the factory.
+    rec: Option<FlowRecord>,
+}
+
+impl Recorder {
+    /// The record, while the connection is open.
+    fn open(&mut self, call: &str) -> &mut FlowRecord {
+        match self.rec.as_mut() {
+            Some(r) => r,
+            None => panic!("{call} after complete"),
+        }
+    }
 }
 
 impl Stream for Recorder {
@@ -85,18 +108,23 @@ impl Stream for Recorder {
 
     fn accept(
         &mut self,
-        _segment: &Segment<'_>,
-        _info: &AcceptInfo,
-        _ctx: &mut RecordingFactory,
+        segment: &Segment<'_>,
+        info: &AcceptInfo,
+        ctx: &mut RecordingFactory,
     ) -> Accept {
-        let r = self.rec.borrow();
-        assert!(r.completion.is_none(), "accept after complete");
-        *self.verdict.borrow()
+        let verdict = ctx.verdict;
+        let r = self.open("accept");
+        let d = &mut r.dirs[index(info.dir)];
+        d.offered += 1;
+        if verdict != Accept::Drop {
+            d.taken += 1;
+            d.taken_payload += segment.payload.len() as u64;
+        }
+        verdict
     }
 
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _ctx: &mut RecordingFactory) {
-        let mut r = self.rec.borrow_mut();
-        assert!(r.completion.is_none(), "reassembled after complete");
+        let r = self.open("reassembled");
         let keep = r.keep;
         let d = &mut r.dirs[index(sg.dir())];
         assert!(!d.ended, "delivery after the end of the direction");
@@ -168,19 +196,29 @@ impl Stream for Recorder {
     }
 
     fn conflict(&mut self, c: &Conflict, _ctx: &mut RecordingFactory) {
-        let mut r = self.rec.borrow_mut();
-        assert!(r.completion.is_none(), "conflict after complete");
+        let r = self.open("conflict");
         assert!(c.len > 0, "a conflict of no bytes: {c:?}");
         r.dirs[index(c.dir)].conflicts += 1;
     }
 
-    fn complete(&mut self, c: &Completion, _ctx: &mut RecordingFactory) {
-        let mut r = self.rec.borrow_mut();
-        assert!(r.completion.is_none(), "complete called twice");
+    fn complete(&mut self, c: &Completion, ctx: &mut RecordingFactory) {
+        let mut r = self.rec.take().expect("complete called twice");
         for dir in [Dir::ClientToServer, Dir::ServerToClient] {
-            check_final_ledger(c.ledger(dir), &r.dirs[index(dir)], dir);
+            let d = &r.dirs[index(dir)];
+            check_final_ledger(c.ledger(dir), d, dir);
+            assert_eq!(
+                c.packets[index(dir)],
+                d.taken,
+                "{}: completion counts {} packets, accept took {}",
+                dir.as_str(),
+                c.packets[index(dir)],
+                d.taken
+            );
         }
         r.completion = Some(c.clone());
+        let slot = &mut ctx.completed[self.index];
+        assert!(slot.is_none(), "a connection completed twice");
+        *slot = Some(r);
     }
 }
 
@@ -192,6 +230,11 @@ fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
         "{dir}: bytes still buffered at completion: {l:?}"
     );
     assert!(l.balanced(), "{dir}: ledger does not balance: {l:?}");
+    assert_eq!(
+        l.captured, d.taken_payload,
+        "{dir}: ledger says captured {}, the packets accept took carry {} payload bytes",
+        l.captured, d.taken_payload
+    );
     assert_eq!(
         l.delivered,
         d.bytes.len() as u64,
@@ -232,13 +275,18 @@ fn check_final_ledger(l: &Ledger, d: &DirRecord, dir: Dir) {
     );
 }
 
-/// Creates [`Recorder`]s and keeps their records for inspection.
+/// Creates [`Recorder`]s and keeps the records of the connections that
+/// completed. A plain value (no shared cells): the engine runs one per worker.
 #[derive(Debug)]
 pub struct RecordingFactory {
-    /// Every connection's record, in creation order.
-    pub flows: Vec<Rc<RefCell<FlowRecord>>>,
-    /// What `accept` answers (shared by every stream; a driver may change it per packet).
-    pub verdict: Rc<RefCell<Accept>>,
+    /// What each connection was told at creation, in creation order.
+    pub created: Vec<StreamInfo>,
+    /// Each connection's record once it completed, in creation order
+    /// (`None` while it is open).
+    pub completed: Vec<Option<FlowRecord>>,
+    /// What `accept` answers (for every stream; a driver may change it per
+    /// packet through [`reassembly::Assembler::factory_mut`]).
+    pub verdict: Accept,
     keep: Option<(u64, usize)>,
 }
 
@@ -246,8 +294,9 @@ impl RecordingFactory {
     /// A factory whose streams take every packet and keep nothing.
     pub fn new() -> RecordingFactory {
         RecordingFactory {
-            flows: Vec::new(),
-            verdict: Rc::new(RefCell::new(Accept::Take)),
+            created: Vec::new(),
+            completed: Vec::new(),
+            verdict: Accept::Take,
             keep: None,
         }
     }
@@ -258,9 +307,21 @@ impl RecordingFactory {
         self
     }
 
-    /// Snapshots of the records.
-    pub fn records(&self) -> Vec<FlowRecord> {
-        self.flows.iter().map(|f| f.borrow().clone()).collect()
+    /// Every connection's record, in creation order. Panics when a
+    /// connection never completed: `complete` must come exactly once.
+    pub fn into_records(self) -> Vec<FlowRecord> {
+        self.completed
+            .into_iter()
+            .zip(&self.created)
+            .map(|(r, info)| {
+                r.unwrap_or_else(|| {
+                    panic!(
+                        "connection {} (first frame {}) never completed",
+                        info.client, info.first_frame
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -274,16 +335,17 @@ impl StreamFactory for RecordingFactory {
     type Stream = Recorder;
 
     fn new_stream(&mut self, info: &StreamInfo) -> Recorder {
-        let rec = Rc::new(RefCell::new(FlowRecord {
-            info: *info,
-            dirs: Default::default(),
-            completion: None,
-            keep: self.keep,
-        }));
-        self.flows.push(rec.clone());
+        let index = self.created.len();
+        self.created.push(*info);
+        self.completed.push(None);
         Recorder {
-            rec,
-            verdict: self.verdict.clone(),
+            index,
+            rec: Some(FlowRecord {
+                info: *info,
+                dirs: Default::default(),
+                completion: None,
+                keep: self.keep,
+            }),
         }
     }
 }

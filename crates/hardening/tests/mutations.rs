@@ -1,7 +1,7 @@
 //! Mutation suite over every capture in testdata/corpus: damaged copies of real
-//! captures go through read -> decode -> assemble (with the checks of
-//! `hardening::pipeline` and `hardening::record`), each under a per-input
-//! deadline, and must:
+//! captures go through the engine (read -> decode -> shard -> assemble, on one
+//! worker and on three, with the checks of `hardening::pipeline` and
+//! `hardening::record`), each under a per-input deadline, and must:
 //!
 //! - never panic or hang;
 //! - stop reading with an error that names the file and a byte offset (no
@@ -9,32 +9,33 @@
 //!   truncated pcap files);
 //! - still extract everything before the damage: for a truncation, the streams
 //!   from the damaged file equal, byte for byte per flow, the streams from the
-//!   undamaged prefix of frames; for other damage, every frame before the
-//!   damaged record is read unchanged.
+//!   undamaged prefix of frames (run on two workers); for other damage, every
+//!   frame before the damaged record is read unchanged.
 //!
 //! Kinds of damage: truncation at many offsets, of the capture and of its
-//! gzip- and zstd-compressed copies; bit flips in record headers and in
+//! gzip- and zstd-compressed copies (as files the engine opens); bit flips in record headers and in
 //! packet headers; absurd captured and block lengths; zero-length records
 //! inserted. Large captures are used through their first 256 KiB (cut
 //! at a record boundary): the damage is local, the rest would only add time.
 //!
 //! This lives in the `hardening` crate (not `reassembly`) because it needs the
-//! reader, decoder and assembler together, and shares its pipeline and checking
-//! stream with the fuzz targets.
+//! whole engine, and shares its runs and checking stream with the fuzz targets.
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hardening::capture::{read_slice, read_stream, ReadFacts};
 use hardening::mutate::Mutator;
-use hardening::pipeline::{extract_reader, extract_slice, Extraction, Pipeline, Settings};
+use hardening::pipeline::{
+    extract_file, extract_slice, extract_slice_prefix, Extraction, Settings,
+};
 use hardening::seeds::{captures, cut_at_record, load, testdata};
 use hardening::watchdog::with_deadline;
-use pcapread::{CaptureReader, Compression, SliceReader};
+use pcapread::{Compression, SliceReader};
 
 const MAX_LEN: usize = 256 * 1024;
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -94,21 +95,22 @@ fn run(name: &str, bytes: Vec<u8>, settings: Settings) -> (Extraction, ReadFacts
     })
 }
 
-/// The pipeline over the first `n` packet records of the undamaged capture.
-fn prefix_extraction(c: &Capture, n: usize, settings: Settings) -> Extraction {
-    let mut p = Pipeline::new(settings);
-    for f in SliceReader::new(&c.data, &c.name).take(n) {
-        p.push(&f.unwrap());
-    }
-    p.finish(None)
+/// The engine over the first `n` packet records of the undamaged capture, on
+/// two workers (the damaged runs have one and three).
+fn prefix_extraction(c: &Capture, n: usize) -> Extraction {
+    let settings = Settings::default().with_workers(&[2]);
+    let x = extract_slice_prefix(&c.data, &c.name, n as u64, settings);
+    assert_eq!(x.frames, n as u64, "{}: prefix of {n} frames", c.name);
+    assert!(x.error.is_none(), "{}: {:?}", c.name, x.error);
+    x
 }
 
 fn error_of(x: &Extraction, name: &str) -> Option<u64> {
     let e = x.error.as_ref()?;
-    let text = e.to_string();
+    let text = &e.message;
     assert!(text.contains(name), "error does not name the file: {text}");
     let off = e
-        .offset()
+        .offset
         .unwrap_or_else(|| panic!("error without an offset: {text}"));
     assert!(text.contains(&format!("offset {off}")), "{text}");
     Some(off)
@@ -142,7 +144,7 @@ fn truncation_keeps_every_stream_before_the_damage() {
             // The undamaged prefix: records that end at or before the cut.
             let whole = c.records.iter().take_while(|(r, _)| r.end <= cut).count();
             assert_eq!(x.frames, whole as u64, "{label}: frames read");
-            let want = prefix_extraction(&c, whole, Settings::default());
+            let want = prefix_extraction(&c, whole);
             assert_eq!(x.delivered(), want.delivered(), "{label}: streams differ");
             assert_eq!(
                 slice.frames, stream.frames,
@@ -439,6 +441,7 @@ fn truncated_compressed_captures_keep_every_stream_before_the_damage() {
     let mut m = Mutator::new(15);
     let mut checked = 0;
     let mut with_frames = 0;
+    let dir = tempfile::tempdir().unwrap();
     for c in corpus() {
         for kind in [Compression::Gzip, Compression::Zstd] {
             let packed = compress(kind, &c.data);
@@ -448,32 +451,34 @@ fn truncated_compressed_captures_keep_every_stream_before_the_damage() {
             cuts.dedup();
             for cut in cuts {
                 let label = format!("{}.{kind:?}@{cut}", c.name);
-                let bytes = packed[..cut].to_vec();
-                let plain = decompressible_prefix(kind, &bytes);
+                let bytes = &packed[..cut];
+                let plain = decompressible_prefix(kind, bytes);
                 assert!(c.data.starts_with(&plain), "{label}: decompressed bytes");
-                let name = label.clone();
+                // A file the engine opens (and decompresses) itself.
+                let path = dir.path().join(format!("{checked}.{kind:?}"));
+                let file = path.display().to_string();
+                std::fs::write(&path, bytes).unwrap();
                 let x = with_deadline(&label, DEADLINE, move || {
-                    match CaptureReader::from_reader(&name, Cursor::new(bytes)) {
-                        Ok(r) => {
-                            assert_eq!(r.info().compression, kind, "{name}");
-                            extract_reader(r, Settings::default(), cut as u64 * 1100 + 64)
-                        }
-                        Err(e) => Pipeline::new(Settings::default()).finish(Some(e)),
-                    }
+                    extract_file(&path, Settings::default())
                 });
+                if let Some(info) = x.inputs[0].info.as_ref() {
+                    assert_eq!(info.compression, kind, "{label}");
+                }
                 let whole = c
                     .records
                     .iter()
                     .take_while(|(r, _)| r.end <= plain.len())
                     .count();
                 assert_eq!(x.frames, whole as u64, "{label}: frames read");
-                let want = prefix_extraction(&c, whole, Settings::default());
+                let want = prefix_extraction(&c, whole);
                 assert_eq!(x.delivered(), want.delivered(), "{label}: streams differ");
-                let off = error_of(&x, &label)
+                let off = error_of(&x, &file)
                     .unwrap_or_else(|| panic!("{label}: a cut stream gave no error"));
                 if x.frames > 0 {
                     assert!(
-                        matches!(x.error, Some(pcapread::Error::Decompress { .. })),
+                        x.error.as_ref().is_some_and(|e| e
+                            .message
+                            .contains("decompression failed at byte offset")),
                         "{label}: {:?}",
                         x.error
                     );
