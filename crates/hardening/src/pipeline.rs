@@ -55,7 +55,7 @@ use engine::{EngineOptions, Housekeeping, Input, InputReport, Problem, StreamRun
 use pcapread::{DecodeStats, DecoderConfig, DefragConfig};
 use reassembly::{AssemblerConfig, AssemblerStats};
 
-use crate::record::{FlowRecord, RecordingFactory};
+use crate::record::{ConnLog, RecordingFactory};
 use crate::source::SliceSource;
 
 /// Everything that shapes a run.
@@ -160,7 +160,7 @@ impl Settings {
 #[derive(Debug)]
 pub struct Extraction {
     /// Every connection, completed, sorted by first frame.
-    pub flows: Vec<FlowRecord>,
+    pub flows: Vec<ConnLog>,
     /// Frames read.
     pub frames: u64,
     /// The capture error that ended reading, if any.

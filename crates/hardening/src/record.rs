@@ -56,7 +56,7 @@ pub struct DirRecord {
 
 /// Everything one connection received.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlowRecord {
+pub struct ConnLog {
     /// What the factory was told.
     pub info: StreamInfo,
     /// Client-to-server and server-to-client records.
@@ -67,7 +67,7 @@ pub struct FlowRecord {
     keep: Option<(u64, usize)>,
 }
 
-impl FlowRecord {
+impl ConnLog {
     /// The record of one direction.
     pub fn dir(&self, dir: Dir) -> &DirRecord {
         match dir {
@@ -90,12 +90,12 @@ pub struct Recorder {
     /// Creation index of the connection in its factory.
     index: usize,
     /// The record, until `complete` hands it to the factory.
-    rec: Option<FlowRecord>,
+    rec: Option<ConnLog>,
 }
 
 impl Recorder {
     /// The record, while the connection is open.
-    fn open(&mut self, call: &str) -> &mut FlowRecord {
+    fn open(&mut self, call: &str) -> &mut ConnLog {
         match self.rec.as_mut() {
             Some(r) => r,
             None => panic!("{call} after complete"),
@@ -283,7 +283,7 @@ pub struct RecordingFactory {
     pub created: Vec<StreamInfo>,
     /// Each connection's record once it completed, in creation order
     /// (`None` while it is open).
-    pub completed: Vec<Option<FlowRecord>>,
+    pub completed: Vec<Option<ConnLog>>,
     /// What `accept` answers (for every stream; a driver may change it per
     /// packet through [`reassembly::Assembler::factory_mut`]).
     pub verdict: Accept,
@@ -309,7 +309,7 @@ impl RecordingFactory {
 
     /// Every connection's record, in creation order. Panics when a
     /// connection never completed: `complete` must come exactly once.
-    pub fn into_records(self) -> Vec<FlowRecord> {
+    pub fn into_records(self) -> Vec<ConnLog> {
         self.completed
             .into_iter()
             .zip(&self.created)
@@ -340,7 +340,7 @@ impl StreamFactory for RecordingFactory {
         self.completed.push(None);
         Recorder {
             index,
-            rec: Some(FlowRecord {
+            rec: Some(ConnLog {
                 info: *info,
                 dirs: Default::default(),
                 completion: None,
