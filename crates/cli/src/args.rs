@@ -7,9 +7,9 @@ use reassembly::OverlapPolicy;
 
 use engine::{BpfFilter, GapMode};
 
-use crate::job::Job;
 use crate::extract::ExtractOptions;
 use crate::files::Layout;
+use crate::job::Job;
 use crate::naming::Naming;
 
 const EXAMPLES: &str = "\

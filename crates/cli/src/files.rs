@@ -28,8 +28,8 @@ use anyhow::Context as _;
 use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
-use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
+use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 
 /// Buffer size of each open file, and the size its writes are aligned to
 /// ([`BlockWriter`]).

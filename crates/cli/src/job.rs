@@ -60,8 +60,8 @@ impl Job {
         let outcome = match &self.conflicts {
             Some(path) => {
                 let mut tee = ConflictTee::create(path, sink)?;
-                let engine = Engine::new(&self.engine, Input::Files(self.inputs.clone()))
-                    .progress(&mut bar);
+                let engine =
+                    Engine::new(&self.engine, Input::Files(self.inputs.clone())).progress(&mut bar);
                 let (summary, stop) = engine.run_sink_partial(&mut tee)?;
                 let stop = stop.or_else(|| tee.finish().err());
                 (summary, stop)

@@ -10,8 +10,8 @@ use pcapread::{Compression, Format};
 use reassembly::{Dir, Ledger};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
 use crate::timefmt::rfc3339;
+use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
 
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

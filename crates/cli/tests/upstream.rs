@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use common::*;
+use engine::{collect, Collector, EngineOptions, FlowRecord, Input, Summary};
 use reassembly::Gap;
 use serde_json::Value;
-use engine::{collect, Collector, EngineOptions, FlowRecord, Input, Summary};
 
 fn path(rel: &str) -> PathBuf {
     root().join(corpus(rel))

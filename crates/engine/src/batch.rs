@@ -394,7 +394,12 @@ impl<'m> Batch<'m> {
             .iter()
             .filter(|i| i.shard == w)
             .peekable();
-        for item in self.slices.iter().flat_map(|s| &s.items).filter(|i| i.shard == w) {
+        for item in self
+            .slices
+            .iter()
+            .flat_map(|s| &s.items)
+            .filter(|i| i.shard == w)
+        {
             while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
                 f(r, rebuilt_arena);
             }

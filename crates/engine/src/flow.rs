@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use pcapread::{EncapPath, Layer, Proto};
 use reassembly::{Dir, EndReason, Ledger};
 
-
 /// A flow id: the frame number of the flow's first packet.
 pub type FlowId = u64;
 

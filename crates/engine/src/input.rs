@@ -411,7 +411,12 @@ impl<'a, 'm> Reading<'a, 'm> {
     }
 
     /// [`Self::admit_with`] on this reading's state.
-    fn admit(&mut self, frame: &Frame<'_>, batch: &mut Batch<'m>, bytes: u64) -> anyhow::Result<bool> {
+    fn admit(
+        &mut self,
+        frame: &Frame<'_>,
+        batch: &mut Batch<'m>,
+        bytes: u64,
+    ) -> anyhow::Result<bool> {
         Self::admit_with(
             &mut self.clock,
             self.tick,

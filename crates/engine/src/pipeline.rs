@@ -79,7 +79,11 @@ impl<'a> Engine<'a> {
         })?;
         Ok(StreamRun {
             summary: summary.with(RecordStore::discarding()),
-            factories: driven.lanes.into_iter().map(|l| l.asm.into_factory()).collect(),
+            factories: driven
+                .lanes
+                .into_iter()
+                .map(|l| l.asm.into_factory())
+                .collect(),
         })
     }
 
@@ -178,7 +182,10 @@ impl<'a> Engine<'a> {
             Input::Frames(s) => (Opened::open(&[]), Some(s)),
         };
         let mapped = opened.take_mapped();
-        let map: &[u8] = mapped.as_ref().and_then(|r| r.mapped_bytes()).unwrap_or(&[]);
+        let map: &[u8] = mapped
+            .as_ref()
+            .and_then(|r| r.mapped_bytes())
+            .unwrap_or(&[]);
         let mut reading = Reading::new(opened, mapped.as_ref(), source, opts, progress)?;
         let mut driven = drive(&mut reading, map)?;
         let end = reading.end(mapped.as_ref());
@@ -221,7 +228,11 @@ fn direct_end<O: Out>(
 }
 
 /// [`Engine::run_streams`] without progress.
-pub fn run_streams<'a, F, M>(opts: &'a EngineOptions, input: Input<'a>, make: M) -> anyhow::Result<StreamRun<F>>
+pub fn run_streams<'a, F, M>(
+    opts: &'a EngineOptions,
+    input: Input<'a>,
+    make: M,
+) -> anyhow::Result<StreamRun<F>>
 where
     F: StreamFactory + Send,
     F::Stream: Send,
@@ -231,12 +242,19 @@ where
 }
 
 /// [`Engine::run_sink`] without progress.
-pub fn run_sink<'a>(opts: &'a EngineOptions, input: Input<'a>, sink: &mut dyn Sink) -> anyhow::Result<Summary> {
+pub fn run_sink<'a>(
+    opts: &'a EngineOptions,
+    input: Input<'a>,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<Summary> {
     Engine::new(opts, input).run_sink(sink)
 }
 
 /// Run into an in-memory [`Collector`]: every flow's bytes by id.
-pub fn collect<'a>(opts: &'a EngineOptions, input: Input<'a>) -> anyhow::Result<(Summary, Collector)> {
+pub fn collect<'a>(
+    opts: &'a EngineOptions,
+    input: Input<'a>,
+) -> anyhow::Result<(Summary, Collector)> {
     let mut c = Collector::default();
     let summary = run_sink(opts, input, &mut c)?;
     Ok((summary, c))

@@ -224,7 +224,9 @@ impl<'a, 'm> Replay<'a, 'm> {
                 }
                 What::WriteArena(dir, r) => {
                     let head = head.expect("a flow is opened before its writes");
-                    let b = arena.get(r).expect("an arena write lies in its batch's arena");
+                    let b = arena
+                        .get(r)
+                        .expect("an arena write lies in its batch's arena");
                     self.sink.write(head, dir, b)?;
                 }
                 What::EndDir(dir) => {

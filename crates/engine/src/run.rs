@@ -268,8 +268,13 @@ where
         let mut read = Ok(true);
         let mut handed = Ok(());
         pool.in_place_scope(|s| {
-            let (work, lanes, decoders, defrag, harvests) =
-                (&mut batch, &mut lanes, &decoders, &mut defrag, &mut harvests);
+            let (work, lanes, decoders, defrag, harvests) = (
+                &mut batch,
+                &mut lanes,
+                &decoders,
+                &mut defrag,
+                &mut harvests,
+            );
             s.spawn(move |_| {
                 work.prepare_parallel(decoders, defrag);
                 let work = &*work;
@@ -328,7 +333,10 @@ where
     }
     let counts: Vec<_> = decoders
         .into_iter()
-        .map(|d| d.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .map(|d| {
+            d.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
         .map(|d| d.counts())
         .collect();
     let mut driven = Driven::new(lanes, &counts, &defrag);

@@ -229,7 +229,12 @@ fn dir_index(dir: Dir) -> usize {
 impl<O: Out> Stream for FlowStream<O> {
     type Context = SinkStreams<O>;
 
-    fn accept(&mut self, seg: &Segment<'_>, _info: &AcceptInfo, ctx: &mut SinkStreams<O>) -> Accept {
+    fn accept(
+        &mut self,
+        seg: &Segment<'_>,
+        _info: &AcceptInfo,
+        ctx: &mut SinkStreams<O>,
+    ) -> Accept {
         if !self.opened {
             // The first packet of the flow: its encapsulation names the flow.
             self.opened = true;

@@ -359,8 +359,8 @@ impl<'a> Iterator for Merge<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{DirRecord, FlowHead};
     use crate::flow::Placement;
+    use crate::flow::{DirRecord, FlowHead};
     use pcapread::{EncapPath, Layer, Proto};
     use reassembly::{EndReason, Gap};
 

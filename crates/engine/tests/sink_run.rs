@@ -10,7 +10,11 @@ use sha2::{Digest, Sha256};
 
 /// A corpus capture, by its path under `testdata/corpus`.
 fn capture(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus")).join(rel)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/corpus"
+    ))
+    .join(rel)
 }
 
 /// `rel` read with the defaults (all cores).
@@ -124,4 +128,3 @@ fn a_damaged_input_ends_only_itself() {
     assert_eq!(summary.inputs[2].frames, 106);
     assert!(summary.inputs[0].frames > 0 && summary.inputs[0].frames < 106);
 }
-

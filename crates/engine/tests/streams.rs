@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use capgen::{ByteRange, EndMix, GenConfig};
 use engine::{EngineOptions, FrameSource, Input, Next};
 use pcapread::{CaptureReader, Frame, LinkType};
-use reassembly::{
-    Completion, Conflict, Dir, ScatterGather, Stream, StreamFactory, StreamInfo,
-};
+use reassembly::{Completion, Conflict, Dir, ScatterGather, Stream, StreamFactory, StreamInfo};
 
 /// What one flow's stream saw: per direction the lines it cut (with the
 /// frame that carried each line's first byte) and the bytes in order, the
@@ -72,7 +70,10 @@ impl Stream for LineStream {
         let mut start = 0;
         for (i, b) in all.iter().enumerate() {
             if *b == b'\n' {
-                let frame = sg.capture_info(start).expect("a byte of this delivery").frame;
+                let frame = sg
+                    .capture_info(start)
+                    .expect("a byte of this delivery")
+                    .frame;
                 self.seen.lines[d].push((frame, all[start..i].to_vec()));
                 start = i + 1;
             }
@@ -145,7 +146,11 @@ fn generated(seed: u64) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn corpus(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/corpus")).join(rel)
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/corpus"
+    ))
+    .join(rel)
 }
 
 #[test]
@@ -164,9 +169,17 @@ fn per_flow_results_are_the_same_for_any_worker_count() {
         for threads in [2, 3, 4] {
             let (many, workers) = lines(input, threads, true);
             assert_eq!(workers, threads);
-            assert_eq!(one.keys().collect::<Vec<_>>(), many.keys().collect::<Vec<_>>());
+            assert_eq!(
+                one.keys().collect::<Vec<_>>(),
+                many.keys().collect::<Vec<_>>()
+            );
             for (id, seen) in &one {
-                assert_eq!(seen, &many[id], "{} flow {id}, {threads} workers", input.display());
+                assert_eq!(
+                    seen,
+                    &many[id],
+                    "{} flow {id}, {threads} workers",
+                    input.display()
+                );
             }
         }
     }
@@ -191,7 +204,10 @@ fn streams_see_what_a_sink_run_writes() {
             kept_lines += s.lines[ix(dir)].len();
         }
         assert_eq!(s.end.as_deref(), Some(r.end.as_str()));
-        assert_eq!(s.conflicts as u64, r.c2s.ledger.conflicts + r.s2c.ledger.conflicts);
+        assert_eq!(
+            s.conflicts as u64,
+            r.c2s.ledger.conflicts + r.s2c.ledger.conflicts
+        );
     }
     // capgen's payloads hold newlines: lines were cut, many across calls.
     assert!(kept_lines > 0);
