@@ -229,16 +229,17 @@ impl ExtractArgs {
             },
         };
         let mut o = ExtractOptions::new(job, self.output.clone());
-        o.force = self.force;
-        o.layout = match self.layout {
+        let out = &mut o.output;
+        out.force = self.force;
+        out.layout = match self.layout {
             LayoutArg::Files => Layout::Files,
             LayoutArg::Packed => Layout::Packed,
         };
-        o.naming = match self.naming {
+        out.naming = match self.naming {
             NamingArg::Default => Naming::Default,
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
-        o.max_open_files = self.max_open_files as usize;
+        out.max_open_files = self.max_open_files as usize;
         Ok(o)
     }
 }
@@ -496,7 +497,7 @@ mod tests {
         assert_eq!(o.job.engine.gaps, GapMode::Zero { cap: 10 });
         assert_eq!(o.job.engine.assembler.overlap_policy, OverlapPolicy::Last);
         assert_eq!(o.job.engine.assembler.verify_window, 65536);
-        assert_eq!(o.naming, Naming::Tcpflow);
+        assert_eq!(o.output.naming, Naming::Tcpflow);
     }
 
     #[test]
