@@ -128,13 +128,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         }
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {
-            let cmd = a.command();
+            let cmd = a.command()?;
             let report = match crate::live::command::run(&cmd, cli.quiet) {
                 Ok(r) => r,
                 Err(e) => return stopped(e),
             };
             if !cli.quiet {
-                crate::live::command::print_summary(&report, &cmd.extract.out_dir);
+                crate::live::command::print_summary(&report, &cmd.output.dir);
             }
             Status::Success
         }
