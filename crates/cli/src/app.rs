@@ -102,7 +102,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
                     t.flows,
                     t.bytes,
                     t.packets,
-                    opts.out_dir.display()
+                    opts.output.dir.display()
                 );
             }
             report(&x.summary)
@@ -128,13 +128,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         }
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {
-            let cmd = a.command();
+            let cmd = a.command()?;
             let report = match crate::live::command::run(&cmd, cli.quiet) {
                 Ok(r) => r,
                 Err(e) => return stopped(e),
             };
             if !cli.quiet {
-                crate::live::command::print_summary(&report, &cmd.extract.out_dir);
+                crate::live::command::print_summary(&report, &cmd.output.dir);
             }
             Status::Success
         }
@@ -151,12 +151,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     Ok(status)
 }
 
-/// An extraction (or live capture) that failed: a [`Stopped`](crate::extract::Stopped) one
+/// An extraction (or live capture) that failed: a [`Stopped`](crate::output::Stopped) one
 /// reports the error, what the output directory holds and any input
 /// problems, with status 1 when its manifest was written; anything else is a
 /// fatal error.
 fn stopped(e: anyhow::Error) -> anyhow::Result<Status> {
-    let s = e.downcast::<crate::extract::Stopped>()?;
+    let s = e.downcast::<crate::output::Stopped>()?;
     if !s.manifest_written() {
         return Err(s.into());
     }

@@ -229,16 +229,17 @@ impl ExtractArgs {
             },
         };
         let mut o = ExtractOptions::new(job, self.output.clone());
-        o.force = self.force;
-        o.layout = match self.layout {
+        let out = &mut o.output;
+        out.force = self.force;
+        out.layout = match self.layout {
             LayoutArg::Files => Layout::Files,
             LayoutArg::Packed => Layout::Packed,
         };
-        o.naming = match self.naming {
+        out.naming = match self.naming {
             NamingArg::Default => Naming::Default,
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
-        o.max_open_files = self.max_open_files as usize;
+        out.max_open_files = self.max_open_files as usize;
         Ok(o)
     }
 }
@@ -324,8 +325,9 @@ pub struct LiveArgs {
     /// DPDK port id to capture from.
     #[arg(long, value_name = "ID", default_value_t = 0)]
     pub port: u16,
-    /// Rx queues, one worker each, spread by a symmetric RSS hash (ports
-    /// without RSS get one queue).
+    /// Assembler workers, flows spread over them by their symmetric hash;
+    /// also rx queues, spread by a symmetric RSS hash and all polled by one
+    /// thread, when the port can (else one queue).
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub queues: u16,
@@ -352,8 +354,9 @@ pub struct LiveArgs {
 
 #[cfg(feature = "dpdk")]
 impl LiveArgs {
-    /// The live capture these arguments ask for.
-    pub fn command(&self) -> crate::live::command::LiveCommand {
+    /// The live capture these arguments ask for; the policy map file is
+    /// read here.
+    pub fn command(&self) -> anyhow::Result<crate::live::command::LiveCommand> {
         use crate::live::timestamp::TimestampSource;
         use dpdk::RssMode;
         let common = Common {
@@ -364,7 +367,8 @@ impl LiveArgs {
             conflicts: self.conflicts.clone(),
             verify_window: self.verify_window,
             filter: self.filter.clone(),
-            threads: Some(1),
+            // The engine's assembler workers, one per queue.
+            threads: Some(self.queues),
             records_in_memory: self.records_in_memory,
         };
         let extract = ExtractArgs {
@@ -378,7 +382,7 @@ impl LiveArgs {
             max_open_files: self.max_open_files,
             no_digest: false,
         }
-        .options();
+        .options()?;
         let live = crate::live::LiveOptions {
             eal_args: self.eal.clone(),
             port: Some(self.port),
@@ -397,7 +401,11 @@ impl LiveArgs {
             },
             rx_desc: self.rx_desc,
         };
-        crate::live::command::LiveCommand { extract, live }
+        Ok(crate::live::command::LiveCommand {
+            job: extract.job,
+            output: extract.output,
+            live,
+        })
     }
 }
 
@@ -496,7 +504,35 @@ mod tests {
         assert_eq!(o.job.engine.gaps, GapMode::Zero { cap: 10 });
         assert_eq!(o.job.engine.assembler.overlap_policy, OverlapPolicy::Last);
         assert_eq!(o.job.engine.assembler.verify_window, 65536);
-        assert_eq!(o.naming, Naming::Tcpflow);
+        assert_eq!(o.output.naming, Naming::Tcpflow);
+    }
+
+    /// `--queues N`: N rx queues when the port can, and N engine workers.
+    #[cfg(feature = "dpdk")]
+    #[test]
+    fn live_queues_are_also_the_engine_workers() {
+        let cli = Cli::try_parse_from([
+            "streamcut",
+            "live",
+            "-o",
+            "out",
+            "--queues",
+            "3",
+            "--layout",
+            "packed",
+            "--",
+            "--no-huge",
+        ])
+        .unwrap();
+        let Command::Live(l) = cli.command else {
+            panic!("not live")
+        };
+        let c = l.command().unwrap();
+        assert_eq!(c.live.queues, 3);
+        assert_eq!(c.job.engine.threads, 3);
+        assert!(c.job.inputs.is_empty());
+        assert_eq!(c.output.layout, Layout::Packed);
+        assert_eq!(c.live.eal_args, ["--no-huge"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! One command's run of the engine: the capture files, the engine options
-//! (with the policy map already loaded), the conflicts file and the
-//! progress bar, around [`engine::Engine`].
+//! One command's run of the engine: the capture files (or, for `live`, any
+//! [`engine::Input`]), the engine options (with the policy map already
+//! loaded), the conflicts file and the progress bar, around
+//! [`engine::Engine`].
 
 use std::path::PathBuf;
 
@@ -42,31 +43,43 @@ impl Job {
         }
     }
 
-    /// Run into `sink` (through the conflicts file when there is one),
-    /// telling apart errors before anything was done (`Err`) from an
-    /// output error that stopped the run part way (returned beside the
-    /// summary, see [`Engine::run_sink_partial`]).
+    /// Run [`Self::inputs`] into `sink` (through the conflicts file when
+    /// there is one), telling apart errors before anything was done (`Err`)
+    /// from an output error that stopped the run part way (returned beside
+    /// the summary, see [`Engine::run_sink_partial`]).
     pub fn run_partial(
         &self,
         sink: &mut dyn Sink,
     ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
-        let total = self
-            .inputs
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
-        let mut bar = Progress::new(self.progress, total);
+        self.run_input_partial(Input::Files(self.inputs.clone()), sink)
+    }
+
+    /// [`Self::run_partial`] on `input` in place of [`Self::inputs`] (the
+    /// live capture's frame source). The progress bar follows capture files
+    /// only.
+    pub fn run_input_partial(
+        &self,
+        input: Input<'_>,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        let total = match &input {
+            Input::Files(paths) => paths
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum(),
+            Input::Frames(_) => 0,
+        };
+        let mut bar = Progress::new(self.progress && matches!(input, Input::Files(_)), total);
         let outcome = match &self.conflicts {
             Some(path) => {
                 let mut tee = ConflictTee::create(path, sink)?;
-                let engine =
-                    Engine::new(&self.engine, Input::Files(self.inputs.clone())).progress(&mut bar);
+                let engine = Engine::new(&self.engine, input).progress(&mut bar);
                 let (summary, stop) = engine.run_sink_partial(&mut tee)?;
                 let stop = stop.or_else(|| tee.finish().err());
                 (summary, stop)
             }
-            None => Engine::new(&self.engine, Input::Files(self.inputs.clone()))
+            None => Engine::new(&self.engine, input)
                 .progress(&mut bar)
                 .run_sink_partial(sink)?,
         };

@@ -11,9 +11,10 @@
 //! - [`args`] and [`app`]: arguments, the commands, the single exit path;
 //! - [`job`]: one command's run of the engine (inputs, options, the
 //!   conflicts file, the progress bar);
-//! - output writers: [`files`] (one file per flow direction, or one packed
-//!   `streams.bin`; [`naming`], [`blockwrite`]), [`manifest`] (the JSON
-//!   manifest), [`conflicts`] (the conflicts file);
+//! - output writers: [`output`] (the output directory of `extract` and
+//!   `live`: files, then the manifest), [`files`] (one file per flow
+//!   direction, or one packed `streams.bin`; [`naming`], [`blockwrite`]),
+//!   [`manifest`] (the JSON manifest), [`conflicts`] (the conflicts file);
 //! - the commands: [`extract`], [`list`] (`flows`), [`follow`], [`stats`],
 //!   and `live` (feature `dpdk`).
 //!
@@ -45,6 +46,7 @@ pub mod job;
 pub mod list;
 pub mod manifest;
 pub mod naming;
+pub mod output;
 mod progress;
 pub mod stats;
 pub mod timefmt;

@@ -46,8 +46,8 @@ fn extract_tree(
     job.engine.records_in_memory = records;
     job.engine.udp = udp;
     let mut opts = ExtractOptions::new(job, out.path());
-    opts.layout = layout;
-    opts.force = true;
+    opts.output.layout = layout;
+    opts.output.force = true;
     extract::run(&opts).unwrap();
     tree(out.path())
 }

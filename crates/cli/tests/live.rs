@@ -239,25 +239,34 @@ const CAPTURES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// net_pcap has no RSS: `--queues 3` makes its one queue a dispatcher that
-/// hashes flows to three assembler threads, which must change nothing; nor
+/// net_pcap has no RSS: `--queues N` gives one rx queue and N engine
+/// workers, among which the engine hashes flows in software; that must
+/// change nothing, with the files layout (each worker writes its own flows)
+/// or packed (the reading thread replays every call in input order), nor
 /// must flow records going through temporary files (`--records-in-memory 2`).
 #[test]
 fn software_flow_hashing_matches_extract() {
     for (rel, extra) in CAPTURES {
-        let capture = corpus(rel);
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
-        let mut args = vec!["--queues", "3", "--records-in-memory", "2"];
-        args.extend_from_slice(extra);
-        let out = live_pcap(&capture, &d1, &args);
-        extract(&capture, &d2, extra);
-        assert_same_output(&d1, &d2, Times::Micros, rel);
-        let err = stderr(&out);
-        assert!(
-            err.contains("1 rx queue(s), software hashing to 3 workers"),
-            "{rel}: {err}"
-        );
+        for (queues, layout) in [("2", "packed"), ("3", "files")] {
+            let capture = corpus(rel);
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
+            let mut same = vec!["--layout", layout];
+            same.extend_from_slice(extra);
+            let mut args = vec!["--queues", queues, "--records-in-memory", "2"];
+            args.extend_from_slice(&same);
+            let out = live_pcap(&capture, &d1, &args);
+            extract(&capture, &d2, &same);
+            let what = format!("{rel} --queues {queues} --layout {layout}");
+            assert_same_output(&d1, &d2, Times::Micros, &what);
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!(
+                    "1 rx queue(s), software hashing to {queues} workers"
+                )),
+                "{what}: {err}"
+            );
+        }
     }
 }
 
@@ -282,6 +291,12 @@ fn net_pcap_replay_matches_extract() {
 /// server changes the stream as `--overlap-policy last` does).
 #[test]
 fn conflicts_and_policy_map_match_extract() {
+    for queues in ["1", "2"] {
+        conflicts_and_policy_map_with(queues);
+    }
+}
+
+fn conflicts_and_policy_map_with(queues: &str) {
     let capture = corpus("zeek/tcp/reassembly.pcap");
     let tmp = tempfile::tempdir().expect("tempdir");
     let map = tmp.path().join("policy.map");
@@ -296,12 +311,18 @@ fn conflicts_and_policy_map_match_extract() {
             map.display().to_string(),
         ]
     };
-    let (a1, a2) = (args(&c1), args(&c2));
+    let (mut a1, a2) = (args(&c1), args(&c2));
+    a1.extend(["--queues".to_string(), queues.to_string()]);
     let a1: Vec<&str> = a1.iter().map(String::as_str).collect();
     let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
     live_pcap(&capture, &d1, &a1);
     extract(&capture, &d2, &a2);
-    assert_same_output(&d1, &d2, Times::Micros, "policy map");
+    assert_same_output(
+        &d1,
+        &d2,
+        Times::Micros,
+        &format!("policy map, --queues {queues}"),
+    );
     let lines = |p: &Path| {
         let mut l: Vec<String> = std::fs::read_to_string(p)
             .expect("conflicts file")
@@ -321,7 +342,7 @@ fn conflicts_and_policy_map_match_extract() {
 }
 
 /// A synthetic capture with 9000-byte frames: each arrives as a chain of
-/// mbufs, copied once into the worker's scratch buffer.
+/// mbufs, copied into the source's scratch buffer (then into the batch).
 #[test]
 fn jumbo_frames_arrive_chained_and_match() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -353,7 +374,7 @@ fn jumbo_frames_arrive_chained_and_match() {
 }
 
 /// net_pcap in DPDK 22.11 chains only (length mod 65536) bytes of a record
-/// over 64 KiB while announcing its full length; the worker copies what the
+/// over 64 KiB while announcing its full length; the source copies what the
 /// chain holds and marks the frame captured-short, instead of reading past
 /// the chain.
 #[test]

@@ -227,14 +227,20 @@ fn full_disk_packed_layout() {
 }
 
 /// `streamcut live` on a disk that fills up: the same as `extract` (DPDK's
-/// net_pcap driver replays the capture; one rx queue, and one queue
-/// dispatching to three assembler threads).
+/// net_pcap driver replays the capture into one rx queue; one engine worker,
+/// and three, which write their own flows' files or, packed, are replayed
+/// on the rx thread).
 #[cfg(feature = "dpdk")]
 #[test]
 fn full_disk_live() {
     let eal = "--no-huge --no-pci --no-shconf -l 0 --no-telemetry --log-level=warning \
                --vdev=net_pcap0,rx_pcap=\"$3\"";
-    for (layout, queues) in [("files", "1"), ("files", "3"), ("packed", "1")] {
+    for (layout, queues) in [
+        ("files", "1"),
+        ("files", "3"),
+        ("packed", "1"),
+        ("packed", "3"),
+    ] {
         let args = format!(
             r#"live -q -o "$1/out" --layout {layout} --queues {queues} --idle-exit 300ms -- {eal}"#
         );

@@ -420,8 +420,8 @@ impl<'eal> Port<'eal> {
 
     /// Stops and closes the port and frees its mbuf pool.
     pub fn close(self) -> Result<(), DpdkError> {
-        // SAFETY: `self` by value means no RxQueue (which borrows the port)
-        // and hence no Mbuf (which borrows its queue) is alive: nothing polls
+        // SAFETY: `self` by value means no RxQueue and no Mbuf (both borrow
+        // the port) is alive: nothing polls
         // the port and every mbuf is back in the pool being freed.
         let ret = unsafe { ffi::sc_port_close(self.id, self.pool) };
         if ret != 0 {
@@ -488,8 +488,11 @@ impl<'port> RxQueue<'port> {
     }
 
     /// Polls the queue once (never blocks) and returns up to [`BURST`]
-    /// received packets, oldest first.
-    pub fn poll(&mut self) -> Burst<'_> {
+    /// received packets, oldest first. The packets borrow the port, not the
+    /// queue: they may be kept while the queue is polled again (a reader
+    /// holding the packet it handed on while it polls the next queue), and
+    /// they are all freed before the port can close.
+    pub fn poll(&mut self) -> Burst<'port> {
         let mut ptrs: [*mut ffi::RteMbuf; BURST] = [std::ptr::null_mut(); BURST];
         // SAFETY: the port is started and this queue exists (RxQueue is only
         // made by Port::rx_queues); `&mut self` makes this the only poller;
@@ -499,7 +502,7 @@ impl<'port> RxQueue<'port> {
             ptrs,
             next: 0,
             len: usize::from(n).min(BURST),
-            _queue: PhantomData,
+            _port: PhantomData,
         }
     }
 }
@@ -507,14 +510,14 @@ impl<'port> RxQueue<'port> {
 /// The packets of one poll, handed out one by one as [`Mbuf`]s; any not
 /// taken are freed when the burst is dropped.
 #[derive(Debug)]
-pub struct Burst<'q> {
+pub struct Burst<'port> {
     ptrs: [*mut ffi::RteMbuf; BURST],
     next: usize,
     len: usize,
-    _queue: PhantomData<&'q mut ()>,
+    _port: PhantomData<&'port ()>,
 }
 
-impl<'q> Burst<'q> {
+impl Burst<'_> {
     /// Packets in this burst.
     pub fn len(&self) -> usize {
         self.len
@@ -526,10 +529,10 @@ impl<'q> Burst<'q> {
     }
 }
 
-impl<'q> Iterator for Burst<'q> {
-    type Item = Mbuf<'q>;
+impl<'port> Iterator for Burst<'port> {
+    type Item = Mbuf<'port>;
 
-    fn next(&mut self) -> Option<Mbuf<'q>> {
+    fn next(&mut self) -> Option<Mbuf<'port>> {
         if self.next >= self.len {
             return None;
         }
@@ -537,7 +540,7 @@ impl<'q> Iterator for Burst<'q> {
         self.next += 1;
         NonNull::new(ptr).map(|ptr| Mbuf {
             ptr,
-            _queue: PhantomData,
+            _port: PhantomData,
         })
     }
 }
@@ -552,9 +555,9 @@ impl Drop for Burst<'_> {
 
 /// One received packet; freed back to its pool on drop.
 #[derive(Debug)]
-pub struct Mbuf<'q> {
+pub struct Mbuf<'port> {
     ptr: NonNull<ffi::RteMbuf>,
-    _queue: PhantomData<&'q mut ()>,
+    _port: PhantomData<&'port ()>,
 }
 
 /// An mbuf's bytes.
@@ -566,7 +569,7 @@ pub enum MbufData<'m> {
     Chained(u32),
 }
 
-impl<'q> Mbuf<'q> {
+impl Mbuf<'_> {
     /// The packet's bytes, borrowed when they sit in one segment.
     pub fn data(&self) -> MbufData<'_> {
         let (mut seg_len, mut pkt_len) = (0u32, 0u32);

@@ -27,10 +27,12 @@
 //!   are not thread-safe per queue).
 //! - A received [`Mbuf`] owns its buffer and frees it on drop; bytes borrowed
 //!   from it cannot outlive it, so no frame ever points into a freed buffer.
+//!   It borrows the port (not its queue), so a reader may keep a packet
+//!   while it polls again.
 //! - [`Port::close`] takes the port by value: it can only run after every
 //!   [`RxQueue`] (which borrows the port) is gone, so no queue is polled while
 //!   the port stops, and every mbuf is back in the pool when the pool is freed
-//!   (mbufs borrow their queue).
+//!   (mbufs borrow the port too).
 //!
 //! # Unsafe code
 //!

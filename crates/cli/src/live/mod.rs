@@ -1,38 +1,51 @@
 //! Live capture from a DPDK port (`streamcut live`, cargo feature `dpdk`).
 //!
-//! Live mode replaces only the first box of the data flow: frames come from
-//! DPDK mbufs instead of a capture file and go into the same decoder,
-//! assembler and output as `extract`. The pieces:
+//! Live mode replaces only where frames come from: the port's rx queues are
+//! an [`engine::FrameSource`] ([`source::LiveSource`]), and the frames go
+//! through the same engine as a capture file's (batches, parallel decoding,
+//! defragmentation, sharding by the symmetric flow hash, housekeeping by
+//! packet time, one assembler per worker) into the same
+//! [`Output`](crate::output::Output) as `extract`. The pieces:
 //! - the [`dpdk`] crate (`crates/dpdk`, package `streamcut-dpdk`): the FFI
 //!   (the only `unsafe` in the workspace) and safe wrappers: EAL, port, rx
 //!   queue, mbuf.
-//! - [`worker`]: one thread per rx queue: poll, build [`pcapread::Frame`]s,
-//!   feed a [`worker::FrameSink`], free mbufs.
+//! - [`source`]: the frame source: polls the queues round-robin, numbers,
+//!   stamps and hands over frames, frees mbufs, idles, drains on stop.
 //! - [`stop`]: signal / idle / count stop and the frame numbering.
 //! - [`timestamp`]: driver rx timestamp or clock.
-//! - [`dispatch`]: software flow hashing when the port has no RSS.
+//! - [`capture`]: EAL, the port, the rx thread and the supervisor.
+//! - [`command`]: `streamcut live` itself (output, signals, summary).
 //!
-//! Threads: EAL is initialised on a thread of its own, because `rte_eal_init`
-//! pins its calling thread (and every thread that thread creates later) to
-//! the first lcore. Workers are started from the main thread and register
-//! with EAL for a mempool cache. The main thread supervises: it turns
-//! signals and idle time into a stop, then waits for the workers to drain
-//! and flush.
+//! # Threads
+//! - EAL is initialised on a thread of its own, because `rte_eal_init` pins
+//!   its calling thread (and every thread that thread creates later) to the
+//!   first lcore.
+//! - One rx thread, started from the main thread, registers with EAL as a
+//!   non-EAL lcore ([`dpdk::LcoreRegistration`]) so the mempool cache serves
+//!   it, and runs the engine ([`engine::Engine::run_sink_partial`]) on the
+//!   source. The engine calls [`engine::FrameSource::next`] only from the
+//!   thread that runs it, so every poll of a queue and every free of an mbuf
+//!   happens on that registered thread.
+//! - The engine's workers (a rayon pool of `--queues` threads, none with one
+//!   worker: then the rx thread does everything) decode and assemble copies
+//!   of the frames; they never touch an mbuf and need no lcore.
+//! - The main thread supervises: it turns signals and idle time into a
+//!   stop, then waits for the rx thread, whose source drains the queues and
+//!   ends the input, and whose engine then flushes every flow.
 //!
-//! Queues: with `--queues N > 1` the port is configured for RSS with a
-//! symmetric key so both directions of a flow reach the same queue, and each
-//! queue's worker owns a whole pipeline (decoder and assembler). A driver
-//! without RSS gets one queue whose worker becomes a [`dispatch::Dispatcher`]
-//! handing frames to N assembler threads by [`pcapread::FlowKey::shard`].
-//!
-//! The `streamcut live` command itself (pipelines, shared file sink,
-//! manifest) is [`command`].
+//! # Queues
+//! `--queues N` sets the engine's assembler workers to N: flows are spread
+//! over them in software by the symmetric flow hash ([`pcapread::FlowKey::shard`]),
+//! exactly as `extract --threads N` does, and the output does not depend on
+//! N. When the port can, it is also configured with N rx queues and RSS
+//! with a symmetric key, all polled by the one source; a driver without
+//! RSS gets one queue. Either way the engine, not the NIC, decides which
+//! worker assembles a flow.
 
 pub mod command;
-pub mod dispatch;
+pub mod source;
 pub mod stop;
 pub mod timestamp;
-pub mod worker;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -40,10 +53,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use dpdk::{Eal, PortSetup, PortStats, RssMode};
+use dpdk::{Eal, LcoreRegistration, PortSetup, PortStats, RssMode, RxQueue};
+use source::{LiveSource, SourceStats};
 use stop::{StopControl, StopReason};
 use timestamp::{Stamper, TimestampSource};
-use worker::{QueueRun, WorkerStats};
+
+/// The live source over a port's rx queues.
+pub type PortSource<'s, 'p> = LiveSource<'s, Vec<RxQueue<'p>>>;
 
 /// How often the supervisor checks for a signal or an idle port.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(5);
@@ -55,7 +71,8 @@ pub struct LiveOptions {
     pub eal_args: Vec<String>,
     /// Port to capture from (`None`: port 0, which must exist).
     pub port: Option<u16>,
-    /// Rx queues (with RSS) or assembler workers (without).
+    /// Rx queues, when the port can spread them by RSS (the engine's
+    /// workers are set apart, in the job).
     pub queues: u16,
     /// RSS hash when `queues > 1`.
     pub rss: RssMode,
@@ -97,8 +114,10 @@ pub struct LiveOutcome<T> {
     pub stats: PortStats,
     /// Frames numbered (processed plus dropped past `--count`).
     pub frames: u64,
-    /// Per worker: its sink's output and counters, in queue order.
-    pub workers: Vec<(T, WorkerStats)>,
+    /// The source's counters.
+    pub source: SourceStats,
+    /// What the run on the rx thread returned.
+    pub run: T,
 }
 
 /// Mbufs for a port: every descriptor of every queue filled, plus bursts in
@@ -111,24 +130,24 @@ fn pool_size(queues: u16, rx_desc: u16, cache: u32) -> u32 {
 }
 
 /// Initialises EAL (on its own thread), starts the port, tells `started`
-/// how it was set up, calls `per_queue`
-/// on one thread per rx queue (it builds that queue's pipeline, calls
-/// [`QueueRun::run`] with it, flushes it and returns its result), and stops
-/// on a signal, `--idle-exit` or `--count`; then stops the port and releases
-/// EAL.
+/// how it was set up, and calls `run` with a [`PortSource`] over the port's
+/// rx queues on one thread, registered as an lcore (`run` runs the engine
+/// on it, so the source is polled from that thread only). Meanwhile the
+/// calling thread supervises: a signal, `--idle-exit` or `--count` stops
+/// the capture (the source then drains the queues and ends, and `run`
+/// finishes its work). Then the port is stopped and EAL released.
 ///
 /// The port gets `opts.queues` rx queues when it can spread them by a
-/// symmetric RSS hash, else one ([`QueueRun::port_queues`] tells the
-/// pipelines which).
+/// symmetric RSS hash, else one.
 pub fn capture<T, F>(
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
     started: impl FnOnce(&PortSummary),
-    per_queue: F,
+    run: F,
 ) -> anyhow::Result<LiveOutcome<T>>
 where
     T: Send,
-    F: Fn(QueueRun<'_, '_>) -> anyhow::Result<(T, WorkerStats)> + Sync,
+    F: for<'s, 'p> FnOnce(&mut PortSource<'s, 'p>) -> anyhow::Result<T> + Send,
 {
     let args = opts.eal_args.clone();
     let eal = std::thread::Builder::new()
@@ -137,7 +156,7 @@ where
         .context("starting the EAL thread")?
         .join()
         .map_err(|_| anyhow::anyhow!("EAL initialisation panicked"))??;
-    let result = capture_with(&eal, opts, signal, started, per_queue);
+    let result = capture_with(&eal, opts, signal, started, run);
     eal.cleanup();
     result
 }
@@ -147,11 +166,11 @@ fn capture_with<T, F>(
     opts: &LiveOptions,
     signal: Arc<AtomicBool>,
     started: impl FnOnce(&PortSummary),
-    per_queue: F,
+    run: F,
 ) -> anyhow::Result<LiveOutcome<T>>
 where
     T: Send,
-    F: Fn(QueueRun<'_, '_>) -> anyhow::Result<(T, WorkerStats)> + Sync,
+    F: for<'s, 'p> FnOnce(&mut PortSource<'s, 'p>) -> anyhow::Result<T> + Send,
 {
     let ports = eal.port_count();
     if ports == 0 {
@@ -210,60 +229,53 @@ where
         driver_timestamps: resolved != timestamp::Resolved::Clock,
     };
     started(&summary);
-    let stop = StopControl::new(signal, opts.count, opts.idle_exit, usize::from(rx_queues));
+    // One poller: the source.
+    let stop = StopControl::new(signal, opts.count, opts.idle_exit, 1);
     let ring_size = port.rx_desc();
-    let results: Vec<anyhow::Result<(T, WorkerStats)>> = std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for queue in port.rx_queues() {
-            let (stop, per_queue) = (&stop, &per_queue);
-            let run = QueueRun {
-                eal,
-                queue,
-                port_queues: rx_queues,
-                ring_size,
-                stop,
-                stamper: Stamper::new(resolved),
-            };
-            let spawned = std::thread::Builder::new()
-                .name(format!("rx-{}", run.index()))
+    let queues = port.rx_queues();
+    let result: anyhow::Result<(T, SourceStats)> = std::thread::scope(|scope| {
+        let stop = &stop;
+        let spawned =
+            std::thread::Builder::new()
+                .name("rx".into())
                 .spawn_scoped(scope, move || {
-                    per_queue(run).inspect_err(|_| stop.stop(StopReason::Error))
+                    // Registered for as long as mbufs are polled and freed here:
+                    // the source is dropped first.
+                    let _lcore = LcoreRegistration::new(eal);
+                    let mut source =
+                        LiveSource::new(queues, ring_size, stop, Stamper::new(resolved));
+                    let ran = run(&mut source);
+                    // The run ended before the source did: an error (fatal, or
+                    // an output error returned inside `T`).
+                    if ran.is_err() || !source.ended() {
+                        stop.stop(StopReason::Error);
+                    }
+                    let stats = source.stats();
+                    drop(source);
+                    ran.map(|t| (t, stats))
                 });
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    stop.stop(StopReason::Error);
-                    handles.push(scope.spawn(move || {
-                        Err(anyhow::Error::new(e).context("starting an rx worker"))
-                    }));
-                    break;
-                }
-            }
-        }
-        while !handles.iter().all(|h| h.is_finished()) {
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => return Err(anyhow::Error::new(e).context("starting the rx thread")),
+        };
+        while !handle.is_finished() {
             stop.check();
             std::thread::sleep(SUPERVISE_EVERY);
         }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an rx worker panicked")))
-            })
-            .collect()
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the rx thread panicked")))
     });
     let stats = port.stats().unwrap_or_default();
     port.close()?;
-    let mut workers = Vec::with_capacity(results.len());
-    for r in results {
-        workers.push(r?);
-    }
+    let (run, source) = result?;
     Ok(LiveOutcome {
         port: summary,
         reason: stop.reason().unwrap_or(StopReason::Signal),
         stats,
         frames: stop.frames(),
-        workers,
+        source,
+        run,
     })
 }
 

@@ -3,20 +3,22 @@
 //! A capture from a port has no end of file (net_pcap, too, returns empty
 //! polls forever after its last record), so it stops on a signal
 //! (SIGINT/SIGTERM), after `--idle-exit` without packets, or after `--count`
-//! frames. [`StopControl`] is shared by the supervisor and every rx worker:
-//! workers claim frame numbers and report activity; the supervisor checks
-//! the idle time and the signal flag.
+//! frames. [`StopControl`] is shared by the supervisor (the main thread) and
+//! the poller (the [`LiveSource`](super::source::LiveSource) on the thread
+//! that runs the engine): the poller claims frame numbers and reports
+//! activity; the supervisor checks the idle time and the signal flag.
 //!
-//! Idle means: every worker's latest poll was empty, and no packet came for
-//! the `--idle-exit` duration. A worker that is merely slow (descheduled on a
-//! loaded machine between two bursts of a busy port) is not idle, so a
-//! replayed file is never cut short by a scheduling hiccup.
+//! Idle means: the poller's latest round of polls was empty, and no packet
+//! came for the `--idle-exit` duration. A poller that is merely slow
+//! (descheduled on a loaded machine between two bursts of a busy port, or
+//! waiting for the engine's workers) is not idle, so a replayed file is
+//! never cut short by a scheduling hiccup.
 //!
 //! Frame numbers: each poll claims a contiguous block from one counter per
 //! port, so numbers follow arrival order within a queue; across queues they
-//! interleave by poll, not by wire time (queues are polled independently).
-//! With one queue they are exactly the arrival order, which for net_pcap is
-//! the order of the records in the file, the same numbers `extract` gives.
+//! interleave by poll, not by wire time. With one queue they are exactly
+//! the arrival order, which for net_pcap is the order of the records in the
+//! file, the same numbers `extract` gives.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,7 +33,7 @@ pub enum StopReason {
     Idle,
     /// `--count` frames were taken.
     Count,
-    /// A worker failed (its error is reported separately).
+    /// The run failed (its error is reported separately).
     Error,
 }
 
@@ -66,7 +68,7 @@ impl StopReason {
     }
 }
 
-/// What a worker may do with one claimed frame number.
+/// What the poller may do with one claimed frame number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// Process the frame under this number.
@@ -86,9 +88,9 @@ pub struct StopControl {
     frames: AtomicU64,
     /// Milliseconds after `start` of the last non-empty poll.
     last_rx_ms: AtomicU64,
-    /// Workers whose latest poll returned packets (or that have not polled
-    /// an empty queue yet). Idle time counts only while this is zero, so a
-    /// worker descheduled between bursts of a busy port never looks idle.
+    /// Pollers whose latest round returned packets (or that have not had an
+    /// empty round yet). Idle time counts only while this is zero, so a
+    /// poller descheduled between bursts of a busy port never looks idle.
     busy: AtomicUsize,
     start: Instant,
     count: Option<u64>,
@@ -96,19 +98,20 @@ pub struct StopControl {
 }
 
 impl StopControl {
-    /// A running capture; `signal` is the flag the signal handler sets.
+    /// A running capture with `pollers` pollers (the live source is one);
+    /// `signal` is the flag the signal handler sets.
     pub fn new(
         signal: Arc<AtomicBool>,
         count: Option<u64>,
         idle: Option<Duration>,
-        workers: usize,
+        pollers: usize,
     ) -> Self {
         StopControl {
             signal,
             reason: std::sync::atomic::AtomicU8::new(0),
             frames: AtomicU64::new(0),
             last_rx_ms: AtomicU64::new(0),
-            busy: AtomicUsize::new(workers),
+            busy: AtomicUsize::new(pollers),
             start: Instant::now(),
             count,
             idle,
@@ -127,13 +130,13 @@ impl StopControl {
         StopReason::from_code(self.reason.load(Ordering::SeqCst))
     }
 
-    /// Whether workers should stop taking new packets.
+    /// Whether pollers should stop taking new packets (and drain their queues).
     pub fn stopping(&self) -> bool {
         self.reason.load(Ordering::Relaxed) != 0
     }
 
-    /// A worker's poll came back empty (`true`) or with packets (`false`)
-    /// after the opposite; each worker starts as busy.
+    /// A poller's round came back empty (`true`) or with packets (`false`)
+    /// after the opposite; each of the `pollers` starts as busy.
     pub fn set_idle(&self, idle: bool) {
         if idle {
             self.busy.fetch_sub(1, Ordering::SeqCst);

@@ -11,7 +11,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use dpdk::{Mbuf, TimestampField};
+use dpdk::TimestampField;
+
+use super::source::Packet;
 
 /// Where packet times come from (`--timestamps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +76,9 @@ pub fn driver_ns(value: u64, ns_per_unit: u64) -> u64 {
     value.saturating_mul(ns_per_unit)
 }
 
-/// Hands out packet times for one worker.
+/// Hands out packet times for the live source.
 ///
-/// Clock times never go backwards within a worker (a wall-clock step back
+/// Clock times never go backwards (a wall-clock step back
 /// would otherwise look like reordered packets); driver times are used as
 /// they are, like capture-file times in offline mode.
 #[derive(Debug)]
@@ -108,12 +110,12 @@ impl Stamper {
         self.resolved == Resolved::Clock
     }
 
-    /// The time of `mbuf`; `poll_time` is the clock time of its poll, used
+    /// The time of `packet`; `poll_time` is the clock time of its poll, used
     /// when the driver did not stamp it.
-    pub fn stamp(&self, mbuf: &Mbuf<'_>, poll_time: u64) -> u64 {
+    pub fn stamp(&self, packet: &impl Packet, poll_time: u64) -> u64 {
         match self.resolved {
             Resolved::Clock => poll_time,
-            Resolved::Driver { field, ns_per_unit } => mbuf
+            Resolved::Driver { field, ns_per_unit } => packet
                 .timestamp(field)
                 .map_or(poll_time, |v| driver_ns(v, ns_per_unit)),
         }
