@@ -97,7 +97,7 @@ pub use conflict::{Conflict, ConflictReason, Excerpt, EXCERPT_MAX};
 pub use ledger::{Gap, Ledger};
 pub use policy::{Overlap, OverlapPolicy, Rel, UnknownPolicy, Winner};
 pub use policy_map::{LineProblem, PolicyMap, PolicyMapError};
-pub use scatter::{PacketInfo, Chunks, DeliveryStats, ScatterGather, Skipped};
+pub use scatter::{Chunks, DeliveryStats, PacketInfo, ScatterGather, Skipped};
 pub use stream::{
     Accept, AcceptInfo, Completion, Dir, EndReason, Stream, StreamFactory, StreamInfo,
 };

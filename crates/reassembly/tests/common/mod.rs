@@ -3,8 +3,8 @@
 
 use pcapread::{EncapPath, FiveTuple, Proto, Segment, TcpFlags, TcpInfo, TcpOptions, Transport};
 use reassembly::{
-    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather, Skipped,
-    Stream, StreamFactory, StreamInfo,
+    Accept, AcceptInfo, Assembler, AssemblerConfig, Completion, Conflict, Dir, ScatterGather,
+    Skipped, Stream, StreamFactory, StreamInfo,
 };
 
 pub const SYN: u8 = TcpFlags::SYN;
