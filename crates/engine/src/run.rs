@@ -17,15 +17,21 @@
 //!
 //! # Scheduling
 //! rayon does it: `ThreadPool::in_place_scope` runs the reading on the
-//! calling thread while a spawned task decodes the batch (slices spread by
-//! work stealing) and then runs the workers' shards (`par_iter_mut` over the
-//! workers); the scope's end is the one synchronisation point per batch.
+//! calling thread while a spawned task runs the workers' shards of one batch
+//! (`par_iter_mut` over the workers) joined with decoding the next batch
+//! (its slices spread by work stealing); the scope's end is the one
+//! synchronisation point per batch.
 //! With one worker there is no pool: the calling thread reads a batch, then
 //! decodes and assembles it (one CPU).
 //!
+//! With several workers the batches are pipelined: while the workers run
+//! their shards of batch `k`, the pool also decodes batch `k + 1` (so the
+//! decoding fills the time the workers would otherwise wait at the end of
+//! a batch for the slowest shard) and the calling thread reads batch
+//! `k + 2` and hands over what batch `k - 1` left (a sink's replayed calls).
+//!
 //! Memory follows the batch size, the page caps and the number of
-//! concurrent flows, not the capture length: at most two batches are alive
-//! (the one being worked on and the one being read).
+//! concurrent flows, not the capture length: at most four batches are alive.
 
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -153,6 +159,12 @@ fn run_shard<L: Lane>(lane: &mut L, w: u32, batch: &Batch<'_>) {
     }
 }
 
+/// A worker's lane between batches (no pool thread holds it then).
+fn lane_of<L>(slot: &mut Mutex<L>) -> &mut L {
+    slot.get_mut()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How a driven run ended.
 pub(crate) struct Driven<L> {
     pub(crate) lanes: Vec<L>,
@@ -238,7 +250,7 @@ where
 /// fatal (`Err`).
 pub(crate) fn drive_pooled<'m, L, H>(
     reading: &mut Reading<'_, 'm>,
-    mut lanes: Vec<L>,
+    lanes: Vec<L>,
     opts: &EngineOptions,
     mut on_harvest: H,
 ) -> anyhow::Result<Driven<L>>
@@ -256,40 +268,49 @@ where
         .collect();
     let mut defrag = Defrag::new(opts.decoder, n, opts.udp);
 
-    let mut batch = reading.batch();
-    let mut end = reading.fill(&mut batch)?;
-    // The previous batch, kept alive until its harvests are handed over.
+    // Three batches move through the pipeline at once: `ready` (decoded;
+    // its shards are run), `next` (read; decoded at the same time, so the
+    // decoding fills the time workers would wait for the slowest shard)
+    // and the one the calling thread reads. `prev` waits for its harvests
+    // to be handed over.
+    let mut first = reading.batch();
+    let mut more = !reading.fill(&mut first)?;
+    pool.install(|| first.prepare_parallel(&decoders, &mut defrag));
+    let mut ready = Some(first);
+    let mut next = None;
+    if more {
+        let mut b = reading.batch();
+        more = !reading.fill(&mut b)?;
+        next = Some(b);
+    }
     let mut prev: Option<(Batch<'m>, Vec<L::Harvest>)> = None;
     let mut stop = None;
     let mut finished = false;
-    loop {
-        let mut harvests: Vec<L::Harvest> = Vec::with_capacity(n);
-        let mut next = None;
-        let mut read = Ok(true);
+    let mut slots: Vec<Mutex<L>> = lanes.into_iter().map(Mutex::new).collect();
+    while let Some(work) = ready.take() {
+        let mut read = None;
         let mut handed = Ok(());
         pool.in_place_scope(|s| {
-            let (work, lanes, decoders, defrag, harvests) = (
-                &mut batch,
-                &mut lanes,
-                &decoders,
-                &mut defrag,
-                &mut harvests,
-            );
-            s.spawn(move |_| {
-                work.prepare_parallel(decoders, defrag);
-                let work = &*work;
-                lanes
-                    .par_iter_mut()
-                    .enumerate()
-                    .for_each(|(w, lane)| run_shard(lane, w as u32, work));
-                harvests.extend(lanes.iter_mut().map(Lane::harvest));
+            // Worker w runs on pool thread w, batch after batch, so its
+            // assembler's memory stays in that core's caches.
+            let (work, slots) = (&work, &slots);
+            s.spawn_broadcast(move |_, ctx| {
+                let w = ctx.index();
+                let mut lane = slots[w]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                run_shard(&mut *lane, w as u32, work);
             });
-            // Meanwhile, on the calling thread: the next batch, and the
+            // The next batch is decoded by whichever threads are free.
+            if let Some(b) = &mut next {
+                let (decoders, defrag) = (&decoders, &mut defrag);
+                s.spawn(move |_| b.prepare_parallel(decoders, defrag));
+            }
+            // Meanwhile, on the calling thread: the batch after, and the
             // previous one's harvests.
-            if !end {
+            if more {
                 let mut b = reading.batch();
-                read = reading.fill(&mut b);
-                next = Some(b);
+                read = Some(reading.fill(&mut b).map(|end| (b, end)));
             }
             if let Some((b, h)) = prev.take() {
                 handed = on_harvest(h, &b);
@@ -299,22 +320,32 @@ where
             stop = Some(e);
             break;
         }
-        let next_end = read?;
-        if lanes.iter().any(Lane::failed) {
+        let after = match read.transpose()? {
+            Some((b, end)) => {
+                more = !end;
+                Some(b)
+            }
+            None => None,
+        };
+        let mut harvests = Vec::with_capacity(n);
+        let mut failed = false;
+        for slot in &mut slots {
+            let lane = lane_of(slot);
+            failed |= lane.failed();
+            harvests.push(lane.harvest());
+        }
+        if failed {
             break;
         }
-        prev = Some((batch, harvests));
-        match next {
-            Some(b) => {
-                batch = b;
-                end = next_end;
-            }
-            None => {
-                finished = true;
-                break;
-            }
-        }
+        prev = Some((work, harvests));
+        ready = next.take();
+        next = after;
+        finished = ready.is_none();
     }
+    let mut lanes: Vec<L> = slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .collect();
     if finished {
         pool.install(|| lanes.par_iter_mut().for_each(Lane::finish));
         if !lanes.iter().any(Lane::failed) {
