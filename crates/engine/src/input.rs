@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use pcapread::{CaptureInfo, CaptureReader, Frame, LinkType, MergedReader, SliceReader};
 
-use crate::batch::{Batch, Spares, Tick};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::batch::{Batch, Decoding, Spares, Tick};
 use crate::housekeeping::Clock;
 
 /// Where a run's frames come from.
@@ -318,7 +320,24 @@ impl<'a, 'm> Reading<'a, 'm> {
     /// Fill `batch` up to its size; true at the end of the input. An error
     /// is fatal (a filter that fails, a frame source that fails).
     pub(crate) fn fill(&mut self, batch: &mut Batch<'m>) -> anyhow::Result<bool> {
+        self.fill_helping(batch, None)
+    }
+
+    /// [`Self::fill`], decoding each slice as soon as it is read with `help`'s
+    /// decoder for as long as its flag says the workers are busy.
+    pub(crate) fn fill_helping(
+        &mut self,
+        batch: &mut Batch<'m>,
+        mut help: Option<(&mut Decoding, &AtomicBool)>,
+    ) -> anyhow::Result<bool> {
         while !batch.is_full() {
+            if let Some((dec, busy)) = &mut help {
+                if busy.load(Ordering::Relaxed) {
+                    batch.decode_read(dec);
+                } else {
+                    help = None;
+                }
+            }
             match &mut self.frames {
                 Frames::Mapped(s) => match s.next() {
                     None => return Ok(true),

@@ -122,7 +122,7 @@ pub mod summary;
 #[cfg(test)]
 mod testpkt;
 
-pub use batch::{BATCH, SLICE};
+pub use batch::{BATCH, BATCH_BYTES, SLICE};
 #[cfg(feature = "bpf")]
 pub use filter::{BpfFilter, FilterError};
 pub use flow::{DirRecord, FlowHead, FlowId, FlowRecord, Placement, DIRS};

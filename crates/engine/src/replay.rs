@@ -24,19 +24,6 @@ use crate::sink::Sink;
 use crate::sink_stream::Out;
 use crate::spill::RecordStore;
 
-/// Position of a tick (just before its frame's packet).
-pub(crate) fn tick_pos(frame: u64) -> u64 {
-    frame.saturating_mul(2)
-}
-
-/// Position of a frame's packet.
-pub(crate) fn packet_pos(frame: u64) -> u64 {
-    frame.saturating_mul(2).saturating_add(1)
-}
-
-/// Position of the end of input.
-pub(crate) const END_POS: u64 = u64::MAX;
-
 /// What the sink must be told, as recorded by a worker.
 #[derive(Debug)]
 enum What {

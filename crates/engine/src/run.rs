@@ -16,24 +16,26 @@
 //! flows.)
 //!
 //! # Scheduling
-//! rayon does it: `ThreadPool::in_place_scope` runs the reading on the
-//! calling thread while a spawned task runs the workers' shards of one batch
-//! (`par_iter_mut` over the workers) joined with decoding the next batch
-//! (its slices spread by work stealing); the scope's end is the one
-//! synchronisation point per batch.
+//! rayon does it. Each round, `ThreadPool::in_place_scope` runs on the pool,
+//! at once: every worker's shard of batch `k` (`Scope::spawn_broadcast`:
+//! worker `w` always runs on pool thread `w`, so its assembler stays in one
+//! core's caches — letting workers wander between threads cost 5-15% on
+//! the 500k-flow capture), and the decoding of batch `k + 1` (its slices
+//! spread by work stealing over whichever threads are free, so it fills the
+//! time workers would otherwise wait for the slowest shard). Meanwhile the
+//! calling thread reads batch `k + 2` — decoding each slice it reads while
+//! the pool is still busy, when the frames are hot in its cache — and hands
+//! over what batch `k - 1` left (a sink's replayed calls). The scope's end
+//! is the one synchronisation point per round.
+//!
 //! With one worker there is no pool: the calling thread reads a batch, then
 //! decodes and assembles it (one CPU).
-//!
-//! With several workers the batches are pipelined: while the workers run
-//! their shards of batch `k`, the pool also decodes batch `k + 1` (so the
-//! decoding fills the time the workers would otherwise wait at the end of
-//! a batch for the slowest shard) and the calling thread reads batch
-//! `k + 2` and hands over what batch `k - 1` left (a sink's replayed calls).
 //!
 //! Memory follows the batch size, the page caps and the number of
 //! concurrent flows, not the capture length: at most four batches are alive.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pcapread::Segment;
@@ -43,7 +45,6 @@ use crate::batch::{with_payload, Batch, Decoding, Defrag};
 use crate::housekeeping::Housekeeping;
 use crate::input::Reading;
 use crate::options::EngineOptions;
-use crate::replay::{packet_pos, tick_pos};
 use crate::summary::Counts;
 
 /// Most workers (more are not useful and each holds an assembler).
@@ -62,6 +63,22 @@ pub(crate) fn workers(threads: usize, auto: usize) -> usize {
     }
     .clamp(1, MAX_WORKERS)
 }
+
+// Input positions: what caused each step of a worker (a sink that needs
+// one global order is replayed by position, see `replay`).
+
+/// Position of a tick (just before its frame's packet).
+pub(crate) fn tick_pos(frame: u64) -> u64 {
+    frame.saturating_mul(2)
+}
+
+/// Position of a frame's packet.
+pub(crate) fn packet_pos(frame: u64) -> u64 {
+    frame.saturating_mul(2).saturating_add(1)
+}
+
+/// Position of the end of input.
+pub(crate) const END_POS: u64 = u64::MAX;
 
 /// One worker's state as the driver sees it: an assembler and what its
 /// streams feed.
@@ -287,30 +304,45 @@ where
     let mut stop = None;
     let mut finished = false;
     let mut slots: Vec<Mutex<L>> = lanes.into_iter().map(Mutex::new).collect();
+    let mut reader_dec = Decoding::new(opts.decoder, n, opts.udp);
     while let Some(work) = ready.take() {
         let mut read = None;
         let mut handed = Ok(());
+        // Set while the pool works on this round: the reading thread then
+        // decodes what it reads (while it is hot in its core's caches).
+        let busy = AtomicBool::new(true);
+        let running = AtomicUsize::new(n + usize::from(next.is_some()));
+        let done = || {
+            if running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                busy.store(false, Ordering::Relaxed);
+            }
+        };
         pool.in_place_scope(|s| {
             // Worker w runs on pool thread w, batch after batch, so its
             // assembler's memory stays in that core's caches.
-            let (work, slots) = (&work, &slots);
+            let (work, slots, done) = (&work, &slots, &done);
             s.spawn_broadcast(move |_, ctx| {
                 let w = ctx.index();
                 let mut lane = slots[w]
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 run_shard(&mut *lane, w as u32, work);
+                done();
             });
             // The next batch is decoded by whichever threads are free.
             if let Some(b) = &mut next {
                 let (decoders, defrag) = (&decoders, &mut defrag);
-                s.spawn(move |_| b.prepare_parallel(decoders, defrag));
+                s.spawn(move |_| {
+                    b.prepare_parallel(decoders, defrag);
+                    done();
+                });
             }
             // Meanwhile, on the calling thread: the batch after, and the
             // previous one's harvests.
             if more {
                 let mut b = reading.batch();
-                read = Some(reading.fill(&mut b).map(|end| (b, end)));
+                let help = Some((&mut reader_dec, &busy));
+                read = Some(reading.fill_helping(&mut b, help).map(|end| (b, end)));
             }
             if let Some((b, h)) = prev.take() {
                 handed = on_harvest(h, &b);
@@ -344,7 +376,10 @@ where
     }
     let mut lanes: Vec<L> = slots
         .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
         .collect();
     if finished {
         pool.install(|| lanes.par_iter_mut().for_each(Lane::finish));
@@ -364,6 +399,7 @@ where
     }
     let counts: Vec<_> = decoders
         .into_iter()
+        .chain([Mutex::new(reader_dec)])
         .map(|d| {
             d.into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

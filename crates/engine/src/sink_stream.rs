@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::batch::Batch;
 use crate::housekeeping::Housekeeping;
-use crate::replay::END_POS;
-use crate::run::Lane;
+use crate::run::{Lane, END_POS};
 
 use crate::flow::{DirRecord, FlowHead, FlowRecord};
 use crate::options::{EngineOptions, GapMode};
