@@ -4,7 +4,7 @@
 //! timestamp; standard input and gzip/zstd streams read as they come) or any
 //! [`FrameSource`] — the live DPDK ingest implements it. The reading thread
 //! walks the input, applies the filter, notes where housekeeping ticks fall
-//! ([`crate::housekeeping`]) and cuts [`Batch`]es for the workers. Frames of
+//! ([`crate::housekeeping`]) and cuts batches for the workers. Frames of
 //! one memory-mapped capture are borrowed from the map (zero copy); frames
 //! from anywhere else are copied once into the batch.
 //!

@@ -30,8 +30,8 @@
 //! ## Two ways in
 //!
 //! **Stream level**, gopacket's habit: hand the engine a function that makes
-//! one [`StreamFactory`] per worker. Every flow lives on the worker its
-//! symmetric flow hash picks, and its [`Stream`] gets
+//! one [`StreamFactory`](reassembly::StreamFactory) per worker. Every flow lives on the worker its
+//! symmetric flow hash picks, and its [`Stream`](reassembly::Stream) gets
 //! [`ScatterGather`](reassembly::ScatterGather)s (with `keep_from` and capture
 //! info), conflicts and completion exactly as from a single
 //! [`Assembler`](reassembly::Assembler). The factory is the context of every

@@ -1,6 +1,6 @@
 //! The entry points: [`Engine`] (with its shorthands [`run_streams`],
 //! [`run_sink`] and [`collect`]) opens the input, builds the workers and
-//! drives them ([`crate::run`]), and builds the [`Summary`].
+//! drives them (the private `run` module), and builds the [`Summary`].
 
 use reassembly::{AssemblerStats, StreamFactory};
 

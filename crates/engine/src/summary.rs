@@ -1,4 +1,4 @@
-//! What a run reports: [`Summary`], built in one place ([`Summary::new`]).
+//! What a run reports: [`Summary`], built in one place (`Summary::new`, private).
 
 use std::borrow::Cow;
 use std::path::Path;
