@@ -16,23 +16,27 @@
 //! flows.)
 //!
 //! # Scheduling
-//! rayon does it. Each round, `ThreadPool::in_place_scope` runs on the pool,
-//! at once: every worker's shard of batch `k` (`Scope::spawn_broadcast`:
-//! worker `w` always runs on pool thread `w`, so its assembler stays in one
-//! core's caches — letting workers wander between threads cost 5-15% on
-//! the 500k-flow capture), and the decoding of batch `k + 1` (its slices
-//! spread by work stealing over whichever threads are free, so it fills the
-//! time workers would otherwise wait for the slowest shard). Meanwhile the
-//! calling thread reads batch `k + 2` — decoding each slice it reads while
-//! the pool is still busy, when the frames are hot in its cache — and hands
-//! over what batch `k - 1` left (a sink's replayed calls). The scope's end
-//! is the one synchronisation point per round.
+//! rayon does it, but for one bounded queue. The calling thread reads
+//! batches and sends them to the pool through a queue of [`AHEAD`] batches
+//! (reading runs ahead instead of every round waiting for it), decoding each
+//! slice it reads while the workers are busy, when the frames are hot in its
+//! cache; it also hands over what each finished batch left (a sink's
+//! replayed calls). On the pool, one task runs the rounds: each round is a
+//! `rayon::scope` that runs every worker's shard of a batch
+//! (`Scope::spawn_broadcast`: worker `w` always runs on pool thread `w`, so
+//! its assembler stays in one core's caches — letting workers wander
+//! between threads cost 5-15% on the 500k-flow capture) and, at the same
+//! time, decodes the next batch if it is already read (its slices spread by
+//! work stealing over whichever threads are free, filling the time workers
+//! would otherwise wait for the slowest shard). The scope's end is the one
+//! synchronisation point per batch.
 //!
 //! With one worker there is no pool: the calling thread reads a batch, then
 //! decodes and assembles it (one CPU).
 //!
 //! Memory follows the batch size, the page caps and the number of
-//! concurrent flows, not the capture length: at most four batches are alive.
+//! concurrent flows, not the capture length: at most `AHEAD` + 3 batches are
+//! alive (queued, being decoded, being run, being handed over).
 
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
