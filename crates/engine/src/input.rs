@@ -230,21 +230,71 @@ enum Frames<'a, 'm> {
 /// The reading side of a run: frames in, filtered frames out in batches.
 pub(crate) struct Reading<'a, 'm> {
     frames: Frames<'a, 'm>,
-    #[cfg(feature = "bpf")]
-    filter: Option<crate::filter::BpfFilter>,
-    pub(crate) filtered_out: u64,
-    clock: Clock,
-    tick: u64,
-    progress: Option<&'a mut dyn Progress>,
+    gate: Gate<'a>,
     reports: Vec<InputReport>,
     report_of: Vec<usize>,
     /// Where each input has been read up to.
     offsets: Vec<u64>,
     mapped_problem: Option<Problem>,
+    spares: Arc<Spares<'m>>,
+}
+
+/// What every frame read passes through before it joins a batch: counted,
+/// the housekeeping tick due before it queued, progress told, filtered.
+struct Gate<'a> {
+    #[cfg(feature = "bpf")]
+    filter: Option<crate::filter::BpfFilter>,
+    filtered_out: u64,
+    clock: Clock,
+    tick: u64,
+    progress: Option<&'a mut dyn Progress>,
     frames_read: u64,
     /// Number of the last frame read.
     last_frame: u64,
-    spares: Arc<Spares<'m>>,
+}
+
+impl Gate<'_> {
+    /// Count `frame` (`bytes` of input behind us), queue the tick due
+    /// before it, report progress; whether the filter lets it through.
+    fn admit(
+        &mut self,
+        frame: &Frame<'_>,
+        batch: &mut Batch<'_>,
+        bytes: u64,
+    ) -> anyhow::Result<bool> {
+        self.frames_read += 1;
+        self.last_frame = frame.number;
+        if let Some(p) = &mut self.progress {
+            if frame.number % PROGRESS_EVERY == 0 {
+                p.update(frame.number, bytes);
+            }
+        }
+        if let Some(now) = self.clock.due(frame.ts, self.tick) {
+            batch.push_tick(Tick {
+                frame: frame.number,
+                now,
+            });
+        }
+        #[cfg(feature = "bpf")]
+        if let Some(f) = &mut self.filter {
+            if !f.matches(frame.link_type, frame.data)? {
+                self.filtered_out += 1;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Packet time reached `now` without a frame: queue the tick due then,
+    /// before the next frame.
+    fn idle(&mut self, now: u64, batch: &mut Batch<'_>) {
+        if let Some(at) = self.clock.due(now, self.tick) {
+            batch.push_tick(Tick {
+                frame: self.last_frame.saturating_add(1),
+                now: at,
+            });
+        }
+    }
 }
 
 /// What the reading side tells the summary.
@@ -296,18 +346,20 @@ impl<'a, 'm> Reading<'a, 'm> {
         };
         Ok(Reading {
             frames,
-            #[cfg(feature = "bpf")]
-            filter,
-            filtered_out: 0,
-            clock: Clock::default(),
-            tick: opts.housekeeping.tick.max(1),
-            progress,
+            gate: Gate {
+                #[cfg(feature = "bpf")]
+                filter,
+                filtered_out: 0,
+                clock: Clock::default(),
+                tick: opts.housekeeping.tick.max(1),
+                progress,
+                frames_read: 0,
+                last_frame: 0,
+            },
             reports,
             report_of,
             offsets: vec![0u64; n],
             mapped_problem: None,
-            frames_read: 0,
-            last_frame: 0,
             spares: Arc::default(),
         })
     }
@@ -348,7 +400,7 @@ impl<'a, 'm> Reading<'a, 'm> {
                     Some(Ok(frame)) => {
                         self.offsets[0] = frame.file_offset.saturating_add(u64::from(frame.caplen));
                         let bytes = self.offsets[0];
-                        if self.admit(&frame, batch, bytes)? {
+                        if self.gate.admit(&frame, batch, bytes)? {
                             batch.push_mapped(frame);
                         }
                     }
@@ -371,19 +423,7 @@ impl<'a, 'm> Reading<'a, 'm> {
                         }
                         let bytes = self.offsets.iter().sum();
                         // The frame borrows the reader: the other fields one by one.
-                        let admitted = Self::admit_with(
-                            &mut self.clock,
-                            self.tick,
-                            #[cfg(feature = "bpf")]
-                            &mut self.filter,
-                            &mut self.filtered_out,
-                            &mut self.frames_read,
-                            &mut self.last_frame,
-                            &mut self.progress,
-                            &frame,
-                            batch,
-                            bytes,
-                        )?;
+                        let admitted = self.gate.admit(&frame, batch, bytes)?;
                         if admitted {
                             batch.push_copied(&frame);
                         }
@@ -393,12 +433,7 @@ impl<'a, 'm> Reading<'a, 'm> {
                     Next::End => return Ok(true),
                     Next::Idle { now } => {
                         if let Some(now) = now {
-                            if let Some(at) = self.clock.due(now, self.tick) {
-                                batch.push_tick(Tick {
-                                    frame: self.last_frame.saturating_add(1),
-                                    now: at,
-                                });
-                            }
+                            self.gate.idle(now, batch);
                         }
                         if !batch.is_empty() {
                             return Ok(false);
@@ -406,19 +441,7 @@ impl<'a, 'm> Reading<'a, 'm> {
                     }
                     Next::Frame(frame) => {
                         let bytes = 0;
-                        let admitted = Self::admit_with(
-                            &mut self.clock,
-                            self.tick,
-                            #[cfg(feature = "bpf")]
-                            &mut self.filter,
-                            &mut self.filtered_out,
-                            &mut self.frames_read,
-                            &mut self.last_frame,
-                            &mut self.progress,
-                            &frame,
-                            batch,
-                            bytes,
-                        )?;
+                        let admitted = self.gate.admit(&frame, batch, bytes)?;
                         if admitted {
                             batch.push_copied(&frame);
                         }
@@ -429,79 +452,21 @@ impl<'a, 'm> Reading<'a, 'm> {
         Ok(false)
     }
 
-    /// [`Self::admit_with`] on this reading's state.
-    fn admit(
-        &mut self,
-        frame: &Frame<'_>,
-        batch: &mut Batch<'m>,
-        bytes: u64,
-    ) -> anyhow::Result<bool> {
-        Self::admit_with(
-            &mut self.clock,
-            self.tick,
-            #[cfg(feature = "bpf")]
-            &mut self.filter,
-            &mut self.filtered_out,
-            &mut self.frames_read,
-            &mut self.last_frame,
-            &mut self.progress,
-            frame,
-            batch,
-            bytes,
-        )
-    }
-
-    /// Count `frame`, queue the tick due before it, report progress; whether
-    /// the filter lets it through.
-    #[allow(clippy::too_many_arguments)]
-    fn admit_with(
-        clock: &mut Clock,
-        tick: u64,
-        #[cfg(feature = "bpf")] filter: &mut Option<crate::filter::BpfFilter>,
-        filtered_out: &mut u64,
-        frames_read: &mut u64,
-        last_frame: &mut u64,
-        progress: &mut Option<&'a mut dyn Progress>,
-        frame: &Frame<'_>,
-        batch: &mut Batch<'m>,
-        bytes: u64,
-    ) -> anyhow::Result<bool> {
-        *frames_read += 1;
-        *last_frame = frame.number;
-        if let Some(p) = progress {
-            if frame.number % PROGRESS_EVERY == 0 {
-                p.update(frame.number, bytes);
-            }
-        }
-        if let Some(now) = clock.due(frame.ts, tick) {
-            batch.push_tick(Tick {
-                frame: frame.number,
-                now,
-            });
-        }
-        #[cfg(feature = "bpf")]
-        if let Some(f) = filter {
-            if !f.matches(frame.link_type, frame.data)? {
-                *filtered_out += 1;
-                return Ok(false);
-            }
-        }
-        #[cfg(not(feature = "bpf"))]
-        let _ = filtered_out;
-        Ok(true)
-    }
-
     /// Done reading: the input reports, completed from the readers.
     pub(crate) fn end(self, mapped: Option<&CaptureReader>) -> ReadingEnd {
         let Reading {
             frames,
-            filtered_out,
+            gate,
             mut reports,
             report_of,
             mapped_problem,
-            frames_read,
             ..
         } = self;
+        let Gate {
+            frames_read,
+            filtered_out,
+            ..
+        } = gate;
         match (&frames, mapped) {
             (Frames::Merged(m), _) => {
                 for (i, r) in m.inputs().iter().enumerate() {

@@ -7,7 +7,7 @@ use reassembly::{AssemblerStats, StreamFactory};
 use crate::input::{FrameSource, Input, Opened, Progress, Reading, ReadingEnd};
 use crate::options::EngineOptions;
 use crate::replay::{EventLog, Replay};
-use crate::run::{cpus, drive_inline, drive_pooled, workers, Driven, StreamLane};
+use crate::run::{cpus, drive, drive_inline, workers, Driven, StreamLane};
 use crate::sink::{Collector, Sink};
 use crate::sink_stream::{Out, SinkLane};
 use crate::spill::RecordStore;
@@ -71,15 +71,8 @@ impl<'a> Engine<'a> {
         let lanes: Vec<StreamLane<F>> = (0..n)
             .map(|w| StreamLane::new(opts.assembler.clone(), opts.housekeeping, make(w)))
             .collect();
-        let (summary, driven) = self.read(|reading, _map| {
-            let mut lanes = lanes;
-            if lanes.len() == 1 {
-                let lane = lanes.pop().expect("one lane");
-                drive_inline(reading, lane, opts, |_, _| Ok(()))
-            } else {
-                drive_pooled(reading, lanes, opts, |_, _| Ok(()))
-            }
-        })?;
+        let (summary, driven) =
+            self.read(|reading, _map| drive(reading, lanes, opts, |_, _| Ok(())))?;
         let assemblers = driven.lanes.iter().map(|l| l.asm.stats()).collect();
         Ok(StreamRun {
             summary: summary.with(RecordStore::discarding()),
@@ -136,15 +129,8 @@ impl<'a> Engine<'a> {
                 .into_iter()
                 .map(|p| SinkLane::new(p, opts, spilling()))
                 .collect();
-            let (summary, driven) = self.read(|reading, _map| {
-                let mut lanes = lanes;
-                if lanes.len() == 1 {
-                    let lane = lanes.pop().expect("one lane");
-                    drive_inline(reading, lane, opts, |_, _| Ok(()))
-                } else {
-                    drive_pooled(reading, lanes, opts, |_, _| Ok(()))
-                }
-            })?;
+            let (summary, driven) =
+                self.read(|reading, _map| drive(reading, lanes, opts, |_, _| Ok(())))?;
             return Ok(direct_end(summary, driven));
         }
         // Any other sink: workers log, the calling thread replays.
@@ -156,13 +142,7 @@ impl<'a> Engine<'a> {
                 .collect();
             let mut replay = Replay::new(sink, map, spilling());
             let replayed = |logs, batch: &crate::batch::Batch<'_>| replay.apply(logs, &batch.arena);
-            let driven = if n == 1 {
-                let mut lanes = lanes;
-                let lane = lanes.pop().expect("one lane");
-                drive_inline(reading, lane, opts, replayed)
-            } else {
-                drive_pooled(reading, lanes, opts, replayed)
-            };
+            let driven = drive(reading, lanes, opts, replayed);
             records = Some(replay.records);
             driven
         })?;

@@ -291,6 +291,26 @@ impl<L: Lane> Driven<L> {
     }
 }
 
+/// Drive `lanes`: one on the calling thread ([`drive_inline`]), several
+/// on a pool ([`drive_pooled`]).
+pub(crate) fn drive<'m, L, H>(
+    reading: &mut Reading<'_, 'm>,
+    mut lanes: Vec<L>,
+    opts: &EngineOptions,
+    on_harvest: H,
+) -> anyhow::Result<Driven<L>>
+where
+    L: Lane + Send,
+    H: FnMut(Vec<L::Harvest>, &Batch<'m>) -> anyhow::Result<()>,
+{
+    if lanes.len() == 1 {
+        let lane = lanes.pop().expect("a vector of one lane has one to pop");
+        drive_inline(reading, lane, opts, on_harvest)
+    } else {
+        drive_pooled(reading, lanes, opts, on_harvest)
+    }
+}
+
 /// Drive one lane on the calling thread: read a batch, decode it, run it,
 /// hand its harvest to `on_harvest`; until the end of input (then finish
 /// the lane) or a stop. A read error is fatal (`Err`).
@@ -353,7 +373,7 @@ pub const AHEAD: usize = 4;
 /// threads: the calling thread reads up to [`AHEAD`] batches ahead and hands
 /// each batch's harvests to `on_harvest` as the workers finish it. A read
 /// error is fatal (`Err`).
-pub(crate) fn drive_pooled<'m, L, H>(
+fn drive_pooled<'m, L, H>(
     reading: &mut Reading<'_, 'm>,
     lanes: Vec<L>,
     opts: &EngineOptions,

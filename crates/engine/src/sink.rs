@@ -94,8 +94,10 @@ pub trait Sink {
     }
 }
 
-/// Sinks behind a box are sinks (parts of a split sink are boxed).
-impl<S: Sink + ?Sized> Sink for Box<S> {
+/// A sink behind a pointer is a sink: every call goes to the pointee.
+macro_rules! forward_sink {
+    ($($ptr:ty),*) => {$(
+        impl<S: Sink + ?Sized> Sink for $ptr {
     fn wants_deliveries(&self) -> bool {
         (**self).wants_deliveries()
     }
@@ -132,47 +134,12 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
         (**self).take_placement(id)
     }
+        }
+    )*};
 }
 
-/// A sink borrowed mutably is a sink.
-impl<S: Sink + ?Sized> Sink for &mut S {
-    fn wants_deliveries(&self) -> bool {
-        (**self).wants_deliveries()
-    }
-    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
-        (**self).split(parts)
-    }
-    fn finish(&mut self) -> anyhow::Result<()> {
-        (**self).finish()
-    }
-    fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
-        (**self).open(head)
-    }
-    fn write(&mut self, head: &FlowHead, dir: Dir, bytes: &[u8]) -> anyhow::Result<()> {
-        (**self).write(head, dir, bytes)
-    }
-    fn delivery(
-        &mut self,
-        head: &FlowHead,
-        dir: Dir,
-        gap: u64,
-        sg: &ScatterGather<'_>,
-    ) -> anyhow::Result<()> {
-        (**self).delivery(head, dir, gap, sg)
-    }
-    fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
-        (**self).conflict(head, conflict)
-    }
-    fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
-        (**self).end_dir(head, dir)
-    }
-    fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
-        (**self).close(record)
-    }
-    fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
-        (**self).take_placement(id)
-    }
-}
+// Parts of a split sink are boxed; a sink lent to a run is borrowed.
+forward_sink!(Box<S>, &mut S);
 
 /// A sink that keeps nothing (`streamcut flows` and `stats`).
 #[derive(Debug, Default, Clone, Copy)]
