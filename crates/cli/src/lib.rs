@@ -13,7 +13,7 @@
 //!   conflicts file, the progress bar);
 //! - output writers: [`output`] (the output directory of `extract` and
 //!   `live`: files, then the manifest), [`files`] (one file per flow
-//!   direction, or one packed `streams.bin`; [`naming`], [`blockwrite`]),
+//!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`),
 //!   [`manifest`] (the JSON manifest), [`conflicts`] (the conflicts file);
 //! - the commands: [`extract`], [`list`] (`flows`), [`follow`], [`stats`],
 //!   and `live` (feature `dpdk`).
@@ -37,7 +37,7 @@
 
 pub mod app;
 pub mod args;
-pub mod blockwrite;
+pub(crate) mod blockwrite;
 pub mod conflicts;
 pub mod extract;
 pub mod files;
@@ -49,7 +49,7 @@ pub mod naming;
 pub mod output;
 mod progress;
 pub mod stats;
-pub mod timefmt;
+pub(crate) mod timefmt;
 
 #[cfg(feature = "dpdk")]
 pub mod live;
