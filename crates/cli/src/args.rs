@@ -105,7 +105,7 @@ pub struct Common {
     /// Assembler worker threads (output is identical for any value; default or 0: one per CPU when
     /// the workers write the files, CPUs - 1 when the reading thread writes: packed layout,
     /// tcpflow names, --conflicts). With workers writing, 1 runs everything on one thread.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(short = 't', long, value_name = "N", value_parser = clap::value_parser!(u16))]
     pub threads: Option<u16>,
     /// Flow records each worker keeps in memory for the manifest; past that
     /// they go to a temporary file (in the output directory for `extract`,
@@ -541,5 +541,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("first"), "{e}");
+    }
+
+    /// `--threads 0` is "all cores", as documented, and `-t` is its short form.
+    #[test]
+    fn threads_zero_is_automatic_and_t_is_short() {
+        let threads = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Flows(f) = cli.command else {
+                panic!("not flows")
+            };
+            f.common.job().unwrap().engine.threads
+        };
+        assert_eq!(threads(&["streamcut", "flows", "a.pcap", "--threads", "0"]), 0);
+        assert_eq!(threads(&["streamcut", "flows", "a.pcap", "-t", "2"]), 2);
+        assert_eq!(threads(&["streamcut", "flows", "a.pcap", "-t2"]), 2);
+        assert_eq!(threads(&["streamcut", "flows", "a.pcap"]), 0);
     }
 }
