@@ -553,7 +553,10 @@ mod tests {
             };
             f.common.job().unwrap().engine.threads
         };
-        assert_eq!(threads(&["streamcut", "flows", "a.pcap", "--threads", "0"]), 0);
+        assert_eq!(
+            threads(&["streamcut", "flows", "a.pcap", "--threads", "0"]),
+            0
+        );
         assert_eq!(threads(&["streamcut", "flows", "a.pcap", "-t", "2"]), 2);
         assert_eq!(threads(&["streamcut", "flows", "a.pcap", "-t2"]), 2);
         assert_eq!(threads(&["streamcut", "flows", "a.pcap"]), 0);

@@ -197,7 +197,7 @@ fn usage_and_fatal_errors_exit_2() {
         vec!["extract", c.as_str()],
         vec!["extract", c.as_str(), "-o", out, "--bogus"],
         vec!["flows", c.as_str(), "--overlap-policy", "nope"],
-        vec!["flows", c.as_str(), "--threads", "0"],
+        vec!["flows", c.as_str(), "--threads", "many"],
         vec!["follow", c.as_str(), "--flow", "999"],
         vec!["flows", c.as_str(), "--filter", "tcp port eighty"],
     ] {
@@ -205,6 +205,9 @@ fn usage_and_fatal_errors_exit_2() {
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         assert!(!o.stderr.is_empty(), "{args:?} printed no error");
     }
+    // `--threads 0` is not one of them: it means all cores.
+    let o = run(&["flows", c.as_str(), "--threads", "0"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = run(&["flows", c.as_str(), "--filter", "tcp port eighty"]);
     assert!(stderr(&o).contains("tcp port eighty"), "{}", stderr(&o));
     let o = run(&["follow", c.as_str(), "--flow", "999"]);
