@@ -83,7 +83,7 @@ pub struct Common {
     #[arg(long)]
     pub udp: bool,
     /// Which copy wins when retransmitted bytes differ.
-    #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
+    #[arg(long, value_name = "NAME", default_value = "first", value_parser = policy_parser(),
           long_help = policy_help())]
     pub overlap_policy: OverlapPolicy,
     /// Overlap policy per receiving host: a file of `CIDR POLICY` lines
@@ -115,9 +115,12 @@ pub struct Common {
     pub records_in_memory: usize,
 }
 
-fn parse_policy(s: &str) -> Result<OverlapPolicy, String> {
-    s.parse::<OverlapPolicy>()
-        .map_err(|e| format!("{e} (known: {})", policy_names()))
+/// The overlap policy names as clap's possible values (so shell completion
+/// offers them), parsed into an [`OverlapPolicy`].
+fn policy_parser() -> impl clap::builder::TypedValueParser<Value = OverlapPolicy> {
+    use clap::builder::TypedValueParser as _;
+    let names: Vec<&'static str> = OverlapPolicy::ALL.iter().map(|p| p.name()).collect();
+    clap::builder::PossibleValuesParser::new(names).try_map(|s| s.parse::<OverlapPolicy>())
 }
 
 fn policy_names() -> String {
@@ -282,7 +285,7 @@ pub struct LiveArgs {
     #[arg(long)]
     pub udp: bool,
     /// Which copy wins when retransmitted bytes differ.
-    #[arg(long, value_name = "NAME", default_value = "first", value_parser = parse_policy,
+    #[arg(long, value_name = "NAME", default_value = "first", value_parser = policy_parser(),
           long_help = policy_help())]
     pub overlap_policy: OverlapPolicy,
     /// Overlap policy per receiving host: a file of `CIDR POLICY` lines

@@ -65,7 +65,8 @@ impl Stats {
     /// The text report.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        let mut kv = |k: &str, v: String| s.push_str(&format!("{k:<22}{v}\n"));
+        // At least one space between a key and its value, however long the key.
+        let mut kv = |k: &str, v: String| s.push_str(&format!("{k:<22} {v}\n"));
         for i in &self.inputs {
             kv(
                 "input",

@@ -175,7 +175,9 @@ fn parse_prefix(s: &str) -> Result<IpNet, LineProblem> {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyMapError {
     /// The file could not be read.
-    #[error("cannot read policy map {}: {source}", path.display())]
+    // The I/O error is the source, not part of this message: error chains
+    // print it once, after this.
+    #[error("cannot read policy map {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
