@@ -128,10 +128,9 @@ impl Stage {
         Ok(match coding {
             Coding::Gzip => Stage::Gzip(Box::new(MultiGzDecoder::new(Capped::default()))),
             Coding::Deflate => Stage::Sniff(Vec::new()),
-            Coding::Brotli => Stage::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(
-                Capped::default(),
-                4096,
-            ))),
+            Coding::Brotli => Stage::Brotli(Box::new(
+                brotli_decompressor::DecompressorWriter::new(Capped::default(), 4096),
+            )),
             Coding::Zstd => Stage::Zstd(Box::new(zstd::stream::write::Decoder::new(
                 Capped::default(),
             )?)),
@@ -197,7 +196,9 @@ impl Stage {
             Stage::Gzip(d) => d.try_finish(),
             Stage::Zlib(d) => d.try_finish(),
             Stage::Raw(d) => d.try_finish(),
-            Stage::Brotli(d) => d.close().map_err(|_| io::Error::other("truncated brotli data")),
+            Stage::Brotli(d) => d
+                .close()
+                .map_err(|_| io::Error::other("truncated brotli data")),
             Stage::Zstd(d) => d.flush(),
         }
     }
@@ -310,7 +311,8 @@ impl BodyDecoder {
         if self.failed.is_none() && !self.stages.is_empty() {
             self.run(0, &[], End::Flush, out);
         }
-        self.failed.get_or_insert(DecodeError::Corrupt("bytes missing".into()));
+        self.failed
+            .get_or_insert(DecodeError::Corrupt("bytes missing".into()));
     }
 
     /// Feed `input` to stage `i` (then flush or finish it), and what it
@@ -350,15 +352,17 @@ impl BodyDecoder {
             self.failed = Some(DecodeError::LimitExceeded);
             return;
         }
-        if let Err(e) = result {
-            if end != End::Flush {
-                self.failed = Some(DecodeError::Corrupt(e.to_string()));
-                return;
-            }
-        }
+        // What was decoded before an error is handed out (the same bytes
+        // whatever pieces the input came in).
         for piece in produced.chunks(PIECE * 64) {
             self.run(i + 1, piece, End::No, out);
             if self.failed.is_some() {
+                return;
+            }
+        }
+        if let Err(e) = result {
+            if end != End::Flush {
+                self.failed = Some(DecodeError::Corrupt(e.to_string()));
                 return;
             }
         }
@@ -435,7 +439,7 @@ mod tests {
         ];
         for (c, enc) in cases {
             for split in [1, 7, 1000, enc.len()] {
-                let (got, err) = decode(&[c.clone()], &enc, split, DecodeLimits::default());
+                let (got, err) = decode(std::slice::from_ref(&c), &enc, split, DecodeLimits::default());
                 assert_eq!(err, None, "{c:?} split {split}");
                 assert_eq!(got, t, "{c:?} split {split}");
             }
@@ -470,7 +474,7 @@ mod tests {
                 ratio_floor: 1 << 20,
                 ..DecodeLimits::default()
             };
-            let (got, err) = decode(&[c.clone()], &enc, 4096, limits);
+            let (got, err) = decode(std::slice::from_ref(&c), &enc, 4096, limits);
             assert_eq!(err, Some(DecodeError::LimitExceeded), "{c:?}");
             let cap = (enc.len() as u64 * 100).max(1 << 20);
             assert!(got.len() as u64 <= cap, "{c:?}: {} > {cap}", got.len());
@@ -492,7 +496,12 @@ mod tests {
         enc[21] ^= 0xff;
         let (_, err) = decode(&[Coding::Gzip], &enc, 100, DecodeLimits::default());
         assert!(matches!(err, Some(DecodeError::Corrupt(_))), "{err:?}");
-        let (_, err) = decode(&[Coding::Gzip], b"not gzip at all", 100, DecodeLimits::default());
+        let (_, err) = decode(
+            &[Coding::Gzip],
+            b"not gzip at all",
+            100,
+            DecodeLimits::default(),
+        );
         assert!(matches!(err, Some(DecodeError::Corrupt(_))), "{err:?}");
     }
 
@@ -504,7 +513,9 @@ mod tests {
             Coding::from_token("compress"),
             Some(Coding::Unsupported("compress".into()))
         );
-        assert!(BodyDecoder::new(&[Coding::Unsupported("x".into())], DecodeLimits::default()).is_none());
+        assert!(
+            BodyDecoder::new(&[Coding::Unsupported("x".into())], DecodeLimits::default()).is_none()
+        );
         assert!(is_zlib_header(0x78, 0x9c));
         assert!(!is_zlib_header(0x1f, 0x8b));
     }

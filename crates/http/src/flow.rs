@@ -219,15 +219,18 @@ type ParseFn<T> = fn(&[u8]) -> Result<Option<(usize, T)>, &'static str>;
 
 /// Parse a structure that may span deliveries: from `input` directly when
 /// nothing is held, else from `scratch` with `input` appended (at most `max`
-/// bytes in all). Advances `input` past what was used.
+/// bytes in all, whatever the pieces). Advances `input` past what was used.
+/// On `Bad`, `scratch` holds only the bytes taken by earlier calls and
+/// `input` is where it was: the caller reads them again.
 fn collect<T>(scratch: &mut Vec<u8>, input: &mut &[u8], max: usize, parse: ParseFn<T>) -> Step<T> {
     if scratch.is_empty() {
-        return match parse(input) {
+        let window = &input[..input.len().min(max.saturating_add(1))];
+        return match parse(window) {
             Ok(Some((n, t))) => {
                 *input = &input[n..];
                 Step::Done(t)
             }
-            Ok(None) if input.len() > max => Step::Bad("too long"),
+            Ok(None) if window.len() > max => Step::Bad("too long"),
             Ok(None) => {
                 scratch.extend_from_slice(input);
                 *input = &[];
@@ -246,12 +249,18 @@ fn collect<T>(scratch: &mut Vec<u8>, input: &mut &[u8], max: usize, parse: Parse
             scratch.clear();
             Step::Done(t)
         }
-        Ok(None) if scratch.len() > max => Step::Bad("too long"),
+        Ok(None) if scratch.len() > max => {
+            scratch.truncate(old);
+            Step::Bad("too long")
+        }
         Ok(None) => {
             *input = &input[take..];
             Step::More
         }
-        Err(e) => Step::Bad(e),
+        Err(e) => {
+            scratch.truncate(old);
+            Step::Bad(e)
+        }
     }
 }
 
@@ -378,6 +387,8 @@ impl HttpFlow {
     pub fn gap(&mut self, dir: Dir, len: u64, out: &mut dyn Objects) {
         let d = index(dir);
         if d == S2C && self.holding {
+            // Held bytes come before the gap: read them now, unpaired.
+            self.no_hold = true;
             self.release(out);
         }
         self.lose(d, len, out);
@@ -390,6 +401,7 @@ impl HttpFlow {
     pub fn end(&mut self, dir: Dir, out: &mut dyn Objects) {
         let d = index(dir);
         if d == S2C && self.holding {
+            self.no_hold = true;
             self.release(out);
         }
         self.close(d, out);
@@ -449,6 +461,11 @@ impl HttpFlow {
     fn read(&mut self, d: usize, mut input: &[u8], frame: u64, out: &mut dyn Objects) {
         self.sides[d].frame = frame;
         while !input.is_empty() {
+            if d == S2C && self.holding {
+                // Re-reading bytes reached a response that waits for its request.
+                self.hold(frame, input, out);
+                return;
+            }
             let side = &mut self.sides[d];
             match side.mode {
                 Mode::Stopped => {
@@ -492,7 +509,7 @@ impl HttpFlow {
                     match step {
                         Step::Done(head) => self.on_head(d, head, out),
                         Step::More => return,
-                        Step::Bad(why) => self.bad_head(d, why, &mut input),
+                        Step::Bad(why) => self.bad_head(d, why, &mut input, out),
                     }
                 }
                 Mode::Body(_) => self.body(d, &mut input, out),
@@ -501,25 +518,32 @@ impl HttpFlow {
     }
 
     /// A head did not parse: the direction is not HTTP (nothing parsed yet)
-    /// or lost its place (look for the next head).
-    fn bad_head(&mut self, d: usize, why: &'static str, input: &mut &[u8]) {
+    /// or lost its place (look for the next head, from the head's second byte:
+    /// bytes taken by earlier deliveries are read again, so where the
+    /// deliveries were cut changes nothing).
+    fn bad_head(&mut self, d: usize, why: &'static str, input: &mut &[u8], out: &mut dyn Objects) {
+        let frame = self.sides[d].frame;
         let side = &mut self.sides[d];
+        let mut taken = std::mem::take(&mut side.scratch);
+        side.offset -= taken.len() as u64;
+        side.tail_line_start = false;
         if !side.seen_head {
             side.mode = Mode::Stopped;
-            side.scratch.clear();
+            side.offset += taken.len() as u64;
+            self.stats.ignored[d] += taken.len() as u64;
             self.stats.stopped[d] = Some(Stop::NotHttp(why));
             return;
         }
         self.stats.lost_heads[d] += 1;
-        if side.scratch.is_empty() && !input.is_empty() {
-            // Step over the head's first byte so resync looks past it.
-            *input = &input[1..];
-            side.offset += 1;
-            self.stats.resync_skipped[d] += 1;
-        }
-        side.scratch.clear();
-        side.tail_line_start = false;
         side.mode = Mode::Resync;
+        side.offset += 1;
+        self.stats.resync_skipped[d] += 1;
+        if taken.is_empty() {
+            *input = &input[1.min(input.len())..];
+        } else {
+            taken.remove(0);
+            self.read(d, &taken, frame, out);
+        }
     }
 
     /// Look for the next head. Returns false when `input` was used up.
@@ -530,12 +554,26 @@ impl HttpFlow {
         if !tail.is_empty() {
             let mut joined = tail.clone();
             joined.extend_from_slice(&input[..input.len().min(PATTERN_MAX)]);
-            if let Some(p) = find_head(&joined, d, side.tail_line_start).filter(|&p| p < tail.len()) {
+            if let Some(p) = find_head(&joined, d, side.tail_line_start).filter(|&p| p < tail.len())
+            {
                 let back = (tail.len() - p) as u64;
-                side.scratch = tail[p..].to_vec();
-                side.head_start = (side.offset - back, side.frame);
+                side.offset -= back;
                 self.stats.resync_skipped[d] -= back;
                 side.mode = Mode::Head;
+                if d == S2C && self.should_hold() {
+                    // A response head starts here, as when it comes in one piece.
+                    let frame = self.sides[d].frame;
+                    self.holding = true;
+                    self.held_len += tail.len() - p + input.len();
+                    self.held.push((frame, tail[p..].to_vec()));
+                    self.held.push((frame, input.to_vec()));
+                    *input = &[];
+                    return false;
+                }
+                let side = &mut self.sides[d];
+                side.offset += back;
+                side.scratch = tail[p..].to_vec();
+                side.head_start = (side.offset - back, side.frame);
                 return true;
             }
         }
@@ -583,7 +621,10 @@ impl HttpFlow {
                 .filter_map(|t| Coding::from_token(t)),
         );
         let (exchange, request, framing) = match head.start {
-            StartLine::Request { ref method, ref uri } => {
+            StartLine::Request {
+                ref method,
+                ref uri,
+            } => {
                 self.requests += 1;
                 self.no_hold = false;
                 let exchange = self.requests;
@@ -792,6 +833,14 @@ impl HttpFlow {
         let used = (before - input.len()) as u64;
         side.offset += used;
         body.wire += used;
+        // A framing error: the bytes earlier deliveries gave to the bad line
+        // are read again after the message (as if they came in one piece).
+        let mut taken = Vec::new();
+        if matches!(finished, Some(Some(_))) {
+            taken = std::mem::take(&mut side.scratch);
+            side.offset -= taken.len() as u64;
+            body.wire -= taken.len() as u64;
+        }
         if let Some(why) = finished {
             let framing_error = why.is_some();
             let Mode::Body(mut body) = std::mem::replace(&mut side.mode, Mode::Head) else {
@@ -805,7 +854,11 @@ impl HttpFlow {
                 side.mode = Mode::Resync;
                 side.tail_line_start = false;
             }
+            let frame = side.frame;
             self.emit_end(d, body, out);
+            if !taken.is_empty() {
+                self.read(d, &taken, frame, out);
+            }
         }
     }
 
@@ -860,7 +913,9 @@ impl HttpFlow {
                 let framing_lost = inside < len
                     || matches!(
                         body.framing,
-                        Framing::Chunked(ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailers)
+                        Framing::Chunked(
+                            ChunkState::Size | ChunkState::DataEnd | ChunkState::Trailers
+                        )
                     );
                 let done = matches!(body.framing, Framing::Length(0));
                 if matches!(body.framing, Framing::Chunked(ChunkState::Data(0))) {
@@ -908,7 +963,9 @@ impl HttpFlow {
     /// Finish the decoding of a body and report its outcome.
     fn emit_end(&mut self, d: usize, mut body: Box<Body>, out: &mut dyn Objects) {
         let sniff_len = self.cfg.sniff_len;
-        if let Some(mut dec) = body.decoder.take() {
+        // An empty body is empty whatever its coding (`Content-Length: 0`
+        // with `Content-Encoding: gzip` is common).
+        if let Some(mut dec) = body.decoder.take().filter(|_| body.encoded > 0) {
             let Body {
                 msg,
                 decoded,
@@ -962,7 +1019,9 @@ fn deliver(body: &mut Body, data: &[u8], sniff_len: usize, out: &mut dyn Objects
         let Some(dec) = decoder else {
             return;
         };
-        dec.push(data, &mut |b| emit(msg, decoded, sha, sniff, sniff_len, b, out));
+        dec.push(data, &mut |b| {
+            emit(msg, decoded, sha, sniff, sniff_len, b, out)
+        });
         if let Some(e) = dec.failed() {
             incomplete.get_or_insert(decode_incomplete(e));
             *decoder = None;

@@ -69,7 +69,11 @@ fn get_with_content_length_pairs_request_and_response() {
     assert_eq!(res.msg.exchange, 1);
     let line = res.msg.request.as_ref().unwrap();
     assert_eq!(
-        (line.method.as_str(), line.uri.as_str(), line.host.as_deref()),
+        (
+            line.method.as_str(),
+            line.uri.as_str(),
+            line.host.as_deref()
+        ),
         ("GET", "/docs/report.pdf", Some("files.example"))
     );
     assert_eq!(res.body, body);
@@ -165,7 +169,11 @@ fn transfer_coding_gzip_before_chunked_and_stacked_content_codings() {
             &brotli(&gzip(&body)),
         )),
     ]);
-    let res: Vec<_> = r.objs.iter().filter(|o| o.msg.head.status().is_some()).collect();
+    let res: Vec<_> = r
+        .objs
+        .iter()
+        .filter(|o| o.msg.head.status().is_some())
+        .collect();
     assert_eq!(res.len(), 2);
     for o in res {
         assert_eq!(o.body, body);
@@ -197,14 +205,28 @@ fn keep_alive_and_pipelining_pair_in_order() {
         c("GET /d HTTP/1.1\r\n\r\n"),
         s("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nD"),
     ]);
-    let requests: Vec<_> = r.objs.iter().filter(|o| o.msg.head.method().is_some()).collect();
-    let responses: Vec<_> = r.objs.iter().filter(|o| o.msg.head.status().is_some()).collect();
+    let requests: Vec<_> = r
+        .objs
+        .iter()
+        .filter(|o| o.msg.head.method().is_some())
+        .collect();
+    let responses: Vec<_> = r
+        .objs
+        .iter()
+        .filter(|o| o.msg.head.status().is_some())
+        .collect();
     assert_eq!(requests.len(), 4);
     assert_eq!(requests[1].body, b"hello");
     assert_eq!(requests[1].msg.exchange, 2);
     let uris: Vec<_> = responses
         .iter()
-        .map(|o| (o.msg.exchange, o.msg.request.as_ref().unwrap().uri.clone(), o.body.clone()))
+        .map(|o| {
+            (
+                o.msg.exchange,
+                o.msg.request.as_ref().unwrap().uri.clone(),
+                o.body.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         uris,
@@ -229,10 +251,21 @@ fn bodiless_statuses_and_continue() {
         c("abc"),
         s("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
     ]);
-    let responses: Vec<_> = r.objs.iter().filter(|o| o.msg.head.status().is_some()).collect();
+    let responses: Vec<_> = r
+        .objs
+        .iter()
+        .filter(|o| o.msg.head.status().is_some())
+        .collect();
     let got: Vec<_> = responses
         .iter()
-        .map(|o| (o.msg.head.status().unwrap(), o.msg.exchange, o.msg.has_body, o.body.clone()))
+        .map(|o| {
+            (
+                o.msg.head.status().unwrap(),
+                o.msg.exchange,
+                o.msg.has_body,
+                o.body.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -244,7 +277,11 @@ fn bodiless_statuses_and_continue() {
         ]
     );
     assert_eq!(responses[3].msg.request.as_ref().unwrap().uri, "/up");
-    let put = r.objs.iter().find(|o| o.msg.head.method() == Some("PUT")).unwrap();
+    let put = r
+        .objs
+        .iter()
+        .find(|o| o.msg.head.method() == Some("PUT"))
+        .unwrap();
     assert_eq!(put.body, b"abc");
 }
 
@@ -253,7 +290,10 @@ fn close_delimited_body_ends_with_the_connection() {
     let body = page(20);
     let r = run_all(&[
         c("GET / HTTP/1.0\r\n\r\n"),
-        s(msg("HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n", &body)),
+        s(msg(
+            "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            &body,
+        )),
         Ev::EndS,
     ]);
     let res = &r.objs[1];
@@ -380,7 +420,11 @@ fn garbage_http09_and_tls_are_not_http() {
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         b"\x00\x00\x00\x00garbage",
     ] {
-        let r = run(&[Ev::C(first.to_vec()), s("HTTP/1.1 200 OK\r\n\r\n")], 3, cfg());
+        let r = run(
+            &[Ev::C(first.to_vec()), s("HTTP/1.1 200 OK\r\n\r\n")],
+            3,
+            cfg(),
+        );
         assert!(
             r.objs.iter().all(|o| o.msg.head.method().is_none()),
             "{first:?}"
@@ -389,7 +433,12 @@ fn garbage_http09_and_tls_are_not_http() {
     // The reader says why.
     let mut flow = http::HttpFlow::new(cfg());
     let mut rec = Recorder::default();
-    flow.feed(reassembly::Dir::ClientToServer, b"\x16\x03\x01garbage\r\n\r\n", 1, &mut rec);
+    flow.feed(
+        reassembly::Dir::ClientToServer,
+        b"\x16\x03\x01garbage\r\n\r\n",
+        1,
+        &mut rec,
+    );
     assert!(matches!(flow.stats().stopped[0], Some(Stop::NotHttp(_))));
     assert!(rec.objs.is_empty());
 }
@@ -418,7 +467,10 @@ fn connect_and_upgrade_end_http_parsing() {
         2,
         &mut rec,
     );
-    assert_eq!(flow.stats().stopped[1], Some(Stop::Tunnel("websocket".into())));
+    assert_eq!(
+        flow.stats().stopped[1],
+        Some(Stop::Tunnel("websocket".into()))
+    );
     assert!(flow.done());
     assert_eq!(rec.objs.len(), 2);
 }
@@ -432,7 +484,11 @@ fn a_response_before_its_request_waits_for_it() {
         c("GET /x HTTP/1.1\r\n\r\n"),
         s("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
     ]);
-    let responses: Vec<_> = r.objs.iter().filter(|o| o.msg.head.status().is_some()).collect();
+    let responses: Vec<_> = r
+        .objs
+        .iter()
+        .filter(|o| o.msg.head.status().is_some())
+        .collect();
     assert_eq!(responses.len(), 2);
     assert_eq!(responses[0].msg.request.as_ref().unwrap().uri, "/big");
     assert!(!responses[0].msg.has_body, "HEAD response has no body");
@@ -460,12 +516,16 @@ fn conflicting_content_length_stops_the_direction() {
         s("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello.."),
     ]);
     let res = &r.objs[1];
-    assert!(matches!(res.outcome().incomplete, Some(Incomplete::Framing(_))));
+    assert!(matches!(
+        res.outcome().incomplete,
+        Some(Incomplete::Framing(_))
+    ));
 }
 
 #[test]
 fn detected_type_comes_from_the_bytes() {
-    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00";
+    let png =
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00";
     let r = run_all(&[
         c("GET /logo HTTP/1.1\r\n\r\n"),
         s(msg(

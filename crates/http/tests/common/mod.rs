@@ -61,9 +61,7 @@ impl Objects for Recorder {
         self.objs[i].gaps += len;
     }
     fn end(&mut self, msg: &Message, outcome: &Outcome) {
-        let i = self.open[d(msg.dir)]
-            .take()
-            .expect("end outside a message");
+        let i = self.open[d(msg.dir)].take().expect("end outside a message");
         assert_eq!(&self.objs[i].msg, msg);
         assert_eq!(outcome.decoded_bytes, self.objs[i].body.len() as u64);
         self.objs[i].outcome = Some(outcome.clone());
@@ -106,7 +104,10 @@ pub fn run(events: &[Ev], piece: usize, cfg: HttpConfig) -> Recorder {
         }
     }
     flow.finish(&mut rec);
-    assert!(rec.open.iter().all(Option::is_none), "a message was never ended");
+    assert!(
+        rec.open.iter().all(Option::is_none),
+        "a message was never ended"
+    );
     rec
 }
 
