@@ -439,7 +439,12 @@ mod tests {
         ];
         for (c, enc) in cases {
             for split in [1, 7, 1000, enc.len()] {
-                let (got, err) = decode(std::slice::from_ref(&c), &enc, split, DecodeLimits::default());
+                let (got, err) = decode(
+                    std::slice::from_ref(&c),
+                    &enc,
+                    split,
+                    DecodeLimits::default(),
+                );
                 assert_eq!(err, None, "{c:?} split {split}");
                 assert_eq!(got, t, "{c:?} split {split}");
             }

@@ -984,6 +984,7 @@ impl HttpFlow {
             decoded_bytes: body.decoded,
             sha256: body.sha.finalize_reset().into(),
             detected_type: infer::get(&body.sniff).map(|t| t.mime_type()),
+            detected_extension: infer::get(&body.sniff).map(|t| t.extension()),
             missing: std::mem::take(&mut body.missing),
             incomplete: body.incomplete.take(),
             last_frame: body.last_frame,

@@ -75,9 +75,11 @@ mod delivery;
 mod flow;
 mod head;
 mod message;
+pub mod store;
 
 pub use coding::{Coding, DecodeError, DecodeLimits};
 pub use delivery::feed_delivery;
 pub use flow::{FlowStats, HttpConfig, HttpFlow, Stop};
 pub use head::{ContentRange, Head, StartLine};
 pub use message::{Incomplete, Message, Objects, Outcome, RequestLine};
+pub use store::{ObjectNaming, ObjectRecord, ObjectStore, OpenBodies};

@@ -106,6 +106,8 @@ pub struct Outcome {
     pub sha256: [u8; 32],
     /// The media type the decoded bytes look like (by magic numbers), if known.
     pub detected_type: Option<&'static str>,
+    /// The usual file extension of that type (`pdf`, `png`, ...).
+    pub detected_extension: Option<&'static str>,
     /// Ranges of the encoded body (offset, length) that were never captured.
     pub missing: Vec<(u64, u64)>,
     /// `None` when the body is whole and decoded.
