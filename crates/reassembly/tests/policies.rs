@@ -219,7 +219,9 @@ fn test_novak_style_six_segments() {
 #[test]
 fn test_suricata_aliases_decide_as_bsd_and_solaris() {
     use OverlapPolicy::*;
-    let cases: [(u32, u32, &[(OverlapPolicy, &str)]); 2] = [
+    // (new start, new end, the stream under each policy)
+    type Case = (u32, u32, &'static [(OverlapPolicy, &'static str)]);
+    let cases: [Case; 2] = [
         // Starts before, ends after: [8, 22).
         (
             8,
