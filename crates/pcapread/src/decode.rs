@@ -1062,7 +1062,7 @@ mod tests {
                 4 => eth(0x8847, &cat(&[&[0, 1, 0x01, 0x40], &tcp4(b"")])),
                 _ => frags4(6, &tcp4(&[9; 40])[20..], 16, 1).concat(),
             };
-            let mut data = base;
+            let mut data = base.clone();
             for (i, b) in flips {
                 if !data.is_empty() {
                     let n = data.len();
@@ -1072,7 +1072,22 @@ mod tests {
             data.truncate(cut % (data.len() + 1));
             let mut d = Decoder::new(DecoderConfig::default());
             let link = if which == 5 { LinkType::RAW } else { LinkType::ETHERNET };
-            let _ = d.decode(&frame(link, &data));
+            // What the unmutated packet carries (a first fragment alone is held).
+            let want: Option<&[u8]> = match which {
+                0 | 1 => Some(b"data"),
+                2 | 3 => Some(b"payload"),
+                4 => Some(b""),
+                _ => None,
+            };
+            match d.decode(&frame(link, &data)) {
+                Ok(s) => {
+                    prop_assert!(s.payload.len() <= data.len());
+                    if data == base {
+                        prop_assert_eq!(Some(s.payload), want);
+                    }
+                }
+                Err(_) => prop_assert!(data != base || want.is_none()),
+            }
         }
     }
 }
