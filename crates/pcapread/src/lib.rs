@@ -75,6 +75,7 @@ pub mod segment;
 pub mod source;
 mod transport;
 mod tunnel;
+mod wlan;
 
 pub use decode::{DecodeStats, Decoder, DecoderConfig};
 pub use defrag::{DefragConfig, DefragStats, Defragmenter};
