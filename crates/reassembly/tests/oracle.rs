@@ -269,6 +269,8 @@ const KNOWN: &[&str] = &[
     // Both ends on 127.0.0.1: tshark's follow mixes up the two directions.
     "tcpdump/of13_ericsson.pcapng: stream 9 from 127.0.0.1:6633: 208 bytes (tshark 8)",
     "tcpdump/of13_ericsson.pcapng: stream 9 from 127.0.0.1:58449: 344 bytes (tshark 344)",
+    // Aruba GRE 0x8240 with an A-MSDU: tshark reports no TCP conversation; Zeek decodes it.
+    "zeek/tunnels/gre-aruba-amsdu.pcap: extra flow 149.159.130.184:49392<->157.240.18.16:443 (frame 1) not in tshark",
     // Overlapping IP fragments with different bytes: our defragmenter keeps the first copy.
     "zeek/ipv4/fragmented-4.pcap: stream 1 from 128.32.46.142:7790: 69 bytes (tshark 69)",
     // A segment that fills a hole: tshark writes all of it over bytes queued earlier; `first` keeps the queued bytes.
