@@ -32,7 +32,13 @@ fn four_synacks(data_before_ack: bool) -> (Vec<Pkt>, Vec<u8>) {
     let real = ISNS[3];
     let body = server_bytes(5);
     let mut p: Vec<Pkt> = ISNS.iter().map(|&i| s(i, SYN, b"").ack(101)).collect();
-    let seg = |k: usize| s(real + 1 + 1000 * k as u32, PSH, &body[k * 1000..(k + 1) * 1000]);
+    let seg = |k: usize| {
+        s(
+            real + 1 + 1000 * k as u32,
+            PSH,
+            &body[k * 1000..(k + 1) * 1000],
+        )
+    };
     if data_before_ack {
         // The second segment arrives first: queued under the first ISN.
         p.push(seg(1).ack(121));
@@ -60,7 +66,10 @@ fn test_synack_four_isns_client_ack_picks_the_last() {
     let done = r.completion.as_ref().unwrap();
     assert_eq!(done.s2c.out_of_window, 0);
     assert_eq!(done.s2c.delivered, 5000);
-    assert_eq!(done.s2c.ignored_syns, 3, "three SYN-ACKs never acknowledged");
+    assert_eq!(
+        done.s2c.ignored_syns, 3,
+        "three SYN-ACKs never acknowledged"
+    );
     assert_eq!(done.s2c.gaps, vec![]);
     assert_eq!(done.reason, EndReason::Fin);
     balanced(done);
@@ -178,7 +187,9 @@ fn test_synack_new_isn_after_fin_is_a_new_connection() {
 fn test_synack_candidates_are_bounded() {
     // Many SYN-ACKs with different ISNs: a few are held, the rest ignored
     // (counted); the acknowledged one among those held still wins.
-    let mut p: Vec<Pkt> = (0..50u32).map(|i| s(1_000 + i * 100_000, SYN, b"").ack(101)).collect();
+    let mut p: Vec<Pkt> = (0..50u32)
+        .map(|i| s(1_000 + i * 100_000, SYN, b"").ack(101))
+        .collect();
     p.push(c(101, 0, b"").ack(1_000 + 3 * 100_000 + 1));
     p.push(s(1_000 + 3 * 100_000 + 1, PSH, b"ok"));
     let r = run(&p);

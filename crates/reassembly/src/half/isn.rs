@@ -42,8 +42,7 @@ impl Half {
         if self.isn_candidates.contains(&isn) {
             return;
         }
-        if self.isn_confirmed || self.delivered_any || self.isn_candidates.len() >= MAX_CANDIDATES
-        {
+        if self.isn_confirmed || self.delivered_any || self.isn_candidates.len() >= MAX_CANDIDATES {
             self.ledger.ignored_syns += 1;
             return;
         }
