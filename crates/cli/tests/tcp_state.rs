@@ -180,6 +180,8 @@ fn extract_chooses_acknowledged_synack_and_drops_keepalives() {
         b"GET /big HTTP/1.0\r\n\r\n"
     );
     assert_eq!(file_bytes(&out, &f1[0]["s2c"]), body);
+    // Under the first ISN the server's bytes sat 699000 bytes in: a gap.
+    assert_eq!(f1[0]["s2c"]["gaps"], serde_json::json!([]));
     assert_eq!(f1[0]["s2c"]["ledger"]["out_of_window"], 0);
     assert_eq!(f1[0]["s2c"]["ledger"]["ignored_syns"], 3);
     assert_eq!(f1[0]["end"], "fin");

@@ -199,3 +199,26 @@ fn test_synack_candidates_are_bounded() {
     assert_eq!(done.s2c.ignored_syns, 49);
     balanced(done);
 }
+
+#[test]
+fn test_syn_retried_with_new_isn_server_ack_picks_it() {
+    // The client retries its SYN with another ISN; the server answers the
+    // second one: the client's data follows it.
+    let p = vec![
+        c(100, SYN, b""),
+        c(5_000, SYN, b""),
+        s(900, SYN, b"").ack(5_001),
+        c(5_001, PSH, b"hi").ack(901),
+        s(901, PSH, b"yo").ack(5_003),
+    ];
+    let r = run(&p);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].bytes(C2S), b"hi");
+    assert_eq!(r[0].bytes(S2C), b"yo");
+    let done = r[0].completion.as_ref().unwrap();
+    // Under the first ISN "hi" sat 4900 bytes in, after a gap.
+    assert_eq!(done.c2s.gaps, vec![]);
+    assert_eq!(done.c2s.ignored_syns, 1);
+    assert_eq!(done.c2s.out_of_window, 0);
+    balanced(done);
+}

@@ -35,7 +35,10 @@
 //!   the delivered bytes still held (the verify window, the kept bytes);
 //! - `deliver`: the scatter-gather handed to the stream (kept bytes, packet
 //!   bytes, contiguous queued chunks), the bytes it asks to keep, holes
-//!   skipped (flushes, snaplen cuts) and the end of the direction.
+//!   skipped (flushes, snaplen cuts) and the end of the direction;
+//! - `isn`: which initial sequence number is real when SYNs of this direction
+//!   disagree (candidates picked by the peer's ACK or by this direction's data);
+//! - `keepalive`: one-byte keep-alive probes, counted and never delivered.
 //!
 //! The seams are not walls: placing bytes delivers them when they are in order
 //! and skips the oldest hole at a memory cap, and delivery drains the queue.
