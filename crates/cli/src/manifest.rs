@@ -247,10 +247,17 @@ pub struct LedgerOut {
     pub after_close: u64,
     /// Bytes dropped to respect a memory cap.
     pub evicted: u64,
+    /// Bytes of keep-alive probes (counted, never delivered).
+    #[serde(default)]
+    pub keep_alive: u64,
     /// Bytes never captured (the sum of the gaps).
     pub missing: u64,
     /// Times a memory cap forced delivery past a hole.
     pub cap_flushes: u64,
+    /// SYNs whose initial sequence number the peer never confirmed, ignored
+    /// (events, not bytes).
+    #[serde(default)]
+    pub ignored_syns: u64,
 }
 
 impl From<&Ledger> for LedgerOut {
@@ -263,8 +270,10 @@ impl From<&Ledger> for LedgerOut {
             out_of_window: l.out_of_window,
             after_close: l.after_close,
             evicted: l.evicted,
+            keep_alive: l.keep_alive,
             missing: l.missing,
             cap_flushes: l.cap_flushes,
+            ignored_syns: l.ignored_syns,
         }
     }
 }
@@ -278,8 +287,10 @@ impl LedgerOut {
         self.out_of_window += o.out_of_window;
         self.after_close += o.after_close;
         self.evicted += o.evicted;
+        self.keep_alive += o.keep_alive;
         self.missing += o.missing;
         self.cap_flushes += o.cap_flushes;
+        self.ignored_syns += o.ignored_syns;
     }
 }
 

@@ -127,8 +127,10 @@ impl Stats {
             out_of_window,
             after_close,
             evicted,
+            keep_alive,
             missing,
             cap_flushes,
+            ignored_syns,
         } = t.ledger;
         kv("ledger captured", captured.to_string());
         for (k, v) in [
@@ -138,11 +140,13 @@ impl Stats {
             ("out of window", out_of_window),
             ("after close", after_close),
             ("evicted", evicted),
+            ("keep-alive", keep_alive),
         ] {
             kv(&format!("  {k}"), v.to_string());
         }
         kv("missing", format!("{missing} bytes in {} gaps", t.gaps));
         kv("cap flushes", cap_flushes.to_string());
+        kv("ignored syns", ignored_syns.to_string());
         kv("conflicts", t.conflicts.to_string());
         s
     }

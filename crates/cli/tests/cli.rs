@@ -80,6 +80,7 @@ fn extract_writes_files_matching_the_manifest() {
                 "out_of_window",
                 "after_close",
                 "evicted",
+                "keep_alive",
             ]
             .iter()
             .map(|k| l[*k].as_u64().unwrap())

@@ -216,8 +216,13 @@ impl<F: StreamFactory> Assembler<F> {
                 let new_isn = h.isn().is_some_and(|isn| isn != t.seq);
                 let pure_syn = !t.flags.ack();
                 let established = conn.halves.iter().any(|h| h.has_data());
+                // A SYN-ACK on a live connection whose ACK acknowledges the
+                // peer's known bytes belongs to this connection (a stray or
+                // retried SYN-ACK): ACK evidence, not the new ISN, decides.
+                let peer = &conn.halves[dir.reverse().index()];
+                let other_conn = pure_syn || !peer.acknowledges_own(t.ack, self.cfg.max_window);
                 (ended.is_some() && (new_isn || (pure_syn && h.isn().is_none())))
-                    || (new_isn && established)
+                    || (new_isn && established && other_conn)
             }
             _ => false,
         };
@@ -366,7 +371,7 @@ impl<F: StreamFactory> Assembler<F> {
             h.on_syn(t.seq, &mut ctx);
         }
         if t.flags.ack() {
-            peer.on_peer_ack(t.ack);
+            peer.on_peer_ack(t.ack, &mut ctx);
         }
         let rst_ok = t.flags.rst() && rst_acceptable(h, t.seq);
         let data_seq = if t.flags.syn() {
@@ -375,7 +380,18 @@ impl<F: StreamFactory> Assembler<F> {
             t.seq
         };
         let has_payload = !seg.payload.is_empty() || seg.truncated > 0;
-        if has_payload || t.flags.fin() {
+        if has_payload && !t.flags.syn() {
+            h.pick_isn_by_data(t.seq, &mut ctx);
+        }
+        let probe = seg.payload.len() == 1
+            && seg.truncated == 0
+            && t.flags.ack()
+            && !t.flags.syn()
+            && !t.flags.fin()
+            && !t.flags.rst();
+        if probe && h.keep_alive(t.seq, &mut ctx) {
+            // Counted as a keep-alive; not data.
+        } else if has_payload || t.flags.fin() {
             let pkt = Pkt {
                 payload: seg.payload,
                 frame: seg.frame,

@@ -85,7 +85,12 @@ pub enum EndReason {
     EndOfInput,
     /// The connection table was full and this connection was the least recently active.
     Evicted,
-    /// A new connection reused the same addresses and ports (a SYN with a new ISN).
+    /// A new connection reused the same addresses and ports: a SYN with a
+    /// new ISN after this connection ended, a pure SYN with a new ISN once
+    /// data flowed, or a SYN-ACK whose ACK acknowledges nothing this
+    /// connection's client sent. (A SYN-ACK whose ACK fits this connection is
+    /// one of its own, chosen or ignored by ACK evidence:
+    /// [`Ledger::ignored_syns`](crate::Ledger::ignored_syns).)
     Reused,
 }
 
