@@ -4,11 +4,14 @@
 //! Exit status: 0 success; 1 partial output described by a manifest marked
 //! incomplete: input problems (a capture was damaged or could not be read:
 //! everything before the damage was processed, output written, problems
-//! listed on standard error and in the manifest) or an output error that
-//! stopped `extract` part way (a full disk); 2 usage or fatal error (bad
-//! arguments, a filter that does not compile, an output directory that
-//! cannot be used, an output error after which not even the manifest could
-//! be written). Errors print with their whole cause chain. A closed standard
+//! listed on standard error and in the manifest), an output error that
+//! stopped `extract` part way (a full disk), or an interrupt (SIGINT or
+//! SIGTERM: reading stopped, what was read was processed and written, the
+//! manifest marked incomplete with `"error": "interrupted"`; a second signal
+//! exits at once with status 130, see [`crate::interrupt`]); 2 usage or
+//! fatal error (bad arguments, a filter that does not compile, an output
+//! directory that cannot be used, an output error after which not even the
+//! manifest could be written). Errors print with their whole cause chain. A closed standard
 //! output (`streamcut flows x | head`) ends the run quietly with status 0.
 
 use std::io::{self, BufWriter, Write};
@@ -29,6 +32,9 @@ pub enum Status {
     /// An output error stopped the run; the manifest, marked incomplete,
     /// describes what was written (exit status 1).
     Partial,
+    /// A signal stopped the reading; what was read was processed and
+    /// written (exit status 1).
+    Interrupted,
 }
 
 /// Exit status for success.
@@ -56,7 +62,7 @@ pub fn main() -> ExitCode {
 pub fn exit_status(outcome: anyhow::Result<Status>) -> u8 {
     match outcome {
         Ok(Status::Success) => EXIT_OK,
-        Ok(Status::InputProblems | Status::Partial) => EXIT_PROBLEMS,
+        Ok(Status::InputProblems | Status::Partial | Status::Interrupted) => EXIT_PROBLEMS,
         Err(e) if is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
             let mut err = io::stderr().lock();
@@ -91,6 +97,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         Command::Extract(a) => {
             let mut opts = a.options()?;
             opts.job.progress = !cli.quiet;
+            opts.job.interrupt = Some(crate::interrupt::install()?);
             let x = match crate::extract::run(&opts) {
                 Ok(x) => x,
                 Err(e) => return stopped(e),
@@ -110,6 +117,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         Command::Flows(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
+            job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
             let s = crate::list::run(&job, a.json, &mut out)?;
             report(&s)
@@ -117,12 +125,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
         Command::Follow(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
+            job.interrupt = Some(crate::interrupt::install()?);
             let s = crate::follow::run(&job, a.flow, a.format.into(), &mut out)?;
             report(&s)
         }
         Command::Stats(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
+            job.interrupt = Some(crate::interrupt::install()?);
             let s = crate::stats::run(&job, a.json, &mut out)?;
             report(&s)
         }
@@ -181,6 +191,14 @@ fn report(summary: &Summary) -> Status {
             path.display(),
             p.message
         );
+    }
+    if summary.interrupted {
+        let _ = writeln!(
+            err,
+            "streamcut: interrupted: reading stopped after {} frames; everything read was processed, the rest of the input was not read",
+            summary.frames
+        );
+        return Status::Interrupted;
     }
     if summary.complete() {
         Status::Success

@@ -10,7 +10,8 @@
 //! commands add around it:
 //! - [`args`] and [`app`]: arguments, the commands, the single exit path;
 //! - [`job`]: one command's run of the engine (inputs, options, the
-//!   conflicts file, the progress bar);
+//!   conflicts file, the progress bar, the interrupt flag);
+//! - [`interrupt`]: SIGINT/SIGTERM (a clean stop, then an exit at once);
 //! - output writers: [`output`] (the output directory of `extract` and
 //!   `live`: files, then the manifest), [`files`] (one file per flow
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`),
@@ -42,6 +43,7 @@ pub mod conflicts;
 pub mod extract;
 pub mod files;
 pub mod follow;
+pub mod interrupt;
 pub mod job;
 pub mod list;
 pub mod manifest;

@@ -20,6 +20,11 @@ pub struct Summary {
     pub frames: u64,
     /// Frames the filter rejected.
     pub filtered_out: u64,
+    /// Reading was stopped by the run's interrupt flag
+    /// ([`Engine::interrupt`](crate::Engine::interrupt)) before the end of
+    /// the input: everything read before was processed and every open flow
+    /// completed, but the input was not read to its end.
+    pub interrupted: bool,
     /// UDP datagrams not reassembled because UDP was not asked for.
     pub udp_ignored: u64,
     /// Decoder counters (frames, link types, skips by reason): what one
@@ -54,6 +59,7 @@ impl Summary {
             inputs: reading.inputs,
             frames: reading.frames,
             filtered_out: reading.filtered_out,
+            interrupted: reading.interrupted,
             udp_ignored: counts.udp_ignored,
             decode: counts.decode,
             assembler: counts.assembler,
@@ -74,9 +80,10 @@ impl Summary {
         self.flows.len() + self.spilled.len()
     }
 
-    /// Whether every input was read to its end without problems.
+    /// Whether every input was read to its end without problems (and the
+    /// run was not [interrupted](Self::interrupted)).
     pub fn complete(&self) -> bool {
-        self.inputs.iter().all(|i| i.problems.is_empty())
+        !self.interrupted && self.inputs.iter().all(|i| i.problems.is_empty())
     }
 
     /// Every problem with its input.
