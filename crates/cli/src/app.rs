@@ -55,6 +55,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR));
         }
     };
+    // Combinations clap cannot check alone are usage errors too.
+    if let Command::Follow(a) = &cli.command {
+        if let Err(e) = a.options() {
+            let _ = e.print();
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
     ExitCode::from(exit_status(run(&cli)))
 }
 
@@ -126,7 +133,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
             job.interrupt = Some(crate::interrupt::install()?);
-            let s = crate::follow::run(&job, a.flow, a.format.into(), &mut out)?;
+            let follow = a.options()?;
+            let s = crate::follow::run(&job, &follow, a.format.into(), &mut out)?;
             report(&s)
         }
         Command::Stats(a) => {

@@ -42,6 +42,7 @@ pub(crate) mod blockwrite;
 pub mod conflicts;
 pub mod extract;
 pub mod files;
+pub mod flow_select;
 pub mod follow;
 pub mod interrupt;
 pub mod job;

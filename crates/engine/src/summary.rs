@@ -27,6 +27,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// UDP datagrams not reassembled because UDP was not asked for.
     pub udp_ignored: u64,
+    /// Segments not reassembled because their flow was not selected
+    /// ([`EngineOptions::flows`](crate::EngineOptions::flows)).
+    pub deselected: u64,
     /// Decoder counters (frames, link types, skips by reason): what one
     /// decoder of every frame would have counted.
     pub decode: DecodeStats,
@@ -48,6 +51,7 @@ pub(crate) struct Counts {
     pub(crate) assembler: AssemblerStats,
     pub(crate) decode: DecodeStats,
     pub(crate) udp_ignored: u64,
+    pub(crate) deselected: u64,
 }
 
 impl Summary {
@@ -61,6 +65,7 @@ impl Summary {
             filtered_out: reading.filtered_out,
             interrupted: reading.interrupted,
             udp_ignored: counts.udp_ignored,
+            deselected: counts.deselected,
             decode: counts.decode,
             assembler: counts.assembler,
             flows,
