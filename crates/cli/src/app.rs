@@ -96,8 +96,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// `-v`/`-vv`: the summary of a reading command on standard error (see
+/// [`crate::verbose`]); `totals` when the command has them already.
+fn verbose(
+    cli: &Cli,
+    command: &str,
+    summary: &Summary,
+    totals: Option<&crate::manifest::Totals>,
+    output: Option<&std::path::Path>,
+) {
+    if cli.verbose == 0 {
+        return;
+    }
+    let totals = match totals {
+        Some(t) => t.clone(),
+        None => crate::manifest::record_totals(summary, |_| true).unwrap_or_default(),
+    };
+    let took = START.get().map(|t| t.elapsed()).unwrap_or_default();
+    let text = crate::verbose::report(command, summary, &totals, output, took, cli.verbose);
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// When the command started (for `-v`'s wall time).
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Run the command `cli` names.
 pub fn run(cli: &Cli) -> anyhow::Result<Status> {
+    let _ = START.set(std::time::Instant::now());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let status = match &cli.command {
@@ -109,16 +134,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
                 Ok(x) => x,
                 Err(e) => return stopped(e),
             };
-            if cli.verbose > 0 {
-                let t = &x.totals;
-                eprintln!(
-                    "streamcut: {} flows, {} bytes in {} packets written to {}",
-                    t.flows,
-                    t.bytes,
-                    t.packets,
-                    opts.output.dir.display()
-                );
-            }
+            verbose(
+                cli,
+                "extract",
+                &x.summary,
+                Some(&x.totals),
+                Some(&opts.output.dir),
+            );
             report(&x.summary)
         }
         Command::Flows(a) => {
@@ -127,6 +149,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
             let s = crate::list::run(&job, a.json, &mut out)?;
+            verbose(cli, "flows", &s, None, None);
             report(&s)
         }
         Command::Follow(a) => {
@@ -135,6 +158,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.interrupt = Some(crate::interrupt::install()?);
             let follow = a.options()?;
             let s = crate::follow::run(&job, &follow, a.format.into(), &mut out)?;
+            verbose(cli, "follow", &s, None, None);
             report(&s)
         }
         Command::Stats(a) => {
@@ -142,6 +166,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.progress = !cli.quiet;
             job.interrupt = Some(crate::interrupt::install()?);
             let s = crate::stats::run(&job, a.json, &mut out)?;
+            verbose(cli, "stats", &s, None, None);
             report(&s)
         }
         #[cfg(feature = "dpdk")]

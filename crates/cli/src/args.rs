@@ -40,7 +40,9 @@ pub struct Cli {
     /// Print nothing but errors and input problems (no progress bar).
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Say more on standard error (a summary after each command).
+    /// Say more on standard error: -v a summary line after each reading command
+    /// (frames, flows, bytes, time); -vv also each input, what was dropped
+    /// before reassembly and the assemblers' high-water marks.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.

@@ -12,6 +12,7 @@
 //! - [`job`]: one command's run of the engine (inputs, options, the
 //!   conflicts file, the progress bar, the interrupt flag);
 //! - [`interrupt`]: SIGINT/SIGTERM (a clean stop, then an exit at once);
+//! - [`verbose`]: what `-v`/`-vv` print;
 //! - output writers: [`output`] (the output directory of `extract` and
 //!   `live`: files, then the manifest), [`files`] (one file per flow
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`),
@@ -53,6 +54,7 @@ pub mod output;
 mod progress;
 pub mod stats;
 pub(crate) mod timefmt;
+pub mod verbose;
 
 #[cfg(feature = "dpdk")]
 pub mod live;
