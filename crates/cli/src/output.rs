@@ -29,6 +29,14 @@
 //! and freed just before the manifest is written; if the whole flow list
 //! still does not fit, a manifest without it is written instead.
 //! [`Output::finish`] then returns a [`Stopped`] error.
+//!
+//! # Interrupts
+//! A run whose job was interrupted ([`crate::interrupt`]: SIGINT, SIGTERM)
+//! ends as at the end of its input, and its manifest is written as usual
+//! but marked incomplete with `"error": "interrupted"`: it lists every flow
+//! (each was completed and written in full), the inputs' frame counts say
+//! how far reading came. The reserve file is removed in every case, and on
+//! an exit at a second signal too.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write as _};
@@ -252,7 +260,11 @@ impl Output {
             inputs: inputs(&summary),
             options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),
             complete: summary.complete() && stop.is_none(),
-            error: stop.as_ref().map(|e| format!("{e:#}")),
+            error: match &stop {
+                Some(e) => Some(format!("{e:#}")),
+                None if summary.interrupted => Some(crate::interrupt::INTERRUPTED.to_string()),
+                None => None,
+            },
             totals: totals.clone(),
             flows: Flows {
                 summary: &summary,
@@ -353,13 +365,15 @@ impl Reserve {
                     dir.display()
                 )));
         }
+        crate::interrupt::remove_on_exit(&path);
         Ok(Reserve(Some(path)))
     }
 
     /// Free the room.
     fn release(&mut self) {
         if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
+            let _ = fs::remove_file(&p);
+            crate::interrupt::forget(&p);
         }
     }
 }

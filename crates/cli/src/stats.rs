@@ -31,6 +31,8 @@ pub struct Stats {
     pub defragmented: u64,
     /// UDP datagrams skipped because UDP was not asked for.
     pub udp_ignored: u64,
+    /// Segments of flows `--flows` did not select.
+    pub deselected: u64,
     /// Frames that yielded no segment, per reason.
     pub skipped: BTreeMap<String, u64>,
     /// Flows by how they ended.
@@ -56,6 +58,7 @@ impl Stats {
             udp_datagrams: d.udp_datagrams,
             defragmented: d.defragmented,
             udp_ignored: summary.udp_ignored,
+            deselected: summary.deselected,
             skipped: d.skipped.iter().map(|(k, n)| (k.name(), *n)).collect(),
             ends,
             totals: manifest::record_totals(summary, |_| true)?,
@@ -103,6 +106,9 @@ impl Stats {
         kv("defragmented", self.defragmented.to_string());
         if self.udp_ignored > 0 {
             kv("udp ignored (no --udp)", self.udp_ignored.to_string());
+        }
+        if self.deselected > 0 {
+            kv("not in --flows", self.deselected.to_string());
         }
         let skipped: u64 = self.skipped.values().sum();
         kv("skipped frames", skipped.to_string());

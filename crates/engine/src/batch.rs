@@ -89,6 +89,20 @@ pub(crate) struct Decoding {
     udp: bool,
     /// UDP datagrams dropped because UDP was not asked for.
     pub(crate) udp_ignored: u64,
+    /// The flow selector ([`crate::EngineOptions::flows`]).
+    #[cfg(feature = "bpf")]
+    flows: Option<crate::flow_filter::FlowFilter>,
+    /// Segments dropped because their flow was not selected.
+    pub(crate) deselected: u64,
+}
+
+/// Segments a decoder dropped before the assemblers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Dropped {
+    /// UDP datagrams, UDP not being asked for.
+    pub(crate) udp_ignored: u64,
+    /// Segments of flows the flow selector did not select.
+    pub(crate) deselected: u64,
 }
 
 impl Decoding {
@@ -102,13 +116,29 @@ impl Decoding {
             workers,
             udp,
             udp_ignored: 0,
+            #[cfg(feature = "bpf")]
+            flows: None,
+            deselected: 0,
         }
     }
 
+    /// This decoder, keeping only the segments of the flows `flows` selects.
+    #[cfg(feature = "bpf")]
+    pub(crate) fn selecting(mut self, flows: Option<crate::flow_filter::FlowFilter>) -> Decoding {
+        self.flows = flows;
+        self
+    }
+
     /// The decoder's counters (deferred fragments counted as such) and the
-    /// UDP datagrams dropped.
-    pub(crate) fn counts(&self) -> (DecodeStats, u64) {
-        (self.decoder.stats(), self.udp_ignored)
+    /// segments dropped.
+    pub(crate) fn counts(&self) -> (DecodeStats, Dropped) {
+        (
+            self.decoder.stats(),
+            Dropped {
+                udp_ignored: self.udp_ignored,
+                deselected: self.deselected,
+            },
+        )
     }
 }
 
@@ -131,25 +161,33 @@ impl Defrag {
                 workers,
                 udp,
                 udp_ignored: 0,
+                #[cfg(feature = "bpf")]
+                flows: None,
+                deselected: 0,
             },
             since_ts: 0,
         }
     }
 
+    /// This defragmenter, keeping only the segments of the flows `flows` selects.
+    #[cfg(feature = "bpf")]
+    pub(crate) fn selecting(mut self, flows: Option<crate::flow_filter::FlowFilter>) -> Defrag {
+        self.decoding.flows = flows;
+        self
+    }
+
     /// The counters of the workers' decoders combined with this one's: what
-    /// one decoder of every frame would have counted; and the UDP datagrams
+    /// one decoder of every frame would have counted; and the segments
     /// dropped.
-    pub(crate) fn total(&self, workers: &[(DecodeStats, u64)]) -> (DecodeStats, u64) {
+    pub(crate) fn total(&self, workers: &[(DecodeStats, Dropped)]) -> (DecodeStats, Dropped) {
         let mut stats = DecodeStats::default();
-        let mut udp_ignored = self.decoding.udp_ignored;
-        for (s, u) in workers {
+        let (_, mut dropped) = self.decoding.counts();
+        for (s, d) in workers {
             stats.add(s);
-            udp_ignored += u;
+            dropped.udp_ignored += d.udp_ignored;
+            dropped.deselected += d.deselected;
         }
-        (
-            stats.with_deferred(&self.decoding.decoder.stats()),
-            udp_ignored,
-        )
+        (stats.with_deferred(&self.decoding.decoder.stats()), dropped)
     }
 }
 
@@ -340,6 +378,14 @@ impl<'m> Batch<'m> {
             let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
                 continue;
             };
+            let sel = Selection {
+                #[cfg(feature = "bpf")]
+                flows: dec.flows.as_ref(),
+                deselected: &mut dec.deselected,
+            };
+            if !selected(sel, &seg) {
+                continue;
+            }
             // A deferring decoder's payloads lie inside the frame (an empty
             // one may point anywhere).
             let at = if seg.payload.is_empty() {
@@ -404,6 +450,14 @@ impl<'m> Batch<'m> {
             let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
                 continue;
             };
+            let sel = Selection {
+                #[cfg(feature = "bpf")]
+                flows: dec.flows.as_ref(),
+                deselected: &mut dec.deselected,
+            };
+            if !selected(sel, &seg) {
+                continue;
+            }
             let start = out.arena.len();
             out.arena.extend_from_slice(seg.payload);
             out.items.push(Item {
@@ -455,6 +509,27 @@ fn shard_of(seg: &Segment<'_>, workers: usize, udp: bool, udp_ignored: &mut u64)
         return None;
     }
     Some(seg.tuple.canonical().0.shard(workers) as u32)
+}
+
+/// A decoder's flow selector and its count (borrowed beside its decoder).
+struct Selection<'d> {
+    #[cfg(feature = "bpf")]
+    flows: Option<&'d crate::flow_filter::FlowFilter>,
+    deselected: &'d mut u64,
+}
+
+/// Whether `seg`'s flow is selected (counted when not).
+fn selected(sel: Selection<'_>, seg: &Segment<'_>) -> bool {
+    #[cfg(feature = "bpf")]
+    if let Some(f) = sel.flows {
+        if !f.matches(&seg.tuple) {
+            *sel.deselected += 1;
+            return false;
+        }
+    }
+    #[cfg(not(feature = "bpf"))]
+    let _ = (sel, seg);
+    true
 }
 
 /// `seg` with another payload (and so another lifetime).
@@ -625,7 +700,7 @@ mod tests {
                 });
             }
         }
-        let counts: Vec<(DecodeStats, u64)> = decoders
+        let counts: Vec<(DecodeStats, Dropped)> = decoders
             .iter()
             .map(|d| d.lock().unwrap().counts())
             .collect();
@@ -641,8 +716,8 @@ mod tests {
         }
         let mut seen: Seen = seen.concat();
         seen.sort();
-        let (stats, udp_ignored) = defrag.total(&counts);
-        assert_eq!(udp_ignored, 0);
+        let (stats, dropped) = defrag.total(&counts);
+        assert_eq!(dropped.udp_ignored, 0);
         (seen, stats)
     }
 

@@ -109,6 +109,8 @@ mod batch;
 #[cfg(feature = "bpf")]
 pub mod filter;
 pub mod flow;
+#[cfg(feature = "bpf")]
+pub mod flow_filter;
 pub mod housekeeping;
 pub mod input;
 pub mod options;
@@ -126,6 +128,8 @@ pub use batch::{BATCH, BATCH_BYTES, SLICE};
 #[cfg(feature = "bpf")]
 pub use filter::{BpfFilter, FilterError};
 pub use flow::{DirRecord, FlowHead, FlowId, FlowRecord, Placement, DIRS};
+#[cfg(feature = "bpf")]
+pub use flow_filter::FlowFilter;
 pub use housekeeping::Housekeeping;
 pub use input::{FrameSource, Input, InputReport, Next, Problem, Progress};
 pub use options::{EngineOptions, GapMode};

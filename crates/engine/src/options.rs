@@ -45,6 +45,11 @@ pub struct EngineOptions {
     /// Keep only the frames this tcpdump expression matches (before decoding).
     #[cfg(feature = "bpf")]
     pub filter: Option<crate::filter::BpfFilter>,
+    /// Keep only the flows this tcpdump expression selects, matched against
+    /// each flow's endpoints in either direction (both directions of a
+    /// selected flow are kept; see [`crate::flow_filter`]).
+    #[cfg(feature = "bpf")]
+    pub flows: Option<crate::flow_filter::FlowFilter>,
     /// Worker threads, each with its own assembler (output is identical for
     /// any value). 0, the default, picks from the CPUs: one worker per CPU
     /// when the workers do all the work (Stream-level runs, sinks that
@@ -78,6 +83,8 @@ impl Default for EngineOptions {
             udp: false,
             #[cfg(feature = "bpf")]
             filter: None,
+            #[cfg(feature = "bpf")]
+            flows: None,
             threads: 0,
             assembler: AssemblerConfig::default(),
             decoder: DecoderConfig::default(),
