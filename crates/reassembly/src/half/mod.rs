@@ -36,11 +36,14 @@
 //! - `deliver`: the scatter-gather handed to the stream (kept bytes, packet
 //!   bytes, contiguous queued chunks), the bytes it asks to keep, holes
 //!   skipped (flushes, snaplen cuts) and the end of the direction.
+//! - `park`: a direction whose connection went quiet — delivered past its
+//!   holes, memory released, and the sequence number that continues it.
 //!
 //! The seams are not walls: placing bytes delivers them when they are in order
 //! and skips the oldest hole at a memory cap, and delivery drains the queue.
 
 mod deliver;
+mod park;
 mod queue;
 mod retransmit;
 
