@@ -61,11 +61,13 @@ pub struct AssemblerConfig {
     /// Parked connections kept at once; past it the one parked longest ago
     /// (earliest last packet) completes first. A parked connection holds no
     /// pages and no verify window (bytes its stream asked to keep stay): it
-    /// costs its table entry, its two direction states (about 1 KiB with the
-    /// gap lists of a clean stream; each listed gap adds 16 bytes, up to
-    /// `max_gaps_listed` per direction) and its [`Stream`](crate::Stream).
-    /// Parked connections also count in `max_connections`. Default 65536
-    /// (tens of MiB at most). 0 turns parking off.
+    /// costs what any idle connection costs — its table entry and two
+    /// direction states, about 1 KiB (each listed gap adds 16 bytes, up to
+    /// `max_gaps_listed` per direction), plus its [`Stream`](crate::Stream)
+    /// (the engine's sink streams: about 0.5 KiB). Parked connections also
+    /// count in `max_connections`. Default 65536: at most about 64 MiB of
+    /// assembler memory (plus the streams) per assembler for parked
+    /// connections. 0 turns parking off.
     pub max_parked: usize,
     /// How long a UDP flow may be idle.
     pub udp_idle_timeout: u64,
