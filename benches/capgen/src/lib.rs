@@ -72,6 +72,7 @@ mod frame;
 mod generate;
 pub mod payload;
 mod pcap;
+pub mod script;
 mod tcp;
 mod udp;
 

@@ -108,6 +108,14 @@ fn is_zero(v: &usize) -> bool {
     *v == 0
 }
 
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
 /// Sums over the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -162,6 +170,13 @@ pub struct Flow {
     pub end: String,
     /// Whether the handshake was seen from its SYN.
     pub syn_seen: bool,
+    /// Times the connection went quiet past the TCP idle timeout (300 s)
+    /// and carried on as the same flow; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub idle_resumptions: u32,
+    /// The longest of those quiet periods, ns; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub longest_idle_ns: u64,
     /// Encapsulation of the first packet (`eth/vlan:6/ipv4`).
     pub encap: String,
     /// Client-to-server direction.
@@ -359,6 +374,8 @@ impl Flow {
             last_frame: r.last_frame,
             end: r.end.as_str().to_string(),
             syn_seen: h.syn_seen,
+            idle_resumptions: r.idle_resumptions,
+            longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
             c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)),
             s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)),

@@ -38,7 +38,9 @@
 //!   skipped (flushes, snaplen cuts) and the end of the direction;
 //! - `isn`: which initial sequence number is real when SYNs of this direction
 //!   disagree (candidates picked by the peer's ACK or by this direction's data);
-//! - `keepalive`: one-byte keep-alive probes, counted and never delivered.
+//! - `keepalive`: one-byte keep-alive probes, counted and never delivered;
+//! - `park`: a direction whose connection went quiet — delivered past its
+//!   holes, memory released, and the sequence number that continues it.
 //!
 //! The seams are not walls: placing bytes delivers them when they are in order
 //! and skips the oldest hole at a memory cap, and delivery drains the queue.
@@ -46,6 +48,7 @@
 mod deliver;
 mod isn;
 mod keepalive;
+mod park;
 mod queue;
 mod retransmit;
 
