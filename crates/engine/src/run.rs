@@ -45,7 +45,7 @@ use std::sync::{mpsc, Mutex};
 use pcapread::Segment;
 use reassembly::{Assembler, AssemblerConfig, AssemblerStats, StreamFactory};
 
-use crate::batch::{with_payload, Batch, Decoding, Defrag};
+use crate::batch::{with_payload, Batch, Decoding, Defrag, Dropped};
 use crate::housekeeping::Housekeeping;
 use crate::input::Reading;
 use crate::options::EngineOptions;
@@ -273,8 +273,8 @@ pub(crate) struct Driven<L> {
 }
 
 impl<L: Lane> Driven<L> {
-    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, u64)], defrag: &Defrag) -> Self {
-        let (decode, udp_ignored) = defrag.total(decoders);
+    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, Dropped)], defrag: &Defrag) -> Self {
+        let (decode, dropped) = defrag.total(decoders);
         let mut assembler = AssemblerStats::default();
         for l in &lanes {
             assembler.add(&l.stats());
@@ -284,7 +284,8 @@ impl<L: Lane> Driven<L> {
             counts: Counts {
                 assembler,
                 decode,
-                udp_ignored,
+                udp_ignored: dropped.udp_ignored,
+                other_shard: dropped.other_shard,
             },
             stop: None,
         }
@@ -324,8 +325,8 @@ where
     L: Lane,
     H: FnMut(Vec<L::Harvest>, &Batch<'m>) -> anyhow::Result<()>,
 {
-    let mut dec = Decoding::new(opts.decoder, 1, opts.udp);
-    let mut defrag = Defrag::new(opts.decoder, 1, opts.udp);
+    let mut dec = Decoding::new(opts.decoder, 1, opts.udp).with_shard(opts.shard);
+    let mut defrag = Defrag::new(opts.decoder, 1, opts.udp).with_shard(opts.shard);
     let mut stop = None;
     let mut finished = false;
     loop {
@@ -389,10 +390,10 @@ where
         .thread_name(|i| format!("streamcut-worker-{i}"))
         .build()?;
     let decoders: Vec<Mutex<Decoding>> = (0..n)
-        .map(|_| Mutex::new(Decoding::new(opts.decoder, n, opts.udp)))
+        .map(|_| Mutex::new(Decoding::new(opts.decoder, n, opts.udp).with_shard(opts.shard)))
         .collect();
-    let mut defrag = Defrag::new(opts.decoder, n, opts.udp);
-    let mut reader_dec = Decoding::new(opts.decoder, n, opts.udp);
+    let mut defrag = Defrag::new(opts.decoder, n, opts.udp).with_shard(opts.shard);
+    let mut reader_dec = Decoding::new(opts.decoder, n, opts.udp).with_shard(opts.shard);
     let mut slots: Vec<Mutex<L>> = lanes.into_iter().map(Mutex::new).collect();
     // Set while the workers run a round: the reading thread then decodes
     // what it reads (while it is hot in its core's caches).

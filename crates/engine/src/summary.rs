@@ -22,6 +22,9 @@ pub struct Summary {
     pub filtered_out: u64,
     /// UDP datagrams not reassembled because UDP was not asked for.
     pub udp_ignored: u64,
+    /// Segments decoded but not reassembled because their flow is in
+    /// another shard (`EngineOptions::shard`; 0 without it).
+    pub other_shard: u64,
     /// Decoder counters (frames, link types, skips by reason): what one
     /// decoder of every frame would have counted.
     pub decode: DecodeStats,
@@ -43,6 +46,7 @@ pub(crate) struct Counts {
     pub(crate) assembler: AssemblerStats,
     pub(crate) decode: DecodeStats,
     pub(crate) udp_ignored: u64,
+    pub(crate) other_shard: u64,
 }
 
 impl Summary {
@@ -55,6 +59,7 @@ impl Summary {
             frames: reading.frames,
             filtered_out: reading.filtered_out,
             udp_ignored: counts.udp_ignored,
+            other_shard: counts.other_shard,
             decode: counts.decode,
             assembler: counts.assembler,
             flows,
