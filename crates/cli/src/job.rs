@@ -20,6 +20,9 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Write every overlap conflict to this file as JSON lines.
     pub conflicts: Option<PathBuf>,
+    /// `--shard` extractions: write the replay position of each conflict
+    /// line to this file (see [`crate::shard`]).
+    pub conflicts_order: Option<PathBuf>,
     /// Show a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
 }
@@ -31,6 +34,7 @@ impl Job {
             inputs,
             engine: EngineOptions::default(),
             conflicts: None,
+            conflicts_order: None,
             progress: false,
         }
     }
@@ -74,6 +78,9 @@ impl Job {
         let outcome = match &self.conflicts {
             Some(path) => {
                 let mut tee = ConflictTee::create(path, sink)?;
+                if let Some(order) = &self.conflicts_order {
+                    tee.record_order(order)?;
+                }
                 let engine = Engine::new(&self.engine, input).progress(&mut bar);
                 let (summary, stop) = engine.run_sink_partial(&mut tee)?;
                 let stop = stop.or_else(|| tee.finish().err());

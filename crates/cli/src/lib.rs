@@ -45,9 +45,11 @@ pub mod follow;
 pub mod job;
 pub mod list;
 pub mod manifest;
+pub mod merge;
 pub mod naming;
 pub mod output;
 mod progress;
+pub mod shard;
 pub mod stats;
 pub(crate) mod timefmt;
 

@@ -164,7 +164,10 @@ mod tests {
                 }
                 // And the shard holds about 1/n of the flows.
                 let want = 20_000 / n as usize;
-                assert!(total > want * 8 / 10 && total < want * 12 / 10, "0/{n}: {total}");
+                assert!(
+                    total > want * 8 / 10 && total < want * 12 / 10,
+                    "0/{n}: {total}"
+                );
             }
         }
     }
