@@ -55,7 +55,12 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-fn launcher(streamcut: &Path, out: &Path, captures: &[String], extra: &[&str]) -> std::process::Output {
+fn launcher(
+    streamcut: &Path,
+    out: &Path,
+    captures: &[String],
+    extra: &[&str],
+) -> std::process::Output {
     let mut c = Command::new("python3");
     c.current_dir(root())
         .arg("deploy/dask/streamcut_dask.py")
@@ -81,7 +86,12 @@ fn single(out: &Path, captures: &[String], extra: &[&str]) {
         .args(extra)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -121,7 +131,10 @@ fn dask_launcher_on_a_local_cluster_equals_one_run() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&flaky, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    for (name, extra) in [("files", vec!["--udp"]), ("packed", vec!["--udp", "--layout", "packed"])] {
+    for (name, extra) in [
+        ("files", vec!["--udp"]),
+        ("packed", vec!["--udp", "--layout", "packed"]),
+    ] {
         let want = tmp.path().join(format!("single-{name}"));
         single(&want, &captures, &extra);
         let got = tmp.path().join(format!("dask-{name}"));
@@ -131,7 +144,11 @@ fn dask_launcher_on_a_local_cluster_equals_one_run() {
         assert_eq!(o.status.code(), Some(0), "{err}");
         assert!(err.contains("3/3 shards done"), "progress reported: {err}");
         assert!(mark.exists(), "the flaky shard failed once");
-        assert_eq!(tree(&got), tree(&want), "{name}: Dask output differs from one run");
+        assert_eq!(
+            tree(&got),
+            tree(&want),
+            "{name}: Dask output differs from one run"
+        );
         assert!(!tmp.path().join(format!("dask-{name}.shards")).exists());
     }
 }
