@@ -148,6 +148,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.progress = !cli.quiet;
             job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
+            job.engine.shard = a.shard;
             let s = crate::list::run(&job, a.json, &mut out)?;
             verbose(cli, "flows", &s, None, None);
             report(&s)
@@ -168,6 +169,28 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             let s = crate::stats::run(&job, a.json, &mut out)?;
             verbose(cli, "stats", &s, None, None);
             report(&s)
+        }
+        Command::Merge(a) => {
+            let m = crate::merge::run(&crate::merge::MergeOptions {
+                shards: a.shards.clone(),
+                output: a.output.clone(),
+                move_files: a.move_files,
+            })?;
+            if cli.verbose > 0 {
+                eprintln!(
+                    "streamcut: {} shards merged: {} flows in {}",
+                    m.shards,
+                    m.flows,
+                    a.output.display()
+                );
+            }
+            if m.complete {
+                Status::Success
+            } else {
+                // As one run would: the inputs had problems (the manifest
+                // lists them).
+                Status::InputProblems
+            }
         }
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {

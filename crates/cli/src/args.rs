@@ -27,6 +27,9 @@ Examples:
     streamcut follow capture.pcap --flow 4
   Formats, link types, skipped frames and the byte ledger:
     streamcut stats capture.pcap
+  More than one machine: shard K of N on each, then join the N directories:
+    streamcut extract day/*.pcap --shard 0/4 -o part0/   (... 1/4, 2/4, 3/4)
+    streamcut merge part0/ part1/ part2/ part3/ -o out/
 
 Exit status: 0 success; 1 input problems (damaged or unreadable captures;
 partial output written, problems listed); 2 usage or fatal error.
@@ -61,6 +64,9 @@ pub enum Command {
     Follow(FollowArgs),
     /// Count formats, link types, decoded and skipped frames, flows and ledger totals.
     Stats(StatsArgs),
+    /// Join the directories of `extract --shard K/N` runs (K = 0..N-1) into
+    /// the directory one `extract` run writes, byte for byte.
+    Merge(MergeArgs),
     /// Capture from a DPDK port into DIR like `extract` (see docs/live.md).
     #[cfg(feature = "dpdk")]
     Live(LiveArgs),
@@ -230,6 +236,11 @@ pub struct ExtractArgs {
     /// null): for when the files are hashed later, or not at all.
     #[arg(long)]
     pub no_digest: bool,
+    /// Reassemble only shard K of N of the flows (every frame is still read
+    /// and decoded); `streamcut merge` joins the N shard directories into
+    /// what one run writes. See docs/scale.md.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<engine::Shard>,
 }
 
 impl ExtractArgs {
@@ -237,6 +248,7 @@ impl ExtractArgs {
     pub fn options(&self) -> anyhow::Result<ExtractOptions> {
         let mut job = self.common.job()?;
         job.engine.digest = !self.no_digest;
+        job.engine.shard = self.shard;
         job.engine.gaps = match self.gaps {
             GapsArg::Skip => GapMode::Skip,
             GapsArg::Zero => GapMode::Zero {
@@ -397,6 +409,7 @@ impl LiveArgs {
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
             no_digest: false,
+            shard: None,
         }
         .options()?;
         let live = crate::live::LiveOptions {
@@ -425,6 +438,21 @@ impl LiveArgs {
     }
 }
 
+/// `streamcut merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The output directories of the N shard runs, in any order.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Output directory (created; must be missing or empty).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Move the stream files out of the shard directories instead of hard-linking
+    /// them (copied across file systems either way).
+    #[arg(long = "move")]
+    pub move_files: bool,
+}
+
 /// `streamcut flows`.
 #[derive(Debug, Clone, Args)]
 pub struct FlowsArgs {
@@ -434,6 +462,9 @@ pub struct FlowsArgs {
     /// JSON lines (the manifest's flow objects without files) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// List only the flows of shard K of N (see `extract --shard`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<engine::Shard>,
     /// Skip the SHA-256 of each direction (`sha256` is then null): reassembly
     /// only, about twice as fast on bulk captures.
     #[arg(long)]

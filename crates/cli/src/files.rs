@@ -34,6 +34,7 @@ use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
+use crate::shard::OrderFile;
 use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 
 /// Buffer size of each open file, and the size its writes are aligned to
@@ -218,6 +219,11 @@ pub struct FileSink {
     packed: Option<BlockWriter<File>>,
     packed_len: u64,
     spill_dir: PathBuf,
+    /// `--shard` runs, packed layout: where each direction went, with the
+    /// replay position (see [`crate::shard`]).
+    order: Option<OrderFile>,
+    /// The replay position of the current calls.
+    pos: u64,
 }
 
 fn di(dir: Dir) -> usize {
@@ -290,7 +296,16 @@ impl FileSink {
             packed,
             packed_len: 0,
             spill_dir,
+            order: None,
+            pos: 0,
         })
+    }
+
+    /// Packed layout: also write the replay position of each direction
+    /// appended to `streams.bin` to `path` ([`crate::shard::PACKED_ORDER`]).
+    pub fn record_order(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.order = Some(OrderFile::create(path)?);
+        Ok(())
     }
 
     /// Whether placements follow from the flow records alone.
@@ -338,6 +353,9 @@ impl FileSink {
         w.write_all(&p.buf).context("writing streams.bin")?;
         p.buf = Vec::new();
         self.packed_len += out.written;
+        if let Some(o) = &mut self.order {
+            o.line(&[&self.pos, &id, &dir.as_str(), &offset, &out.written])?;
+        }
         Ok(Placement::Packed {
             file: STREAMS_BIN.to_string(),
             offset,
@@ -384,6 +402,8 @@ impl Sink for FileSink {
                         packed: None,
                         packed_len: 0,
                         spill_dir: self.spill_dir.clone(),
+                        order: None,
+                        pos: 0,
                     }) as Box<dyn Sink + Send>
                 })
                 .collect(),
@@ -394,6 +414,9 @@ impl Sink for FileSink {
         self.pool.close_all().context("closing output files")?;
         if let Some(w) = &mut self.packed {
             w.flush().context("writing streams.bin")?;
+        }
+        if let Some(o) = &mut self.order {
+            o.finish()?;
         }
         if self.packed.is_some() && self.spill_dir.exists() {
             fs::remove_dir_all(&self.spill_dir)
@@ -532,6 +555,10 @@ impl Sink for FileSink {
             }
         }
         Ok(())
+    }
+
+    fn position(&mut self, pos: u64) {
+        self.pos = pos;
     }
 
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {

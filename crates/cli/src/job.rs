@@ -22,6 +22,9 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Write every overlap conflict to this file as JSON lines.
     pub conflicts: Option<PathBuf>,
+    /// `--shard` extractions: write the replay position of each conflict
+    /// line to this file (see [`crate::shard`]).
+    pub conflicts_order: Option<PathBuf>,
     /// Show a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
     /// Stop reading once this is set (see [`crate::interrupt`] and
@@ -36,6 +39,7 @@ impl Job {
             inputs,
             engine: EngineOptions::default(),
             conflicts: None,
+            conflicts_order: None,
             progress: false,
             interrupt: None,
         }
@@ -84,6 +88,9 @@ impl Job {
         let outcome = match &self.conflicts {
             Some(path) => {
                 let mut tee = ConflictTee::create(path, sink)?;
+                if let Some(order) = &self.conflicts_order {
+                    tee.record_order(order)?;
+                }
                 let (summary, stop) = engine.run_sink_partial(&mut tee)?;
                 let stop = stop.or_else(|| tee.finish().err());
                 (summary, stop)

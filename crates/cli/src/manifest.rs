@@ -22,6 +22,10 @@ pub struct Manifest {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// A `--shard K/N` run: which shard, and what `streamcut merge` checks;
+    /// absent in a run over every flow (and in a merged output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOut>,
     /// Whether every input was read to its end without problems and all
     /// output was written.
     pub complete: bool,
@@ -34,6 +38,29 @@ pub struct Manifest {
     pub totals: Totals,
     /// Every flow, sorted by id.
     pub flows: Vec<Flow>,
+}
+
+/// The `shard` block of a `--shard K/N` run's manifest. Its totals are
+/// those of its own flows, but for `frames`, `filtered_out` and
+/// `udp_ignored`, which count every frame read, as in a run over everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOut {
+    /// K.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+    /// Segments decoded but not reassembled: their flows are in other shards.
+    pub other_shard_packets: u64,
+    /// Size in bytes of each input when it was read (null for standard
+    /// input), in the order of `inputs`.
+    pub input_sizes: Vec<Option<u64>>,
+    /// SHA-256 (hex) over every option that shapes the output, those the
+    /// `options` block lists and the others (caps, timeouts, policy map,
+    /// decoder limits, digests).
+    pub options_digest: String,
+    /// The conflicts file (`--conflicts`), relative to the output
+    /// directory; null without one.
+    pub conflicts: Option<String>,
 }
 
 /// Tool name and version.
@@ -434,12 +461,18 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
 
 /// Totals over manifest flows (the run's counters from `summary`).
 pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
-    let mut t = Totals {
+    let t = Totals {
         frames: summary.frames,
         filtered_out: summary.filtered_out,
         udp_ignored: summary.udp_ignored,
         ..Totals::default()
     };
+    flow_totals(t, flows)
+}
+
+/// `base` (the counters of what was read) with the sums over `flows` added.
+pub fn flow_totals(base: Totals, flows: &[Flow]) -> Totals {
+    let mut t = base;
     for f in flows {
         t.flows += 1;
         match f.proto.as_str() {
@@ -503,6 +536,9 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// A `--shard K/N` run's block (see [`Manifest::shard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOut>,
     /// Whether every input was read to its end without problems and all
     /// output was written.
     pub complete: bool,
@@ -539,6 +575,30 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
         }
         seq.end()
     }
+}
+
+/// SHA-256 (hex) over every option of `engine` that shapes the output, with
+/// the layout and naming: [`ShardOut::options_digest`]. The thread count,
+/// the record budget, the spill directory and the shard are left out.
+pub fn options_digest(
+    engine: &engine::EngineOptions,
+    layout: &str,
+    naming: crate::naming::Naming,
+) -> String {
+    use sha2::Digest as _;
+    let text = format!(
+        "udp={:?} filter={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
+         digest={:?} layout={layout} naming={}",
+        engine.udp,
+        engine.filter.as_ref().map(|f| f.expr()),
+        engine.assembler,
+        engine.decoder,
+        engine.housekeeping,
+        engine.gaps,
+        engine.digest,
+        naming.name(),
+    );
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// The options block for an engine run with the given layout and naming.

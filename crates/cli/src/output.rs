@@ -52,6 +52,7 @@ use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
 use crate::naming::{Namer, Naming};
+use crate::shard::ShardRun;
 
 /// Name of the manifest file in the output directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -182,6 +183,8 @@ pub struct Output {
     opts: OutputOptions,
     sink: FileSink,
     reserve: Reserve,
+    /// A `--shard` run's facts for its manifest block.
+    shard: Option<ShardRun>,
 }
 
 impl Output {
@@ -210,6 +213,7 @@ impl Output {
             opts: opts.clone(),
             sink,
             reserve,
+            shard: None,
         })
     }
 
@@ -229,6 +233,14 @@ impl Output {
         job.engine
             .spill_dir
             .get_or_insert_with(|| self.opts.dir.clone());
+        if let Some((shard, packed)) =
+            ShardRun::prepare(&self.opts.dir, &mut job, self.opts.layout)?
+        {
+            if let Some(p) = packed {
+                self.sink.record_order(&p)?;
+            }
+            self.shard = Some(shard);
+        }
         let (summary, stop) = job.run_input_partial(input, &mut self.sink)?;
         Ok(Ran { summary, stop })
     }
@@ -259,6 +271,14 @@ impl Output {
             tool: Tool::this(),
             inputs: inputs(&summary),
             options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),
+            shard: self.shard.as_ref().map(|s| {
+                s.block(
+                    engine,
+                    self.opts.layout,
+                    self.opts.naming,
+                    summary.other_shard,
+                )
+            }),
             complete: summary.complete() && stop.is_none(),
             error: match &stop {
                 Some(e) => Some(format!("{e:#}")),

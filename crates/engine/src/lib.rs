@@ -25,6 +25,8 @@
 //!   count, hash and zero-fill), `replay` (private; one global call order
 //!   for sinks that need it), [`flow`] (the [`FlowRecord`] of each flow) and
 //!   [`spill`] (records past a memory budget go to disk).
+//! - [`shard`]: `--shard K/N`, the part of the flows one run of a job
+//!   split over machines reassembles.
 //! - [`summary`]: what a run reports.
 //!
 //! ## Two ways in
@@ -117,6 +119,7 @@ pub mod options;
 pub mod pipeline;
 mod replay;
 mod run;
+pub mod shard;
 pub mod sink;
 mod sink_stream;
 pub mod spill;
@@ -135,6 +138,7 @@ pub use input::{FrameSource, Input, InputReport, Next, Problem, Progress};
 pub use options::{EngineOptions, GapMode};
 pub use pipeline::{collect, run_sink, run_streams, Engine, StreamRun};
 pub use run::MAX_WORKERS;
+pub use shard::{Shard, ShardError};
 pub use sink::{CollectedFlow, Collector, NullSink, Sink};
 pub use summary::Summary;
 

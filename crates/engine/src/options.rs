@@ -6,6 +6,7 @@ use pcapread::DecoderConfig;
 use reassembly::AssemblerConfig;
 
 use crate::housekeeping::Housekeeping;
+use crate::shard::Shard;
 
 /// What goes into a direction's output where bytes are missing (sink runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +74,10 @@ pub struct EngineOptions {
     /// Sink runs: where that temporary file's directory is made (default:
     /// the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Reassemble only the flows of this shard (`--shard K/N`, see
+    /// [`crate::shard`]); every frame is still read and decoded. `None`,
+    /// the default: every flow.
+    pub shard: Option<Shard>,
 }
 
 impl Default for EngineOptions {
@@ -93,6 +98,7 @@ impl Default for EngineOptions {
             digest: true,
             records_in_memory: RECORDS_IN_MEMORY,
             spill_dir: None,
+            shard: None,
         }
     }
 }

@@ -194,7 +194,12 @@ impl<'a, 'm> Replay<'a, 'm> {
             .into_iter()
             .map(|l| (l.events.into_iter().map(Some).collect(), l.bytes))
             .collect();
-        for (_, _, w, i) in order {
+        let mut told = None;
+        for (pos, _, w, i) in order {
+            if told != Some(pos) {
+                self.sink.position(pos);
+                told = Some(pos);
+            }
             let (events, bytes) = &mut logs[w];
             let e = events[i]
                 .take()

@@ -45,7 +45,7 @@ use std::sync::{mpsc, Mutex};
 use pcapread::Segment;
 use reassembly::{Assembler, AssemblerConfig, AssemblerStats, StreamFactory};
 
-use crate::batch::{with_payload, Batch, Decoding, Defrag};
+use crate::batch::{with_payload, Batch, Decoding, Defrag, Dropped};
 use crate::housekeeping::Housekeeping;
 use crate::input::Reading;
 use crate::options::EngineOptions;
@@ -273,11 +273,7 @@ pub(crate) struct Driven<L> {
 }
 
 impl<L: Lane> Driven<L> {
-    fn new(
-        lanes: Vec<L>,
-        decoders: &[(pcapread::DecodeStats, crate::batch::Dropped)],
-        defrag: &Defrag,
-    ) -> Self {
+    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, Dropped)], defrag: &Defrag) -> Self {
         let (decode, dropped) = defrag.total(decoders);
         let mut assembler = AssemblerStats::default();
         for l in &lanes {
@@ -290,6 +286,7 @@ impl<L: Lane> Driven<L> {
                 decode,
                 udp_ignored: dropped.udp_ignored,
                 deselected: dropped.deselected,
+                other_shard: dropped.other_shard,
             },
             stop: None,
         }
@@ -298,7 +295,7 @@ impl<L: Lane> Driven<L> {
 
 /// A decoder of a run with `opts` for `workers` shards.
 fn decoding(opts: &EngineOptions, workers: usize) -> Decoding {
-    let d = Decoding::new(opts.decoder, workers, opts.udp);
+    let d = Decoding::new(opts.decoder, workers, opts.udp).with_shard(opts.shard);
     #[cfg(feature = "bpf")]
     let d = d.selecting(opts.flows.clone());
     d
@@ -306,7 +303,7 @@ fn decoding(opts: &EngineOptions, workers: usize) -> Decoding {
 
 /// The defragmenter of a run with `opts` for `workers` shards.
 fn defragmenting(opts: &EngineOptions, workers: usize) -> Defrag {
-    let d = Defrag::new(opts.decoder, workers, opts.udp);
+    let d = Defrag::new(opts.decoder, workers, opts.udp).with_shard(opts.shard);
     #[cfg(feature = "bpf")]
     let d = d.selecting(opts.flows.clone());
     d

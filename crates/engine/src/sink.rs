@@ -95,6 +95,17 @@ pub trait Sink {
         Ok(())
     }
 
+    /// The input position of the calls that follow, for a sink that gets
+    /// every call replayed in one global order (one that neither splits nor
+    /// wants deliveries): an increasing key of that order, a function of
+    /// the input alone: `2 × frame` for housekeeping just before frame
+    /// `frame`, `2 × frame + 1` for the packet of that frame, `u64::MAX` for
+    /// the end of input. Calls at the same position come in flow id order.
+    /// Other sinks are not told. Lets the output of a `--shard` run be
+    /// interleaved with the others' into the order one run over everything
+    /// would have written.
+    fn position(&mut self, _pos: u64) {}
+
     /// Where the flow `id`, just closed, was put, handed over to be kept
     /// with its record ([`FlowRecord::placed`]) and forgotten here; `None`
     /// when the sink does not keep placements.
@@ -143,6 +154,10 @@ macro_rules! forward_sink {
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         (**self).close(record)
     }
+    fn position(&mut self, pos: u64) {
+        (**self).position(pos)
+    }
+
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
         (**self).take_placement(id)
     }

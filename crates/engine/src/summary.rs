@@ -30,6 +30,9 @@ pub struct Summary {
     /// Segments not reassembled because their flow was not selected
     /// ([`EngineOptions::flows`](crate::EngineOptions::flows)).
     pub deselected: u64,
+    /// Segments decoded but not reassembled because their flow is in
+    /// another shard (`EngineOptions::shard`; 0 without it).
+    pub other_shard: u64,
     /// Decoder counters (frames, link types, skips by reason): what one
     /// decoder of every frame would have counted.
     pub decode: DecodeStats,
@@ -52,6 +55,7 @@ pub(crate) struct Counts {
     pub(crate) decode: DecodeStats,
     pub(crate) udp_ignored: u64,
     pub(crate) deselected: u64,
+    pub(crate) other_shard: u64,
 }
 
 impl Summary {
@@ -66,6 +70,7 @@ impl Summary {
             interrupted: reading.interrupted,
             udp_ignored: counts.udp_ignored,
             deselected: counts.deselected,
+            other_shard: counts.other_shard,
             decode: counts.decode,
             assembler: counts.assembler,
             flows,
