@@ -72,6 +72,7 @@ mod frame;
 mod generate;
 pub mod payload;
 mod pcap;
+pub mod script;
 mod tcp;
 mod udp;
 
@@ -81,4 +82,4 @@ pub use config::{
 pub use error::GenError;
 pub use expected::{DirExpected, Endpoint, Expected, FlowEnd, FlowExpected, Proto, Totals};
 pub use generate::{generate, generate_to_vec};
-pub use pcap::{LINKTYPE_ETHERNET, SNAPLEN};
+pub use pcap::{PcapWriter, LINKTYPE_ETHERNET, SNAPLEN};

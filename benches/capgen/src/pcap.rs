@@ -17,8 +17,9 @@ pub const LINKTYPE_ETHERNET: u32 = 1;
 pub const SNAPLEN: u32 = 262_144;
 const NS_PER_S: u128 = 1_000_000_000;
 
-/// Streams pcap records to a writer and counts what it wrote.
-pub(crate) struct PcapWriter<W: Write> {
+/// Streams pcap records to a writer and counts what it wrote (also for
+/// tests that build their own frames).
+pub struct PcapWriter<W: Write> {
     out: BufWriter<W>,
     precision: TsPrecision,
     /// Bytes written so far, global header included.

@@ -4,11 +4,14 @@
 //! Exit status: 0 success; 1 partial output described by a manifest marked
 //! incomplete: input problems (a capture was damaged or could not be read:
 //! everything before the damage was processed, output written, problems
-//! listed on standard error and in the manifest) or an output error that
-//! stopped `extract` part way (a full disk); 2 usage or fatal error (bad
-//! arguments, a filter that does not compile, an output directory that
-//! cannot be used, an output error after which not even the manifest could
-//! be written). Errors print with their whole cause chain. A closed standard
+//! listed on standard error and in the manifest), an output error that
+//! stopped `extract` part way (a full disk), or an interrupt (SIGINT or
+//! SIGTERM: reading stopped, what was read was processed and written, the
+//! manifest marked incomplete with `"error": "interrupted"`; a second signal
+//! exits at once with status 130, see [`crate::interrupt`]); 2 usage or
+//! fatal error (bad arguments, a filter that does not compile, an output
+//! directory that cannot be used, an output error after which not even the
+//! manifest could be written). Errors print with their whole cause chain. A closed standard
 //! output (`streamcut flows x | head`) ends the run quietly with status 0.
 
 use std::io::{self, BufWriter, Write};
@@ -29,6 +32,9 @@ pub enum Status {
     /// An output error stopped the run; the manifest, marked incomplete,
     /// describes what was written (exit status 1).
     Partial,
+    /// A signal stopped the reading; what was read was processed and
+    /// written (exit status 1).
+    Interrupted,
 }
 
 /// Exit status for success.
@@ -49,6 +55,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR));
         }
     };
+    // Combinations clap cannot check alone are usage errors too.
+    if let Command::Follow(a) = &cli.command {
+        if let Err(e) = a.options() {
+            let _ = e.print();
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
     ExitCode::from(exit_status(run(&cli)))
 }
 
@@ -56,7 +69,7 @@ pub fn main() -> ExitCode {
 pub fn exit_status(outcome: anyhow::Result<Status>) -> u8 {
     match outcome {
         Ok(Status::Success) => EXIT_OK,
-        Ok(Status::InputProblems | Status::Partial) => EXIT_PROBLEMS,
+        Ok(Status::InputProblems | Status::Partial | Status::Interrupted) => EXIT_PROBLEMS,
         Err(e) if is_broken_pipe(&e) => EXIT_OK,
         Err(e) => {
             let mut err = io::stderr().lock();
@@ -83,48 +96,101 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// `-v`/`-vv`: the summary of a reading command on standard error (see
+/// [`crate::verbose`]); `totals` when the command has them already.
+fn verbose(
+    cli: &Cli,
+    command: &str,
+    summary: &Summary,
+    totals: Option<&crate::manifest::Totals>,
+    output: Option<&std::path::Path>,
+) {
+    if cli.verbose == 0 {
+        return;
+    }
+    let totals = match totals {
+        Some(t) => t.clone(),
+        None => crate::manifest::record_totals(summary, |_| true).unwrap_or_default(),
+    };
+    let took = START.get().map(|t| t.elapsed()).unwrap_or_default();
+    let text = crate::verbose::report(command, summary, &totals, output, took, cli.verbose);
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// When the command started (for `-v`'s wall time).
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Run the command `cli` names.
 pub fn run(cli: &Cli) -> anyhow::Result<Status> {
+    let _ = START.set(std::time::Instant::now());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let status = match &cli.command {
         Command::Extract(a) => {
             let mut opts = a.options()?;
             opts.job.progress = !cli.quiet;
+            opts.job.interrupt = Some(crate::interrupt::install()?);
             let x = match crate::extract::run(&opts) {
                 Ok(x) => x,
                 Err(e) => return stopped(e),
             };
-            if cli.verbose > 0 {
-                let t = &x.totals;
-                eprintln!(
-                    "streamcut: {} flows, {} bytes in {} packets written to {}",
-                    t.flows,
-                    t.bytes,
-                    t.packets,
-                    opts.output.dir.display()
-                );
-            }
+            verbose(
+                cli,
+                "extract",
+                &x.summary,
+                Some(&x.totals),
+                Some(&opts.output.dir),
+            );
             report(&x.summary)
         }
         Command::Flows(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
+            job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
+            job.engine.shard = a.shard;
             let s = crate::list::run(&job, a.json, &mut out)?;
+            verbose(cli, "flows", &s, None, None);
             report(&s)
         }
         Command::Follow(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
-            let s = crate::follow::run(&job, a.flow, a.format.into(), &mut out)?;
+            job.interrupt = Some(crate::interrupt::install()?);
+            let follow = a.options()?;
+            let s = crate::follow::run(&job, &follow, a.format.into(), &mut out)?;
+            verbose(cli, "follow", &s, None, None);
             report(&s)
         }
         Command::Stats(a) => {
             let mut job = a.common.job()?;
             job.progress = !cli.quiet;
+            job.interrupt = Some(crate::interrupt::install()?);
             let s = crate::stats::run(&job, a.json, &mut out)?;
+            verbose(cli, "stats", &s, None, None);
             report(&s)
+        }
+        Command::Merge(a) => {
+            let m = crate::merge::run(&crate::merge::MergeOptions {
+                shards: a.shards.clone(),
+                output: a.output.clone(),
+                move_files: a.move_files,
+            })?;
+            if cli.verbose > 0 {
+                eprintln!(
+                    "streamcut: {} shards merged: {} flows in {}",
+                    m.shards,
+                    m.flows,
+                    a.output.display()
+                );
+            }
+            if m.complete {
+                Status::Success
+            } else {
+                // As one run would: the inputs had problems (the manifest
+                // lists them).
+                Status::InputProblems
+            }
         }
         #[cfg(feature = "dpdk")]
         Command::Live(a) => {
@@ -181,6 +247,14 @@ fn report(summary: &Summary) -> Status {
             path.display(),
             p.message
         );
+    }
+    if summary.interrupted {
+        let _ = writeln!(
+            err,
+            "streamcut: interrupted: reading stopped after {} frames; everything read was processed, the rest of the input was not read",
+            summary.frames
+        );
+        return Status::Interrupted;
     }
     if summary.complete() {
         Status::Success

@@ -27,6 +27,9 @@ Examples:
     streamcut follow capture.pcap --flow 4
   Formats, link types, skipped frames and the byte ledger:
     streamcut stats capture.pcap
+  More than one machine: shard K of N on each, then join the N directories:
+    streamcut extract day/*.pcap --shard 0/4 -o part0/   (... 1/4, 2/4, 3/4)
+    streamcut merge part0/ part1/ part2/ part3/ -o out/
 
 Exit status: 0 success; 1 input problems (damaged or unreadable captures;
 partial output written, problems listed); 2 usage or fatal error.
@@ -40,7 +43,9 @@ pub struct Cli {
     /// Print nothing but errors and input problems (no progress bar).
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Say more on standard error (a summary after each command).
+    /// Say more on standard error: -v a summary line after each reading command
+    /// (frames, flows, bytes, time); -vv also each input, what was dropped
+    /// before reassembly and the assemblers' high-water marks.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.
@@ -59,6 +64,9 @@ pub enum Command {
     Follow(FollowArgs),
     /// Count formats, link types, decoded and skipped frames, flows and ledger totals.
     Stats(StatsArgs),
+    /// Join the directories of `extract --shard K/N` runs (K = 0..N-1) into
+    /// the directory one `extract` run writes, byte for byte.
+    Merge(MergeArgs),
     /// Capture from a DPDK port into DIR like `extract` (see docs/live.md).
     #[cfg(feature = "dpdk")]
     Live(LiveArgs),
@@ -102,6 +110,11 @@ pub struct Common {
     /// Only frames matching this tcpdump filter expression (compiled by libpcap).
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
+    /// Only the flows (both directions) whose endpoints match this tcpdump
+    /// expression in either direction: protocol, hosts, nets and ports,
+    /// e.g. 'tcp port 443 and host 10.0.0.1' (see docs/cli.md: --filter or --flows).
+    #[arg(long, value_name = "EXPR")]
+    pub flows: Option<String>,
     /// Assembler worker threads (output is identical for any value; default or 0: one per CPU when
     /// the workers write the files, CPUs - 1 when the reading thread writes: packed layout,
     /// tcpflow names, --conflicts). With workers writing, 1 runs everything on one thread.
@@ -145,6 +158,11 @@ impl Common {
         let e = &mut job.engine;
         e.udp = self.udp;
         e.filter = self.filter.as_deref().map(BpfFilter::new);
+        e.flows = self
+            .flows
+            .as_deref()
+            .map(engine::FlowFilter::new)
+            .transpose()?;
         // 0: the engine picks (see `EngineOptions::threads`).
         e.threads = self.threads.map_or(0, usize::from);
         e.records_in_memory = self.records_in_memory;
@@ -218,6 +236,11 @@ pub struct ExtractArgs {
     /// null): for when the files are hashed later, or not at all.
     #[arg(long)]
     pub no_digest: bool,
+    /// Reassemble only shard K of N of the flows (every frame is still read
+    /// and decoded); `streamcut merge` joins the N shard directories into
+    /// what one run writes. See docs/scale.md.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<engine::Shard>,
 }
 
 impl ExtractArgs {
@@ -225,6 +248,7 @@ impl ExtractArgs {
     pub fn options(&self) -> anyhow::Result<ExtractOptions> {
         let mut job = self.common.job()?;
         job.engine.digest = !self.no_digest;
+        job.engine.shard = self.shard;
         job.engine.gaps = match self.gaps {
             GapsArg::Skip => GapMode::Skip,
             GapsArg::Zero => GapMode::Zero {
@@ -370,6 +394,7 @@ impl LiveArgs {
             conflicts: self.conflicts.clone(),
             verify_window: self.verify_window,
             filter: self.filter.clone(),
+            flows: None,
             // The engine's assembler workers, one per queue.
             threads: Some(self.queues),
             records_in_memory: self.records_in_memory,
@@ -384,6 +409,7 @@ impl LiveArgs {
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
             no_digest: false,
+            shard: None,
         }
         .options()?;
         let live = crate::live::LiveOptions {
@@ -412,6 +438,21 @@ impl LiveArgs {
     }
 }
 
+/// `streamcut merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The output directories of the N shard runs, in any order.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<PathBuf>,
+    /// Output directory (created; must be missing or empty).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Move the stream files out of the shard directories instead of hard-linking
+    /// them (copied across file systems either way).
+    #[arg(long = "move")]
+    pub move_files: bool,
+}
+
 /// `streamcut flows`.
 #[derive(Debug, Clone, Args)]
 pub struct FlowsArgs {
@@ -421,6 +462,9 @@ pub struct FlowsArgs {
     /// JSON lines (the manifest's flow objects without files) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// List only the flows of shard K of N (see `extract --shard`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<engine::Shard>,
     /// Skip the SHA-256 of each direction (`sha256` is then null): reassembly
     /// only, about twice as fast on bulk captures.
     #[arg(long)]
@@ -436,6 +480,19 @@ pub enum FollowAs {
     Hex,
     /// One hex string per packet.
     Raw,
+    /// The exact bytes of one direction (--dir c2s or s2c) of one flow, nothing else.
+    Bin,
+}
+
+/// `--dir`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirArg {
+    /// Client to server only.
+    C2s,
+    /// Server to client only.
+    S2c,
+    /// Both directions.
+    Both,
 }
 
 /// `streamcut follow`.
@@ -444,9 +501,14 @@ pub struct FollowArgs {
     /// Inputs and reassembly options (--filter selects the packets to follow).
     #[command(flatten)]
     pub common: Common,
-    /// The flow to show (its id, as in `streamcut flows`); all flows if absent.
-    #[arg(long, value_name = "ID")]
-    pub flow: Option<u64>,
+    /// A flow to show: its id (as in `streamcut flows`) or its endpoints
+    /// ADDR:PORT-ADDR:PORT in either order, IPv6 in brackets; repeat for
+    /// several; all flows if absent.
+    #[arg(long, value_name = "ID|ENDPOINTS")]
+    pub flow: Vec<crate::flow_select::FlowSel>,
+    /// Only this direction's bytes (required by --as bin).
+    #[arg(long, value_enum, default_value = "both")]
+    pub dir: DirArg,
     /// How bytes are shown.
     #[arg(
         long = "as",
@@ -455,6 +517,33 @@ pub struct FollowArgs {
         value_name = "FORMAT"
     )]
     pub format: FollowAs,
+}
+
+impl FollowArgs {
+    /// What to show; `--as bin` needs one flow and one direction (a usage error otherwise).
+    pub fn options(&self) -> Result<crate::follow::FollowOptions, clap::Error> {
+        use clap::CommandFactory as _;
+        let dir = match self.dir {
+            DirArg::C2s => Some(reassembly::Dir::ClientToServer),
+            DirArg::S2c => Some(reassembly::Dir::ServerToClient),
+            DirArg::Both => None,
+        };
+        if self.format == FollowAs::Bin && (dir.is_none() || self.flow.len() != 1) {
+            let mut cmd = Cli::command();
+            let follow = cmd
+                .find_subcommand_mut("follow")
+                .map(|c| c.clone().bin_name("streamcut follow"));
+            let mut cmd = follow.unwrap_or(cmd);
+            return Err(cmd.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--as bin writes the bytes of one direction of one flow: give exactly one --flow and --dir c2s or --dir s2c",
+            ));
+        }
+        Ok(crate::follow::FollowOptions {
+            select: self.flow.clone(),
+            dir,
+        })
+    }
 }
 
 /// `streamcut stats`.

@@ -26,6 +26,7 @@ use anyhow::Context as _;
 use reassembly::{Conflict, ConflictReason, Dir, ScatterGather, Winner};
 use serde::Serialize;
 
+use crate::shard::OrderFile;
 use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink};
 
 /// One line of the conflicts file.
@@ -98,6 +99,9 @@ pub struct ConflictTee<'a> {
     path: std::path::PathBuf,
     /// Conflicts written.
     pub written: u64,
+    /// `--shard` runs: the replay position of each line (see [`crate::shard`]).
+    order: Option<OrderFile>,
+    pos: u64,
 }
 
 impl<'a> ConflictTee<'a> {
@@ -109,11 +113,23 @@ impl<'a> ConflictTee<'a> {
             out: BufWriter::new(f),
             path: path.to_path_buf(),
             written: 0,
+            order: None,
+            pos: 0,
         })
     }
 
-    /// Flush the file.
+    /// Also write the replay position and flow of each line to `path`
+    /// ([`crate::shard::CONFLICTS_ORDER`]).
+    pub fn record_order(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.order = Some(OrderFile::create(path)?);
+        Ok(())
+    }
+
+    /// Flush the file (and the order file).
     pub fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(o) = &mut self.order {
+            o.finish()?;
+        }
         self.out
             .flush()
             .with_context(|| format!("writing {}", self.path.display()))
@@ -150,6 +166,9 @@ impl Sink for ConflictTee<'_> {
             .write_all(&line)
             .with_context(|| format!("writing {}", self.path.display()))?;
         self.written += 1;
+        if let Some(o) = &mut self.order {
+            o.line(&[&self.pos, &head.id])?;
+        }
         self.inner.conflict(head, c)
     }
 
@@ -159,6 +178,11 @@ impl Sink for ConflictTee<'_> {
 
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         self.inner.close(record)
+    }
+
+    fn position(&mut self, pos: u64) {
+        self.pos = pos;
+        self.inner.position(pos);
     }
 
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {

@@ -6,15 +6,20 @@
 //!   [`Namer`]. A file is created (truncated) on its first bytes and closed
 //!   when its direction ends; at most `max_open` files are open at once, the
 //!   least recently written one is closed first and reopened in append mode
-//!   when more bytes come.
+//!   when more bytes come. A flow that goes quiet for the idle timeout
+//!   ([`Sink::idle`]) has its files closed; if it carries on, they are
+//!   reopened and continue.
 //! - [`Layout::Packed`]: every direction appended to one `streams.bin` when
 //!   it ends (its FIN is reached, or its flow completes; then client-to-server
 //!   before server-to-client), in that order; the manifest gives each
 //!   direction's `offset` and `length`. Until then a direction's bytes wait in
 //!   memory, and past
 //!   [`SPILL_AT`] bytes in a spill file under `DIR/.streamcut-spill/` (removed
-//!   at the end). Meant for captures with millions of flows, where millions of
-//!   small files would be the bottleneck.
+//!   at the end). A flow that goes quiet for the idle timeout moves its
+//!   buffered bytes to its spill files, so it holds no memory while quiet;
+//!   if it carries on, its directions continue there and are packed, whole,
+//!   when they end. Meant for captures with millions of flows, where
+//!   millions of small files would be the bottleneck.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +34,7 @@ use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
+use crate::shard::OrderFile;
 use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 
 /// Buffer size of each open file, and the size its writes are aligned to
@@ -213,6 +219,11 @@ pub struct FileSink {
     packed: Option<BlockWriter<File>>,
     packed_len: u64,
     spill_dir: PathBuf,
+    /// `--shard` runs, packed layout: where each direction went, with the
+    /// replay position (see [`crate::shard`]).
+    order: Option<OrderFile>,
+    /// The replay position of the current calls.
+    pos: u64,
 }
 
 fn di(dir: Dir) -> usize {
@@ -285,7 +296,16 @@ impl FileSink {
             packed,
             packed_len: 0,
             spill_dir,
+            order: None,
+            pos: 0,
         })
+    }
+
+    /// Packed layout: also write the replay position of each direction
+    /// appended to `streams.bin` to `path` ([`crate::shard::PACKED_ORDER`]).
+    pub fn record_order(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.order = Some(OrderFile::create(path)?);
+        Ok(())
     }
 
     /// Whether placements follow from the flow records alone.
@@ -333,6 +353,9 @@ impl FileSink {
         w.write_all(&p.buf).context("writing streams.bin")?;
         p.buf = Vec::new();
         self.packed_len += out.written;
+        if let Some(o) = &mut self.order {
+            o.line(&[&self.pos, &id, &dir.as_str(), &offset, &out.written])?;
+        }
         Ok(Placement::Packed {
             file: STREAMS_BIN.to_string(),
             offset,
@@ -379,6 +402,8 @@ impl Sink for FileSink {
                         packed: None,
                         packed_len: 0,
                         spill_dir: self.spill_dir.clone(),
+                        order: None,
+                        pos: 0,
                     }) as Box<dyn Sink + Send>
                 })
                 .collect(),
@@ -389,6 +414,9 @@ impl Sink for FileSink {
         self.pool.close_all().context("closing output files")?;
         if let Some(w) = &mut self.packed {
             w.flush().context("writing streams.bin")?;
+        }
+        if let Some(o) = &mut self.order {
+            o.finish()?;
         }
         if self.packed.is_some() && self.spill_dir.exists() {
             fs::remove_dir_all(&self.spill_dir)
@@ -463,6 +491,38 @@ impl Sink for FileSink {
         }
     }
 
+    /// The flow went quiet (it may carry on): files layout, close its files
+    /// (reopened to append if it does); packed layout, move its buffered
+    /// bytes to its spill files, so a quiet flow holds no memory here.
+    fn idle(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        for dir in DIRS {
+            let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) else {
+                return Ok(());
+            };
+            match self.layout {
+                Layout::Files => {
+                    if out.written > 0 {
+                        self.pool.close(key(head.id, dir)).with_context(|| {
+                            let name = dir_name(out, head, dir);
+                            format!("writing {}", self.dir.join(&*name).display())
+                        })?;
+                    }
+                }
+                Layout::Packed => {
+                    let buffered = out
+                        .packed
+                        .as_ref()
+                        .is_some_and(|p| p.placed.is_none() && !p.buf.is_empty());
+                    if buffered {
+                        self.spill(head.id, dir)?;
+                        self.pool.close(key(head.id, dir))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
         match self.layout {
             Layout::Files => {
@@ -495,6 +555,10 @@ impl Sink for FileSink {
             }
         }
         Ok(())
+    }
+
+    fn position(&mut self, pos: u64) {
+        self.pos = pos;
     }
 
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
@@ -552,6 +616,89 @@ mod tests {
         let huge = usable_open_files(usize::MAX);
         let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
         assert!(huge as u64 <= soft.saturating_sub(FD_RESERVE).max(1));
+    }
+
+    fn head(id: FlowId) -> FlowHead {
+        FlowHead {
+            id,
+            proto: pcapread::Proto::Tcp,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "10.0.0.2:9092".parse().unwrap(),
+            first_ts: 0,
+            syn_seen: true,
+            encap: Default::default(),
+        }
+    }
+
+    /// The record of flow `head` with `c2s` bytes one way and none back.
+    fn record(head: &FlowHead, c2s: u64) -> FlowRecord {
+        let mut r = FlowRecord {
+            head: head.clone(),
+            last_frame: 9,
+            last_ts: 0,
+            end: reassembly::EndReason::Fin,
+            idle_resumptions: 1,
+            longest_idle: 400,
+            c2s: Default::default(),
+            s2c: Default::default(),
+            placed: None,
+        };
+        r.c2s.bytes = c2s;
+        r
+    }
+
+    #[test]
+    fn a_quiet_packed_flow_moves_its_bytes_to_disk_and_continues() {
+        let tmp = tempfile::tempdir().unwrap();
+        let namer = Namer::new(Naming::Default);
+        let mut sink = FileSink::new(tmp.path(), Layout::Packed, namer, 8).unwrap();
+        let h = head(7);
+        sink.open(&h).unwrap();
+        sink.write(&h, Dir::ClientToServer, b"before ").unwrap();
+        sink.idle(&h).unwrap();
+        let out = &sink.active[&7][0];
+        let p = out.packed.as_ref().unwrap();
+        assert!(
+            p.buf.is_empty() && p.spilled,
+            "quiet: nothing held in memory"
+        );
+        assert_eq!(sink.pool.open_files(), 0, "and no file open");
+        sink.write(&h, Dir::ClientToServer, b"after").unwrap();
+        sink.end_dir(&h, Dir::ClientToServer).unwrap();
+        let r = record(&h, 12);
+        sink.close(&r).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(
+            sink.placement(&r, Dir::ClientToServer),
+            Placement::Packed {
+                file: STREAMS_BIN.to_string(),
+                offset: 0,
+                length: 12
+            }
+        );
+        assert_eq!(
+            fs::read(tmp.path().join(STREAMS_BIN)).unwrap(),
+            b"before after"
+        );
+        assert!(!tmp.path().join(SPILL_DIR).exists());
+    }
+
+    #[test]
+    fn a_quiet_flow_closes_its_files_and_appends_when_it_carries_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let namer = Namer::new(Naming::Default);
+        let mut sink = FileSink::new(tmp.path(), Layout::Files, namer, 8).unwrap();
+        let h = head(3);
+        sink.open(&h).unwrap();
+        sink.write(&h, Dir::ServerToClient, b"one ").unwrap();
+        assert_eq!(sink.pool.open_files(), 1);
+        sink.idle(&h).unwrap();
+        assert_eq!(sink.pool.open_files(), 0);
+        sink.write(&h, Dir::ServerToClient, b"two").unwrap();
+        sink.close(&record(&h, 0)).unwrap();
+        sink.finish().unwrap();
+        let name = default_name(&h, Dir::ServerToClient);
+        assert_eq!(fs::read(tmp.path().join(name)).unwrap(), b"one two");
     }
 
     #[test]

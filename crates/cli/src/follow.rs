@@ -28,6 +28,13 @@
 //! before the bytes that follow it. ASCII shows printable characters and
 //! newlines, other bytes as `.`; `hex` is a 16-bytes-per-line dump with
 //! stream offsets; `raw` is one lowercase hex string per piece.
+//!
+//! # Selection and raw bytes
+//! `--flow` (repeatable) selects flows by id or endpoints
+//! ([`crate::flow_select`]); `--dir c2s|s2c` keeps one direction's pieces.
+//! `--as bin` writes one direction of one flow as its exact bytes (those
+//! `extract` writes to its file, gaps left out) and nothing else, for
+//! piping into `file`, `xxd` or a parser.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +43,7 @@ use std::io::Write;
 use reassembly::{Dir, ScatterGather};
 
 use crate::args::FollowAs;
+use crate::flow_select::FlowSel;
 use engine::{FlowHead, FlowId, FlowRecord, Sink, Summary};
 
 use crate::job::Job;
@@ -62,14 +70,33 @@ impl Render {
     }
 }
 
-impl From<FollowAs> for Render {
+/// What `follow` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Transcripts, rendered so.
+    Transcript(Render),
+    /// The exact bytes of one direction of one flow.
+    Bin,
+}
+
+impl From<FollowAs> for Output {
     fn from(a: FollowAs) -> Self {
         match a {
-            FollowAs::Ascii => Render::Ascii,
-            FollowAs::Hex => Render::Hex,
-            FollowAs::Raw => Render::Raw,
+            FollowAs::Ascii => Output::Transcript(Render::Ascii),
+            FollowAs::Hex => Output::Transcript(Render::Hex),
+            FollowAs::Raw => Output::Transcript(Render::Raw),
+            FollowAs::Bin => Output::Bin,
         }
     }
+}
+
+/// What `follow` shows.
+#[derive(Debug, Clone, Default)]
+pub struct FollowOptions {
+    /// The flows (any selector matching); every flow when empty.
+    pub select: Vec<FlowSel>,
+    /// Only this direction; both when `None`.
+    pub dir: Option<Dir>,
 }
 
 /// The bytes one packet contributed to one direction.
@@ -111,7 +138,7 @@ impl Transcript {
 /// Collects the transcripts of the selected flows.
 #[derive(Debug, Default)]
 pub struct FollowSink {
-    select: Option<FlowId>,
+    select: Vec<FlowSel>,
     /// Transcripts by flow id.
     pub flows: BTreeMap<FlowId, Transcript>,
     /// Last frame that carried bytes, per flow and direction.
@@ -119,16 +146,16 @@ pub struct FollowSink {
 }
 
 impl FollowSink {
-    /// Follow flow `select`, or every flow.
-    pub fn new(select: Option<FlowId>) -> FollowSink {
+    /// Follow the flows `select` matches (every flow when it is empty).
+    pub fn new(select: Vec<FlowSel>) -> FollowSink {
         FollowSink {
             select,
             ..FollowSink::default()
         }
     }
 
-    fn wanted(&self, id: FlowId) -> bool {
-        self.select.is_none_or(|s| s == id)
+    fn wanted(&self, head: &FlowHead) -> bool {
+        self.select.is_empty() || self.select.iter().any(|s| s.matches(head))
     }
 }
 
@@ -138,7 +165,7 @@ impl Sink for FollowSink {
     }
 
     fn open(&mut self, head: &FlowHead) -> anyhow::Result<()> {
-        if self.wanted(head.id) {
+        if self.wanted(head) {
             self.flows.insert(
                 head.id,
                 Transcript {
@@ -215,23 +242,62 @@ impl Sink for FollowSink {
 #[error("no flow with id {0} (`streamcut flows` lists ids; UDP flows need --udp)")]
 pub struct NoSuchFlow(pub FlowId);
 
-/// Run `follow`: print the transcript of flow `select` (or of every flow, in
-/// id order) to `out`.
+/// A `--flow` selector that matched no flow.
+#[derive(Debug, thiserror::Error)]
+#[error("no flow between {0} (`streamcut flows` lists them; UDP flows need --udp)")]
+pub struct NoFlowBetween(pub FlowSel);
+
+/// `--as bin` with a selection of several flows.
+#[derive(Debug, thiserror::Error)]
+#[error("--as bin writes one flow, but {sel} selects {} flows (ids {}); select one by id", ids.len(), ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))]
+pub struct SeveralFlows {
+    /// The selector.
+    pub sel: FlowSel,
+    /// The flows it selected.
+    pub ids: Vec<FlowId>,
+}
+
+/// Run `follow`: print the transcripts of the flows `opts` selects (every
+/// flow when none is), in id order, or with [`Output::Bin`] the bytes of
+/// the one selected flow's one direction, to `out`. A selector matching
+/// nothing is an error ([`NoSuchFlow`], [`NoFlowBetween`]).
 pub fn run(
     job: &Job,
-    select: Option<FlowId>,
-    render: Render,
+    opts: &FollowOptions,
+    output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
-    let mut sink = FollowSink::new(select);
+    let mut sink = FollowSink::new(opts.select.clone());
     let summary = job.run(&mut sink)?;
-    if let Some(id) = select {
-        if !sink.flows.contains_key(&id) {
-            return Err(NoSuchFlow(id).into());
+    for sel in &opts.select {
+        if !sink.flows.values().any(|t| sel.matches(&t.head)) {
+            return Err(match *sel {
+                FlowSel::Id(id) => NoSuchFlow(id).into(),
+                s => NoFlowBetween(s).into(),
+            });
         }
     }
-    for t in sink.flows.values() {
-        out.write_all(render_transcript(t, render).as_bytes())?;
+    match output {
+        Output::Transcript(render) => {
+            for t in sink.flows.values_mut() {
+                if let Some(dir) = opts.dir {
+                    t.pieces.retain(|p| p.dir == dir);
+                }
+                out.write_all(render_transcript(t, render).as_bytes())?;
+            }
+        }
+        Output::Bin => {
+            let ids: Vec<FlowId> = sink.flows.keys().copied().collect();
+            if let ([sel], [_, _, ..]) = (opts.select.as_slice(), ids.as_slice()) {
+                return Err(SeveralFlows { sel: *sel, ids }.into());
+            }
+            let dir = opts.dir.unwrap_or(Dir::ClientToServer);
+            for t in sink.flows.values() {
+                for p in t.pieces.iter().filter(|p| p.dir == dir) {
+                    out.write_all(&p.data)?;
+                }
+            }
+        }
     }
     Ok(summary)
 }

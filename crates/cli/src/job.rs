@@ -1,9 +1,11 @@
 //! One command's run of the engine: the capture files (or, for `live`, any
 //! [`engine::Input`]), the engine options (with the policy map already
-//! loaded), the conflicts file and the progress bar, around
+//! loaded), the conflicts file, the progress bar and the interrupt flag, around
 //! [`engine::Engine`].
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use engine::{Engine, EngineOptions, Input, Sink, Summary};
 
@@ -20,8 +22,14 @@ pub struct Job {
     pub engine: EngineOptions,
     /// Write every overlap conflict to this file as JSON lines.
     pub conflicts: Option<PathBuf>,
+    /// `--shard` extractions: write the replay position of each conflict
+    /// line to this file (see [`crate::shard`]).
+    pub conflicts_order: Option<PathBuf>,
     /// Show a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
+    /// Stop reading once this is set (see [`crate::interrupt`] and
+    /// [`Engine::interrupt`]); `None`: read to the end.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Job {
@@ -31,7 +39,9 @@ impl Job {
             inputs,
             engine: EngineOptions::default(),
             conflicts: None,
+            conflicts_order: None,
             progress: false,
+            interrupt: None,
         }
     }
 
@@ -71,17 +81,21 @@ impl Job {
             Input::Frames(_) => 0,
         };
         let mut bar = Progress::new(self.progress && matches!(input, Input::Files(_)), total);
+        let mut engine = Engine::new(&self.engine, input).progress(&mut bar);
+        if let Some(flag) = &self.interrupt {
+            engine = engine.interrupt(flag);
+        }
         let outcome = match &self.conflicts {
             Some(path) => {
                 let mut tee = ConflictTee::create(path, sink)?;
-                let engine = Engine::new(&self.engine, input).progress(&mut bar);
+                if let Some(order) = &self.conflicts_order {
+                    tee.record_order(order)?;
+                }
                 let (summary, stop) = engine.run_sink_partial(&mut tee)?;
                 let stop = stop.or_else(|| tee.finish().err());
                 (summary, stop)
             }
-            None => Engine::new(&self.engine, input)
-                .progress(&mut bar)
-                .run_sink_partial(sink)?,
+            None => engine.run_sink_partial(sink)?,
         };
         bar.finish();
         Ok(outcome)

@@ -10,7 +10,9 @@
 //! commands add around it:
 //! - [`args`] and [`app`]: arguments, the commands, the single exit path;
 //! - [`job`]: one command's run of the engine (inputs, options, the
-//!   conflicts file, the progress bar);
+//!   conflicts file, the progress bar, the interrupt flag);
+//! - [`interrupt`]: SIGINT/SIGTERM (a clean stop, then an exit at once);
+//! - [`verbose`]: what `-v`/`-vv` print;
 //! - output writers: [`output`] (the output directory of `extract` and
 //!   `live`: files, then the manifest), [`files`] (one file per flow
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`),
@@ -41,15 +43,20 @@ pub(crate) mod blockwrite;
 pub mod conflicts;
 pub mod extract;
 pub mod files;
+pub mod flow_select;
 pub mod follow;
+pub mod interrupt;
 pub mod job;
 pub mod list;
 pub mod manifest;
+pub mod merge;
 pub mod naming;
 pub mod output;
 mod progress;
+pub mod shard;
 pub mod stats;
 pub(crate) mod timefmt;
+pub mod verbose;
 
 #[cfg(feature = "dpdk")]
 pub mod live;

@@ -22,6 +22,10 @@ pub struct Manifest {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// A `--shard K/N` run: which shard, and what `streamcut merge` checks;
+    /// absent in a run over every flow (and in a merged output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOut>,
     /// Whether every input was read to its end without problems and all
     /// output was written.
     pub complete: bool,
@@ -34,6 +38,29 @@ pub struct Manifest {
     pub totals: Totals,
     /// Every flow, sorted by id.
     pub flows: Vec<Flow>,
+}
+
+/// The `shard` block of a `--shard K/N` run's manifest. Its totals are
+/// those of its own flows, but for `frames`, `filtered_out` and
+/// `udp_ignored`, which count every frame read, as in a run over everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOut {
+    /// K.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+    /// Segments decoded but not reassembled: their flows are in other shards.
+    pub other_shard_packets: u64,
+    /// Size in bytes of each input when it was read (null for standard
+    /// input), in the order of `inputs`.
+    pub input_sizes: Vec<Option<u64>>,
+    /// SHA-256 (hex) over every option that shapes the output, those the
+    /// `options` block lists and the others (caps, timeouts, policy map,
+    /// decoder limits, digests).
+    pub options_digest: String,
+    /// The conflicts file (`--conflicts`), relative to the output
+    /// directory; null without one.
+    pub conflicts: Option<String>,
 }
 
 /// Tool name and version.
@@ -108,6 +135,14 @@ fn is_zero(v: &usize) -> bool {
     *v == 0
 }
 
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
 /// Sums over the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -162,6 +197,13 @@ pub struct Flow {
     pub end: String,
     /// Whether the handshake was seen from its SYN.
     pub syn_seen: bool,
+    /// Times the connection went quiet past the TCP idle timeout (300 s)
+    /// and carried on as the same flow; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub idle_resumptions: u32,
+    /// The longest of those quiet periods, ns; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub longest_idle_ns: u64,
     /// Encapsulation of the first packet (`eth/vlan:6/ipv4`).
     pub encap: String,
     /// Client-to-server direction.
@@ -247,10 +289,17 @@ pub struct LedgerOut {
     pub after_close: u64,
     /// Bytes dropped to respect a memory cap.
     pub evicted: u64,
+    /// Bytes of keep-alive probes (counted, never delivered).
+    #[serde(default)]
+    pub keep_alive: u64,
     /// Bytes never captured (the sum of the gaps).
     pub missing: u64,
     /// Times a memory cap forced delivery past a hole.
     pub cap_flushes: u64,
+    /// SYNs whose initial sequence number the peer never confirmed, ignored
+    /// (events, not bytes).
+    #[serde(default)]
+    pub ignored_syns: u64,
 }
 
 impl From<&Ledger> for LedgerOut {
@@ -263,8 +312,10 @@ impl From<&Ledger> for LedgerOut {
             out_of_window: l.out_of_window,
             after_close: l.after_close,
             evicted: l.evicted,
+            keep_alive: l.keep_alive,
             missing: l.missing,
             cap_flushes: l.cap_flushes,
+            ignored_syns: l.ignored_syns,
         }
     }
 }
@@ -278,8 +329,10 @@ impl LedgerOut {
         self.out_of_window += o.out_of_window;
         self.after_close += o.after_close;
         self.evicted += o.evicted;
+        self.keep_alive += o.keep_alive;
         self.missing += o.missing;
         self.cap_flushes += o.cap_flushes;
+        self.ignored_syns += o.ignored_syns;
     }
 }
 
@@ -348,6 +401,8 @@ impl Flow {
             last_frame: r.last_frame,
             end: r.end.as_str().to_string(),
             syn_seen: h.syn_seen,
+            idle_resumptions: r.idle_resumptions,
+            longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
             c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)),
             s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)),
@@ -406,12 +461,18 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
 
 /// Totals over manifest flows (the run's counters from `summary`).
 pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
-    let mut t = Totals {
+    let t = Totals {
         frames: summary.frames,
         filtered_out: summary.filtered_out,
         udp_ignored: summary.udp_ignored,
         ..Totals::default()
     };
+    flow_totals(t, flows)
+}
+
+/// `base` (the counters of what was read) with the sums over `flows` added.
+pub fn flow_totals(base: Totals, flows: &[Flow]) -> Totals {
+    let mut t = base;
     for f in flows {
         t.flows += 1;
         match f.proto.as_str() {
@@ -475,6 +536,9 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// A `--shard K/N` run's block (see [`Manifest::shard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOut>,
     /// Whether every input was read to its end without problems and all
     /// output was written.
     pub complete: bool,
@@ -511,6 +575,30 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
         }
         seq.end()
     }
+}
+
+/// SHA-256 (hex) over every option of `engine` that shapes the output, with
+/// the layout and naming: [`ShardOut::options_digest`]. The thread count,
+/// the record budget, the spill directory and the shard are left out.
+pub fn options_digest(
+    engine: &engine::EngineOptions,
+    layout: &str,
+    naming: crate::naming::Naming,
+) -> String {
+    use sha2::Digest as _;
+    let text = format!(
+        "udp={:?} filter={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
+         digest={:?} layout={layout} naming={}",
+        engine.udp,
+        engine.filter.as_ref().map(|f| f.expr()),
+        engine.assembler,
+        engine.decoder,
+        engine.housekeeping,
+        engine.gaps,
+        engine.digest,
+        naming.name(),
+    );
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// The options block for an engine run with the given layout and naming.

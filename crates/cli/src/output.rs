@@ -29,6 +29,14 @@
 //! and freed just before the manifest is written; if the whole flow list
 //! still does not fit, a manifest without it is written instead.
 //! [`Output::finish`] then returns a [`Stopped`] error.
+//!
+//! # Interrupts
+//! A run whose job was interrupted ([`crate::interrupt`]: SIGINT, SIGTERM)
+//! ends as at the end of its input, and its manifest is written as usual
+//! but marked incomplete with `"error": "interrupted"`: it lists every flow
+//! (each was completed and written in full), the inputs' frame counts say
+//! how far reading came. The reserve file is removed in every case, and on
+//! an exit at a second signal too.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write as _};
@@ -44,6 +52,7 @@ use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
 use crate::naming::{Namer, Naming};
+use crate::shard::ShardRun;
 
 /// Name of the manifest file in the output directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -174,6 +183,8 @@ pub struct Output {
     opts: OutputOptions,
     sink: FileSink,
     reserve: Reserve,
+    /// A `--shard` run's facts for its manifest block.
+    shard: Option<ShardRun>,
 }
 
 impl Output {
@@ -202,6 +213,7 @@ impl Output {
             opts: opts.clone(),
             sink,
             reserve,
+            shard: None,
         })
     }
 
@@ -221,6 +233,14 @@ impl Output {
         job.engine
             .spill_dir
             .get_or_insert_with(|| self.opts.dir.clone());
+        if let Some((shard, packed)) =
+            ShardRun::prepare(&self.opts.dir, &mut job, self.opts.layout)?
+        {
+            if let Some(p) = packed {
+                self.sink.record_order(&p)?;
+            }
+            self.shard = Some(shard);
+        }
         let (summary, stop) = job.run_input_partial(input, &mut self.sink)?;
         Ok(Ran { summary, stop })
     }
@@ -251,8 +271,20 @@ impl Output {
             tool: Tool::this(),
             inputs: inputs(&summary),
             options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),
+            shard: self.shard.as_ref().map(|s| {
+                s.block(
+                    engine,
+                    self.opts.layout,
+                    self.opts.naming,
+                    summary.other_shard,
+                )
+            }),
             complete: summary.complete() && stop.is_none(),
-            error: stop.as_ref().map(|e| format!("{e:#}")),
+            error: match &stop {
+                Some(e) => Some(format!("{e:#}")),
+                None if summary.interrupted => Some(crate::interrupt::INTERRUPTED.to_string()),
+                None => None,
+            },
             totals: totals.clone(),
             flows: Flows {
                 summary: &summary,
@@ -353,13 +385,15 @@ impl Reserve {
                     dir.display()
                 )));
         }
+        crate::interrupt::remove_on_exit(&path);
         Ok(Reserve(Some(path)))
     }
 
     /// Free the room.
     fn release(&mut self) {
         if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
+            let _ = fs::remove_file(&p);
+            crate::interrupt::forget(&p);
         }
     }
 }

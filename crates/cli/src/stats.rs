@@ -31,6 +31,8 @@ pub struct Stats {
     pub defragmented: u64,
     /// UDP datagrams skipped because UDP was not asked for.
     pub udp_ignored: u64,
+    /// Segments of flows `--flows` did not select.
+    pub deselected: u64,
     /// Frames that yielded no segment, per reason.
     pub skipped: BTreeMap<String, u64>,
     /// Flows by how they ended.
@@ -56,6 +58,7 @@ impl Stats {
             udp_datagrams: d.udp_datagrams,
             defragmented: d.defragmented,
             udp_ignored: summary.udp_ignored,
+            deselected: summary.deselected,
             skipped: d.skipped.iter().map(|(k, n)| (k.name(), *n)).collect(),
             ends,
             totals: manifest::record_totals(summary, |_| true)?,
@@ -104,6 +107,9 @@ impl Stats {
         if self.udp_ignored > 0 {
             kv("udp ignored (no --udp)", self.udp_ignored.to_string());
         }
+        if self.deselected > 0 {
+            kv("not in --flows", self.deselected.to_string());
+        }
         let skipped: u64 = self.skipped.values().sum();
         kv("skipped frames", skipped.to_string());
         for (k, n) in &self.skipped {
@@ -127,8 +133,10 @@ impl Stats {
             out_of_window,
             after_close,
             evicted,
+            keep_alive,
             missing,
             cap_flushes,
+            ignored_syns,
         } = t.ledger;
         kv("ledger captured", captured.to_string());
         for (k, v) in [
@@ -138,11 +146,13 @@ impl Stats {
             ("out of window", out_of_window),
             ("after close", after_close),
             ("evicted", evicted),
+            ("keep-alive", keep_alive),
         ] {
             kv(&format!("  {k}"), v.to_string());
         }
         kv("missing", format!("{missing} bytes in {} gaps", t.gaps));
         kv("cap flushes", cap_flushes.to_string());
+        kv("ignored syns", ignored_syns.to_string());
         kv("conflicts", t.conflicts.to_string());
         s
     }

@@ -80,6 +80,7 @@ fn extract_writes_files_matching_the_manifest() {
                 "out_of_window",
                 "after_close",
                 "evicted",
+                "keep_alive",
             ]
             .iter()
             .map(|k| l[*k].as_u64().unwrap())
@@ -209,8 +210,10 @@ fn usage_and_fatal_errors_exit_2() {
     let o = run(&["flows", c.as_str(), "--threads", "0"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let o = run(&["flows", c.as_str(), "--filter", "tcp port eighty"]);
+    assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("tcp port eighty"), "{}", stderr(&o));
     let o = run(&["follow", c.as_str(), "--flow", "999"]);
+    assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no flow with id 999"), "{}", stderr(&o));
 }
 
@@ -489,6 +492,7 @@ fn flows_json_lines_are_the_manifest_flows_without_files() {
     assert_eq!(&lines, flows(&m));
     // The table has a header and one line per flow.
     let o = run(&["flows", &corpus(SYNTH)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.trim_start().starts_with("ID  PROTO  CLIENT"), "{text}");
     assert_eq!(text.lines().count(), 12);
@@ -604,6 +608,7 @@ fn follow_prints_one_flow_in_capture_order() {
          ===================================================================\n"
     );
     let o = run(&["follow", &corpus(SYNTH), "--flow", "46", "--as", "raw"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("Flow: 46 "), "{text}");
     assert!(!text.contains("Flow: 1 "), "{text}");
@@ -626,6 +631,7 @@ fn stats_totals_match_the_manifest() {
     assert_eq!(s["link_types"]["ether"], 78);
     assert!(s["skipped"]["ip-proto:58"].as_u64().unwrap() > 0);
     let o = run(&["stats", &corpus(TEREDO)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("link type ether"), "{text}");
     // Every key is apart from its value, the longest ones too.

@@ -30,6 +30,8 @@ use rayon::prelude::*;
 
 use pcapread::{DecodeStats, Decoder, DecoderConfig, Frame, Proto, Segment, Skip};
 
+use crate::shard::Shard;
+
 /// Most frames per batch. Every batch ends in one synchronisation of the
 /// workers, so larger batches run a little faster and hold more memory: on
 /// the bulk harness capture, `flows --no-digest -t2` took 0.94 s with 4096
@@ -85,10 +87,64 @@ struct Defragged<'m> {
 /// A worker's decoder: it defers fragments, so it holds no state but counts.
 pub(crate) struct Decoding {
     decoder: Decoder,
-    workers: usize,
-    udp: bool,
+    route: Route,
+}
+
+/// Segments decoded but not reassembled.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dropped {
     /// UDP datagrams dropped because UDP was not asked for.
     pub(crate) udp_ignored: u64,
+    /// Segments of flows the flow selector did not select.
+    pub(crate) deselected: u64,
+    /// Segments of flows in other shards (`--shard`).
+    pub(crate) other_shard: u64,
+}
+
+impl Dropped {
+    fn add(&mut self, o: &Dropped) {
+        self.udp_ignored += o.udp_ignored;
+        self.deselected += o.deselected;
+        self.other_shard += o.other_shard;
+    }
+}
+
+/// Which worker a decoded segment goes to, if any: UDP only when asked
+/// for, the flows the flow selector selects, and the run's shard's flows.
+struct Route {
+    workers: usize,
+    udp: bool,
+    /// The flow selector ([`crate::EngineOptions::flows`]).
+    #[cfg(feature = "bpf")]
+    flows: Option<crate::flow_filter::FlowFilter>,
+    shard: Option<Shard>,
+    dropped: Dropped,
+}
+
+impl Route {
+    /// The worker of `seg` among `workers`; `None` (and counted) for UDP
+    /// unless `udp`, for a flow the selector does not select, and for a
+    /// flow of another shard. The selector comes before the shard, so
+    /// every shard counts the same deselected segments.
+    fn of(&mut self, seg: &Segment<'_>) -> Option<u32> {
+        if !self.udp && seg.tuple.proto == Proto::Udp {
+            self.dropped.udp_ignored += 1;
+            return None;
+        }
+        #[cfg(feature = "bpf")]
+        if let Some(f) = &self.flows {
+            if !f.matches(&seg.tuple) {
+                self.dropped.deselected += 1;
+                return None;
+            }
+        }
+        let key = seg.tuple.canonical().0;
+        if self.shard.is_some_and(|s| !s.holds(&key)) {
+            self.dropped.other_shard += 1;
+            return None;
+        }
+        Some(key.shard(self.workers) as u32)
+    }
 }
 
 impl Decoding {
@@ -99,16 +155,34 @@ impl Decoding {
                 defer_fragments: true,
                 ..config
             }),
-            workers,
-            udp,
-            udp_ignored: 0,
+            route: Route {
+                workers,
+                udp,
+                #[cfg(feature = "bpf")]
+                flows: None,
+                shard: None,
+                dropped: Dropped::default(),
+            },
         }
     }
 
+    /// This decoder, keeping only the segments of the flows `flows` selects.
+    #[cfg(feature = "bpf")]
+    pub(crate) fn selecting(mut self, flows: Option<crate::flow_filter::FlowFilter>) -> Decoding {
+        self.route.flows = flows;
+        self
+    }
+
+    /// This decoder keeping only the flows of `shard` (all when `None`).
+    pub(crate) fn with_shard(mut self, shard: Option<Shard>) -> Decoding {
+        self.route.shard = shard;
+        self
+    }
+
     /// The decoder's counters (deferred fragments counted as such) and the
-    /// UDP datagrams dropped.
-    pub(crate) fn counts(&self) -> (DecodeStats, u64) {
-        (self.decoder.stats(), self.udp_ignored)
+    /// segments dropped.
+    pub(crate) fn counts(&self) -> (DecodeStats, Dropped) {
+        (self.decoder.stats(), self.route.dropped)
     }
 }
 
@@ -122,34 +196,42 @@ pub(crate) struct Defrag {
 impl Defrag {
     /// A defragmenter for `workers` shards; UDP is kept when `udp`.
     pub(crate) fn new(config: DecoderConfig, workers: usize, udp: bool) -> Defrag {
+        let mut decoding = Decoding::new(config, workers, udp);
+        decoding.decoder = Decoder::new(DecoderConfig {
+            defer_fragments: false,
+            ..config
+        });
         Defrag {
-            decoding: Decoding {
-                decoder: Decoder::new(DecoderConfig {
-                    defer_fragments: false,
-                    ..config
-                }),
-                workers,
-                udp,
-                udp_ignored: 0,
-            },
+            decoding,
             since_ts: 0,
         }
     }
 
+    /// This defragmenter, keeping only the segments of the flows `flows` selects.
+    #[cfg(feature = "bpf")]
+    pub(crate) fn selecting(mut self, flows: Option<crate::flow_filter::FlowFilter>) -> Defrag {
+        self.decoding.route.flows = flows;
+        self
+    }
+
+    /// This defragmenter keeping only the flows of `shard` (all when `None`):
+    /// datagrams are rebuilt first, so a fragmented flow lands in one shard.
+    pub(crate) fn with_shard(mut self, shard: Option<Shard>) -> Defrag {
+        self.decoding.route.shard = shard;
+        self
+    }
+
     /// The counters of the workers' decoders combined with this one's: what
-    /// one decoder of every frame would have counted; and the UDP datagrams
+    /// one decoder of every frame would have counted; and the segments
     /// dropped.
-    pub(crate) fn total(&self, workers: &[(DecodeStats, u64)]) -> (DecodeStats, u64) {
+    pub(crate) fn total(&self, workers: &[(DecodeStats, Dropped)]) -> (DecodeStats, Dropped) {
         let mut stats = DecodeStats::default();
-        let mut udp_ignored = self.decoding.udp_ignored;
-        for (s, u) in workers {
+        let mut dropped = self.decoding.route.dropped;
+        for (s, d) in workers {
             stats.add(s);
-            udp_ignored += u;
+            dropped.add(d);
         }
-        (
-            stats.with_deferred(&self.decoding.decoder.stats()),
-            udp_ignored,
-        )
+        (stats.with_deferred(&self.decoding.decoder.stats()), dropped)
     }
 }
 
@@ -337,7 +419,7 @@ impl<'m> Batch<'m> {
                 // Nothing to assemble; the decoder counted why.
                 Err(_) => continue,
             };
-            let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
+            let Some(shard) = dec.route.of(&seg) else {
                 continue;
             };
             // A deferring decoder's payloads lie inside the frame (an empty
@@ -401,7 +483,7 @@ impl<'m> Batch<'m> {
             let Ok(seg) = dec.decoder.decode(&frame) else {
                 continue;
             };
-            let Some(shard) = shard_of(&seg, dec.workers, dec.udp, &mut dec.udp_ignored) else {
+            let Some(shard) = dec.route.of(&seg) else {
                 continue;
             };
             let start = out.arena.len();
@@ -446,15 +528,6 @@ impl<'m> Batch<'m> {
             f(r, rebuilt_arena);
         }
     }
-}
-
-/// The shard of `seg` among `workers`; `None` (and counted) for UDP unless `udp`.
-fn shard_of(seg: &Segment<'_>, workers: usize, udp: bool, udp_ignored: &mut u64) -> Option<u32> {
-    if !udp && seg.tuple.proto == Proto::Udp {
-        *udp_ignored += 1;
-        return None;
-    }
-    Some(seg.tuple.canonical().0.shard(workers) as u32)
 }
 
 /// `seg` with another payload (and so another lifetime).
@@ -625,7 +698,7 @@ mod tests {
                 });
             }
         }
-        let counts: Vec<(DecodeStats, u64)> = decoders
+        let counts: Vec<(DecodeStats, Dropped)> = decoders
             .iter()
             .map(|d| d.lock().unwrap().counts())
             .collect();
@@ -641,8 +714,8 @@ mod tests {
         }
         let mut seen: Seen = seen.concat();
         seen.sort();
-        let (stats, udp_ignored) = defrag.total(&counts);
-        assert_eq!(udp_ignored, 0);
+        let (stats, dropped) = defrag.total(&counts);
+        assert_eq!(dropped, Dropped::default());
         (seen, stats)
     }
 

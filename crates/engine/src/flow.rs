@@ -80,6 +80,11 @@ pub struct FlowRecord {
     pub last_ts: u64,
     /// How the flow ended.
     pub end: EndReason,
+    /// Times the connection went quiet past the idle timeout and carried on
+    /// (see [`reassembly::AssemblerConfig::resume_window`]).
+    pub idle_resumptions: u32,
+    /// The longest of those quiet periods (ns); 0 when it never resumed.
+    pub longest_idle: u64,
     /// Client-to-server direction.
     pub c2s: DirRecord,
     /// Server-to-client direction.

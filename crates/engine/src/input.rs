@@ -13,6 +13,15 @@
 //! ends that input only. It is recorded as an input [`Problem`] with its byte
 //! offset; every frame before it was processed, the other inputs go on, and
 //! [`Summary::complete`](crate::Summary::complete) turns false.
+//!
+//! # Interrupts
+//! A run given an interrupt flag ([`Engine::interrupt`](crate::Engine::interrupt))
+//! checks it before each frame: once it is set, reading ends there as if the
+//! input had ended (frames already read are processed, open flows are
+//! completed as at the end of input), and
+//! [`Summary::interrupted`](crate::Summary::interrupted) is true. A read
+//! blocked on a silent pipe sees the flag when its next bytes (or its end)
+//! arrive.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -237,6 +246,10 @@ pub(crate) struct Reading<'a, 'm> {
     offsets: Vec<u64>,
     mapped_problem: Option<Problem>,
     spares: Arc<Spares<'m>>,
+    /// Reading stops (as at the end of input) once this is set.
+    interrupt: Option<&'a AtomicBool>,
+    /// Whether it did.
+    interrupted: bool,
 }
 
 /// What every frame read passes through before it joins a batch: counted,
@@ -302,6 +315,7 @@ pub(crate) struct ReadingEnd {
     pub(crate) inputs: Vec<InputReport>,
     pub(crate) frames: u64,
     pub(crate) filtered_out: u64,
+    pub(crate) interrupted: bool,
 }
 
 impl<'a, 'm> Reading<'a, 'm> {
@@ -313,6 +327,7 @@ impl<'a, 'm> Reading<'a, 'm> {
         source: Option<Box<dyn FrameSource + 'a>>,
         opts: &crate::EngineOptions,
         progress: Option<&'a mut dyn Progress>,
+        interrupt: Option<&'a AtomicBool>,
     ) -> anyhow::Result<Reading<'a, 'm>> {
         let known = match &source {
             Some(s) => s.link_types(),
@@ -361,6 +376,8 @@ impl<'a, 'm> Reading<'a, 'm> {
             offsets: vec![0u64; n],
             mapped_problem: None,
             spares: Arc::default(),
+            interrupt,
+            interrupted: false,
         })
     }
 
@@ -383,6 +400,10 @@ impl<'a, 'm> Reading<'a, 'm> {
         mut help: Option<(&mut Decoding, &AtomicBool)>,
     ) -> anyhow::Result<bool> {
         while !batch.is_full() {
+            if self.interrupt.is_some_and(|i| i.load(Ordering::Relaxed)) {
+                self.interrupted = true;
+                return Ok(true);
+            }
             if let Some((dec, busy)) = &mut help {
                 if busy.load(Ordering::Relaxed) {
                     batch.decode_read(dec);
@@ -460,6 +481,7 @@ impl<'a, 'm> Reading<'a, 'm> {
             mut reports,
             report_of,
             mapped_problem,
+            interrupted,
             ..
         } = self;
         let Gate {
@@ -491,6 +513,7 @@ impl<'a, 'm> Reading<'a, 'm> {
             inputs: reports,
             frames: frames_read,
             filtered_out,
+            interrupted,
         }
     }
 }

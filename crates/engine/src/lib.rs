@@ -25,6 +25,8 @@
 //!   count, hash and zero-fill), `replay` (private; one global call order
 //!   for sinks that need it), [`flow`] (the [`FlowRecord`] of each flow) and
 //!   [`spill`] (records past a memory budget go to disk).
+//! - [`shard`]: `--shard K/N`, the part of the flows one run of a job
+//!   split over machines reassembles.
 //! - [`summary`]: what a run reports.
 //!
 //! ## Two ways in
@@ -109,12 +111,15 @@ mod batch;
 #[cfg(feature = "bpf")]
 pub mod filter;
 pub mod flow;
+#[cfg(feature = "bpf")]
+pub mod flow_filter;
 pub mod housekeeping;
 pub mod input;
 pub mod options;
 pub mod pipeline;
 mod replay;
 mod run;
+pub mod shard;
 pub mod sink;
 mod sink_stream;
 pub mod spill;
@@ -126,11 +131,14 @@ pub use batch::{BATCH, BATCH_BYTES, SLICE};
 #[cfg(feature = "bpf")]
 pub use filter::{BpfFilter, FilterError};
 pub use flow::{DirRecord, FlowHead, FlowId, FlowRecord, Placement, DIRS};
+#[cfg(feature = "bpf")]
+pub use flow_filter::FlowFilter;
 pub use housekeeping::Housekeeping;
 pub use input::{FrameSource, Input, InputReport, Next, Problem, Progress};
 pub use options::{EngineOptions, GapMode};
 pub use pipeline::{collect, run_sink, run_streams, Engine, StreamRun};
 pub use run::MAX_WORKERS;
+pub use shard::{Shard, ShardError};
 pub use sink::{CollectedFlow, Collector, NullSink, Sink};
 pub use summary::Summary;
 

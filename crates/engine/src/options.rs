@@ -6,6 +6,7 @@ use pcapread::DecoderConfig;
 use reassembly::AssemblerConfig;
 
 use crate::housekeeping::Housekeeping;
+use crate::shard::Shard;
 
 /// What goes into a direction's output where bytes are missing (sink runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,6 +46,11 @@ pub struct EngineOptions {
     /// Keep only the frames this tcpdump expression matches (before decoding).
     #[cfg(feature = "bpf")]
     pub filter: Option<crate::filter::BpfFilter>,
+    /// Keep only the flows this tcpdump expression selects, matched against
+    /// each flow's endpoints in either direction (both directions of a
+    /// selected flow are kept; see [`crate::flow_filter`]).
+    #[cfg(feature = "bpf")]
+    pub flows: Option<crate::flow_filter::FlowFilter>,
     /// Worker threads, each with its own assembler (output is identical for
     /// any value). 0, the default, picks from the CPUs: one worker per CPU
     /// when the workers do all the work (Stream-level runs, sinks that
@@ -68,6 +74,10 @@ pub struct EngineOptions {
     /// Sink runs: where that temporary file's directory is made (default:
     /// the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Reassemble only the flows of this shard (`--shard K/N`, see
+    /// [`crate::shard`]); every frame is still read and decoded. `None`,
+    /// the default: every flow.
+    pub shard: Option<Shard>,
 }
 
 impl Default for EngineOptions {
@@ -78,6 +88,8 @@ impl Default for EngineOptions {
             udp: false,
             #[cfg(feature = "bpf")]
             filter: None,
+            #[cfg(feature = "bpf")]
+            flows: None,
             threads: 0,
             assembler: AssemblerConfig::default(),
             decoder: DecoderConfig::default(),
@@ -86,6 +98,7 @@ impl Default for EngineOptions {
             digest: true,
             records_in_memory: RECORDS_IN_MEMORY,
             spill_dir: None,
+            shard: None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! [`run_sink`] and [`collect`]) opens the input, builds the workers and
 //! drives them (the private `run` module), and builds the [`Summary`].
 
+use std::sync::atomic::AtomicBool;
+
 use reassembly::{AssemblerStats, StreamFactory};
 
 use crate::input::{FrameSource, Input, Opened, Progress, Reading, ReadingEnd};
@@ -32,6 +34,7 @@ pub struct Engine<'a> {
     opts: &'a EngineOptions,
     input: Input<'a>,
     progress: Option<&'a mut dyn Progress>,
+    interrupt: Option<&'a AtomicBool>,
 }
 
 impl<'a> Engine<'a> {
@@ -41,12 +44,22 @@ impl<'a> Engine<'a> {
             opts,
             input,
             progress: None,
+            interrupt: None,
         }
     }
 
     /// Tell `progress` how far the reading has come, now and then.
     pub fn progress(mut self, progress: &'a mut dyn Progress) -> Engine<'a> {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Stop reading once `flag` is set (by a signal handler, another
+    /// thread): the run then ends as at the end of the input — frames
+    /// already read are processed and open flows completed — and its
+    /// summary says [`Summary::interrupted`]. Checked before every frame.
+    pub fn interrupt(mut self, flag: &'a AtomicBool) -> Engine<'a> {
+        self.interrupt = Some(flag);
         self
     }
 
@@ -161,6 +174,7 @@ impl<'a> Engine<'a> {
             opts,
             input,
             progress,
+            interrupt,
         } = self;
         let (mut opened, source): (Opened, Option<Box<dyn FrameSource + '_>>) = match input {
             Input::Files(paths) => (Opened::open(&paths), None),
@@ -171,7 +185,7 @@ impl<'a> Engine<'a> {
             .as_ref()
             .and_then(|r| r.mapped_bytes())
             .unwrap_or(&[]);
-        let mut reading = Reading::new(opened, mapped.as_ref(), source, opts, progress)?;
+        let mut reading = Reading::new(opened, mapped.as_ref(), source, opts, progress, interrupt)?;
         let mut driven = drive(&mut reading, map)?;
         let end = reading.end(mapped.as_ref());
         let counts = std::mem::take(&mut driven.counts);

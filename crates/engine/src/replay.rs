@@ -35,6 +35,7 @@ enum What {
     /// Bytes in the batch's arena (in-order data of copied input).
     WriteArena(Dir, Range<usize>),
     EndDir(Dir),
+    Idle,
     Conflict(Box<Conflict>),
     Close(Box<FlowRecord>),
 }
@@ -142,6 +143,11 @@ impl Sink for EventLog {
         Ok(())
     }
 
+    fn idle(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        self.push(head.id, What::Idle);
+        Ok(())
+    }
+
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         self.push(record.head.id, What::Close(Box::new(record.clone())));
         Ok(())
@@ -188,7 +194,12 @@ impl<'a, 'm> Replay<'a, 'm> {
             .into_iter()
             .map(|l| (l.events.into_iter().map(Some).collect(), l.bytes))
             .collect();
-        for (_, _, w, i) in order {
+        let mut told = None;
+        for (pos, _, w, i) in order {
+            if told != Some(pos) {
+                self.sink.position(pos);
+                told = Some(pos);
+            }
             let (events, bytes) = &mut logs[w];
             let e = events[i]
                 .take()
@@ -219,6 +230,10 @@ impl<'a, 'm> Replay<'a, 'm> {
                 What::EndDir(dir) => {
                     let head = head.expect("a flow is opened before it ends");
                     self.sink.end_dir(head, dir)?;
+                }
+                What::Idle => {
+                    let head = head.expect("a flow is opened before it goes quiet");
+                    self.sink.idle(head)?;
                 }
                 What::Conflict(c) => {
                     let head = head.expect("a flow is opened before its conflicts");

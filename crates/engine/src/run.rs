@@ -45,7 +45,7 @@ use std::sync::{mpsc, Mutex};
 use pcapread::Segment;
 use reassembly::{Assembler, AssemblerConfig, AssemblerStats, StreamFactory};
 
-use crate::batch::{with_payload, Batch, Decoding, Defrag};
+use crate::batch::{with_payload, Batch, Decoding, Defrag, Dropped};
 use crate::housekeeping::Housekeeping;
 use crate::input::Reading;
 use crate::options::EngineOptions;
@@ -273,8 +273,8 @@ pub(crate) struct Driven<L> {
 }
 
 impl<L: Lane> Driven<L> {
-    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, u64)], defrag: &Defrag) -> Self {
-        let (decode, udp_ignored) = defrag.total(decoders);
+    fn new(lanes: Vec<L>, decoders: &[(pcapread::DecodeStats, Dropped)], defrag: &Defrag) -> Self {
+        let (decode, dropped) = defrag.total(decoders);
         let mut assembler = AssemblerStats::default();
         for l in &lanes {
             assembler.add(&l.stats());
@@ -284,11 +284,29 @@ impl<L: Lane> Driven<L> {
             counts: Counts {
                 assembler,
                 decode,
-                udp_ignored,
+                udp_ignored: dropped.udp_ignored,
+                deselected: dropped.deselected,
+                other_shard: dropped.other_shard,
             },
             stop: None,
         }
     }
+}
+
+/// A decoder of a run with `opts` for `workers` shards.
+fn decoding(opts: &EngineOptions, workers: usize) -> Decoding {
+    let d = Decoding::new(opts.decoder, workers, opts.udp).with_shard(opts.shard);
+    #[cfg(feature = "bpf")]
+    let d = d.selecting(opts.flows.clone());
+    d
+}
+
+/// The defragmenter of a run with `opts` for `workers` shards.
+fn defragmenting(opts: &EngineOptions, workers: usize) -> Defrag {
+    let d = Defrag::new(opts.decoder, workers, opts.udp).with_shard(opts.shard);
+    #[cfg(feature = "bpf")]
+    let d = d.selecting(opts.flows.clone());
+    d
 }
 
 /// Drive `lanes`: one on the calling thread ([`drive_inline`]), several
@@ -324,8 +342,8 @@ where
     L: Lane,
     H: FnMut(Vec<L::Harvest>, &Batch<'m>) -> anyhow::Result<()>,
 {
-    let mut dec = Decoding::new(opts.decoder, 1, opts.udp);
-    let mut defrag = Defrag::new(opts.decoder, 1, opts.udp);
+    let mut dec = decoding(opts, 1);
+    let mut defrag = defragmenting(opts, 1);
     let mut stop = None;
     let mut finished = false;
     loop {
@@ -388,11 +406,9 @@ where
         .num_threads(n)
         .thread_name(|i| format!("streamcut-worker-{i}"))
         .build()?;
-    let decoders: Vec<Mutex<Decoding>> = (0..n)
-        .map(|_| Mutex::new(Decoding::new(opts.decoder, n, opts.udp)))
-        .collect();
-    let mut defrag = Defrag::new(opts.decoder, n, opts.udp);
-    let mut reader_dec = Decoding::new(opts.decoder, n, opts.udp);
+    let decoders: Vec<Mutex<Decoding>> = (0..n).map(|_| Mutex::new(decoding(opts, n))).collect();
+    let mut defrag = defragmenting(opts, n);
+    let mut reader_dec = decoding(opts, n);
     let mut slots: Vec<Mutex<L>> = lanes.into_iter().map(Mutex::new).collect();
     // Set while the workers run a round: the reading thread then decodes
     // what it reads (while it is hot in its core's caches).

@@ -3,8 +3,9 @@
 //!
 //! Calls for one flow come in this order: [`Sink::open`] once, then
 //! [`Sink::write`] / [`Sink::delivery`] for each delivery and
-//! [`Sink::end_dir`] when a direction ends, then [`Sink::close`] once with the
-//! final record. Calls for different flows interleave in packet order (by the
+//! [`Sink::end_dir`] when a direction ends ([`Sink::idle`] when the flow
+//! goes quiet for the idle timeout; writes may follow it), then
+//! [`Sink::close`] once with the final record. Calls for different flows interleave in packet order (by the
 //! frame that caused them, then flow id: the same for any number of worker
 //! threads). An error from any call stops the run and is returned by
 //! [`run_sink`](crate::run_sink).
@@ -76,6 +77,14 @@ pub trait Sink {
         Ok(())
     }
 
+    /// The flow went quiet for the idle timeout: it may carry on later
+    /// (more [`Sink::write`] calls for the same directions, continuing
+    /// them) or close. A good moment to release what it holds (open files,
+    /// buffered bytes).
+    fn idle(&mut self, _head: &FlowHead) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// A direction ended: no more bytes will come for it.
     fn end_dir(&mut self, _head: &FlowHead, _dir: Dir) -> anyhow::Result<()> {
         Ok(())
@@ -85,6 +94,17 @@ pub trait Sink {
     fn close(&mut self, _record: &FlowRecord) -> anyhow::Result<()> {
         Ok(())
     }
+
+    /// The input position of the calls that follow, for a sink that gets
+    /// every call replayed in one global order (one that neither splits nor
+    /// wants deliveries): an increasing key of that order, a function of
+    /// the input alone: `2 × frame` for housekeeping just before frame
+    /// `frame`, `2 × frame + 1` for the packet of that frame, `u64::MAX` for
+    /// the end of input. Calls at the same position come in flow id order.
+    /// Other sinks are not told. Lets the output of a `--shard` run be
+    /// interleaved with the others' into the order one run over everything
+    /// would have written.
+    fn position(&mut self, _pos: u64) {}
 
     /// Where the flow `id`, just closed, was put, handed over to be kept
     /// with its record ([`FlowRecord::placed`]) and forgotten here; `None`
@@ -128,9 +148,16 @@ macro_rules! forward_sink {
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
         (**self).end_dir(head, dir)
     }
+    fn idle(&mut self, head: &FlowHead) -> anyhow::Result<()> {
+        (**self).idle(head)
+    }
     fn close(&mut self, record: &FlowRecord) -> anyhow::Result<()> {
         (**self).close(record)
     }
+    fn position(&mut self, pos: u64) {
+        (**self).position(pos)
+    }
+
     fn take_placement(&mut self, id: FlowId) -> Option<Box<[Placement; 2]>> {
         (**self).take_placement(id)
     }

@@ -291,6 +291,11 @@ impl<O: Out> Stream for FlowStream<O> {
         ctx.call(|s| s.conflict(head, c));
     }
 
+    fn parked(&mut self, ctx: &mut SinkStreams<O>) {
+        let head = &self.head;
+        ctx.call(|s| s.idle(head));
+    }
+
     fn complete(&mut self, c: &Completion, ctx: &mut SinkStreams<O>) {
         let digest = ctx.digest;
         let mut dirs = std::mem::take(&mut self.dirs).map(Some);
@@ -309,6 +314,8 @@ impl<O: Out> Stream for FlowStream<O> {
             last_frame: c.last_frame,
             last_ts: c.last_ts,
             end: c.reason,
+            idle_resumptions: c.idle_resumptions,
+            longest_idle: c.longest_idle,
             c2s: dir_record(Dir::ClientToServer),
             s2c: dir_record(Dir::ServerToClient),
             placed: None,

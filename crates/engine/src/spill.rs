@@ -390,6 +390,8 @@ mod tests {
             last_frame: id + 10,
             last_ts: id * 2_000,
             end: EndReason::Fin,
+            idle_resumptions: (id % 3) as u32,
+            longest_idle: id * 7,
             c2s,
             s2c: DirRecord::default(),
             placed: (id % 4 == 0).then(|| {

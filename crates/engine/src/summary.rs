@@ -20,8 +20,19 @@ pub struct Summary {
     pub frames: u64,
     /// Frames the filter rejected.
     pub filtered_out: u64,
+    /// Reading was stopped by the run's interrupt flag
+    /// ([`Engine::interrupt`](crate::Engine::interrupt)) before the end of
+    /// the input: everything read before was processed and every open flow
+    /// completed, but the input was not read to its end.
+    pub interrupted: bool,
     /// UDP datagrams not reassembled because UDP was not asked for.
     pub udp_ignored: u64,
+    /// Segments not reassembled because their flow was not selected
+    /// ([`EngineOptions::flows`](crate::EngineOptions::flows)).
+    pub deselected: u64,
+    /// Segments decoded but not reassembled because their flow is in
+    /// another shard (`EngineOptions::shard`; 0 without it).
+    pub other_shard: u64,
     /// Decoder counters (frames, link types, skips by reason): what one
     /// decoder of every frame would have counted.
     pub decode: DecodeStats,
@@ -43,6 +54,8 @@ pub(crate) struct Counts {
     pub(crate) assembler: AssemblerStats,
     pub(crate) decode: DecodeStats,
     pub(crate) udp_ignored: u64,
+    pub(crate) deselected: u64,
+    pub(crate) other_shard: u64,
 }
 
 impl Summary {
@@ -54,7 +67,10 @@ impl Summary {
             inputs: reading.inputs,
             frames: reading.frames,
             filtered_out: reading.filtered_out,
+            interrupted: reading.interrupted,
             udp_ignored: counts.udp_ignored,
+            deselected: counts.deselected,
+            other_shard: counts.other_shard,
             decode: counts.decode,
             assembler: counts.assembler,
             flows,
@@ -74,9 +90,10 @@ impl Summary {
         self.flows.len() + self.spilled.len()
     }
 
-    /// Whether every input was read to its end without problems.
+    /// Whether every input was read to its end without problems (and the
+    /// run was not [interrupted](Self::interrupted)).
     pub fn complete(&self) -> bool {
-        self.inputs.iter().all(|i| i.problems.is_empty())
+        !self.interrupted && self.inputs.iter().all(|i| i.problems.is_empty())
     }
 
     /// Every problem with its input.

@@ -191,6 +191,10 @@ pub fn config(input: &AsmInput) -> AssemblerConfig {
         midstream_window: u32::from(input.midstream % 5),
         max_window: 1 << (10 + input.window_log % 22),
         tcp_idle_timeout: 200 * MS,
+        // Quiet connections park (0 to 2 at once, 0 meaning parking off),
+        // from bits already drawn so older inputs keep their layout.
+        resume_window: 300 * MS,
+        max_parked: usize::from(input.connections / 6 % 3),
         udp_idle_timeout: 100 * MS,
         close_linger: 50 * MS,
         max_gaps_listed: 3,
@@ -361,7 +365,7 @@ pub fn run(input: &AsmInput) {
 
 /// The assembler's caps right now, and the ledgers of `key`'s connection if
 /// it is tracked: pages in use within `max_pages_total`, connections within
-/// `max(1, max_connections)`, verify windows within `1.25 * verify_window +
+/// `max(1, max_connections)`, parked connections within `max_parked`, verify windows within `1.25 * verify_window +
 /// 256` bytes per direction, the connection's ledgers balanced and its
 /// buffered bytes within its page cap.
 pub fn check_resources<F: StreamFactory>(asm: &Assembler<F>, key: Option<&pcapread::FlowKey>) {
@@ -378,6 +382,12 @@ pub fn check_resources<F: StreamFactory>(asm: &Assembler<F>, key: Option<&pcapre
         "{} connections, cap {}",
         asm.connections(),
         cfg.max_connections
+    );
+    assert!(
+        asm.parked() <= cfg.max_parked && asm.stats().parked_high_water <= cfg.max_parked,
+        "{} parked, cap {}",
+        asm.parked(),
+        cfg.max_parked
     );
     // Each direction's verify window: at most 1.25 * window + 256 bytes.
     let w = cfg.verify_window;

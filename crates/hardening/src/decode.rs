@@ -34,6 +34,9 @@ pub const LINK_TYPES: &[LinkType] = &[
     LinkType::IPV6,
     LinkType::NFLOG,
     LinkType::LINUX_SLL2,
+    LinkType::IEEE802_11,
+    LinkType::IEEE802_11_RADIOTAP,
+    LinkType::PPI,
 ];
 
 /// The decoder settings of the check: small defragmentation limits.

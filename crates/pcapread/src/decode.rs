@@ -3,7 +3,8 @@
 //!
 //! The walk goes link layer (module `link`) -> IP (module `ip`, with
 //! fragments through the [`Defragmenter`]) -> TCP/UDP (module `transport`);
-//! a tunnel (module `tunnel`: GRE, IP-in-IP, VXLAN, Geneve, Teredo) starts
+//! a tunnel (module `tunnel`: GRE, IP-in-IP, VXLAN, Geneve, Teredo, GTP-U,
+//! GRE in UDP, AYIYA, CAPWAP; module `wlan` for the 802.11 they may carry) starts
 //! the walk again on its inner packet. Every layer on the way is recorded in the
 //! segment's [`EncapPath`], outermost first, IP headers included.
 //!
@@ -11,10 +12,21 @@
 //! [`MAX_LAYERS`] link-layer headers per frame ([`Skip::TooDeep`] beyond), so
 //! the walk always ends.
 //!
-//! A UDP datagram on a tunnel port (VXLAN, Geneve, Teredo) is decoded as the
-//! packet it carries only when that inner packet parses; if the tunnel header
-//! or an inner header is malformed or cut short, the datagram is an ordinary
-//! UDP datagram (ports are a hint, not a promise).
+//! A UDP datagram on a tunnel port (VXLAN, Geneve, Teredo, GTP-U, GRE in UDP,
+//! AYIYA, CAPWAP) is decoded as the packet it carries only when that inner
+//! packet parses; if the tunnel header or an inner header is malformed or cut
+//! short, the datagram is an ordinary UDP datagram (ports are a hint, not a
+//! promise), counted in [`DecodeStats::udp_tunnel_fallbacks`]. A message of
+//! the tunnel protocol that carries no packet (a GTP-U echo, an AYIYA
+//! heartbeat, a DTLS-protected or fragmented CAPWAP packet) is an ordinary
+//! UDP datagram too, not counted as a fallback.
+//!
+//! 802.11 (plain, radiotap, PPI; or inside Aruba GRE and CAPWAP): data frames
+//! are decoded through their LLC/SNAP header; management, control and
+//! null-data frames are [`Skip::NotData`], protected (encrypted) frames
+//! [`Skip::Protected`], MSDU fragments [`Skip::Unsupported`]. Of an A-MSDU, the
+//! first subframe is decoded and the others are counted in
+//! [`DecodeStats::amsdu_subframes_skipped`].
 //!
 //! The payload of a segment borrows the frame, or, for a datagram rebuilt from
 //! fragments, the decoder's output buffer, valid until the next call.
@@ -35,6 +47,7 @@ use crate::linktype::LinkType;
 use crate::segment::{Segment, Transport};
 use crate::transport;
 use crate::tunnel;
+use crate::wlan;
 
 /// Most link-layer headers (Ethernet, VLAN tags, MPLS labels, ...) read in one frame.
 pub const MAX_LAYERS: u16 = 64;
@@ -81,6 +94,9 @@ pub struct DecodeStats {
     pub defragmented_other: u64,
     /// UDP datagrams on a tunnel port whose content did not parse as that tunnel.
     pub udp_tunnel_fallbacks: u64,
+    /// 802.11 A-MSDU subframes after the first, which are not decoded (a frame
+    /// yields one segment: the first subframe's).
+    pub amsdu_subframes_skipped: u64,
     /// Frames that produced no segment, per reason.
     pub skipped: BTreeMap<Skip, u64>,
 }
@@ -116,6 +132,7 @@ impl DecodeStats {
         self.defragmented += other.defragmented;
         self.defragmented_other += other.defragmented_other;
         self.udp_tunnel_fallbacks += other.udp_tunnel_fallbacks;
+        self.amsdu_subframes_skipped += other.amsdu_subframes_skipped;
         for (k, v) in &other.skipped {
             *self.skipped.entry(*k).or_default() += v;
         }
@@ -155,6 +172,7 @@ struct Core {
     defrag: Defragmenter,
     defragmented_other: u64,
     udp_tunnel_fallbacks: u64,
+    amsdu_subframes_skipped: u64,
 }
 
 /// Walk state of one frame.
@@ -198,6 +216,7 @@ impl Decoder {
                 defrag: Defragmenter::new(config.defrag),
                 defragmented_other: 0,
                 udp_tunnel_fallbacks: 0,
+                amsdu_subframes_skipped: 0,
             },
             stats: DecodeStats::default(),
             out: Vec::new(),
@@ -209,6 +228,7 @@ impl Decoder {
         let mut s = self.stats.clone();
         s.defragmented_other = self.core.defragmented_other;
         s.udp_tunnel_fallbacks = self.core.udp_tunnel_fallbacks;
+        s.amsdu_subframes_skipped = self.core.amsdu_subframes_skipped;
         s
     }
 
@@ -297,6 +317,15 @@ impl Core {
                 Next::Ip => return self.ip(ctx, data, None),
                 Next::Ipv4 => return self.ip(ctx, data, Some(4)),
                 Next::Ipv6 => return self.ip(ctx, data, Some(6)),
+                Next::Amsdu => {
+                    let (s, more) = wlan::amsdu(data)?;
+                    self.amsdu_subframes_skipped += more;
+                    if let Some(layer) = s.layer {
+                        ctx.encap.push(layer);
+                    }
+                    next = s.next;
+                    data = s.data;
+                }
                 other => {
                     let s = link::read(other, data)?;
                     if let Some(layer) = s.layer {
@@ -491,18 +520,24 @@ impl Core {
         let truncated = u32::try_from(announced - keep as u64).unwrap_or(u32::MAX);
 
         if let Some(kind) = tunnel::udp_tunnel(u.src_port, u.dst_port) {
-            if let Ok(s) = tunnel::read_udp(kind, payload) {
-                let saved = *ctx;
-                self.enter_tunnel(ctx)?;
-                if let Some(layer) = s.layer {
-                    ctx.encap.push(layer);
+            match tunnel::read_udp(kind, payload) {
+                Ok(s) => {
+                    let saved = *ctx;
+                    self.enter_tunnel(ctx)?;
+                    if let Some(layer) = s.layer {
+                        ctx.encap.push(layer);
+                    }
+                    match self.link(ctx, s.next, s.data) {
+                        Err(Skip::Malformed(_) | Skip::Truncated(_)) => *ctx = saved,
+                        other => return other,
+                    }
+                    self.udp_tunnel_fallbacks += 1;
                 }
-                match self.link(ctx, s.next, s.data) {
-                    Err(Skip::Malformed(_) | Skip::Truncated(_)) => *ctx = saved,
-                    other => return other,
-                }
+                // A message of the tunnel protocol that carries no packet
+                // (GTP-U echo, AYIYA heartbeat, DTLS CAPWAP): the datagram's own.
+                Err(Skip::NotIp) => {}
+                Err(_) => self.udp_tunnel_fallbacks += 1,
             }
-            self.udp_tunnel_fallbacks += 1;
         }
         Ok(Walked {
             tuple: FiveTuple {
@@ -1015,6 +1050,67 @@ mod tests {
         assert_eq!(skip(LinkType::RAW, cut), Skip::FragmentDropped);
     }
 
+    /// An 802.11 QoS data frame (To DS) with LLC/SNAP IPv4 around `ip`.
+    fn wlan_qos(ip: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x88, 0x01, 0, 0];
+        v.extend_from_slice(&[1; 18]);
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v.extend_from_slice(&[0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        v.extend_from_slice(ip);
+        v
+    }
+
+    #[test]
+    fn capwap_carries_8023_and_80211() {
+        // HLEN 2, 802.3 frame
+        let capwap = cat(&[&[0, 0x10, 0, 0, 0, 0, 0, 0], &eth(0x0800, &tcp4(b"hi"))]);
+        let f = eth(0x0800, &udp4(40000, 5247, &capwap));
+        assert_eq!(path(LinkType::ETHERNET, &f), "eth/ipv4/capwap/eth/ipv4");
+        // HLEN 2, WBID 1, T: native 802.11
+        let capwap = cat(&[&[0, 0x10, 0x03, 0, 0, 0, 0, 0], &wlan_qos(&tcp4(b"hi"))]);
+        let f = eth(0x0800, &udp4(40000, 5247, &capwap));
+        assert_eq!(
+            path(LinkType::ETHERNET, &f),
+            "eth/ipv4/capwap/wlan/llc/ipv4"
+        );
+    }
+
+    #[test]
+    fn tunnel_messages_without_a_packet_stay_udp() {
+        let mut d = Decoder::new(DecoderConfig::default());
+        // GTP-U echo request (type 1) on port 2152
+        let echo = [0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0];
+        let pkt = udp4(2152, 2152, &echo);
+        let s = d.decode(&frame(LinkType::RAW, &pkt)).expect("udp");
+        assert_eq!((s.tuple.proto, s.payload), (Proto::Udp, &echo[..]));
+        // A malformed GTP-U header (version 2) is a fallback.
+        let v2 = [0x48, 0xff, 0, 0, 0, 0, 0, 0];
+        let _ = d.decode(&frame(LinkType::RAW, &udp4(2152, 2152, &v2)));
+        assert_eq!(d.stats().udp_tunnel_fallbacks, 1);
+    }
+
+    #[test]
+    fn wlan_skip_reasons_are_counted() {
+        let mut d = Decoder::new(DecoderConfig::default());
+        let mut beacon = vec![0x80, 0, 0, 0];
+        beacon.extend_from_slice(&[0xff; 20]);
+        let mut protected = wlan_qos(&tcp4(b"x"));
+        protected[1] |= 0x40;
+        for f in [&beacon, &protected] {
+            let _ = d.decode(&frame(LinkType::IEEE802_11, f));
+        }
+        let s = d.stats();
+        assert_eq!(s.skipped(Skip::NotData("802.11")), 1);
+        assert_eq!(s.skipped(Skip::Protected("802.11")), 1);
+        assert_eq!(Skip::NotData("802.11").name(), "not-data:802.11");
+        assert_eq!(Skip::Protected("802.11").name(), "protected:802.11");
+        let good = wlan_qos(&tcp4(b"x"));
+        let ok = d
+            .decode(&frame(LinkType::IEEE802_11, &good))
+            .expect("segment");
+        assert_eq!(ok.encap.to_string(), "wlan/llc/ipv4");
+    }
+
     #[test]
     fn stats_per_link_type_and_reason() {
         let mut d = Decoder::new(DecoderConfig::default());
@@ -1033,8 +1129,9 @@ mod tests {
         );
     }
 
-    const LINKS: [u32; 19] = [
-        0, 1, 9, 12, 14, 50, 51, 101, 104, 108, 113, 129, 228, 229, 239, 242, 276, 147, 65000,
+    const LINKS: [u32; 22] = [
+        0, 1, 9, 12, 14, 50, 51, 101, 104, 105, 108, 113, 127, 129, 192, 228, 229, 239, 242, 276,
+        147, 65000,
     ];
 
     proptest! {
@@ -1049,7 +1146,7 @@ mod tests {
         /// Random bytes behind valid prefixes reach the deeper parsers.
         #[test]
         fn mutated_packets_never_panic(
-            which in 0usize..6,
+            which in 0usize..10,
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
             cut in any::<usize>(),
         ) {
@@ -1060,9 +1157,13 @@ mod tests {
                 2 => eth(0x0800, &udp4(1, 4789, &cat(&[&[0x08, 0, 0, 0, 0, 0, 1, 0], &inner]))),
                 3 => eth(0x0800, &udp4(1, 6081, &cat(&[&[0, 0, 0x65, 0x58, 0, 0, 1, 0], &inner]))),
                 4 => eth(0x8847, &cat(&[&[0, 1, 0x01, 0x40], &tcp4(b"")])),
+                6 => eth(0x0800, &udp4(1, 2152, &cat(&[&[0x34, 0xff, 0, 60, 0, 0, 0, 1, 0, 0, 0, 0xc0, 1, 0, 0, 0], &tcp4(b"x")]))),
+                7 => eth(0x0800, &udp4(1, 5247, &cat(&[&[0, 0x10, 0x03, 0, 0, 0, 0, 0], &wlan_qos(&tcp4(b"x"))]))),
+                8 => cat(&[&[0, 0, 18, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0], &wlan_qos(&tcp4(b"x")), &[0; 4]]),
+                9 => eth(0x0800, &udp4(1, 5072, &cat(&[&[0x41, 0x52, 0x11, 4, 0, 0, 0, 0], &[0; 36], &tcp4(b"x")]))),
                 _ => frags4(6, &tcp4(&[9; 40])[20..], 16, 1).concat(),
             };
-            let mut data = base;
+            let mut data = base.clone();
             for (i, b) in flips {
                 if !data.is_empty() {
                     let n = data.len();
@@ -1071,8 +1172,28 @@ mod tests {
             }
             data.truncate(cut % (data.len() + 1));
             let mut d = Decoder::new(DecoderConfig::default());
-            let link = if which == 5 { LinkType::RAW } else { LinkType::ETHERNET };
-            let _ = d.decode(&frame(link, &data));
+            let link = match which {
+                5 => LinkType::RAW,
+                8 => LinkType::IEEE802_11_RADIOTAP,
+                _ => LinkType::ETHERNET,
+            };
+            // What the unmutated packet carries (a first fragment alone is held).
+            let want: Option<&[u8]> = match which {
+                0 | 1 => Some(b"data"),
+                2 | 3 => Some(b"payload"),
+                4 => Some(b""),
+                6..=9 => Some(b"x"),
+                _ => None,
+            };
+            match d.decode(&frame(link, &data)) {
+                Ok(s) => {
+                    prop_assert!(s.payload.len() <= data.len());
+                    if data == base {
+                        prop_assert_eq!(Some(s.payload), want);
+                    }
+                }
+                Err(_) => prop_assert!(data != base || want.is_none()),
+            }
         }
     }
 }

@@ -53,6 +53,22 @@ pub enum Layer {
     Geneve(u32),
     /// Teredo (IPv6 in UDP).
     Teredo,
+    /// GTPv1-U (user plane of mobile networks).
+    Gtpu,
+    /// GRE in UDP (RFC 8086).
+    GreUdp,
+    /// AYIYA (anything in anything, IPv6 tunnel brokers).
+    Ayiya,
+    /// CAPWAP data channel.
+    Capwap,
+    /// Radiotap capture header.
+    Radiotap,
+    /// PPI capture header.
+    Ppi,
+    /// IEEE 802.11 data frame.
+    Wlan,
+    /// 802.11 A-MSDU subframe.
+    Amsdu,
 }
 
 impl fmt::Display for Layer {
@@ -80,6 +96,14 @@ impl fmt::Display for Layer {
             Layer::Vxlan(vni) => write!(f, "vxlan:{vni}"),
             Layer::Geneve(vni) => write!(f, "geneve:{vni}"),
             Layer::Teredo => f.write_str("teredo"),
+            Layer::Gtpu => f.write_str("gtpu"),
+            Layer::GreUdp => f.write_str("gre-udp"),
+            Layer::Ayiya => f.write_str("ayiya"),
+            Layer::Capwap => f.write_str("capwap"),
+            Layer::Radiotap => f.write_str("radiotap"),
+            Layer::Ppi => f.write_str("ppi"),
+            Layer::Wlan => f.write_str("wlan"),
+            Layer::Amsdu => f.write_str("amsdu"),
         }
     }
 }

@@ -118,6 +118,14 @@ pub enum Skip {
     /// An IP fragment left for another decoder to defragment
     /// ([`DecoderConfig::defer_fragments`](crate::DecoderConfig::defer_fragments)).
     FragmentDeferred,
+    /// A frame that carries no packet by its kind (802.11 management, control
+    /// and null-data frames; layer name).
+    NotData(&'static str),
+    /// An encrypted frame (802.11 with the Protected bit; layer name).
+    Protected(&'static str),
+    /// A frame of a known kind that the decoder does not decode (an 802.11
+    /// MSDU fragment, which cannot be decoded alone).
+    Unsupported(&'static str),
 }
 
 impl Skip {
@@ -133,6 +141,9 @@ impl Skip {
             Skip::FragmentDropped => "fragment-dropped".into(),
             Skip::TooDeep => "too-deep".into(),
             Skip::FragmentDeferred => "fragment-deferred".into(),
+            Skip::NotData(l) => format!("not-data:{l}"),
+            Skip::Protected(l) => format!("protected:{l}"),
+            Skip::Unsupported(w) => format!("unsupported:{w}"),
         }
     }
 }

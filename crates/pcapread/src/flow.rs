@@ -140,24 +140,36 @@ impl FlowKey {
 
     /// A keyed hash of the key: equal for both directions (the key is canonical),
     /// stable across runs, platforms and thread counts, so it can pick a shard.
+    ///
+    /// It is part of the output contract (`streamcut --shard K/N` splits flows
+    /// by it), so it is written down exactly: SipHash-1-3 with keys
+    /// `k0 = 0x7374_7265_616d_6375`, `k1 = 0x745f_7368_6172_6421` over the
+    /// bytes: the IP protocol number (6 or 17), then for the lower endpoint
+    /// and then the higher one, `4` and the 4 address octets (IPv4) or `6`
+    /// and the 16 address octets (IPv6), then the port, big-endian. Nothing
+    /// depends on the machine's byte order; the value never changes silently
+    /// (a test pins it).
     pub fn symmetric_hash(&self) -> u64 {
+        // Only byte strings go into the hasher (never `write_u16` and the
+        // like, whose bytes follow the machine's byte order), so the value
+        // is the same on every machine: `--shard K/N` depends on it.
         let mut h = SipHasher13::new_with_keys(0x7374_7265_616d_6375, 0x745f_7368_6172_6421);
-        h.write_u8(match self.proto {
+        h.write(&[match self.proto {
             Proto::Tcp => 6,
             Proto::Udp => 17,
-        });
+        }]);
         for ep in [&self.lo, &self.hi] {
             match ep.ip() {
                 IpAddr::V4(a) => {
-                    h.write_u8(4);
+                    h.write(&[4]);
                     h.write(&a.octets());
                 }
                 IpAddr::V6(a) => {
-                    h.write_u8(6);
+                    h.write(&[6]);
                     h.write(&a.octets());
                 }
             }
-            h.write_u16(ep.port());
+            h.write(&ep.port().to_be_bytes());
         }
         h.finish()
     }
@@ -222,7 +234,15 @@ mod tests {
         assert_eq!(k.symmetric_hash(), k.symmetric_hash());
         let other = t("192.0.2.1:1235", "198.51.100.2:80").canonical().0;
         assert_ne!(k.symmetric_hash(), other.symmetric_hash());
+        // The values themselves, byte order independent (computed once on
+        // a little-endian machine; a big-endian one must agree).
+        assert_eq!(k.symmetric_hash(), PINNED_V4);
+        let v6 = t("[2001:db8::1]:443", "[2001:db8::2]:51000").canonical().0;
+        assert_eq!(v6.symmetric_hash(), PINNED_V6);
     }
+
+    const PINNED_V4: u64 = 13_424_908_637_194_705_923;
+    const PINNED_V6: u64 = 6_899_711_315_184_770_681;
 
     proptest! {
         #[test]

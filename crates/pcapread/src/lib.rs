@@ -26,8 +26,10 @@
 //!
 //! Decoding: a [`Decoder`] turns each frame into a [`Segment`] or a [`Skip`]
 //! reason, walking link layers (Ethernet, 802.1Q/QinQ, PBB, MPLS, PPPoE, PPP,
-//! Cisco HDLC, Linux SLL/SLL2, BSD loopback, raw IP, NFLOG, IPoIB, ARCNET) and
-//! tunnels (GRE, ERSPAN, VXLAN, Geneve, Teredo, IP-in-IP), reassembling IP
+//! Cisco HDLC, Linux SLL/SLL2, BSD loopback, raw IP, NFLOG, IPoIB, ARCNET,
+//! IEEE 802.11 plain, with radiotap or with PPI: data frames, LLC/SNAP,
+//! A-MSDU) and tunnels (GRE, ERSPAN, VXLAN, Geneve, Teredo, IP-in-IP, GTPv1-U,
+//! GRE in UDP, AYIYA, CAPWAP data, Aruba GRE carrying 802.11), reassembling IP
 //! fragments in bounded memory ([`Defragmenter`]) and counting what it skipped
 //! ([`DecodeStats`]); see the [`decode`] module.
 //!
@@ -75,6 +77,7 @@ pub mod segment;
 pub mod source;
 mod transport;
 mod tunnel;
+mod wlan;
 
 pub use decode::{DecodeStats, Decoder, DecoderConfig};
 pub use defrag::{DefragConfig, DefragStats, Defragmenter};

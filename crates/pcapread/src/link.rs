@@ -75,6 +75,17 @@ pub(crate) enum Next {
     Ipoib,
     /// Linux ARCNET.
     Arcnet,
+    /// A radiotap header (802.11 follows).
+    Radiotap,
+    /// A PPI header.
+    Ppi,
+    /// An IEEE 802.11 frame; `padded`: its header is padded to 4 bytes.
+    Wlan {
+        /// Radiotap's "data padding" flag.
+        padded: bool,
+    },
+    /// An 802.11 A-MSDU body (the decoder reads its first subframe).
+    Amsdu,
 }
 
 /// The first thing in a frame of this link type, or `None` when unsupported.
@@ -94,6 +105,9 @@ pub(crate) fn first(link: LinkType) -> Option<Next> {
         LinkType::NFLOG => Next::Nflog,
         LinkType::IPOIB => Next::Ipoib,
         LinkType::ARCNET_LINUX => Next::Arcnet,
+        LinkType::IEEE802_11 => Next::Wlan { padded: false },
+        LinkType::IEEE802_11_RADIOTAP => Next::Radiotap,
+        LinkType::PPI => Next::Ppi,
         _ => return None,
     })
 }
@@ -161,6 +175,10 @@ pub(crate) fn read(next: Next, data: &[u8]) -> Result<Step<'_>, Skip> {
         Next::Nflog => nflog(data),
         Next::Ipoib => ipoib(data),
         Next::Arcnet => arcnet(data),
+        Next::Radiotap => crate::wlan::radiotap(data),
+        Next::Ppi => crate::wlan::ppi(data),
+        Next::Wlan { padded } => crate::wlan::frame(data, padded),
+        Next::Amsdu => crate::wlan::amsdu(data).map(|(s, _)| s),
         // IP is the decoder's job; reaching here is a caller bug, reported as
         // malformed rather than a panic.
         Next::Ip | Next::Ipv4 | Next::Ipv6 => Err(Skip::Malformed("link")),

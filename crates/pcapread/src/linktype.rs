@@ -27,6 +27,12 @@ impl LinkType {
     pub const C_HDLC: LinkType = LinkType(104);
     /// OpenBSD loopback (address family in network byte order).
     pub const LOOP: LinkType = LinkType(108);
+    /// IEEE 802.11 frames (no capture header).
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// Radiotap header, then an IEEE 802.11 frame.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
+    /// PPI (Per-Packet Information) header, then the frame of the link type it names.
+    pub const PPI: LinkType = LinkType(192);
     /// Linux cooked capture v1.
     pub const LINUX_SLL: LinkType = LinkType(113);
     /// ARCNET as seen on Linux.
@@ -53,6 +59,9 @@ impl LinkType {
             LinkType::PPP_ETHER => "ppp-ether",
             LinkType::C_HDLC => "chdlc",
             LinkType::LOOP => "loop",
+            LinkType::IEEE802_11 => "ieee802-11",
+            LinkType::IEEE802_11_RADIOTAP => "ieee802-11-radiotap",
+            LinkType::PPI => "ppi",
             LinkType::LINUX_SLL => "linux-sll",
             LinkType::ARCNET_LINUX => "arcnet-linux",
             LinkType::IPOIB => "ipoib",

@@ -20,6 +20,8 @@ use crate::stream::{
 };
 use crate::verify::VerifyMem;
 
+mod parked;
+
 /// Counters over the assembler's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssemblerStats {
@@ -44,6 +46,12 @@ pub struct AssemblerStats {
     /// Highest number of bytes the verify windows
     /// ([`AssemblerConfig::verify_window`]) held at once, origin records included.
     pub verify_bytes_high_water: usize,
+    /// Times a TCP connection went quiet for the idle timeout and was parked.
+    pub parked: u64,
+    /// Times a parked connection carried on.
+    pub resumed: u64,
+    /// Highest number of connections parked at once.
+    pub parked_high_water: usize,
 }
 
 impl AssemblerStats {
@@ -60,6 +68,9 @@ impl AssemblerStats {
         self.pages_high_water += other.pages_high_water;
         self.connections_high_water += other.connections_high_water;
         self.verify_bytes_high_water += other.verify_bytes_high_water;
+        self.parked += other.parked;
+        self.resumed += other.resumed;
+        self.parked_high_water += other.parked_high_water;
     }
 }
 
@@ -70,6 +81,10 @@ struct Conn<S> {
     halves: [Half; 2],
     stream: S,
     last_frame: u64,
+    /// Times it was parked and carried on.
+    resumptions: u32,
+    /// Longest quiet period before a resumption (ns).
+    longest_idle: u64,
 }
 
 /// What housekeeping reads of a connection, kept in a dense array beside the
@@ -93,6 +108,8 @@ struct Timing {
     /// halves after every TCP segment and every flush of the connection,
     /// the only places either changes.
     waiting: bool,
+    /// Quiet for the idle timeout: parked, waiting to carry on (see `parked`).
+    parked: bool,
 }
 
 impl<S> Conn<S> {
@@ -128,6 +145,8 @@ pub struct Assembler<F: StreamFactory> {
     recency: Recency,
     stats: AssemblerStats,
     clock: u64,
+    /// Connections parked right now.
+    parked: usize,
 }
 
 impl<F: StreamFactory> Assembler<F> {
@@ -147,6 +166,7 @@ impl<F: StreamFactory> Assembler<F> {
             recency: Recency::default(),
             stats: AssemblerStats::default(),
             clock: 0,
+            parked: 0,
         }
     }
 
@@ -168,6 +188,12 @@ impl<F: StreamFactory> Assembler<F> {
     /// Consume the assembler (call [`flush_all`](Self::flush_all) first) and return the factory.
     pub fn into_factory(self) -> F {
         self.factory
+    }
+
+    /// Connections parked right now (quiet for the idle timeout, waiting to
+    /// carry on; see [`AssemblerConfig::resume_window`]).
+    pub fn parked(&self) -> usize {
+        self.parked
     }
 
     /// Counters.
@@ -208,6 +234,7 @@ impl<F: StreamFactory> Assembler<F> {
             Some(&i) => i,
             None => self.create(key, side, seg),
         };
+        let idx = self.wake(idx, key, side, seg);
         let ended = self.timing[idx].ended;
         let reuse = match (&seg.transport, self.slots[idx].as_ref()) {
             (Transport::Tcp(t), Some(conn)) if t.flags.syn() => {
@@ -216,8 +243,13 @@ impl<F: StreamFactory> Assembler<F> {
                 let new_isn = h.isn().is_some_and(|isn| isn != t.seq);
                 let pure_syn = !t.flags.ack();
                 let established = conn.halves.iter().any(|h| h.has_data());
+                // A SYN-ACK on a live connection whose ACK acknowledges the
+                // peer's known bytes belongs to this connection (a stray or
+                // retried SYN-ACK): ACK evidence, not the new ISN, decides.
+                let peer = &conn.halves[dir.reverse().index()];
+                let other_conn = pure_syn || !peer.acknowledges_own(t.ack, self.cfg.max_window);
                 (ended.is_some() && (new_isn || (pure_syn && h.isn().is_none())))
-                    || (new_isn && established)
+                    || (new_isn && established && other_conn)
             }
             _ => false,
         };
@@ -265,6 +297,8 @@ impl<F: StreamFactory> Assembler<F> {
             halves: policies.map(Half::with_policy),
             stream,
             last_frame: seg.frame,
+            resumptions: 0,
+            longest_idle: 0,
         };
         let timing = Timing {
             last_ts: seg.ts,
@@ -366,7 +400,7 @@ impl<F: StreamFactory> Assembler<F> {
             h.on_syn(t.seq, &mut ctx);
         }
         if t.flags.ack() {
-            peer.on_peer_ack(t.ack);
+            peer.on_peer_ack(t.ack, &mut ctx);
         }
         let rst_ok = t.flags.rst() && rst_acceptable(h, t.seq);
         let data_seq = if t.flags.syn() {
@@ -375,7 +409,18 @@ impl<F: StreamFactory> Assembler<F> {
             t.seq
         };
         let has_payload = !seg.payload.is_empty() || seg.truncated > 0;
-        if has_payload || t.flags.fin() {
+        if has_payload && !t.flags.syn() {
+            h.pick_isn_by_data(t.seq, &mut ctx);
+        }
+        let probe = seg.payload.len() == 1
+            && seg.truncated == 0
+            && t.flags.ack()
+            && !t.flags.syn()
+            && !t.flags.fin()
+            && !t.flags.rst();
+        if probe && h.keep_alive(t.seq, &mut ctx) {
+            // Counted as a keep-alive; not data.
+        } else if has_payload || t.flags.fin() {
             let pkt = Pkt {
                 payload: seg.payload,
                 frame: seg.frame,
@@ -520,8 +565,10 @@ impl<F: StreamFactory> Assembler<F> {
         }
     }
 
-    /// Close connections with no packet since before `t`, and forget ended
-    /// connections whose linger time has passed by `t`. Each gets `complete`.
+    /// Close connections with no packet since before `t` (parked ones
+    /// included: this is an explicit close, it does not park), and forget
+    /// ended connections whose linger time has passed by `t`. Each gets
+    /// `complete`.
     pub fn close_older_than(&mut self, t: u64) {
         let linger = self.cfg.close_linger;
         self.complete_matching(|c| match c.ended {
@@ -532,28 +579,38 @@ impl<F: StreamFactory> Assembler<F> {
     }
 
     /// Apply the idle timeouts at packet time `now`: TCP connections idle for
-    /// `tcp_idle_timeout`, UDP flows idle for `udp_idle_timeout`, ended
-    /// connections past `close_linger`.
+    /// `tcp_idle_timeout` are parked, and complete once idle for
+    /// `tcp_idle_timeout + resume_window` (or sooner, past `max_parked`);
+    /// UDP flows idle for `udp_idle_timeout` and ended connections past
+    /// `close_linger` complete.
     pub fn expire(&mut self, now: u64) {
         let (tcp, udp, linger) = (
             self.cfg.tcp_idle_timeout,
             self.cfg.udp_idle_timeout,
             self.cfg.close_linger,
         );
+        // TCP connections quiet for the idle timeout are parked first (see
+        // `parked`) and complete once the resume window has passed too.
+        let tcp_done = tcp.saturating_add(self.resume_window());
         self.complete_matching(|c| {
-            let idle = if c.tcp { tcp } else { udp };
+            let idle = if c.tcp { tcp_done } else { udp };
             match c.ended {
                 Some(r) if c.ended_at.saturating_add(linger) < now => Some(r),
                 None if c.last_ts.saturating_add(idle) < now => Some(EndReason::IdleTimeout),
                 _ => None,
             }
         });
+        self.park_idle(now);
     }
 
     /// End of input: deliver everything past every hole and complete every
     /// connection (reason `EndOfInput`, or how it already ended).
     pub fn flush_all(&mut self) {
-        self.complete_matching(|c| Some(c.ended.unwrap_or(EndReason::EndOfInput)));
+        self.complete_matching(|c| match c.ended {
+            Some(r) => Some(r),
+            None if c.parked => Some(EndReason::IdleTimeout),
+            None => Some(EndReason::EndOfInput),
+        });
     }
 
     /// Complete every connection `pick` names a reason for, in order of first
@@ -616,7 +673,12 @@ impl<F: StreamFactory> Assembler<F> {
             s2c: s2c.ledger,
             last_frame: conn.last_frame,
             last_ts: self.timing[idx].last_ts,
+            idle_resumptions: conn.resumptions,
+            longest_idle: conn.longest_idle,
         };
+        if self.timing[idx].parked {
+            self.parked -= 1;
+        }
         self.timing[idx] = Timing::default();
         conn.stream.complete(&completion, &mut self.factory);
         self.table.swap_remove(&conn.info.key);
@@ -828,6 +890,9 @@ mod tests {
         let cfg = AssemblerConfig {
             tcp_idle_timeout: 1000,
             close_linger: 100,
+            // Idle connections complete at the timeout (no parking): this
+            // test follows slots through completion and reuse.
+            resume_window: 0,
             ..AssemblerConfig::default()
         };
         let mut asm = Assembler::new(cfg, Recs::default());

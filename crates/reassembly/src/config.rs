@@ -35,9 +35,40 @@ pub struct AssemblerConfig {
     /// Data further than this many bytes beyond the next expected byte is counted
     /// as out of window instead of buffered.
     pub max_window: u64,
-    /// How long a TCP connection may be idle before `close_older_than` closes it
-    /// (used by [`Assembler::expire`](crate::Assembler::expire)).
+    /// How long a TCP connection may be idle before
+    /// [`Assembler::expire`](crate::Assembler::expire) parks it (see
+    /// `resume_window`): everything it holds is delivered past any holes and
+    /// its pages are released, but it keeps its stream, so a connection that
+    /// carries on where it stopped stays one flow.
     pub tcp_idle_timeout: u64,
+    /// How long a parked TCP connection (one idle for `tcp_idle_timeout`)
+    /// waits, beyond that timeout, for a packet that continues it before it
+    /// completes with [`EndReason::IdleTimeout`](crate::EndReason::IdleTimeout).
+    /// A packet continues it when it is not a SYN and its sequence number is
+    /// the next one its direction expects, one before it (a keep-alive) or up
+    /// to 4 MiB past it (bytes the capture lost; at most `max_window`), or when it acknowledges exactly the peer's
+    /// next sequence number; any other packet on the same addresses and ports
+    /// completes the parked connection and starts a new flow.
+    ///
+    /// Default 2 hours: TCP keep-alives are sent after 2 hours of silence by
+    /// default (Linux `tcp_keepalive_time`, Windows `KeepAliveTime`), so an
+    /// otherwise quiet connection kept open by them still comes back within
+    /// `tcp_idle_timeout + resume_window` (2 h 5 min); application-level
+    /// idle limits (Kafka's 10 minutes, XMPP and TLS session pings) are far
+    /// shorter. 0 turns parking off: idle connections complete at
+    /// `tcp_idle_timeout`.
+    pub resume_window: u64,
+    /// Parked connections kept at once; past it the one parked longest ago
+    /// (earliest last packet) completes first. A parked connection holds no
+    /// pages and no verify window (bytes its stream asked to keep stay): it
+    /// costs what any idle connection costs — its table entry and two
+    /// direction states, about 1 KiB (each listed gap adds 16 bytes, up to
+    /// `max_gaps_listed` per direction), plus its [`Stream`](crate::Stream)
+    /// (the engine's sink streams: about 0.5 KiB). Parked connections also
+    /// count in `max_connections`. Default 65536: at most about 64 MiB of
+    /// assembler memory (plus the streams) per assembler for parked
+    /// connections. 0 turns parking off.
+    pub max_parked: usize,
     /// How long a UDP flow may be idle.
     pub udp_idle_timeout: u64,
     /// How long a connection closed by FIN or RST is remembered, so late
@@ -82,6 +113,8 @@ impl Default for AssemblerConfig {
             midstream_window: 8,
             max_window: 1 << 30,
             tcp_idle_timeout: 300 * 1_000_000_000,
+            resume_window: 2 * 3600 * 1_000_000_000,
+            max_parked: 1 << 16,
             udp_idle_timeout: 60 * 1_000_000_000,
             close_linger: 30 * 1_000_000_000,
             max_gaps_listed: 1024,

@@ -1,10 +1,12 @@
 //! The byte ledger: where every captured payload byte of one direction went.
 //!
 //! Invariant (checked by [`Ledger::balanced`]): once nothing is buffered,
-//! `captured == delivered + duplicate + overlap_lost + out_of_window + after_close + evicted`.
+//! `captured == delivered + duplicate + overlap_lost + out_of_window + after_close + evicted + keep_alive`.
 //! While data is queued, the difference is exactly the buffered bytes.
 //! Missing bytes (never captured) are not in `captured`; they are the [`Gap`]s.
-//! `conflicts` counts differing overlaps (events, not bytes) and is not in the balance.
+//! `conflicts` counts differing overlaps and `ignored_syns` SYNs whose initial
+//! sequence number the peer never confirmed (events, not bytes): neither is in
+//! the balance.
 
 /// A range of the sender's byte stream that was never delivered because it was
 /// not captured. `offset` counts from the stream's first byte, missing bytes included.
@@ -39,6 +41,12 @@ pub struct Ledger {
     pub after_close: u64,
     /// Bytes thrown away to respect a memory cap.
     pub evicted: u64,
+    /// Bytes of keep-alive probes: one-byte segments that re-send the last
+    /// byte the sender already sent (Wireshark's "TCP Keep-Alive": sequence
+    /// number one before the next, no SYN/FIN/RST), or, while the start of a
+    /// direction picked up midstream is undecided, that re-send a byte the
+    /// peer's latest ACK already covered. Counted, never delivered.
+    pub keep_alive: u64,
     /// Total bytes missing (sum of all gaps, including those past `max_gaps`).
     pub missing: u64,
     /// Gaps in stream order (at most the configured number; `missing` counts all).
@@ -53,6 +61,12 @@ pub struct Ledger {
     /// [`Stream::conflict`](crate::Stream::conflict). A count of events, not
     /// bytes: not part of the balance (their bytes are in `overlap_lost`).
     pub conflicts: u64,
+    /// SYNs (or SYN-ACKs) of this direction ignored because their initial
+    /// sequence number was not the one the peer's ACKs (or this direction's
+    /// own data) confirmed: a retrying server's or a middlebox's extra
+    /// SYN-ACKs, a stray SYN-ACK after the handshake. A count of events, not
+    /// bytes: not part of the balance.
+    pub ignored_syns: u64,
 }
 
 impl Ledger {
@@ -66,6 +80,7 @@ impl Ledger {
                 + self.out_of_window
                 + self.after_close
                 + self.evicted
+                + self.keep_alive
                 + self.buffered
     }
 

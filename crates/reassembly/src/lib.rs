@@ -26,6 +26,24 @@
 //! [`Assembler::factory`] or [`Assembler::into_factory`]. See [`stream`] for
 //! the details.
 //!
+//! ## Connections that go quiet
+//! A TCP connection without packets for [`AssemblerConfig::tcp_idle_timeout`]
+//! (300 s) is *parked* by [`Assembler::expire`], not completed: what it holds
+//! is delivered past any holes, its pages and verify window are released,
+//! and its stream gets [`Stream::parked`]. A later packet that continues it
+//! (the next sequence number of its direction, a keep-alive one before it, a
+//! little past it, or an ACK of exactly the peer's next byte) wakes it: the
+//! same stream carries on, one continuous byte stream per direction, and
+//! [`Completion::idle_resumptions`] / [`Completion::longest_idle`] say so in
+//! the end. Any other packet on its addresses and ports completes it
+//! ([`EndReason::IdleTimeout`]) and starts a new connection. A parked
+//! connection completes the same way after a further
+//! [`AssemblerConfig::resume_window`] (2 hours), when more than
+//! [`AssemblerConfig::max_parked`] are parked (oldest first), or at the end
+//! of input. UDP flows are not parked: they complete after
+//! [`AssemblerConfig::udp_idle_timeout`], as a datagram carries nothing that
+//! tells a continuation from a new exchange on the same ports.
+//!
 //! ## Example
 //! ```
 //! use reassembly::{Assembler, AssemblerConfig, Completion, EndReason, ScatterGather, Stream, StreamFactory, StreamInfo};

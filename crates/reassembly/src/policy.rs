@@ -25,15 +25,15 @@
 //!
 //! | new start, new end   | first | last | bsd | bsd-right | linux | old-linux | solaris | old-solaris | hpux10 | hpux11 | irix | macos | windows | vista | windows2k3 |
 //! |----------------------|-------|------|-----|-----------|-------|-----------|---------|-------------|--------|--------|------|-------|---------|-------|------------|
-//! | before, before       | O     | N    | N   | O         | N     | N         | O       | O           | N      | O      | N    | N     | N       | O     | N          |
-//! | before, same         | O     | N    | N   | O         | N     | N         | N       | O           | N      | N      | N    | N     | N       | O     | N          |
-//! | before, after        | O     | N    | N   | O         | N     | N         | N       | O           | N      | N      | N    | N     | N       | O     | N          |
+//! | before, before       | O     | N    | N   | N         | N     | N         | O       | O           | N      | O      | N    | N     | N       | O     | N          |
+//! | before, same         | O     | N    | N   | N         | N     | N         | N       | N           | N      | N      | N    | N     | N       | O     | N          |
+//! | before, after        | O     | N    | N   | N         | N     | N         | N       | N           | N      | N      | N    | N     | N       | O     | N          |
 //! | same, before         | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
-//! | same, same           | O     | N    | O   | O         | O     | N         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
-//! | same, after          | O     | N    | O   | O         | N     | N         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
+//! | same, same           | O     | N    | O   | O         | O     | N         | N       | N           | O      | N      | O    | O     | O       | O     | O          |
+//! | same, after          | O     | N    | O   | O         | N     | N         | N       | N           | O      | N      | O    | O     | O       | O     | O          |
 //! | after, before        | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
 //! | after, same          | O     | N    | O   | O         | O     | O         | O       | O           | O      | O      | O    | O     | O       | O     | O          |
-//! | after, after         | O     | N    | O   | O         | O     | O         | N       | O           | O      | N      | O    | O     | O       | O     | O          |
+//! | after, after         | O     | N    | O   | O         | O     | O         | N       | N           | O      | N      | O    | O     | O       | O     | O          |
 //!
 //! (A unit test checks that this table and the one the code uses agree.)
 //!
@@ -43,15 +43,14 @@
 //! same policy names), read from its source; Suricata in turn implements Novak
 //! & Sturges' target-based policies. Six rules cover the fifteen names:
 //!
-//! - **first** (`first`, `vista`, `bsd-right`, `old-solaris`): the stored bytes
-//!   always win. `first` is what tshark and Zeek do. Suricata has no branch for
-//!   Vista, BSD-right or old Solaris in its overlap code, so they keep the stored
-//!   bytes there too (Novak & Sturges describe a separate BSD-right behaviour,
-//!   HP JetDirect, that Suricata does not model; neither do we).
+//! - **first** (`first`, `vista`): the stored bytes always win. `first` is
+//!   what tshark and Zeek do. Suricata's overlap code has no branch for Vista,
+//!   so it keeps the stored bytes there.
 //! - **last** (`last`): the new bytes always win (tcpflow; Novak & Sturges
 //!   found Cisco IOS behaves this way).
-//! - **bsd** (`bsd`, `hpux10`, `irix`, `macos`, `windows`, `windows2k3`): a new
-//!   segment that starts before the stored one wins; otherwise the stored one
+//! - **bsd** (`bsd`, `bsd-right`, `hpux10`, `irix`, `macos`, `windows`,
+//!   `windows2k3`): a new segment that starts before the stored one wins;
+//!   otherwise the stored one
 //!   (4.4BSD `tcp_reass`: the new segment is trimmed by the queued segment at or
 //!   before its start, and trims the queued segments that start after it).
 //! - **linux** (`linux`): as bsd, and also when both start together and the new
@@ -60,9 +59,18 @@
 //!   and end together (the suricata-verify test
 //!   `eve-overlap-payload-02-policy-oldlinux` expects the second of two
 //!   same-range segments to win under old-linux).
-//! - **solaris** (`solaris`, `hpux11`): the new segment wins when it ends after
-//!   the stored one, or ends with it and starts at or before it — but not when
-//!   it starts before and also ends before the stored one's end.
+//! - **solaris** (`solaris`, `old-solaris`, `hpux11`): the new segment wins
+//!   when it ends after the stored one, or ends with it and starts at or before
+//!   it — but not when it starts before and also ends before the stored one's
+//!   end.
+//!
+//! `bsd-right` and `old-solaris` are names Suricata accepts and maps before
+//! reassembly: `StreamTcpSetOSPolicy` (src/stream-tcp.c) turns them into `bsd`
+//! and `solaris`, which is why its overlap code has no branch of its own for
+//! them. They decide the same way here. (Novak & Sturges describe a separate
+//! BSD-right behaviour, HP JetDirect, that Suricata does not model; neither do
+//! we. Suricata's IP defragmenter does treat the two names differently; that is
+//! not TCP overlap.)
 //!
 //! Suricata compares against the original extent of each stored segment, we
 //! against its current (trimmed) extent; the two can differ only when three or
@@ -208,7 +216,7 @@ pub enum OverlapPolicy {
     OldLinux,
     /// Solaris: the new segment wins when it ends at or after the stored one.
     Solaris,
-    /// Suricata's `old-solaris` name; decides as [`Bsd`](Self::Bsd).
+    /// Suricata's `old-solaris` name; decides as [`Solaris`](Self::Solaris).
     OldSolaris,
     /// HP-UX 10: decides as [`Bsd`](Self::Bsd).
     Hpux10,
@@ -237,11 +245,11 @@ const TABLE: [[Winner; 9]; 15] = [
     [O, O, O, O, O, O, O, O, O], // first
     [N, N, N, N, N, N, N, N, N], // last
     [N, N, N, O, O, O, O, O, O], // bsd
-    [O, O, O, O, O, O, O, O, O], // bsd-right
+    [N, N, N, O, O, O, O, O, O], // bsd-right
     [N, N, N, O, O, N, O, O, O], // linux
     [N, N, N, O, N, N, O, O, O], // old-linux
     [O, N, N, O, N, N, O, O, N], // solaris
-    [O, O, O, O, O, O, O, O, O], // old-solaris
+    [O, N, N, O, N, N, O, O, N], // old-solaris
     [N, N, N, O, O, O, O, O, O], // hpux10
     [O, N, N, O, N, N, O, O, N], // hpux11
     [N, N, N, O, O, O, O, O, O], // irix
@@ -389,12 +397,12 @@ mod tests {
             let rule = |new: bool| if new { Winner::New } else { Winner::Old };
             for p in OverlapPolicy::ALL {
                 let want = match p {
-                    First | Vista | BsdRight | OldSolaris => Winner::Old,
+                    First | Vista => Winner::Old,
                     Last => Winner::New,
-                    Bsd | Hpux10 | Irix | Macos | Windows | Windows2k3 => rule(bsd),
+                    Bsd | BsdRight | Hpux10 | Irix | Macos | Windows | Windows2k3 => rule(bsd),
                     Linux => rule(linux),
                     OldLinux => rule(old_linux),
-                    Solaris | Hpux11 => rule(solaris),
+                    Solaris | OldSolaris | Hpux11 => rule(solaris),
                 };
                 assert_eq!(p.decide(s), want, "{p} at {s}");
             }

@@ -23,6 +23,9 @@
 //!    end of its direction).
 //!    [`Stream::conflict`] whenever a segment's bytes differ from bytes held for
 //!    the same offsets (before the bytes of that segment are delivered).
+//!    [`Stream::parked`] when a TCP connection goes quiet for the idle
+//!    timeout; if it later carries on where it stopped, steps 2 and 3 simply
+//!    go on (see [`AssemblerConfig::resume_window`](crate::AssemblerConfig::resume_window)).
 //! 4. [`Stream::complete`] exactly once, with the reason and both ledgers. No
 //!    call follows it: whatever the stream wants to keep must be handed to the
 //!    context by then.
@@ -85,7 +88,12 @@ pub enum EndReason {
     EndOfInput,
     /// The connection table was full and this connection was the least recently active.
     Evicted,
-    /// A new connection reused the same addresses and ports (a SYN with a new ISN).
+    /// A new connection reused the same addresses and ports: a SYN with a
+    /// new ISN after this connection ended, a pure SYN with a new ISN once
+    /// data flowed, or a SYN-ACK whose ACK acknowledges nothing this
+    /// connection's client sent. (A SYN-ACK whose ACK fits this connection is
+    /// one of its own, chosen or ignored by ACK evidence:
+    /// [`Ledger::ignored_syns`](crate::Ledger::ignored_syns).)
     Reused,
 }
 
@@ -168,6 +176,13 @@ pub struct Completion {
     pub last_frame: u64,
     /// Timestamp of the last packet (ns).
     pub last_ts: u64,
+    /// Times the connection went quiet past the idle timeout, was parked and
+    /// then carried on (see [`AssemblerConfig::resume_window`](crate::AssemblerConfig::resume_window)).
+    pub idle_resumptions: u32,
+    /// The longest of those quiet periods (ns of packet time between the last
+    /// packet before it and the packet that resumed the connection); 0 when
+    /// it never resumed.
+    pub longest_idle: u64,
 }
 
 impl Completion {
@@ -207,6 +222,14 @@ pub trait Stream {
     /// conflict says which version the stream keeps. Called before the bytes
     /// of that segment are delivered. The default ignores it.
     fn conflict(&mut self, _conflict: &Conflict, _ctx: &mut Self::Context) {}
+
+    /// The connection went quiet for the idle timeout and is parked: every
+    /// byte it held was delivered (past any holes), its pages are released,
+    /// and it waits for a packet that continues it (then `reassembled`
+    /// carries on where it stopped, one continuous stream) or for its
+    /// completion. A good moment to release what the stream holds for output
+    /// (open files, buffers). The default does nothing.
+    fn parked(&mut self, _ctx: &mut Self::Context) {}
 
     /// The connection ended; called exactly once, last.
     fn complete(&mut self, completion: &Completion, ctx: &mut Self::Context);

@@ -161,9 +161,20 @@ fn test_snaplen_skip_stops_at_queued_bytes_after_a_late_syn() {
         .recv_timeout(std::time::Duration::from_secs(30))
         .expect("the assembler hangs (or panicked)");
     let l = &l;
-    assert!(got.starts_with(&[b'a'; 995]), "{l:?}");
-    // The queued chunk is delivered (its head once), not skipped.
-    assert!(got.contains(&b'b'), "{l:?}");
+    // Offsets from the SYN's data (isn + 1): 'a' at [0, 995), its snaplen cut
+    // [995, 1990); 'b' at [1837, 2110), its cut [2110, 2383), then its FIN.
+    // The queued 'b' chunk is delivered whole (not skipped); the holes before
+    // and after it are gaps; 'c', past the FIN, comes after the close.
+    let want: Vec<u8> = [vec![b'a'; 995], vec![b'b'; 273]].concat();
+    assert_eq!(got, want, "{l:?}");
+    let gaps: Vec<(u64, u64)> = l.gaps.iter().map(|g| (g.offset, g.len)).collect();
+    assert_eq!(gaps, [(995, 1837 - 995), (2110, 273)], "{l:?}");
+    assert_eq!(l.missing, (1837 - 995) + 273, "{l:?}");
+    assert_eq!(
+        (l.captured, l.delivered, l.after_close),
+        (995 + 273 + 273, 995 + 273, 273),
+        "{l:?}"
+    );
     assert!(l.balanced(), "{l:?}");
 }
 

@@ -1,7 +1,8 @@
 //! Property tests against a naive byte-array model: random streams cut into
 //! segments, shuffled, duplicated and partly re-sent, across the 2^32 wrap;
 //! overlapping segments with different bytes under every overlap policy,
-//! compared with a byte array that applies the same decision table.
+//! compared with a byte array that applies its own statement of each policy's
+//! rule (not the library's decision table).
 
 #![allow(clippy::unwrap_used)]
 
@@ -212,6 +213,35 @@ fn simple_model(policy: OverlapPolicy, len: usize, segs: &[(usize, Vec<u8>)]) ->
     bytes
 }
 
+/// The model's own statement of each policy, written from the target-based
+/// reassembly semantics (Novak & Sturges 2007, as Suricata implements them),
+/// not from the library's table: does the receiver keep the new copy of the
+/// bytes a new segment `[ns, ne)` shares with a stored segment `[os, oe)`?
+/// (The winner keeps every shared byte of that pair.)
+///
+/// - first, vista: never; what the receiver holds stays.
+/// - last: always.
+/// - bsd and the stacks that behave like it (hpux10, irix, macos, windows,
+///   windows2k3; `bsd-right` is Suricata's other name for bsd): only a segment
+///   that begins earlier than the stored one replaces it.
+/// - linux: as bsd; also a segment that begins at the same byte and reaches
+///   further than the stored one.
+/// - old-linux: as linux; also one that begins and ends with the stored one.
+/// - solaris (and hpux11; `old-solaris` is Suricata's other name for it): a
+///   segment that reaches further than the stored one, or ends at the same
+///   byte and begins no later.
+fn receiver_keeps_new(policy: OverlapPolicy, ns: usize, ne: usize, os: usize, oe: usize) -> bool {
+    use OverlapPolicy::*;
+    match policy {
+        First | Vista => false,
+        Last => true,
+        Bsd | BsdRight | Hpux10 | Irix | Macos | Windows | Windows2k3 => ns < os,
+        Linux => ns < os || (ns == os && ne > oe),
+        OldLinux => ns < os || (ns == os && ne >= oe),
+        Solaris | OldSolaris | Hpux11 => ne > oe || (ne == oe && ns <= os),
+    }
+}
+
 /// A conflict as the model sees it: (offset, len, old frame, new frame,
 /// winner, shape); no shape when the old bytes had been delivered.
 type ModelConflict = (u64, u64, u64, u64, Winner, Option<Overlap>);
@@ -220,8 +250,9 @@ type ModelConflict = (u64, u64, u64, u64, Winner, Option<Overlap>);
 /// final remembers the arrival it came from; a stored segment is a maximal run
 /// of such bytes from one arrival. Each arrival, in order: bytes before the
 /// delivery point are old and ignored; for every stored segment it overlaps
-/// whose overlapping bytes differ, the policy's table decides who takes all of
-/// them (a conflict); bytes over no stored byte are taken. Then the delivery
+/// whose overlapping bytes differ, the model's own rule
+/// ([`receiver_keeps_new`]) decides who takes all of them (a conflict); bytes
+/// over no stored byte are taken. Then the delivery
 /// point moves past every known byte. Arrival `j` is frame `first_frame + j`.
 ///
 /// With `verify` (an unbounded verify window), bytes before the delivery point
@@ -287,7 +318,11 @@ fn model(
             let differ = (x..y).any(|q| bytes[q].map(|b| b.0) != Some(data[q - a]));
             let winner = if differ {
                 let shape = Overlap::of(a as u64, e as u64, c as u64, d as u64);
-                let w = policy.decide(shape);
+                let w = if receiver_keeps_new(policy, a, e, c, d) {
+                    Winner::New
+                } else {
+                    Winner::Old
+                };
                 conflicts.push((
                     x as u64,
                     (y - x) as u64,

@@ -22,15 +22,15 @@ const S2C: Dir = Dir::ServerToClient;
 /// each policy in `OverlapPolicy::ALL` order — first last bsd bsd-right linux
 /// old-linux solaris old-solaris hpux10 hpux11 irix macos windows vista windows2k3.
 const TABLE: [((Rel, Rel), &str); 9] = [
-    ((Rel::Before, Rel::Before), "ONNONNOONONNNON"),
-    ((Rel::Before, Rel::Same), "ONNONNNONNNNNON"),
-    ((Rel::Before, Rel::After), "ONNONNNONNNNNON"),
+    ((Rel::Before, Rel::Before), "ONNNNNOONONNNON"),
+    ((Rel::Before, Rel::Same), "ONNNNNNNNNNNNON"),
+    ((Rel::Before, Rel::After), "ONNNNNNNNNNNNON"),
     ((Rel::Same, Rel::Before), "ONOOOOOOOOOOOOO"),
-    ((Rel::Same, Rel::Same), "ONOOONNOONOOOOO"),
-    ((Rel::Same, Rel::After), "ONOONNNOONOOOOO"),
+    ((Rel::Same, Rel::Same), "ONOOONNNONOOOOO"),
+    ((Rel::Same, Rel::After), "ONOONNNNONOOOOO"),
     ((Rel::After, Rel::Before), "ONOOOOOOOOOOOOO"),
     ((Rel::After, Rel::Same), "ONOOOOOOOOOOOOO"),
-    ((Rel::After, Rel::After), "ONOOOONOONOOOOO"),
+    ((Rel::After, Rel::After), "ONOOOONNONOOOOO"),
 ];
 
 fn expected_winner(policy: OverlapPolicy, start: Rel, end: Rel) -> Winner {
@@ -183,15 +183,15 @@ fn test_novak_style_six_segments() {
     pkts.extend(segs.iter().map(|(o, b)| at(isn, *o, b)));
     use OverlapPolicy::*;
     let classes: [(&[OverlapPolicy], &str); 6] = [
-        (&[First, Vista, BsdRight, OldSolaris], "Z111422223333"),
+        (&[First, Vista], "Z111422223333"),
         (&[Last], "Z444446625555"),
         (
-            &[Bsd, Hpux10, Irix, Macos, Windows, Windows2k3],
+            &[Bsd, BsdRight, Hpux10, Irix, Macos, Windows, Windows2k3],
             "Z111442223333",
         ),
         (&[Linux], "Z444442223333"),
         (&[OldLinux], "Z444442225555"),
-        (&[Solaris, Hpux11], "Z444422225555"),
+        (&[Solaris, OldSolaris, Hpux11], "Z444422225555"),
     ];
     let mut seen = 0;
     for (policies, want) in classes {
@@ -206,6 +206,66 @@ fn test_novak_style_six_segments() {
         }
     }
     assert_eq!(seen, OverlapPolicy::ALL.len());
+}
+
+/// Suricata's `bsd-right` and `old-solaris` are names for `bsd` and `solaris`:
+/// Suricata maps them before reassembly (`StreamTcpSetOSPolicy`), so its
+/// overlap code never sees them. The shapes where that changes the stream
+/// compared with keeping the stored bytes (`first`): a new segment that starts
+/// before the stored one (bsd-right and old-solaris take the new bytes), and
+/// one that starts with it and ends after it (old-solaris takes the new bytes,
+/// bsd-right keeps the stored ones, as bsd does). Stored `o` at [10, 20),
+/// then the new `n`, then the filler `f` from 0.
+#[test]
+fn test_suricata_aliases_decide_as_bsd_and_solaris() {
+    use OverlapPolicy::*;
+    // (new start, new end, the stream under each policy)
+    type Case = (u32, u32, &'static [(OverlapPolicy, &'static str)]);
+    let cases: [Case; 2] = [
+        // Starts before, ends after: [8, 22).
+        (
+            8,
+            22,
+            &[
+                (First, "ffffffffnnoooooooooonn"),
+                (Bsd, "ffffffffnnnnnnnnnnnnnn"),
+                (BsdRight, "ffffffffnnnnnnnnnnnnnn"),
+                (Solaris, "ffffffffnnnnnnnnnnnnnn"),
+                (OldSolaris, "ffffffffnnnnnnnnnnnnnn"),
+            ],
+        ),
+        // Same start, ends after: [10, 22).
+        (
+            10,
+            22,
+            &[
+                (First, "ffffffffffoooooooooonn"),
+                (Bsd, "ffffffffffoooooooooonn"),
+                (BsdRight, "ffffffffffoooooooooonn"),
+                (Solaris, "ffffffffffnnnnnnnnnnnn"),
+                (OldSolaris, "ffffffffffnnnnnnnnnnnn"),
+            ],
+        ),
+    ];
+    for isn in [3000u32, 0xFFFF_FFF8] {
+        for (ns, ne, want) in cases {
+            for &(policy, want) in want {
+                let mut pkts = handshake(isn, 7);
+                pkts.push(at(isn, 10, &[b'o'; 10]));
+                pkts.push(at(isn, ns, &vec![b'n'; (ne - ns) as usize]));
+                pkts.push(at(isn, 0, &vec![b'f'; ns as usize]));
+                let r = run_with(cfg(policy), &pkts);
+                let r = &r[0];
+                let what = format!("{policy} new [{ns}, {ne}) isn {isn:#x}");
+                assert_eq!(String::from_utf8(r.bytes(C2S)).unwrap(), want, "{what}");
+                let got = conflicts(r, C2S);
+                assert_eq!(got.len(), 1, "{what}");
+                let new_won = want.as_bytes()[10] == b'n';
+                assert_eq!(got[0].winner == Winner::New, new_won, "{what}");
+                assert_eq!(got[0].policy, policy, "{what}");
+            }
+        }
+    }
 }
 
 #[test]

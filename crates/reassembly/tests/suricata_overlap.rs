@@ -26,9 +26,9 @@
 mod common;
 
 use common::{Factory, Record};
-use pcapread::{CaptureReader, Decoder, DecoderConfig};
+use pcapread::{CaptureReader, Decoder, DecoderConfig, Frame};
 use reassembly::{
-    Assembler, AssemblerConfig, ConflictReason, Dir, OverlapPolicy, PolicyMap, Winner,
+    Assembler, AssemblerConfig, ConflictReason, Dir, OverlapPolicy, PolicyMap, Rel, Winner,
 };
 
 const DIR: &str = concat!(
@@ -36,6 +36,63 @@ const DIR: &str = concat!(
     "/../../testdata/corpus/suricata-verify"
 );
 const C2S: Dir = Dir::ClientToServer;
+
+/// Reassemble a capture with frames `swap.0` and `swap.1` exchanged, skipping
+/// frames numbered in `skip` (a copy of each frame is taken first).
+fn reassemble_swapped(
+    pcap: &str,
+    cfg: AssemblerConfig,
+    skip: &[u64],
+    swap: (u64, u64),
+) -> Vec<Record> {
+    let mut reader = CaptureReader::open(format!("{DIR}/{pcap}")).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = reader.next_frame().unwrap() {
+        frames.push((
+            f.number,
+            f.input,
+            f.file_offset,
+            f.ts,
+            f.origlen,
+            f.link_type,
+            f.data.to_vec(),
+        ));
+    }
+    let mut dec = Decoder::new(DecoderConfig::default());
+    let mut asm = Assembler::new(cfg, Factory::default());
+    let order = frames
+        .iter()
+        .map(|f| f.0)
+        .filter(|n| !skip.contains(n))
+        .map(|n| {
+            if n == swap.0 {
+                swap.1
+            } else if n == swap.1 {
+                swap.0
+            } else {
+                n
+            }
+        });
+    for n in order {
+        let (number, input, file_offset, ts, origlen, link_type, data) =
+            frames.iter().find(|f| f.0 == n).unwrap();
+        let frame = Frame {
+            number: *number,
+            input: *input,
+            file_offset: *file_offset,
+            ts: *ts,
+            caplen: data.len() as u32,
+            origlen: *origlen,
+            link_type: *link_type,
+            data,
+        };
+        let seg = dec.decode(&frame).unwrap();
+        asm.assemble(&seg);
+    }
+    asm.flush_all();
+    assert_eq!(asm.pages_in_use(), 0);
+    asm.into_factory().streams
+}
 
 /// Reassemble a capture, skipping frames numbered in `skip`.
 fn reassemble(pcap: &str, cfg: AssemblerConfig, factory: Factory, skip: &[u64]) -> Vec<Record> {
@@ -177,11 +234,13 @@ fn eve_overlap_payload_01_held_data_follows_policy() {
             HANDSHAKE,
         );
         let r = &r[0];
+        // (same, same): old-solaris decides as solaris, the name Suricata maps it to.
         let new_wins = matches!(
             policy,
             OverlapPolicy::Last
                 | OverlapPolicy::OldLinux
                 | OverlapPolicy::Solaris
+                | OverlapPolicy::OldSolaris
                 | OverlapPolicy::Hpux11
         );
         let want: &[u8] = if new_wins { b"EVIL" } else { b"GOOD" };
@@ -275,6 +334,42 @@ fn eve_overlap_payload_04_partial_overlap() {
         assert_eq!(
             (c.stream_offset, c.len, c.winner, c.reason),
             (1, 3, Winner::Old, ConflictReason::Delivered)
+        );
+    }
+}
+
+/// The `-04` capture with its two data packets swapped: "XXX" (seq 3, frame 6)
+/// is held first, then "GOOD" (seq 2, frame 5) starts before it and ends with
+/// it (before, same). Every policy except `first` and `vista` (which keep the
+/// stored bytes) takes the new bytes here; Suricata's `bsd-right` and
+/// `old-solaris` are its names for `bsd` and `solaris` (it maps them before
+/// reassembly), so they take them too.
+#[test]
+fn eve_overlap_payload_04_swapped_new_segment_starts_before() {
+    let pcap = "eve-overlap-payload-04-partial-overlap/tcp-overlap2.pcap";
+    for &policy in OverlapPolicy::ALL {
+        let r = reassemble_swapped(pcap, cfg(policy), HANDSHAKE, (5, 6));
+        assert_eq!(r.len(), 1, "{policy}");
+        let r = &r[0];
+        let old_wins = matches!(policy, OverlapPolicy::First | OverlapPolicy::Vista);
+        let want: &[u8] = if old_wins { b"GXXX" } else { b"GOOD" };
+        assert_eq!(r.bytes(C2S), want, "{policy}");
+        assert_eq!(r.conflicts.len(), 1, "{policy}");
+        let c = r.conflicts[0].0;
+        assert_eq!(
+            (c.stream_offset, c.len, c.old_frame, c.new_frame),
+            (1, 3, 6, 5),
+            "{policy}"
+        );
+        assert_eq!(
+            (&c.old_bytes[..], &c.new_bytes[..]),
+            (&b"XXX"[..], &b"OOD"[..])
+        );
+        assert_eq!(c.winner == Winner::Old, old_wins, "{policy}");
+        assert_eq!(
+            c.reason.shape().map(|s| (s.start, s.end)),
+            Some((Rel::Before, Rel::Same)),
+            "{policy}"
         );
     }
 }

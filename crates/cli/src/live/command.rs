@@ -16,10 +16,6 @@
 //! lists only the flows written in full, and [`run`] returns a
 //! [`Stopped`](crate::output::Stopped) error.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
-use anyhow::Context as _;
 use engine::Input;
 use pcapread::LinkType;
 
@@ -55,15 +51,11 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
     let mut job = cmd.job.clone();
     // No progress bar: a port has no length.
     job.progress = false;
-    let signal = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal asks for a clean stop; a second one, while the
-        // flush is running, exits at once with status 130 (the shell's code
-        // for an interrupted command).
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&signal))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&signal)))
-            .context("installing the SIGINT/SIGTERM handler")?;
-    }
+    // The first signal asks for a clean stop; a second one, while the
+    // flush is running, exits at once with status 130.
+    let signal = crate::interrupt::install()?;
+    // The capture's own stop control watches the flag, not the engine.
+    job.interrupt = None;
     let workers = job.engine.threads;
     let started = |p: &PortSummary| {
         if !quiet {

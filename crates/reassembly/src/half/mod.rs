@@ -35,12 +35,20 @@
 //!   the delivered bytes still held (the verify window, the kept bytes);
 //! - `deliver`: the scatter-gather handed to the stream (kept bytes, packet
 //!   bytes, contiguous queued chunks), the bytes it asks to keep, holes
-//!   skipped (flushes, snaplen cuts) and the end of the direction.
+//!   skipped (flushes, snaplen cuts) and the end of the direction;
+//! - `isn`: which initial sequence number is real when SYNs of this direction
+//!   disagree (candidates picked by the peer's ACK or by this direction's data);
+//! - `keepalive`: one-byte keep-alive probes, counted and never delivered;
+//! - `park`: a direction whose connection went quiet — delivered past its
+//!   holes, memory released, and the sequence number that continues it.
 //!
 //! The seams are not walls: placing bytes delivers them when they are in order
 //! and skips the oldest hole at a memory cap, and delivery drains the queue.
 
 mod deliver;
+mod isn;
+mod keepalive;
+mod park;
 mod queue;
 mod retransmit;
 
@@ -147,6 +155,16 @@ pub(crate) struct Half {
     next_off: u64,
     /// Where the peer's ACKs say this direction starts, before anything of it was seen.
     hint_seq: Option<u32>,
+    /// The peer's latest acknowledgment number (of this direction's bytes).
+    peer_ack: Option<u32>,
+    /// Sequence number just past the highest data byte seen from this direction.
+    seen_end: Option<u32>,
+    /// The ISN (`space`'s base after a SYN) was confirmed by the peer's ACK or
+    /// by data of this direction right after it.
+    isn_confirmed: bool,
+    /// Other ISNs seen in SYNs of this direction while the ISN was not
+    /// confirmed (at most [`isn::MAX_CANDIDATES`]).
+    isn_candidates: Vec<u32>,
     queue: BTreeMap<u64, Chunk>,
     kept: Option<Chunk>,
     /// Offset just past the kept bytes: `next_off` when they were kept (a
@@ -257,7 +275,12 @@ impl Half {
     /// Returns false when it contradicts a different ISN with data already seen.
     pub(crate) fn on_syn(&mut self, isn: u32, ctx: &mut Ctx<'_>) -> bool {
         if self.syn_seen {
-            return self.space.map(|s| s.base()) == Some(isn) || !self.has_data();
+            if self.space.map(|s| s.base()) == Some(isn) {
+                return true;
+            }
+            // Another ISN: a candidate until ACK evidence picks one.
+            self.isn_candidate(isn);
+            return false;
         }
         if self.delivered_any {
             // A SYN arriving after this direction's bytes were delivered (a
@@ -265,6 +288,15 @@ impl Half {
             // cannot move, so it is too late to re-home the direction.
             return self.space.map(|s| s.seq_of(self.start_off)) == Some(isn.wrapping_add(1));
         }
+        self.rehome(isn, ctx);
+        true
+    }
+
+    /// Make `isn` this direction's ISN (nothing of it delivered yet): queued
+    /// bytes, a known FIN and pending conflicts move from the old sequence
+    /// space (a provisional midstream base, or an ISN the peer did not
+    /// confirm) to the new one; what falls before it is out of window.
+    fn rehome(&mut self, isn: u32, ctx: &mut Ctx<'_>) {
         let new_space = SeqSpace::new(isn);
         // Re-home anything queued under a provisional base.
         if let Some(old) = self.space {
@@ -312,14 +344,18 @@ impl Half {
         self.started = true;
         self.start_off = 1;
         self.next_off = 1;
-        true
     }
 
     /// The peer acknowledged `ack`: if nothing of this direction has been seen,
-    /// remember where it must start.
-    pub(crate) fn on_peer_ack(&mut self, ack: u32) {
+    /// remember where it must start; if this direction's ISN is not
+    /// confirmed yet, the ACK may confirm it or pick another candidate.
+    pub(crate) fn on_peer_ack(&mut self, ack: u32, ctx: &mut Ctx<'_>) {
         if self.space.is_none() && self.hint_seq.is_none() {
             self.hint_seq = Some(ack);
+        }
+        self.peer_ack = Some(ack);
+        if self.syn_seen && !self.isn_confirmed {
+            self.pick_isn_by_ack(ack, ctx);
         }
     }
 
@@ -354,6 +390,7 @@ impl Half {
                 self.start_off = u64::MAX;
             }
         }
+        self.note_seen(seq, n + truncated);
         let Some(a) = self.offset_of(seq) else {
             self.ledger.out_of_window += n;
             return;
