@@ -69,6 +69,7 @@ fn limits() -> HttpConfig {
         max_pending: 4,
         max_held: 256,
         sniff_len: 64,
+        max_search: 300,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct HttpConfig {
     pub max_held: usize,
     /// Decoded bytes looked at to detect a body's type.
     pub sniff_len: usize,
+    /// Bytes searched for a first head when a direction does not start with
+    /// one (a connection picked up midstream) before it is taken as not HTTP.
+    pub max_search: usize,
 }
 
 impl Default for HttpConfig {
@@ -51,6 +54,7 @@ impl Default for HttpConfig {
             max_pending: 256,
             max_held: 64 << 10,
             sniff_len: 8 << 10,
+            max_search: 64 << 10,
         }
     }
 }
@@ -131,6 +135,9 @@ struct Side {
     head_start: (u64, u64),
     /// A head was parsed in this direction.
     seen_head: bool,
+    /// Why the first bytes were not a head (the direction is not HTTP if no
+    /// head turns up within `max_search` bytes).
+    first_error: Option<&'static str>,
     /// In resync: a line starts at the first byte of `scratch` (or of the
     /// next bytes, when `scratch` is empty).
     tail_line_start: bool,
@@ -146,6 +153,7 @@ impl Side {
             frame: 0,
             head_start: (0, 0),
             seen_head: false,
+            first_error: None,
             tail_line_start: false,
             ended: false,
         }
@@ -158,6 +166,9 @@ struct Pending {
     head: bool,
     connect: bool,
 }
+
+/// Bytes kept in the order they came, each run with its frame.
+type Runs = Vec<(u64, Vec<u8>)>;
 
 /// The HTTP/1.x reader of one connection.
 ///
@@ -172,9 +183,14 @@ pub struct HttpFlow {
     requests: u32,
     responses: u32,
     /// Response bytes waiting for their request, with the frame of each run.
-    held: Vec<(u64, Vec<u8>)>,
+    held: Runs,
     held_len: usize,
     holding: bool,
+    /// The HTTP client is the flow's server side (decided by the first bytes).
+    swapped: Option<bool>,
+    /// The flow's first bytes while `swapped` is undecided: their direction
+    /// and runs (frame, bytes); at most [`LEAD_MAX`] bytes and one more run.
+    lead: Option<(Dir, Runs)>,
     /// Holding gave up (the cap was reached) until the next request.
     no_hold: bool,
     stats: FlowStats,
@@ -200,11 +216,48 @@ fn index(dir: Dir) -> usize {
     }
 }
 
-fn dir_of(d: usize) -> Dir {
-    if d == C2S {
-        Dir::ClientToServer
-    } else {
-        Dir::ServerToClient
+/// First bytes of a flow held to tell who speaks HTTP first (blank lines
+/// before a head aside).
+const LEAD_MAX: usize = 64;
+
+/// The first bytes after blank lines.
+fn lead_start(bytes: &[u8]) -> &[u8] {
+    bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .map_or(&[][..], |i| &bytes[i..])
+}
+
+/// The first bytes say enough: they start a response or a request line in
+/// full, or cannot start either.
+fn roles_known(bytes: &[u8]) -> bool {
+    let start = lead_start(bytes);
+    let patterns = METHODS.iter().copied().chain([&b"HTTP/1."[..]]);
+    let mut undecided = false;
+    for p in patterns {
+        if start.starts_with(p) {
+            return true;
+        }
+        if p.starts_with(start) {
+            undecided = true;
+        }
+    }
+    !undecided
+}
+
+/// Whether the flow's client (the side the reassembler calls the client:
+/// with no SYN seen, the first to send) is the HTTP server, judged from the
+/// flow's first bytes: a response from the client side, or a request from
+/// the server side. A prefix of either counts (the first bytes were all
+/// there was before the other side spoke).
+fn roles_swapped(dir: Dir, bytes: &[u8]) -> bool {
+    let start = lead_start(bytes);
+    let is = |p: &[u8]| !start.is_empty() && (start.starts_with(p) || p.starts_with(start));
+    let response = is(b"HTTP/1.");
+    let request = METHODS.iter().any(|m| is(m));
+    match dir {
+        Dir::ClientToServer => response,
+        Dir::ServerToClient => request,
     }
 }
 
@@ -353,12 +406,50 @@ impl HttpFlow {
             held: Vec::new(),
             held_len: 0,
             holding: false,
+            swapped: None,
+            lead: None,
             no_hold: false,
             stats: FlowStats::default(),
         }
     }
 
-    /// What the reader counted so far.
+    /// Decide who is the HTTP client from the first bytes held, and read them.
+    fn decide_roles(&mut self, out: &mut dyn Objects) {
+        if self.swapped.is_some() {
+            return;
+        }
+        let Some((dir, runs)) = self.lead.take() else {
+            self.swapped = Some(false);
+            return;
+        };
+        let lead: Vec<u8> = runs.iter().flat_map(|r| r.1.iter().copied()).collect();
+        self.swapped = Some(roles_swapped(dir, &lead));
+        for (frame, bytes) in runs {
+            self.feed(dir, &bytes, frame, out);
+        }
+    }
+
+    /// The reader's side (requests 0, responses 1) of the flow's `dir`.
+    fn side_of(&self, dir: Dir) -> usize {
+        let d = index(dir);
+        if self.swapped == Some(true) {
+            1 - d
+        } else {
+            d
+        }
+    }
+
+    /// The flow's direction of the reader's side `d`.
+    fn dir_of(&self, d: usize) -> Dir {
+        let flow_side = if self.swapped == Some(true) { 1 - d } else { d };
+        if flow_side == C2S {
+            Dir::ClientToServer
+        } else {
+            Dir::ServerToClient
+        }
+    }
+
+    /// What the reader counted so far (per side: requests first).
     pub fn stats(&self) -> &FlowStats {
         &self.stats
     }
@@ -372,7 +463,32 @@ impl HttpFlow {
 
     /// The next reassembled bytes of `dir`, carried by frame `frame`.
     pub fn feed(&mut self, dir: Dir, bytes: &[u8], frame: u64, out: &mut dyn Objects) {
-        let d = index(dir);
+        if self.swapped.is_none() {
+            if bytes.is_empty() {
+                return;
+            }
+            match &mut self.lead {
+                // The first bytes of the flow: who speaks first decides
+                // (as soon as they say enough, whatever the pieces).
+                None => self.lead = Some((dir, vec![(frame, bytes.to_vec())])),
+                Some((first, runs)) if *first == dir => runs.push((frame, bytes.to_vec())),
+                Some(_) => {
+                    self.decide_roles(out);
+                    self.feed(dir, bytes, frame, out);
+                    return;
+                }
+            }
+            let Some((first, runs)) = &self.lead else {
+                return;
+            };
+            let lead: Vec<u8> = runs.iter().flat_map(|r| r.1.iter().copied()).collect();
+            if roles_known(&lead) || lead.len() > LEAD_MAX {
+                let _ = first;
+                self.decide_roles(out);
+            }
+            return;
+        }
+        let d = self.side_of(dir);
         if d == S2C && self.holding {
             self.hold(frame, bytes, out);
             return;
@@ -385,7 +501,8 @@ impl HttpFlow {
 
     /// `len` bytes of `dir` were never captured.
     pub fn gap(&mut self, dir: Dir, len: u64, out: &mut dyn Objects) {
-        let d = index(dir);
+        self.decide_roles(out);
+        let d = self.side_of(dir);
         if d == S2C && self.holding {
             // Held bytes come before the gap: read them now, unpaired.
             self.no_hold = true;
@@ -399,7 +516,8 @@ impl HttpFlow {
 
     /// `dir` ended (FIN, reset, or the end of the capture).
     pub fn end(&mut self, dir: Dir, out: &mut dyn Objects) {
-        let d = index(dir);
+        self.decide_roles(out);
+        let d = self.side_of(dir);
         if d == S2C && self.holding {
             self.no_hold = true;
             self.release(out);
@@ -412,6 +530,7 @@ impl HttpFlow {
 
     /// End both directions.
     pub fn finish(&mut self, out: &mut dyn Objects) {
+        self.decide_roles(out);
         self.end(Dir::ClientToServer, out);
         self.end(Dir::ServerToClient, out);
     }
@@ -474,7 +593,17 @@ impl HttpFlow {
                     return;
                 }
                 Mode::Resync => {
-                    if !self.resync(d, &mut input) {
+                    let found = self.resync(d, &mut input);
+                    let side = &mut self.sides[d];
+                    if !side.seen_head && self.stats.resync_skipped[d] > self.cfg.max_search as u64
+                    {
+                        let why = side.first_error.unwrap_or("no HTTP head");
+                        side.mode = Mode::Stopped;
+                        side.scratch.clear();
+                        self.stats.stopped[d] = Some(Stop::NotHttp(why));
+                        continue;
+                    }
+                    if !found {
                         return;
                     }
                 }
@@ -527,14 +656,13 @@ impl HttpFlow {
         let mut taken = std::mem::take(&mut side.scratch);
         side.offset -= taken.len() as u64;
         side.tail_line_start = false;
-        if !side.seen_head {
-            side.mode = Mode::Stopped;
-            side.offset += taken.len() as u64;
-            self.stats.ignored[d] += taken.len() as u64;
-            self.stats.stopped[d] = Some(Stop::NotHttp(why));
-            return;
+        if side.seen_head {
+            self.stats.lost_heads[d] += 1;
+        } else {
+            // A flow picked up midstream starts inside a message: look for a
+            // head, for at most `max_search` bytes.
+            side.first_error.get_or_insert(why);
         }
-        self.stats.lost_heads[d] += 1;
         side.mode = Mode::Resync;
         side.offset += 1;
         self.stats.resync_skipped[d] += 1;
@@ -712,9 +840,10 @@ impl HttpFlow {
             Ok(f) => (f, None),
             Err(e) => (None, Some(e)),
         };
+        let dir = self.dir_of(d);
         let side = &mut self.sides[d];
         let msg = Message {
-            dir: dir_of(d),
+            dir,
             exchange,
             request,
             has_body: framing.is_some(),
@@ -947,6 +1076,12 @@ impl HttpFlow {
             return;
         }
         side.ended = true;
+        if !side.seen_head && self.stats.stopped[d].is_none() {
+            if let Some(why) = side.first_error {
+                self.stats.stopped[d] = Some(Stop::NotHttp(why));
+            }
+        }
+        let side = &mut self.sides[d];
         match std::mem::replace(&mut side.mode, Mode::Stopped) {
             Mode::Body(mut body) => {
                 if !matches!(body.framing, Framing::Close) {

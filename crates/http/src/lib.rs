@@ -12,9 +12,11 @@
 //! Rules, after RFC 9112: requests pair with responses in order (keep-alive
 //! and pipelining); no body for `HEAD` responses, 1xx, 204 and 304; `100
 //! Continue` is interim; a successful `CONNECT` and `101 Switching Protocols`
-//! end the reading of the flow (counted in [`FlowStats::stopped`]); bytes that
-//! are not an HTTP/1.x head at the start of a direction (HTTP/0.9, TLS,
-//! garbage) stop that direction, counted, never a panic. A gap (bytes never
+//! end the reading of the flow (counted in [`FlowStats::stopped`]); a
+//! direction that does not start with an HTTP/1.x head (a connection picked
+//! up midstream) is searched for one, and one with none in its first
+//! [`HttpConfig::max_search`] bytes (HTTP/0.9, TLS, garbage) is not HTTP:
+//! counted, never a panic. A gap (bytes never
 //! captured) inside a body makes the message incomplete with the missing
 //! ranges listed ([`Outcome::missing`]); it is never silently spliced over: an
 //! identity body reports it with [`Objects::gap`], an encoded body stops

@@ -21,7 +21,10 @@ pub struct RequestLine {
 /// One HTTP message: its head and where it sits in the flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// `ClientToServer` for requests, `ServerToClient` for responses.
+    /// The flow direction that carried it: `ClientToServer` for requests,
+    /// unless the flow was picked up without its handshake and the HTTP
+    /// server spoke first (the reassembler then calls it the client; the
+    /// reader tells requests from responses by the first bytes).
     pub dir: Dir,
     /// Exchange number in the flow, from 1: request n and the response to it
     /// share n (interim 1xx responses share it too).

@@ -439,8 +439,49 @@ fn garbage_http09_and_tls_are_not_http() {
         1,
         &mut rec,
     );
+    // Searched for a head (a midstream pickup starts inside a message)...
+    assert_eq!(flow.stats().stopped[0], None);
+    // ... until `max_search` bytes without one.
+    flow.feed(
+        reassembly::Dir::ClientToServer,
+        &[0x17; 70_000],
+        2,
+        &mut rec,
+    );
     assert!(matches!(flow.stats().stopped[0], Some(Stop::NotHttp(_))));
     assert!(rec.objs.is_empty());
+}
+
+#[test]
+fn a_direction_picked_up_midstream_finds_its_next_head() {
+    let r = run_all(&[
+        c("ody of a request we missed\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+        s("the end of a response we missed\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ]);
+    assert_eq!(r.objs.len(), 2);
+    assert_eq!(r.objs[1].body, b"ok");
+    assert_eq!(r.objs[1].msg.request.as_ref().unwrap().uri, "/next");
+}
+
+#[test]
+fn a_flow_whose_server_spoke_first_is_read_with_roles_swapped() {
+    // Picked up without its handshake, the flow's "client" (first sender) is
+    // the HTTP server: its first bytes are a response, then its peer's
+    // requests and its responses follow.
+    let r = run_all(&[
+        c("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Ev::EndS,
+    ]);
+    assert_eq!(r.objs.len(), 1);
+    assert_eq!(r.objs[0].msg.dir, reassembly::Dir::ClientToServer);
+    assert_eq!(r.objs[0].msg.head.status(), Some(200));
+    assert_eq!(r.objs[0].body, b"ok");
+    let r = run_all(&[
+        s("GET /a HTTP/1.1\r\n\r\n"),
+        c("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes"),
+    ]);
+    assert_eq!(r.objs[1].msg.request.as_ref().unwrap().uri, "/a");
+    assert_eq!(r.objs[1].body, b"yes");
 }
 
 #[test]
@@ -477,10 +518,14 @@ fn connect_and_upgrade_end_http_parsing() {
 
 #[test]
 fn a_response_before_its_request_waits_for_it() {
-    // The request direction is behind a hole: the response arrives first.
+    // The request direction is behind a hole: the response (frame 2) is
+    // delivered before the request that came before it (frame 1).
     let r = run_all(&[
+        Ev::Frame(2),
         s("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        Ev::Frame(1),
         c("HEAD /big HTTP/1.1\r\n\r\n"),
+        Ev::Frame(3),
         c("GET /x HTTP/1.1\r\n\r\n"),
         s("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
     ]);

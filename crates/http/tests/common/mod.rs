@@ -77,6 +77,9 @@ pub enum Ev {
     GapS(u64),
     EndC,
     EndS,
+    /// The next events carry frames from this number on (events count
+    /// frames from 1 by default).
+    Frame(u64),
 }
 
 /// Run the events through a fresh flow, each data event split into pieces of
@@ -84,8 +87,14 @@ pub enum Ev {
 pub fn run(events: &[Ev], piece: usize, cfg: HttpConfig) -> Recorder {
     let mut flow = HttpFlow::new(cfg);
     let mut rec = Recorder::default();
-    for (i, e) in events.iter().enumerate() {
-        let frame = i as u64 + 1;
+    let mut next = 1;
+    for e in events {
+        if let Ev::Frame(n) = e {
+            next = *n;
+            continue;
+        }
+        let frame = next;
+        next += 1;
         match e {
             Ev::C(b) => {
                 for p in b.chunks(piece.max(1)) {
@@ -101,6 +110,7 @@ pub fn run(events: &[Ev], piece: usize, cfg: HttpConfig) -> Recorder {
             Ev::GapS(n) => flow.gap(Dir::ServerToClient, *n, &mut rec),
             Ev::EndC => flow.end(Dir::ClientToServer, &mut rec),
             Ev::EndS => flow.end(Dir::ServerToClient, &mut rec),
+            Ev::Frame(_) => {}
         }
     }
     flow.finish(&mut rec);
