@@ -10,7 +10,9 @@
 //! - [`decode::check_decode`]: frames of every link type through the decoder;
 //! - [`defrag::check_defrag`]: a sequence of IP fragments through the defragmenter;
 //! - [`assemble::check_assembler`]: an `arbitrary` sequence of segments and
-//!   flush/close/expire calls through the assembler.
+//!   flush/close/expire calls through the assembler;
+//! - [`http::check_http`]: deliveries, gaps and ends of both directions of a
+//!   connection through the HTTP/1.x reader.
 //!
 //! A check panics when a promise is broken (that is what a fuzzer reports).
 //! [`pipeline`] runs whole captures through the real engine
@@ -24,6 +26,7 @@ pub mod assemble;
 pub mod capture;
 pub mod decode;
 pub mod defrag;
+pub mod http;
 pub mod mutate;
 pub mod pipeline;
 pub mod record;
