@@ -12,7 +12,7 @@
 //!
 //! A second signal, while that is going on, exits at once with status 130
 //! (the shell's status for an interrupted command), after removing the
-//! files registered with [`remove_on_exit`] (the output directory's room
+//! files registered with `remove_on_exit` (the output directory's room
 //! for the manifest), so an abrupt exit leaves no 1 MiB placeholder behind.
 
 use std::path::{Path, PathBuf};
