@@ -208,8 +208,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             clap_complete::generate(*shell, &mut Cli::command(), "streamcut", &mut out);
             Status::Success
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+        Command::Man { command } => {
+            crate::manpage::render(command.as_deref(), &mut out)?;
             Status::Success
         }
     };

@@ -7,38 +7,16 @@ use reassembly::OverlapPolicy;
 
 use engine::{BpfFilter, GapMode};
 
+use crate::examples;
 use crate::extract::ExtractOptions;
 use crate::files::Layout;
 use crate::job::Job;
 use crate::naming::Naming;
 
-const EXAMPLES: &str = "\
-Examples:
-  Extract every TCP stream (one file per direction) and DIR/manifest.json:
-    streamcut extract capture.pcap -o out/
-  A rotated capture set, UDP too, only web and DNS traffic:
-    streamcut extract ring-*.pcap.gz --udp --filter 'tcp port 80 or udp port 53' -o out/
-  Millions of flows: one packed streams.bin instead of one file per direction:
-    streamcut extract big.pcapng --layout packed -o out/
-  List flows as a table, or as JSON lines:
-    streamcut flows capture.pcapng
-    streamcut flows capture.pcapng --json | jq -c 'select(.s2c.bytes > 1000)'
-  Show one conversation as a transcript (like tshark -z follow,tcp,ascii):
-    streamcut follow capture.pcap --flow 4
-  Formats, link types, skipped frames and the byte ledger:
-    streamcut stats capture.pcap
-  More than one machine: shard K of N on each, then join the N directories:
-    streamcut extract day/*.pcap --shard 0/4 -o part0/   (... 1/4, 2/4, 3/4)
-    streamcut merge part0/ part1/ part2/ part3/ -o out/
-
-Exit status: 0 success; 1 input problems (damaged or unreadable captures;
-partial output written, problems listed); 2 usage or fatal error.
-The manifest schema and file naming are described in docs/cli.md.";
-
 /// Extract the byte streams of every TCP connection (and UDP flow) from
 /// pcap/pcapng captures.
 #[derive(Debug, Parser)]
-#[command(name = "streamcut", version, about, after_help = EXAMPLES)]
+#[command(name = "streamcut", version, about, after_help = examples::PROGRAM)]
 pub struct Cli {
     /// Print nothing but errors and input problems (no progress bar).
     #[arg(short, long, global = true)]
@@ -57,27 +35,41 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write each flow direction's reassembled bytes to files, plus DIR/manifest.json.
+    #[command(after_help = examples::EXTRACT)]
     Extract(ExtractArgs),
     /// List flows (reassembled fully; no stream bytes written).
+    #[command(after_help = examples::FLOWS)]
     Flows(FlowsArgs),
     /// Print the two-way transcript of flows in capture order.
+    #[command(after_help = examples::FOLLOW)]
     Follow(FollowArgs),
     /// Count formats, link types, decoded and skipped frames, flows and ledger totals.
+    #[command(after_help = examples::STATS)]
     Stats(StatsArgs),
     /// Join the directories of `extract --shard K/N` runs (K = 0..N-1) into
     /// the directory one `extract` run writes, byte for byte.
+    #[command(after_help = examples::MERGE)]
     Merge(MergeArgs),
     /// Capture from a DPDK port into DIR like `extract` (see docs/live.md).
     #[cfg(feature = "dpdk")]
+    #[command(after_help = examples::LIVE)]
     Live(LiveArgs),
     /// Print a shell completion script.
+    #[command(after_help = examples::COMPLETIONS)]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a manual page (roff): the overview, or one command's page.
+    #[command(after_help = examples::MAN)]
+    Man {
+        /// The command whose page to print, with all its options (default:
+        /// the overview page, which lists the global options and every
+        /// command's page, streamcut-COMMAND(1)).
+        #[arg(value_name = "COMMAND", value_parser = clap::builder::PossibleValuesParser::new(crate::manpage::PAGES))]
+        command: Option<String>,
+    },
 }
 
 /// Options every reading command shares.

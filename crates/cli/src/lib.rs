@@ -9,6 +9,8 @@
 //! flow records — is the [`engine`] crate; this crate holds what the
 //! commands add around it:
 //! - [`args`] and [`app`]: arguments, the commands, the single exit path;
+//! - [`examples`] (the examples of `--help`) and [`manpage`] (`streamcut
+//!   man [COMMAND]`);
 //! - [`job`]: one command's run of the engine (inputs, options, the
 //!   conflicts file, the progress bar, the interrupt flag);
 //! - [`interrupt`]: SIGINT/SIGTERM (a clean stop, then an exit at once);
@@ -41,6 +43,7 @@ pub mod app;
 pub mod args;
 pub(crate) mod blockwrite;
 pub mod conflicts;
+pub mod examples;
 pub mod extract;
 pub mod files;
 pub mod flow_select;
@@ -49,6 +52,7 @@ pub mod interrupt;
 pub mod job;
 pub mod list;
 pub mod manifest;
+pub mod manpage;
 pub mod merge;
 pub mod naming;
 pub mod output;

@@ -263,3 +263,34 @@ fn flows_refuses_what_it_cannot_decide() {
     }
     let _ = root();
 }
+
+/// `--filter` on raw IP captures (pcap link type 101, LINKTYPE_RAW, which
+/// libpcap calls DLT_RAW, 12 on most systems): the expression compiles and
+/// selects packets as on Ethernet. Raw IPv4 (link type 228) too.
+#[test]
+fn filter_on_raw_ip_captures() {
+    // One TLS connection 192.168.0.54:49506 -> 17.173.66.179:443, 42 frames.
+    let c = corpus("suricata-verify/tcp-empty-sack/tcp-opt.pcap");
+    let all = flows(&[&c]);
+    assert_eq!(all.len(), 1);
+    let (id, c2s, s2c) = all[0];
+    assert!(c2s > 0 && s2c > 0, "{all:?}");
+    assert_eq!(flows(&[&c, "--filter", "tcp port 443"]), all);
+    assert_eq!(flows(&[&c, "--filter", "dst port 443"]), [(id, c2s, 0)]);
+    // The server's packets only: the flow's id is then its first server frame.
+    let server = flows(&[&c, "--filter", "src host 17.173.66.179"]);
+    assert_eq!(server.len(), 1, "{server:?}");
+    assert_eq!((server[0].1, server[0].2), (0, s2c));
+    assert!(flows(&[&c, "--filter", "tcp port 80"]).is_empty());
+    // And the frames filtered out are counted.
+    let o = run(&["stats", "-q", "--json", &c, "--filter", "dst port 443"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["filtered_out"].as_u64(), Some(s2c), "{v}");
+    // Raw IPv4 (DLT 228) was already handled: it stays so.
+    let c = corpus("suricata-verify/linktype-228/flow-test-01.pcap");
+    let all = flows(&[&c]);
+    assert_eq!(all.len(), 1);
+    assert_eq!(flows(&[&c, "--filter", "tcp port 443"]), all);
+    assert!(flows(&[&c, "--filter", "tcp port 80"]).is_empty());
+}

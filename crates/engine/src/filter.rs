@@ -8,6 +8,12 @@
 //! frame's link type (`pcap_open_dead`), so an expression that names headers a
 //! link type cannot have (for example `vlan` on raw IP) fails to compile for
 //! that link type: that is a fatal error naming the expression and the link type.
+//! The frame's link type is a pcap file's LINKTYPE value; libpcap compiles for
+//! a DLT value, and the two differ for raw IP: LINKTYPE_RAW (101) and the
+//! BSD raw-IP link types 12 and 14 (which streamcut decodes as raw IP) all
+//! become the platform's DLT_RAW (14 on OpenBSD, 12 elsewhere), as libpcap
+//! itself maps them when it reads a file (`linktype_to_dlt` in
+//! pcap-common.c). Every other link type streamcut decodes has equal values.
 //! Known limit: the `pcap` crate runs the program with the captured length as
 //! the wire length, so `greater`/`less` compare against the captured length
 //! of snaplen-truncated frames.
@@ -78,7 +84,7 @@ impl BpfFilter {
             number: link_type.0,
             detail,
         };
-        let number = i32::try_from(link_type.0).map_err(|_| err("no such link type".into()))?;
+        let number = i32::try_from(dlt(link_type)).map_err(|_| err("no such link type".into()))?;
         let dead = Capture::dead(Linktype(number)).map_err(|e| err(e.to_string()))?;
         let program = dead
             .compile(&self.expr, true)
@@ -94,6 +100,19 @@ impl BpfFilter {
             .programs
             .get(&link_type)
             .is_some_and(|p| p.filter(data)))
+    }
+}
+
+/// libpcap's DLT_RAW on this platform.
+const DLT_RAW: u32 = if cfg!(target_os = "openbsd") { 14 } else { 12 };
+
+/// The DLT value libpcap compiles a filter for, for frames of pcap link
+/// type `link_type`: raw IP's three numbers become DLT_RAW, the rest are
+/// the same numbers (see the module docs).
+fn dlt(link_type: LinkType) -> u32 {
+    match link_type {
+        LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 => DLT_RAW,
+        other => other.0,
     }
 }
 
@@ -121,6 +140,23 @@ mod tests {
         assert!(!f.matches(LinkType::ETHERNET, &eth_tcp(81)).unwrap());
         // Garbage never matches and never fails.
         assert!(!f.matches(LinkType::ETHERNET, &[1, 2, 3]).unwrap());
+    }
+
+    /// Raw IPv4 + TCP header, ports 1234 -> `dport`.
+    fn raw_tcp(dport: u16) -> Vec<u8> {
+        eth_tcp(dport)[14..].to_vec()
+    }
+
+    /// Raw IP under its three link type numbers (LINKTYPE_RAW, and the BSD
+    /// DLT_RAW values 12 and 14) compiles and matches as on Ethernet.
+    #[test]
+    fn port_filter_on_raw_ip() {
+        for lt in [LinkType::RAW, LinkType::RAW_BSD12, LinkType::RAW_BSD14] {
+            let mut f = BpfFilter::new("tcp port 80");
+            assert!(f.matches(lt, &raw_tcp(80)).unwrap(), "{lt:?}");
+            assert!(!f.matches(lt, &raw_tcp(81)).unwrap(), "{lt:?}");
+            assert!(!f.matches(lt, &eth_tcp(80)).unwrap(), "{lt:?}");
+        }
     }
 
     #[test]

@@ -96,3 +96,5 @@ pub fn manifest(dir: &Path) -> serde_json::Value {
     let text = fs::read_to_string(dir.join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest parses")
 }
+
+pub mod shell;
