@@ -17,27 +17,7 @@ use streamcut::job::Job;
 use streamcut::merge::{self, MergeOptions};
 use streamcut::naming::Naming;
 
-use common::{code, corpus, run, stderr};
-
-/// Every file under `dir` (relative path -> bytes), hidden ones too.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
+use common::{code, corpus, run, stderr, tree};
 
 /// Extract `inputs` into `out` (UDP too, conflicts in `out/conflicts.jsonl`),
 /// as shard `shard` when given.

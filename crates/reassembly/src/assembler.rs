@@ -353,6 +353,26 @@ impl<F: StreamFactory> Assembler<F> {
         }
     }
 
+    /// Run `f` on each half of `conn` (client to server first) with the
+    /// context and stream calls a half works with.
+    fn each_half(
+        (cache, scratch, verify_mem): (&mut PageCache, &mut Scratch, &mut VerifyMem),
+        cfg: &AssemblerConfig,
+        factory: &mut F,
+        conn: &mut Conn<F::Stream>,
+        mut f: impl FnMut(&mut Half, Dir, &mut Ctx<'_>, &mut StreamCalls<'_, F::Stream>),
+    ) {
+        for d in [Dir::ClientToServer, Dir::ServerToClient] {
+            let (a, b) = split_halves(&mut conn.halves, d.index());
+            let mut ctx = Self::ctx(cache, scratch, verify_mem, cfg, b.pages);
+            let mut calls = StreamCalls {
+                stream: &mut conn.stream,
+                ctx: factory,
+            };
+            f(a, d, &mut ctx, &mut calls);
+        }
+    }
+
     fn tcp(&mut self, idx: usize, side: Side, seg: &Segment<'_>) {
         let Transport::Tcp(t) = seg.transport else {
             return;
@@ -542,21 +562,13 @@ impl<F: StreamFactory> Assembler<F> {
             let Some(conn) = self.slots[i].as_mut() else {
                 continue;
             };
-            for d in [Dir::ClientToServer, Dir::ServerToClient] {
-                let (a, b) = split_halves(&mut conn.halves, d.index());
-                let mut ctx = Self::ctx(
-                    &mut self.cache,
-                    &mut self.scratch,
-                    &mut self.verify_mem,
-                    &self.cfg,
-                    b.pages,
-                );
-                let mut calls = StreamCalls {
-                    stream: &mut conn.stream,
-                    ctx: &mut self.factory,
-                };
-                a.flush(Some(t), d, &mut ctx, &mut calls);
-            }
+            Self::each_half(
+                (&mut self.cache, &mut self.scratch, &mut self.verify_mem),
+                &self.cfg,
+                &mut self.factory,
+                conn,
+                |a, d, ctx, calls| a.flush(Some(t), d, ctx, calls),
+            );
             if tm.ended.is_none() && conn.halves.iter().all(|h| h.closed) {
                 tm.ended = Some(EndReason::Fin);
                 tm.ended_at = tm.last_ts;
@@ -636,24 +648,19 @@ impl<F: StreamFactory> Assembler<F> {
         let Some(mut conn) = self.slots[idx].take() else {
             return;
         };
-        for d in [Dir::ClientToServer, Dir::ServerToClient] {
-            let (a, b) = split_halves(&mut conn.halves, d.index());
-            let mut ctx = Self::ctx(
-                &mut self.cache,
-                &mut self.scratch,
-                &mut self.verify_mem,
-                &self.cfg,
-                b.pages,
-            );
-            if conn.info.proto == Proto::Tcp {
-                let mut calls = StreamCalls {
-                    stream: &mut conn.stream,
-                    ctx: &mut self.factory,
-                };
-                a.finish(d, &mut ctx, &mut calls);
-            }
-            a.release_all(&mut ctx);
-        }
+        let tcp = conn.info.proto == Proto::Tcp;
+        Self::each_half(
+            (&mut self.cache, &mut self.scratch, &mut self.verify_mem),
+            &self.cfg,
+            &mut self.factory,
+            &mut conn,
+            |a, d, ctx, calls| {
+                if tcp {
+                    a.finish(d, ctx, calls);
+                }
+                a.release_all(ctx);
+            },
+        );
         // A connection completed at the end of input or when idle whose two
         // directions both reached their FIN in order (a midstream pickup decides
         // its start late) ended by FIN.

@@ -75,6 +75,27 @@ pub fn captures() -> Vec<String> {
     out
 }
 
+/// Every file under `dir`, in subdirectories and hidden ones too (relative
+/// path -> bytes).
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).expect("under dir").to_path_buf(),
+                    fs::read(&p).expect("read file"),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// All files of a directory (name -> bytes), sorted by name.
 pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)

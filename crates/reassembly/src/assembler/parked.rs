@@ -11,9 +11,8 @@
 
 use pcapread::{FlowKey, Segment, Side, TcpInfo, Transport};
 
-use super::{split_halves, waiting, Assembler, Conn};
-use crate::half::StreamCalls;
-use crate::stream::{Dir, EndReason, Stream, StreamFactory};
+use super::{waiting, Assembler, Conn};
+use crate::stream::{EndReason, Stream, StreamFactory};
 
 impl<F: StreamFactory> Assembler<F> {
     /// How long a parked connection waits beyond the idle timeout (0 when
@@ -61,21 +60,13 @@ impl<F: StreamFactory> Assembler<F> {
         let Some(conn) = self.slots[idx].as_mut() else {
             return;
         };
-        for d in [Dir::ClientToServer, Dir::ServerToClient] {
-            let (a, b) = split_halves(&mut conn.halves, d.index());
-            let mut ctx = Self::ctx(
-                &mut self.cache,
-                &mut self.scratch,
-                &mut self.verify_mem,
-                &self.cfg,
-                b.pages,
-            );
-            let mut calls = StreamCalls {
-                stream: &mut conn.stream,
-                ctx: &mut self.factory,
-            };
-            a.park(d, &mut ctx, &mut calls);
-        }
+        Self::each_half(
+            (&mut self.cache, &mut self.scratch, &mut self.verify_mem),
+            &self.cfg,
+            &mut self.factory,
+            conn,
+            |a, d, ctx, calls| a.park(d, ctx, calls),
+        );
         let tm = &mut self.timing[idx];
         tm.waiting = waiting(&conn.halves);
         if conn.halves.iter().all(|h| h.closed) {
