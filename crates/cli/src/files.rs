@@ -364,6 +364,21 @@ impl FileSink {
     }
 
     /// Packed: append a direction's buffered bytes to its spill file.
+    /// Files layout: close the file of `head`'s direction `dir`, if one was
+    /// written (a later write reopens it to append).
+    fn close_file(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+        let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) else {
+            return Ok(());
+        };
+        if out.written > 0 {
+            self.pool.close(key(head.id, dir)).with_context(|| {
+                let name = dir_name(out, head, dir);
+                format!("writing {}", self.dir.join(&*name).display())
+            })?;
+        }
+        Ok(())
+    }
+
     fn spill(&mut self, id: FlowId, dir: Dir) -> anyhow::Result<()> {
         let Some(out) = self.active.get_mut(&id).map(|d| &mut d[di(dir)]) else {
             return Ok(());
@@ -500,14 +515,7 @@ impl Sink for FileSink {
                 return Ok(());
             };
             match self.layout {
-                Layout::Files => {
-                    if out.written > 0 {
-                        self.pool.close(key(head.id, dir)).with_context(|| {
-                            let name = dir_name(out, head, dir);
-                            format!("writing {}", self.dir.join(&*name).display())
-                        })?;
-                    }
-                }
+                Layout::Files => self.close_file(head, dir)?,
                 Layout::Packed => {
                     let buffered = out
                         .packed
@@ -525,16 +533,7 @@ impl Sink for FileSink {
 
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
         match self.layout {
-            Layout::Files => {
-                if let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) {
-                    if out.written > 0 {
-                        self.pool.close(key(head.id, dir)).with_context(|| {
-                            let name = dir_name(out, head, dir);
-                            format!("writing {}", self.dir.join(&*name).display())
-                        })?;
-                    }
-                }
-            }
+            Layout::Files => self.close_file(head, dir)?,
             Layout::Packed => {
                 // Pack the direction now rather than when its flow is
                 // forgotten (a closed connection lingers), to free its memory.
