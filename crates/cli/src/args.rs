@@ -233,6 +233,24 @@ pub struct ExtractArgs {
     /// what one run writes. See docs/scale.md.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<engine::Shard>,
+    /// Also write every HTTP/1.x message body (de-chunked, decompressed) to
+    /// DIR/http/ and list them in DIR/http/objects.jsonl (see docs/cli.md).
+    /// Not with --shard yet: merge does not join HTTP objects.
+    #[arg(long, conflicts_with = "shard")]
+    pub http: bool,
+    /// How --http names body files: from the request target, or by the
+    /// SHA-256 of the body (identical bodies share one file).
+    #[arg(long, value_enum, default_value_t = HttpNamingArg::Readable, requires = "http")]
+    pub http_naming: HttpNamingArg,
+}
+
+/// `--http-naming`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HttpNamingArg {
+    /// FLOWID-EXCHANGE-DIR-NAME, NAME the last segment of the request target.
+    Readable,
+    /// The hex SHA-256 of the decoded body.
+    Sha256,
 }
 
 impl ExtractArgs {
@@ -259,6 +277,10 @@ impl ExtractArgs {
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
         out.max_open_files = self.max_open_files as usize;
+        out.http = self.http.then_some(match self.http_naming {
+            HttpNamingArg::Readable => http::ObjectNaming::Readable,
+            HttpNamingArg::Sha256 => http::ObjectNaming::Sha256,
+        });
         Ok(o)
     }
 }
@@ -402,6 +424,10 @@ impl LiveArgs {
             max_open_files: self.max_open_files,
             no_digest: false,
             shard: None,
+            // Live mode writes streams only (HTTP objects: `extract --http`
+            // on the capture, or a later release).
+            http: false,
+            http_naming: HttpNamingArg::Readable,
         }
         .options()?;
         let live = crate::live::LiveOptions {

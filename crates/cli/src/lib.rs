@@ -48,6 +48,7 @@ pub mod extract;
 pub mod files;
 pub mod flow_select;
 pub mod follow;
+pub mod http_objects;
 pub mod interrupt;
 pub mod job;
 pub mod list;

@@ -49,6 +49,7 @@ use serde::Serialize;
 use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 
 use crate::files::{FileSink, Layout, STREAMS_BIN};
+use crate::http_objects::{HttpObjects, HttpSink};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
 use crate::naming::{Namer, Naming};
@@ -76,6 +77,8 @@ pub struct OutputOptions {
     pub naming: Naming,
     /// Most files open at once.
     pub max_open_files: usize,
+    /// `--http`: HTTP message bodies to `DIR/http/`, named so.
+    pub http: Option<http::ObjectNaming>,
 }
 
 impl OutputOptions {
@@ -87,6 +90,7 @@ impl OutputOptions {
             layout: Layout::Files,
             naming: Naming::Default,
             max_open_files: 4096,
+            http: None,
         }
     }
 }
@@ -185,6 +189,8 @@ pub struct Output {
     reserve: Reserve,
     /// A `--shard` run's facts for its manifest block.
     shard: Option<ShardRun>,
+    /// `--http`: the objects the run found.
+    http: Option<HttpObjects>,
 }
 
 impl Output {
@@ -214,6 +220,7 @@ impl Output {
             sink,
             reserve,
             shard: None,
+            http: None,
         })
     }
 
@@ -241,7 +248,17 @@ impl Output {
             }
             self.shard = Some(shard);
         }
-        let (summary, stop) = job.run_input_partial(input, &mut self.sink)?;
+        let (summary, stop) = match self.opts.http {
+            Some(naming) => {
+                let (mut sink, objects) =
+                    HttpSink::new(Box::new(&mut self.sink), &self.opts.dir, naming)?;
+                let ran = job.run_input_partial(input, &mut sink)?;
+                sink.finish_http();
+                self.http = Some(objects);
+                ran
+            }
+            None => job.run_input_partial(input, &mut self.sink)?,
+        };
         Ok(Ran { summary, stop })
     }
 
@@ -257,7 +274,10 @@ impl Output {
         let Ran { mut summary, stop } = ran;
         let dir = self.opts.dir.as_path();
         // Flush everything; after an error too, keeping what fits.
-        let finished = self.sink.finish();
+        let finished = self.sink.finish().and_then(|()| match &self.http {
+            Some(objects) => objects.write(dir).map(|_| ()),
+            None => Ok(()),
+        });
         let stop = match stop {
             Some(e) => Some(e),
             None => finished.err(),

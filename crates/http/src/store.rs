@@ -126,6 +126,11 @@ impl ObjectStore {
         })
     }
 
+    /// How bodies are named.
+    pub fn naming(&self) -> ObjectNaming {
+        self.naming
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
