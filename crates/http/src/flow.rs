@@ -191,6 +191,9 @@ pub struct HttpFlow {
     /// The flow's first bytes while `swapped` is undecided: their direction
     /// and runs (frame, bytes); at most [`LEAD_MAX`] bytes and one more run.
     lead: Option<(Dir, Runs)>,
+    /// The other direction's bytes that came meanwhile.
+    other: Runs,
+    other_len: usize,
     /// Holding gave up (the cap was reached) until the next request.
     no_hold: bool,
     stats: FlowStats,
@@ -219,6 +222,9 @@ fn index(dir: Dir) -> usize {
 /// First bytes of a flow held to tell who speaks HTTP first (blank lines
 /// before a head aside).
 const LEAD_MAX: usize = 64;
+
+/// Bytes of the other direction held meanwhile.
+const OTHER_MAX: usize = 64 << 10;
 
 /// The first bytes after blank lines.
 fn lead_start(bytes: &[u8]) -> &[u8] {
@@ -255,6 +261,8 @@ fn roles_swapped(dir: Dir, bytes: &[u8]) -> bool {
     let is = |p: &[u8]| !start.is_empty() && (start.starts_with(p) || p.starts_with(start));
     let response = is(b"HTTP/1.");
     let request = METHODS.iter().any(|m| is(m));
+    // Only clear evidence swaps (`H` may start `HTTP/1.` or `HEAD `).
+    let (response, request) = (response && !request, request && !response);
     match dir {
         Dir::ClientToServer => response,
         Dir::ServerToClient => request,
@@ -408,6 +416,8 @@ impl HttpFlow {
             holding: false,
             swapped: None,
             lead: None,
+            other: Vec::new(),
+            other_len: 0,
             no_hold: false,
             stats: FlowStats::default(),
         }
@@ -426,6 +436,11 @@ impl HttpFlow {
         self.swapped = Some(roles_swapped(dir, &lead));
         for (frame, bytes) in runs {
             self.feed(dir, &bytes, frame, out);
+        }
+        let other = dir.reverse();
+        self.other_len = 0;
+        for (frame, bytes) in std::mem::take(&mut self.other) {
+            self.feed(other, &bytes, frame, out);
         }
     }
 
@@ -468,22 +483,25 @@ impl HttpFlow {
                 return;
             }
             match &mut self.lead {
-                // The first bytes of the flow: who speaks first decides
-                // (as soon as they say enough, whatever the pieces).
+                // The first bytes of the flow: who speaks first decides, as
+                // soon as they say enough (whatever the pieces); the other
+                // direction's bytes wait meanwhile, up to OTHER_MAX.
                 None => self.lead = Some((dir, vec![(frame, bytes.to_vec())])),
                 Some((first, runs)) if *first == dir => runs.push((frame, bytes.to_vec())),
                 Some(_) => {
-                    self.decide_roles(out);
-                    self.feed(dir, bytes, frame, out);
+                    self.other_len += bytes.len();
+                    self.other.push((frame, bytes.to_vec()));
+                    if self.other_len > OTHER_MAX {
+                        self.decide_roles(out);
+                    }
                     return;
                 }
             }
-            let Some((first, runs)) = &self.lead else {
+            let Some((_, runs)) = &self.lead else {
                 return;
             };
             let lead: Vec<u8> = runs.iter().flat_map(|r| r.1.iter().copied()).collect();
             if roles_known(&lead) || lead.len() > LEAD_MAX {
-                let _ = first;
                 self.decide_roles(out);
             }
             return;
