@@ -13,9 +13,22 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::timefmt::rfc3339;
 use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
 
+/// The version of the manifest schema this build writes (see
+/// `docs/cli.md`, "Schema versions"). Version 1 had no `schema` field and
+/// named a flow's end `end`; version 2 names it `end_reason` and records
+/// `--flows` in `options`. Readers here accept both.
+pub const SCHEMA: u32 = 2;
+
+fn schema_v1() -> u32 {
+    1
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The schema version ([`SCHEMA`]; 1 when absent).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
     /// The tool that wrote it.
     pub tool: Tool,
     /// Inputs, in the order given.
@@ -121,6 +134,9 @@ pub struct Options {
     pub verify_window: usize,
     /// The filter expression, if any.
     pub filter: Option<String>,
+    /// The flow selector (`--flows`); absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<String>,
     /// `"skip"` or `"zero"`.
     pub gaps: String,
     /// Most zero bytes written per gap (`gaps` = `"zero"`), else null.
@@ -193,8 +209,10 @@ pub struct Flow {
     pub first_frame: u64,
     /// Frame number of the last packet.
     pub last_frame: u64,
-    /// How it ended (`fin`, `rst`, `idle-timeout`, `end-of-input`, `evicted`, `reused`).
-    pub end: String,
+    /// How it ended (`fin`, `rst`, `idle-timeout`, `end-of-input`, `evicted`,
+    /// `reused`); `end` in schema 1 (not a key `jq` can name bare).
+    #[serde(alias = "end")]
+    pub end_reason: String,
     /// Whether the handshake was seen from its SYN.
     pub syn_seen: bool,
     /// Times the connection went quiet past the TCP idle timeout (300 s)
@@ -399,7 +417,7 @@ impl Flow {
             last_time: rfc3339(r.last_ts),
             first_frame: h.id,
             last_frame: r.last_frame,
-            end: r.end.as_str().to_string(),
+            end_reason: r.end.as_str().to_string(),
             syn_seen: h.syn_seen,
             idle_resumptions: r.idle_resumptions,
             longest_idle_ns: r.longest_idle,
@@ -530,6 +548,8 @@ pub fn record_totals(
 #[derive(Serialize)]
 #[serde(bound = "")]
 pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
+    /// The schema version ([`SCHEMA`]).
+    pub schema: u32,
     /// The tool that wrote it.
     pub tool: Tool,
     /// Inputs, in the order given.
@@ -587,10 +607,11 @@ pub fn options_digest(
 ) -> String {
     use sha2::Digest as _;
     let text = format!(
-        "udp={:?} filter={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
+        "udp={:?} filter={:?} flows={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
          digest={:?} layout={layout} naming={}",
         engine.udp,
         engine.filter.as_ref().map(|f| f.expr()),
+        engine.flows.as_ref().map(|f| f.expr()),
         engine.assembler,
         engine.decoder,
         engine.housekeeping,
@@ -612,6 +633,7 @@ pub fn options(
         overlap_policy: engine.assembler.overlap_policy.name().to_string(),
         verify_window: engine.assembler.verify_window,
         filter: engine.filter.as_ref().map(|f| f.expr().to_string()),
+        flows: engine.flows.as_ref().map(|f| f.expr().to_string()),
         gaps: engine.gaps.name().to_string(),
         zero_fill_cap: match engine.gaps {
             GapMode::Skip => None,
@@ -654,5 +676,52 @@ mod tests {
         assert_eq!(back.file, None);
         let back: Direction = serde_json::from_value(v).unwrap();
         assert_eq!(back, packed);
+    }
+
+    /// A schema 1 manifest (no `schema`, `end` for the end reason) reads
+    /// as schema 1 with the end reason in `end_reason`; written again it
+    /// uses the new name.
+    #[test]
+    fn schema_1_manifests_are_read() {
+        let record = FlowRecord {
+            head: engine::FlowHead {
+                id: 3,
+                proto: pcapread::Proto::Tcp,
+                client: "10.0.0.1:40000".parse().unwrap(),
+                server: "10.0.0.2:80".parse().unwrap(),
+                first_ts: 0,
+                syn_seen: true,
+                encap: Default::default(),
+            },
+            last_frame: 9,
+            last_ts: 0,
+            end: reassembly::EndReason::Rst,
+            idle_resumptions: 0,
+            longest_idle: 0,
+            c2s: Default::default(),
+            s2c: Default::default(),
+            placed: None,
+        };
+        let flow = Flow::new(&record, |_| Placement::Unwritten);
+        let mut v = serde_json::to_value(&flow).unwrap();
+        let o = v.as_object_mut().unwrap();
+        let reason = o.remove("end_reason").unwrap();
+        o.insert("end".into(), reason.clone());
+        let back: Flow = serde_json::from_value(v).unwrap();
+        assert_eq!(back, flow);
+        let again = serde_json::to_value(&back).unwrap();
+        assert_eq!(again["end_reason"], reason);
+        assert!(again.get("end").is_none());
+        let old = serde_json::json!({
+            "tool": Tool::this(),
+            "inputs": [],
+            "options": options(&engine::EngineOptions::default(), "files", crate::naming::Naming::Default),
+            "complete": true,
+            "totals": Totals::default(),
+            "flows": [],
+        });
+        let m: Manifest = serde_json::from_value(old).unwrap();
+        assert_eq!(m.schema, 1);
+        assert_eq!(m.options.flows, None);
     }
 }

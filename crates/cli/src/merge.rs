@@ -117,6 +117,7 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         ..Totals::default()
     };
     let merged = Manifest {
+        schema: manifest::SCHEMA,
         tool: first.manifest.tool.clone(),
         inputs: first.manifest.inputs.clone(),
         options: first.manifest.options.clone(),

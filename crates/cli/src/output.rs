@@ -268,6 +268,7 @@ impl Output {
         summary.flows.retain(keep);
         let totals = manifest::record_totals(&summary, keep)?;
         let mut manifest = ManifestOut {
+            schema: manifest::SCHEMA,
             tool: Tool::this(),
             inputs: inputs(&summary),
             options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),

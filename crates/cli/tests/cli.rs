@@ -97,7 +97,11 @@ fn extract_writes_files_matching_the_manifest() {
     );
     assert_eq!(first["first_time"], "2023-11-14T22:13:20.000000000Z");
     assert_eq!(first["first_ts"], 1_700_000_000_000_000_000u64);
-    assert_eq!(first["end"], "fin");
+    assert_eq!(first["end_reason"], "fin");
+    // Schema 2: `end_reason`, not the jq keyword `end`.
+    assert_eq!(m["schema"], 2);
+    assert!(fl.iter().all(|f| f.get("end").is_none()));
+    assert!(m["options"].get("flows").is_none(), "no --flows given");
     assert_eq!(first["encap"], "eth/ipv4");
     // The flow with a hole in its response lists the gap in stream offsets.
     let gap = fl.iter().find(|f| f["client"]["port"] == 40005).unwrap();
@@ -154,7 +158,7 @@ fn truncated_capture_exits_1_with_partial_output() {
     assert!(frames > 50 && frames < 106);
     let done: Vec<&serde_json::Value> = flows(&mw)
         .iter()
-        .filter(|f| f["last_frame"].as_u64().unwrap() <= frames && f["end"] == "fin")
+        .filter(|f| f["last_frame"].as_u64().unwrap() <= frames && f["end_reason"] == "fin")
         .collect();
     assert!(done.len() >= 4);
     for f in done {

@@ -246,6 +246,20 @@ fn merge_refuses_mismatched_options() {
     let cap = tmp.path().join("cap");
     shard_run(&cap, &[&a, "--no-digest", "--shard", "1/2"]);
     refused(&[&s0, &cap], &tmp.path().join("out"), "different options");
+    // A flow selector: shards of different selections are not one run.
+    let sel = tmp.path().join("sel");
+    shard_run(&sel, &[&a, "--flows", "port 80", "--shard", "1/2"]);
+    refused(&[&s0, &sel], &tmp.path().join("out"), "different options");
+}
+
+#[test]
+fn flow_selector_is_in_the_digest() {
+    // Not only the options block: the digest of the other options too.
+    let mut job = Job::new(vec![]);
+    let plain = streamcut::manifest::options_digest(&job.engine, "files", Naming::Default);
+    job.engine.flows = Some(engine::FlowFilter::new("port 80").unwrap());
+    let sel = streamcut::manifest::options_digest(&job.engine, "files", Naming::Default);
+    assert_ne!(plain, sel);
 }
 
 #[test]
