@@ -11,6 +11,7 @@ use crate::extract::ExtractOptions;
 use crate::files::Layout;
 use crate::job::Job;
 use crate::naming::Naming;
+use crate::output::ManifestFlows;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -194,6 +195,17 @@ pub enum NamingArg {
     Tcpflow,
 }
 
+/// `--manifest-flows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFlowsArg {
+    /// Only in manifest.json's flows array.
+    Inline,
+    /// Only in flows.jsonl (one flow a line); manifest.json keeps the summary.
+    Jsonl,
+    /// In both.
+    Both,
+}
+
 /// `--gaps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GapsArg {
@@ -236,6 +248,10 @@ pub struct ExtractArgs {
     /// null): for when the files are hashed later, or not at all.
     #[arg(long)]
     pub no_digest: bool,
+    /// Where the flow list goes: manifest.json's flows array, flows.jsonl
+    /// (one flow a line, for streaming readers and many flows), or both.
+    #[arg(long, value_enum, value_name = "WHERE", default_value = "both")]
+    pub manifest_flows: ManifestFlowsArg,
     /// Reassemble only shard K of N of the flows (every frame is still read
     /// and decoded); `streamcut merge` joins the N shard directories into
     /// what one run writes. See docs/scale.md.
@@ -267,6 +283,11 @@ impl ExtractArgs {
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
         out.max_open_files = self.max_open_files as usize;
+        out.manifest_flows = match self.manifest_flows {
+            ManifestFlowsArg::Inline => ManifestFlows::Inline,
+            ManifestFlowsArg::Jsonl => ManifestFlows::Jsonl,
+            ManifestFlowsArg::Both => ManifestFlows::Both,
+        };
         Ok(o)
     }
 }
@@ -409,6 +430,7 @@ impl LiveArgs {
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
             no_digest: false,
+            manifest_flows: ManifestFlowsArg::Both,
             shard: None,
         }
         .options()?;

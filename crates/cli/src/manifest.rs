@@ -49,9 +49,21 @@ pub struct Manifest {
     pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
-    /// Every flow, sorted by id.
-    pub flows: Vec<Flow>,
+    /// The file beside the manifest listing every flow, one JSON object a
+    /// line in id order ([`FLOWS_FILE`]); absent when it was not written
+    /// (`--manifest-flows inline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows_file: Option<String>,
+    /// Every flow, sorted by id; absent with `--manifest-flows jsonl`
+    /// (then they are in `flows_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<Vec<Flow>>,
 }
+
+/// Name of the flow list file in the output directory: one flow object a
+/// line (compact JSON, the same fields as the manifest's `flows`), in id
+/// order.
+pub const FLOWS_FILE: &str = "flows.jsonl";
 
 /// The `shard` block of a `--shard K/N` run's manifest. Its totals are
 /// those of its own flows, but for `frames`, `filtered_out` and
@@ -567,7 +579,11 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
-    /// Every flow, sorted by id.
+    /// The flow list file, when written ([`Manifest::flows_file`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows_file: Option<String>,
+    /// Every flow, sorted by id (when [`Flows::inline`]).
+    #[serde(skip_serializing_if = "Flows::hidden")]
     pub flows: Flows<'a, P>,
 }
 
@@ -581,6 +597,33 @@ pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub keep: &'a dyn Fn(&FlowRecord) -> bool,
     /// Where a direction's bytes went.
     pub place: P,
+    /// Whether `manifest.json` lists them (else only `flows.jsonl` does).
+    pub inline: bool,
+}
+
+impl<P: Fn(&FlowRecord, Dir) -> Placement> Flows<'_, P> {
+    /// Left out of `manifest.json`.
+    pub fn hidden(&self) -> bool {
+        !self.inline
+    }
+
+    /// Write them to `w`, one compact JSON object a line ([`FLOWS_FILE`]).
+    pub fn write_lines(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
+        for r in self.summary.records() {
+            let r = r?;
+            if (self.keep)(&r) {
+                write_line(&mut w, &Flow::new(&r, |d| (self.place)(&r, d)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of [`FLOWS_FILE`]: `flow` as compact JSON and a newline.
+pub fn write_line(mut w: impl std::io::Write, flow: &Flow) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut w, flow)?;
+    w.write_all(b"\n")?;
+    Ok(())
 }
 
 impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {

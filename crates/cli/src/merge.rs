@@ -16,7 +16,8 @@
 //!    shard's order file ([`crate::shard`]), and the offsets follow.
 //! 3. **Conflicts file** (when the shards wrote one inside their
 //!    directories): the lines interleaved in single-run order.
-//! 4. **Manifest**, written last: the flows of every shard in id order;
+//! 4. **Flow list** (`flows.jsonl`, when the shards wrote one) and
+//!    **manifest**, written last: the flows of every shard in id order;
 //!    the per-input counters (`frames`, `filtered_out`, `udp_ignored`, the
 //!    `inputs` block: the same in every shard) taken once, the rest summed
 //!    over the flows; no `shard` block.
@@ -64,6 +65,10 @@ struct ShardDir {
     dir: PathBuf,
     manifest: Manifest,
     block: ShardOut,
+    /// Its flows, from `manifest.json` or its flow list file.
+    flows: Vec<Flow>,
+    /// Whether `manifest.json` listed them.
+    inline: bool,
 }
 
 /// Merge the shard directories (see the module docs).
@@ -91,8 +96,8 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
     let mut flows: Vec<Flow> = Vec::new();
     let mut from: Vec<usize> = Vec::new();
     for (i, s) in shards.iter().enumerate() {
-        flows.extend(s.manifest.flows.iter().cloned());
-        from.extend(std::iter::repeat_n(i, s.manifest.flows.len()));
+        flows.extend(s.flows.iter().cloned());
+        from.extend(std::iter::repeat_n(i, s.flows.len()));
     }
     let mut order: Vec<usize> = (0..flows.len()).collect();
     order.sort_by_key(|&i| flows[i].id);
@@ -125,12 +130,21 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         complete: first.manifest.complete,
         error: None,
         totals: manifest::flow_totals(base, &flows),
-        flows,
+        flows_file: first.manifest.flows_file.clone(),
+        flows: None,
+    };
+    let count = flows.len();
+    if let Some(name) = &merged.flows_file {
+        write_flows_file(out, name, &flows)?;
+    }
+    let merged = Manifest {
+        flows: first.inline.then_some(flows),
+        ..merged
     };
     write_manifest(out, &merged)?;
     Ok(Merged {
         shards: shards.len(),
-        flows: merged.flows.len(),
+        flows: count,
         complete: merged.complete,
     })
 }
@@ -148,8 +162,19 @@ fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardDir>> {
                 path.display()
             )
         })?;
-        let manifest: Manifest = serde_json::from_slice(&text)
+        let mut manifest: Manifest = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not a streamcut manifest", path.display()))?;
+        let inline = manifest.flows.is_some();
+        let flows = match (manifest.flows.take(), &manifest.flows_file) {
+            (Some(flows), _) => flows,
+            (None, Some(name)) => read_flows_file(dir, name)?,
+            // A run stopped part way whose list did not fit: refused below.
+            (None, None) if manifest.error.is_some() => Vec::new(),
+            (None, None) => bail!(
+                "{} lists no flows and names no flow list file",
+                path.display()
+            ),
+        };
         let Some(block) = manifest.shard.clone() else {
             bail!(
                 "{} is not a shard output directory: its manifest has no shard block \
@@ -161,6 +186,8 @@ fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardDir>> {
             dir: dir.clone(),
             manifest,
             block,
+            flows,
+            inline,
         });
     }
     Ok(out)
@@ -225,6 +252,20 @@ fn check(shards: &[ShardDir]) -> anyhow::Result<()> {
                 name(s),
                 serde_json::to_string(&f.options)?,
                 serde_json::to_string(&m.options)?
+            );
+        }
+        if m.flows_file != f.flows_file || s.inline != first.inline {
+            let form = |x: &ShardDir| match (x.inline, &x.manifest.flows_file) {
+                (true, Some(_)) => "both",
+                (true, None) => "inline",
+                (false, _) => "jsonl",
+            };
+            bail!(
+                "{} and {} were run with different options: --manifest-flows {} against {}",
+                name(first),
+                name(s),
+                form(first),
+                form(s)
             );
         }
         if s.block.count != first.block.count {
@@ -518,6 +559,39 @@ fn write_conflicts(
     }
     w.flush()
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A shard's flow list file (`flows.jsonl`), one flow a line.
+fn read_flows_file(dir: &Path, name: &str) -> anyhow::Result<Vec<Flow>> {
+    check_inside(name)?;
+    let path = dir.join(name);
+    let f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut flows = Vec::new();
+    for (n, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        flows.push(
+            serde_json::from_str(&line)
+                .with_context(|| format!("{}: line {} is not a flow", path.display(), n + 1))?,
+        );
+    }
+    Ok(flows)
+}
+
+/// The flow list file as `extract` writes it, through a temporary file
+/// renamed into place.
+fn write_flows_file(dir: &Path, name: &str, flows: &[Flow]) -> anyhow::Result<()> {
+    check_inside(name)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut w =
+        BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    for f in flows {
+        manifest::write_line(&mut w, f)?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(w);
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `manifest.json` as `extract` writes it (pretty JSON, trailing newline),

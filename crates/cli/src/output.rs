@@ -50,7 +50,7 @@ use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 
 use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::job::Job;
-use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
+use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
 use crate::shard::ShardRun;
 
@@ -76,6 +76,33 @@ pub struct OutputOptions {
     pub naming: Naming,
     /// Most files open at once.
     pub max_open_files: usize,
+    /// Where the flow list goes.
+    pub manifest_flows: ManifestFlows,
+}
+
+/// Where the flow list is written (`--manifest-flows`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ManifestFlows {
+    /// In `manifest.json` only.
+    Inline,
+    /// In `flows.jsonl` only: `manifest.json` keeps the run summary.
+    Jsonl,
+    /// In both (the default: scripts reading `manifest.json`'s `flows`
+    /// keep working, and streaming readers have `flows.jsonl`).
+    #[default]
+    Both,
+}
+
+impl ManifestFlows {
+    /// `manifest.json` lists the flows.
+    pub fn inline(self) -> bool {
+        self != ManifestFlows::Jsonl
+    }
+
+    /// `flows.jsonl` is written.
+    pub fn jsonl(self) -> bool {
+        self != ManifestFlows::Inline
+    }
 }
 
 impl OutputOptions {
@@ -87,6 +114,7 @@ impl OutputOptions {
             layout: Layout::Files,
             naming: Naming::Default,
             max_open_files: 4096,
+            manifest_flows: ManifestFlows::default(),
         }
     }
 }
@@ -195,13 +223,18 @@ impl Output {
         let dir = &opts.dir;
         prepare_dir(dir, opts.force)?;
         let reserve = Reserve::create(dir)?;
-        // An earlier run's manifest must not outlive the files it describes.
-        let old = dir.join(MANIFEST);
-        match fs::remove_file(&old) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(anyhow::Error::from(e).context(format!("removing {}", old.display())));
+        // An earlier run's manifest and flow list must not outlive the
+        // files they describe.
+        for name in [MANIFEST, FLOWS_FILE] {
+            let old = dir.join(name);
+            match fs::remove_file(&old) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(
+                        anyhow::Error::from(e).context(format!("removing {}", old.display()))
+                    );
+                }
+                _ => {}
             }
-            _ => {}
         }
         let sink = FileSink::new(
             dir,
@@ -287,10 +320,16 @@ impl Output {
                 None => None,
             },
             totals: totals.clone(),
+            flows_file: self
+                .opts
+                .manifest_flows
+                .jsonl()
+                .then(|| FLOWS_FILE.to_string()),
             flows: Flows {
                 summary: &summary,
                 keep,
                 place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
+                inline: self.opts.manifest_flows.inline(),
             },
         };
         let Some((error, outcome)) = write_final(dir, &mut manifest, &mut self.reserve, stop)
@@ -307,11 +346,12 @@ impl Output {
     }
 }
 
-/// Write the manifest of a run into `dir`, first freeing `reserve`. After
-/// `stop` (an error that cut the run short) the manifest lists the flows
-/// written in full; when even that list does not fit, the manifest is
-/// written without it. Returns `None` when all went well, else the error
-/// and what became of the manifest.
+/// Write the flow list (`flows.jsonl`, when asked for) and then the
+/// manifest of a run into `dir`, first freeing `reserve`. After `stop` (an
+/// error that cut the run short) they list the flows written in full; when
+/// even that list does not fit, the manifest is written without it (and
+/// without `flows.jsonl`). Returns `None` when all went well, else the
+/// error and what became of the manifest.
 fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
     dir: &Path,
     manifest: &mut ManifestOut<'_, P>,
@@ -320,7 +360,11 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
 ) -> Option<(anyhow::Error, ManifestOutcome)> {
     reserve.release();
     let listed = usize::try_from(manifest.totals.flows).unwrap_or(usize::MAX);
-    match (write_manifest(dir, manifest), stop) {
+    let written = match manifest.flows_file {
+        Some(_) => write_flows_file(dir, &manifest.flows),
+        None => Ok(()),
+    };
+    match (written.and_then(|()| write_manifest(dir, manifest)), stop) {
         (Ok(()), None) => None,
         (Ok(()), Some(e)) => Some((e, ManifestOutcome::Listed(listed))),
         (Err(full), stop) => {
@@ -332,6 +376,9 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
                 "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
             ));
             manifest.flows.keep = &|_| false;
+            if manifest.flows_file.take().is_some() {
+                let _ = fs::remove_file(dir.join(FLOWS_FILE));
+            }
             let outcome = match write_manifest(dir, manifest) {
                 Ok(()) => ManifestOutcome::Unlisted(listed),
                 Err(e) => ManifestOutcome::Failed(e),
@@ -421,22 +468,43 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
+/// Write `flows.jsonl` (one flow a line, in id order) atomically; on an
 /// error the temporary file is removed.
-fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
-    let tmp = dir.join(".manifest.json.tmp");
-    let path = dir.join(MANIFEST);
+fn write_flows_file<P: Fn(&FlowRecord, Dir) -> Placement>(
+    dir: &Path,
+    flows: &Flows<'_, P>,
+) -> anyhow::Result<()> {
+    atomic(dir, FLOWS_FILE, |w| flows.write_lines(w))
+}
+
+/// Write `dir/name` through a temporary file renamed into place; on an
+/// error the temporary file is removed.
+fn atomic(
+    dir: &Path,
+    name: &str,
+    body: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
     let write = || -> anyhow::Result<()> {
         let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::with_capacity(256 * 1024, f);
-        serde_json::to_writer_pretty(&mut w, m)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(w.write_all(b"\n")?))
+        body(&mut w)
             .and_then(|()| Ok(w.flush()?))
             .with_context(|| format!("writing {}", tmp.display()))?;
+        drop(w);
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     };
     write().inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
+/// error the temporary file is removed.
+fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
+    atomic(dir, MANIFEST, |w| {
+        serde_json::to_writer_pretty(&mut *w, m)?;
+        Ok(w.write_all(b"\n")?)
     })
 }

@@ -88,8 +88,9 @@ fn extract_writes_files_matching_the_manifest() {
             assert_eq!(l["captured"].as_u64().unwrap(), sum, "ledger balances");
         }
     }
-    // Every direction with bytes has a file, and nothing else is in DIR.
-    assert_eq!(dir_files(&out).len(), files + 1);
+    // Every direction with bytes has a file, and nothing else is in DIR
+    // but the manifest and the flow list.
+    assert_eq!(dir_files(&out).len(), files + 2);
     let first = &fl[0];
     assert_eq!(
         first["c2s"]["file"],
@@ -417,7 +418,7 @@ fn tcpflow_naming_matches_tcpflow() {
         let o = extract(capture, &out, &["--naming", "tcpflow"]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let mut names: Vec<String> = dir_files(&out).into_iter().map(|(n, _)| n).collect();
-        names.retain(|n| n != "manifest.json");
+        names.retain(|n| n != "manifest.json" && n != "flows.jsonl");
         assert_eq!(&names, want, "{capture}");
         assert_eq!(manifest(&out)["options"]["naming"], "tcpflow");
     }
@@ -531,7 +532,7 @@ fn extract_no_digest_writes_the_same_files_without_sha256() {
     assert_eq!(code(&extract(SYNTH, &b, &["--no-digest"])), 0);
     let files = |d: &Path| {
         let mut f = dir_files(d);
-        f.retain(|(n, _)| n != "manifest.json");
+        f.retain(|(n, _)| n != "manifest.json" && n != "flows.jsonl");
         f
     };
     assert!(files(&a).len() > 2);
