@@ -11,7 +11,7 @@
 //!    error (exit status 2) and nothing is written.
 //! 2. **Stream files.** Files layout: each flow direction's file is
 //!    hard-linked into DIR (moved with `--move`; copied when DIR is on
-//!    another file system). Packed layout: `streams.bin` is rewritten with
+//!    another file system, keeping its modification time). Packed layout: `streams.bin` is rewritten with
 //!    the directions in the order a single run appends them, from each
 //!    shard's order file ([`crate::shard`]), and the offsets follow.
 //! 3. **Conflicts file** (when the shards wrote one inside their
@@ -366,7 +366,7 @@ fn place(src: &Path, dst: &Path, move_files: bool) -> io::Result<()> {
         Ok(()) => Ok(()),
         // Another file system (EXDEV), or one without hard links.
         Err(_) if src.is_file() && !dst.exists() => {
-            fs::copy(src, dst)?;
+            copy_keeping_mtime(src, dst)?;
             if move_files {
                 fs::remove_file(src)?;
             }
@@ -374,6 +374,15 @@ fn place(src: &Path, dst: &Path, move_files: bool) -> io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Copy `src` to `dst` and give the copy `src`'s modification time (a
+/// flow file's is its last packet time; a hard link or a rename keeps it,
+/// a plain copy would not).
+fn copy_keeping_mtime(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::copy(src, dst)?;
+    let when = fs::metadata(src)?.modified()?;
+    crate::output::set_mtime(dst, when)
 }
 
 /// One direction appended to a shard's `streams.bin`.
@@ -607,4 +616,22 @@ fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", tmp.display()))?;
     drop(w);
     fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_keeps_the_modification_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("a"), tmp.path().join("b"));
+        fs::write(&src, b"bytes").unwrap();
+        let when =
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_041_002_000_000);
+        crate::output::set_mtime(&src, when).unwrap();
+        copy_keeping_mtime(&src, &dst).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), b"bytes");
+        assert_eq!(fs::metadata(&dst).unwrap().modified().unwrap(), when);
+    }
 }

@@ -13,7 +13,9 @@
 //! 2. [`Output::run`]: one engine run of a [`Job`] into the sink (which the
 //!    engine splits per worker when the layout allows), flow records past
 //!    the in-memory budget spilling beside the output.
-//! 3. [`Output::finish`]: the files are flushed and `manifest.json` is
+//! 3. [`Output::finish`]: the files are flushed, each flow file gets its
+//!    flow's last packet time as its modification time (files layout), and
+//!    `manifest.json` is
 //!    written last, through a temporary file renamed into place, so a
 //!    manifest present means the run it describes ended (nothing is
 //!    fsynced: durability across a crash of the machine is the file
@@ -296,6 +298,11 @@ impl Output {
             None => finished.err(),
         };
         let sink = &self.sink;
+        // Each flow file gets its flow's last packet time as its mtime.
+        let stop = match stop {
+            None if self.opts.layout == Layout::Files => stamp_mtimes(dir, &summary, sink).err(),
+            stop => stop,
+        };
         let keep = listed(dir, sink, stop.is_some());
         let keep: &dyn Fn(&FlowRecord) -> bool = &keep;
         summary.flows.retain(keep);
@@ -386,6 +393,31 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
             Some((error, outcome))
         }
     }
+}
+
+/// Set the modification time of every flow file in `dir` to its flow's
+/// last packet time (`ls -lt` then sorts the streams by time, as with
+/// tcpflow). Names are unique (see `crate::naming`), so each file is set
+/// once; the files are all closed by then.
+fn stamp_mtimes(dir: &Path, summary: &Summary, sink: &FileSink) -> anyhow::Result<()> {
+    for r in summary.records() {
+        let r = r?;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(r.last_ts);
+        for d in [Dir::ClientToServer, Dir::ServerToClient] {
+            if let Placement::File(Some(name)) = sink.placement(&r, d) {
+                let path = dir.join(&name);
+                set_mtime(&path, when)
+                    .with_context(|| format!("setting the time of {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Set `path`'s modification time (not following a symlink's target is not
+/// needed: the sink created the file).
+pub fn set_mtime(path: &Path, when: std::time::SystemTime) -> io::Result<()> {
+    File::options().write(true).open(path)?.set_modified(when)
 }
 
 /// Which flow records the manifest lists: all of them, or after an output
