@@ -259,6 +259,16 @@ pub struct ExtractArgs {
     pub shard: Option<engine::Shard>,
 }
 
+impl NamingArg {
+    /// The naming scheme.
+    pub fn naming(self) -> Naming {
+        match self {
+            NamingArg::Default => Naming::Default,
+            NamingArg::Tcpflow => Naming::Tcpflow,
+        }
+    }
+}
+
 impl ExtractArgs {
     /// The extraction these arguments ask for.
     pub fn options(&self) -> anyhow::Result<ExtractOptions> {
@@ -481,9 +491,13 @@ pub struct FlowsArgs {
     /// Inputs and reassembly options.
     #[command(flatten)]
     pub common: Common,
-    /// JSON lines (the manifest's flow objects without files) instead of a table.
+    /// JSON lines (the manifest's flow objects, naming the files `extract`
+    /// would write) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// File naming scheme of the `file` fields of --json (as for `extract`).
+    #[arg(long, value_enum, default_value = "default")]
+    pub naming: NamingArg,
     /// List only the flows of shard K of N (see `extract --shard`).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<engine::Shard>,

@@ -217,6 +217,8 @@ pub struct Flow {
     pub last_ts: u64,
     /// Last packet time, RFC 3339 UTC.
     pub last_time: String,
+    /// `last_ts - first_ts`, ns.
+    pub duration_ns: u64,
     /// Frame number of the first packet.
     pub first_frame: u64,
     /// Frame number of the last packet.
@@ -427,6 +429,7 @@ impl Flow {
             first_time: rfc3339(h.first_ts),
             last_ts: r.last_ts,
             last_time: rfc3339(r.last_ts),
+            duration_ns: r.last_ts.saturating_sub(h.first_ts),
             first_frame: h.id,
             last_frame: r.last_frame,
             end_reason: r.end.as_str().to_string(),

@@ -478,29 +478,42 @@ fn broken_pipe_is_not_an_error() {
 }
 
 #[test]
-fn flows_json_lines_are_the_manifest_flows_without_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    assert_eq!(code(&extract(SYNTH, &out, &[])), 0);
-    let mut m = manifest(&out);
-    let o = run(&["flows", "--json", &corpus(SYNTH)]);
-    assert_eq!(code(&o), 0);
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for f in m["flows"].as_array_mut().unwrap() {
-        for d in ["c2s", "s2c"] {
-            f[d].as_object_mut().unwrap().remove("file");
-        }
+fn flows_json_lines_are_the_manifest_flows_of_extract() {
+    for naming in ["default", "tcpflow"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        assert_eq!(code(&extract(SYNTH, &out, &["--naming", naming])), 0);
+        let m = manifest(&out);
+        let o = run(&["flows", "--json", "--naming", naming, &corpus(SYNTH)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let lines: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The same objects, file names included (tcpflow's `c1` of a
+        // reused tuple too), with the duration.
+        assert_eq!(&lines, flows(&m), "{naming}");
+        let names: Vec<&str> = lines
+            .iter()
+            .flat_map(|f| [f["c2s"]["file"].as_str(), f["s2c"]["file"].as_str()])
+            .flatten()
+            .collect();
+        assert!(names.iter().all(|n| out.join(n).is_file()), "{names:?}");
+        let gap = lines.iter().find(|f| f["client"]["port"] == 40005).unwrap();
+        assert_eq!(gap["duration_ns"], 1_002_000_000u64);
     }
-    assert_eq!(&lines, flows(&m));
-    // The table has a header and one line per flow.
+    // The table has a header, one line per flow, and a duration column.
     let o = run(&["flows", &corpus(SYNTH)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.trim_start().starts_with("ID  PROTO  CLIENT"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("GAPS  DURATION  END"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 12);
+    let row = text.lines().find(|l| l.contains(":40005")).unwrap();
+    assert!(row.contains(" 1.002  fin"), "{row}");
 }
 
 #[test]

@@ -88,7 +88,8 @@ fn a_quiet_connection_that_carries_on_is_one_flow_in_both_layouts() {
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
-            let expect = if layout == "files" { 3 } else { 2 };
+            // The manifest, flows.jsonl and the streams.
+            let expect = if layout == "files" { 4 } else { 3 };
             assert_eq!(files.len(), expect, "{layout}: {files:?} (no spill left)");
         }
     }
