@@ -264,6 +264,11 @@ pub struct Direction {
         deserialize_with = "present"
     )]
     pub file: Option<Option<String>>,
+    /// Files layout, UDP: the datagram index beside the file
+    /// (`<file>.idx`: a header line `offset\tlength\tframe`, then one line
+    /// per datagram); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
     /// Packed layout: where the bytes start in `streams.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
@@ -388,6 +393,7 @@ impl Direction {
         };
         Direction {
             file,
+            index: None,
             offset,
             length,
             bytes: d.bytes,
@@ -407,6 +413,16 @@ impl Direction {
             ledger: LedgerOut::from(&d.ledger),
             conflicts: d.ledger.conflicts,
         }
+    }
+}
+
+impl Direction {
+    /// With its datagram index named, for a UDP direction in its own file.
+    fn indexed(mut self, proto: pcapread::Proto) -> Direction {
+        if let (pcapread::Proto::Udp, Some(Some(file)), None) = (proto, &self.file, self.offset) {
+            self.index = Some(format!("{file}{}", crate::files::IDX_SUFFIX));
+        }
+        self
     }
 }
 
@@ -437,8 +453,8 @@ impl Flow {
             idle_resumptions: r.idle_resumptions,
             longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
-            c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)),
-            s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)),
+            c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)).indexed(h.proto),
+            s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)).indexed(h.proto),
         }
     }
 }

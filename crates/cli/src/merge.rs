@@ -345,11 +345,13 @@ fn place_files(
             let Some(Some(name)) = &d.file else {
                 continue;
             };
-            check_inside(name)?;
-            let src = shards[s].dir.join(name);
-            let dst = out.join(name);
-            place(&src, &dst, move_files)
-                .with_context(|| format!("placing {} as {}", src.display(), dst.display()))?;
+            for name in std::iter::once(name).chain(&d.index) {
+                check_inside(name)?;
+                let src = shards[s].dir.join(name);
+                let dst = out.join(name);
+                place(&src, &dst, move_files)
+                    .with_context(|| format!("placing {} as {}", src.display(), dst.display()))?;
+            }
         }
     }
     Ok(())
