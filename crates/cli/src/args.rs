@@ -252,6 +252,10 @@ pub struct ExtractArgs {
     /// (one flow a line, for streaming readers and many flows), or both.
     #[arg(long, value_enum, value_name = "WHERE", default_value = "both")]
     pub manifest_flows: ManifestFlowsArg,
+    /// Do not hash the input files for the manifest (their sizes are still
+    /// recorded): for inputs so large that reading them twice matters.
+    #[arg(long)]
+    pub no_input_digest: bool,
     /// Reassemble only shard K of N of the flows (every frame is still read
     /// and decoded); `streamcut merge` joins the N shard directories into
     /// what one run writes. See docs/scale.md.
@@ -293,6 +297,8 @@ impl ExtractArgs {
             NamingArg::Tcpflow => Naming::Tcpflow,
         };
         out.max_open_files = self.max_open_files as usize;
+        o.input_digest = !self.no_input_digest;
+        let out = &mut o.output;
         out.manifest_flows = match self.manifest_flows {
             ManifestFlowsArg::Inline => ManifestFlows::Inline,
             ManifestFlowsArg::Jsonl => ManifestFlows::Jsonl,
@@ -441,6 +447,7 @@ impl LiveArgs {
             max_open_files: self.max_open_files,
             no_digest: false,
             manifest_flows: ManifestFlowsArg::Both,
+            no_input_digest: false,
             shard: None,
         }
         .options()?;

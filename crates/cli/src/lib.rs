@@ -45,6 +45,7 @@ pub mod extract;
 pub mod files;
 pub mod flow_select;
 pub mod follow;
+pub mod input_digest;
 pub mod interrupt;
 pub mod job;
 pub mod list;

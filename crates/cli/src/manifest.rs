@@ -116,6 +116,15 @@ pub struct Input {
     pub format: String,
     /// `"none"`, `"gzip"` or `"zstd"`.
     pub compression: String,
+    /// Bytes in the file (as stored: compressed for compressed input);
+    /// absent for standard input and in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// SHA-256 of the file as stored (lowercase hex), as `sha256sum`
+    /// prints it; absent for standard input, with `--no-input-digest`, after
+    /// an interrupt, and in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Link types of its interfaces, in order of appearance (`"ether"`, ...).
     pub link_types: Vec<String>,
     /// Frames read.
@@ -494,6 +503,8 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
                 .as_ref()
                 .map_or("none", |x| compression_name(x.compression))
                 .to_string(),
+            size: None,
+            sha256: None,
             link_types: i.link_types().iter().map(|l| l.name()).collect(),
             frames: i.frames,
             problems: i

@@ -5,7 +5,7 @@
 //! 1. **Check, before writing anything.** Every directory holds a complete
 //!    shard manifest (a `shard` block, no `error`); all were written by the
 //!    same version from the same inputs (paths, formats, frames, problems,
-//!    sizes), with the same options (the `options` block and the digest of
+//!    sizes, SHA-256 digests when recorded), with the same options (the `options` block and the digest of
 //!    all the others) and the same N, and every K in `0..N` comes exactly
 //!    once; the output directory is missing or empty. Any failure is an
 //!    error (exit status 2) and nothing is written.
