@@ -54,6 +54,7 @@ pub mod merge;
 pub mod naming;
 pub mod output;
 mod progress;
+pub mod run_info;
 pub mod shard;
 pub mod stats;
 pub(crate) mod timefmt;

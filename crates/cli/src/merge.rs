@@ -16,8 +16,9 @@
 //!    shard's order file ([`crate::shard`]), and the offsets follow.
 //! 3. **Conflicts file** (when the shards wrote one inside their
 //!    directories): the lines interleaved in single-run order.
-//! 4. **Flow list** (`flows.jsonl`, when the shards wrote one) and
-//!    **manifest**, written last: the flows of every shard in id order;
+//! 4. **Run metadata** (`run.json`: merge's own command line and times,
+//!    with each shard's `run.json`), **flow list** (`flows.jsonl`, when the
+//!    shards wrote one) and **manifest**, written last: the flows of every shard in id order;
 //!    the per-input counters (`frames`, `filtered_out`, `udp_ignored`, the
 //!    `inputs` block: the same in every shard) taken once, the rest summed
 //!    over the flows; no `shard` block.
@@ -73,6 +74,7 @@ struct ShardDir {
 
 /// Merge the shard directories (see the module docs).
 pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
+    let started = crate::run_info::Started::now();
     let shards = load(&opts.shards)?;
     check(&shards)?;
     check_output(&opts.output)?;
@@ -134,6 +136,11 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         flows: None,
     };
     let count = flows.len();
+    let shard_runs = shards
+        .iter()
+        .map(|s| crate::run_info::read(&s.dir))
+        .collect();
+    crate::run_info::write(out, &started.info(Some(shard_runs)))?;
     if let Some(name) = &merged.flows_file {
         write_flows_file(out, name, &flows)?;
     }

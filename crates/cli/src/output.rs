@@ -54,6 +54,7 @@ use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
+use crate::run_info::{self, RUN_FILE};
 use crate::shard::ShardRun;
 
 /// Name of the manifest file in the output directory.
@@ -215,6 +216,8 @@ pub struct Output {
     reserve: Reserve,
     /// A `--shard` run's facts for its manifest block.
     shard: Option<ShardRun>,
+    /// When the run started (for `run.json`).
+    started: run_info::Started,
 }
 
 impl Output {
@@ -222,12 +225,13 @@ impl Output {
     /// reserve room for the manifest, remove an earlier manifest, and open
     /// the sink. Errors here come before anything was written.
     pub fn create(opts: &OutputOptions) -> anyhow::Result<Output> {
+        let started = run_info::Started::now();
         let dir = &opts.dir;
         prepare_dir(dir, opts.force)?;
         let reserve = Reserve::create(dir)?;
         // An earlier run's manifest and flow list must not outlive the
         // files they describe.
-        for name in [MANIFEST, FLOWS_FILE] {
+        for name in [MANIFEST, FLOWS_FILE, RUN_FILE] {
             let old = dir.join(name);
             match fs::remove_file(&old) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -249,6 +253,7 @@ impl Output {
             sink,
             reserve,
             shard: None,
+            started,
         })
     }
 
@@ -339,7 +344,8 @@ impl Output {
                 inline: self.opts.manifest_flows.inline(),
             },
         };
-        let Some((error, outcome)) = write_final(dir, &mut manifest, &mut self.reserve, stop)
+        let run = self.started.info(None);
+        let Some((error, outcome)) = write_final(dir, &run, &mut manifest, &mut self.reserve, stop)
         else {
             return Ok(Extracted { summary, totals });
         };
@@ -353,24 +359,25 @@ impl Output {
     }
 }
 
-/// Write the flow list (`flows.jsonl`, when asked for) and then the
-/// manifest of a run into `dir`, first freeing `reserve`. After `stop` (an
+/// Write `run.json`, the flow list (`flows.jsonl`, when asked for) and then
+/// the manifest of a run into `dir`, first freeing `reserve`. After `stop` (an
 /// error that cut the run short) they list the flows written in full; when
 /// even that list does not fit, the manifest is written without it (and
 /// without `flows.jsonl`). Returns `None` when all went well, else the
 /// error and what became of the manifest.
 fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
     dir: &Path,
+    run: &run_info::RunInfo,
     manifest: &mut ManifestOut<'_, P>,
     reserve: &mut Reserve,
     stop: Option<anyhow::Error>,
 ) -> Option<(anyhow::Error, ManifestOutcome)> {
     reserve.release();
     let listed = usize::try_from(manifest.totals.flows).unwrap_or(usize::MAX);
-    let written = match manifest.flows_file {
+    let written = run_info::write(dir, run).and_then(|()| match manifest.flows_file {
         Some(_) => write_flows_file(dir, &manifest.flows),
         None => Ok(()),
-    };
+    });
     match (written.and_then(|()| write_manifest(dir, manifest)), stop) {
         (Ok(()), None) => None,
         (Ok(()), Some(e)) => Some((e, ManifestOutcome::Listed(listed))),

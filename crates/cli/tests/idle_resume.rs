@@ -88,8 +88,8 @@ fn a_quiet_connection_that_carries_on_is_one_flow_in_both_layouts() {
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
-            // The manifest, flows.jsonl and the streams.
-            let expect = if layout == "files" { 4 } else { 3 };
+            // The manifest, flows.jsonl, run.json and the streams.
+            let expect = if layout == "files" { 5 } else { 4 };
             assert_eq!(files.len(), expect, "{layout}: {files:?} (no spill left)");
         }
     }

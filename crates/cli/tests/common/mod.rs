@@ -75,10 +75,12 @@ pub fn captures() -> Vec<String> {
     out
 }
 
-/// All files of a directory (name -> bytes), sorted by name.
+/// All files of a directory (name -> bytes), sorted by name, but for
+/// `run.json` (wall times and the command line, different in every run).
 pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
         .expect("read dir")
+        .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != "run.json"))
         .map(|e| {
             let e = e.expect("entry");
             (
