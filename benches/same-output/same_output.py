@@ -10,7 +10,8 @@ output directory and any --conflicts file given as relative paths, so nothing
 in the output depends on where it was written), and compares:
 
   * the whole tree the run left behind (out/ and the conflicts file beside
-    it): the same relative paths of the same kind, the same bytes per file;
+    it) but out/run.json (wall times, command line): the same relative paths
+    of the same kind, the same bytes per file;
   * out/manifest.json parsed as JSON, with only `tool.version` removed from
     both sides, compared exactly (key order and value types included), then
     as text with that one value blanked (so a formatting change shows too);
@@ -77,6 +78,7 @@ CAPTURE_SUFFIXES = tuple(
 
 OUT = "out"  # the output directory, relative to the run directory
 MANIFEST = OUT + "/manifest.json"
+RUN_JSON = OUT + "/run.json"
 VERSION_RE = re.compile(r'("version"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
@@ -128,6 +130,8 @@ def tree(top):
         for name in dirs + files:
             p = os.path.join(d, name)
             rel = os.path.relpath(p, top)
+            if rel == RUN_JSON:
+                continue  # wall times and the command line: never the same
             if os.path.islink(p):
                 entries[rel] = "symlink -> " + os.readlink(p)
             elif os.path.isdir(p):

@@ -149,7 +149,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
             job.engine.shard = a.shard;
-            let s = crate::list::run(&job, a.json, &mut out)?;
+            let s = crate::list::run(&job, a.json, a.naming.naming(), &mut out)?;
             verbose(cli, "flows", &s, None, None);
             report(&s)
         }

@@ -12,6 +12,7 @@ use crate::extract::ExtractOptions;
 use crate::files::Layout;
 use crate::job::Job;
 use crate::naming::Naming;
+use crate::output::ManifestFlows;
 
 /// Extract the byte streams of every TCP connection (and UDP flow) from
 /// pcap/pcapng captures.
@@ -186,6 +187,17 @@ pub enum NamingArg {
     Tcpflow,
 }
 
+/// `--manifest-flows`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFlowsArg {
+    /// Only in manifest.json's flows array.
+    Inline,
+    /// Only in flows.jsonl (one flow a line); manifest.json keeps the summary.
+    Jsonl,
+    /// In both.
+    Both,
+}
+
 /// `--gaps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GapsArg {
@@ -228,6 +240,14 @@ pub struct ExtractArgs {
     /// null): for when the files are hashed later, or not at all.
     #[arg(long)]
     pub no_digest: bool,
+    /// Where the flow list goes: manifest.json's flows array, flows.jsonl
+    /// (one flow a line, for streaming readers and many flows), or both.
+    #[arg(long, value_enum, value_name = "WHERE", default_value = "both")]
+    pub manifest_flows: ManifestFlowsArg,
+    /// Do not hash the input files for the manifest (their sizes are still
+    /// recorded): for inputs so large that reading them twice matters.
+    #[arg(long)]
+    pub no_input_digest: bool,
     /// Reassemble only shard K of N of the flows (every frame is still read
     /// and decoded); `streamcut merge` joins the N shard directories into
     /// what one run writes. See docs/scale.md.
@@ -251,6 +271,16 @@ pub enum HttpNamingArg {
     Readable,
     /// The hex SHA-256 of the decoded body.
     Sha256,
+}
+
+impl NamingArg {
+    /// The naming scheme.
+    pub fn naming(self) -> Naming {
+        match self {
+            NamingArg::Default => Naming::Default,
+            NamingArg::Tcpflow => Naming::Tcpflow,
+        }
+    }
 }
 
 impl ExtractArgs {
@@ -281,6 +311,13 @@ impl ExtractArgs {
             HttpNamingArg::Readable => http::ObjectNaming::Readable,
             HttpNamingArg::Sha256 => http::ObjectNaming::Sha256,
         });
+        o.input_digest = !self.no_input_digest;
+        let out = &mut o.output;
+        out.manifest_flows = match self.manifest_flows {
+            ManifestFlowsArg::Inline => ManifestFlows::Inline,
+            ManifestFlowsArg::Jsonl => ManifestFlows::Jsonl,
+            ManifestFlowsArg::Both => ManifestFlows::Both,
+        };
         Ok(o)
     }
 }
@@ -423,6 +460,8 @@ impl LiveArgs {
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
             no_digest: false,
+            manifest_flows: ManifestFlowsArg::Both,
+            no_input_digest: false,
             shard: None,
             // Live mode writes streams only (HTTP objects: `extract --http`
             // on the capture, or a later release).
@@ -477,9 +516,13 @@ pub struct FlowsArgs {
     /// Inputs and reassembly options.
     #[command(flatten)]
     pub common: Common,
-    /// JSON lines (the manifest's flow objects without files) instead of a table.
+    /// JSON lines (the manifest's flow objects, naming the files `extract`
+    /// would write) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// File naming scheme of the `file` fields of --json (as for `extract`).
+    #[arg(long, value_enum, default_value = "default")]
+    pub naming: NamingArg,
     /// List only the flows of shard K of N (see `extract --shard`).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<engine::Shard>,

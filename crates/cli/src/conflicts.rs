@@ -159,6 +159,10 @@ impl Sink for ConflictTee<'_> {
         self.inner.delivery(head, dir, gap, sg)
     }
 
+    fn datagram(&mut self, head: &FlowHead, dir: Dir, frame: u64, len: u64) -> anyhow::Result<()> {
+        self.inner.datagram(head, dir, frame, len)
+    }
+
     fn conflict(&mut self, head: &FlowHead, c: &Conflict) -> anyhow::Result<()> {
         let mut line = serde_json::to_vec(&ConflictLine::new(head, c))?;
         line.push(b'\n');

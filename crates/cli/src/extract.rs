@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use engine::Input;
 
+use crate::input_digest::Digests;
 use crate::job::Job;
 use crate::manifest;
 use crate::output::{Output, OutputOptions};
@@ -25,6 +26,9 @@ pub struct ExtractOptions {
     pub job: Job,
     /// Where and how to write it.
     pub output: OutputOptions,
+    /// Hash each input file for the manifest (`--no-input-digest` turns it
+    /// off; sizes are recorded either way).
+    pub input_digest: bool,
 }
 
 impl ExtractOptions {
@@ -33,6 +37,7 @@ impl ExtractOptions {
         ExtractOptions {
             job,
             output: OutputOptions::new(out_dir),
+            input_digest: true,
         }
     }
 }
@@ -45,6 +50,20 @@ impl ExtractOptions {
 /// part way is a [`Stopped`] (see [`crate::output`]).
 pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
     let mut out = Output::create(&opts.output)?;
-    let ran = out.run(&opts.job, Input::Files(opts.job.inputs.clone()))?;
-    out.finish(&opts.job.engine, ran, manifest::inputs)
+    // Hashed beside the run (see `crate::input_digest`).
+    let digests = Digests::spawn(
+        &opts.job.inputs,
+        opts.input_digest,
+        opts.job.interrupt.clone(),
+    );
+    let ran = out.run(&opts.job, Input::Files(opts.job.inputs.clone()));
+    let digests = digests.join();
+    out.finish(&opts.job.engine, ran?, |summary| {
+        let mut inputs = manifest::inputs(summary);
+        for (i, d) in inputs.iter_mut().zip(digests) {
+            i.size = d.size;
+            i.sha256 = d.sha256;
+        }
+        inputs
+    })
 }

@@ -185,7 +185,54 @@ struct DirOut {
     written: u64,
     /// Packed layout only.
     packed: Option<Box<PackedDir>>,
+    /// Files layout, UDP only.
+    idx: Option<Box<Idx>>,
 }
+
+/// Append a direction's buffered index lines to `DIR/<file>.idx` (created,
+/// with its header, the first time).
+fn flush_idx(base: &Path, out: &mut DirOut, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
+    if out.idx.as_ref().is_none_or(|i| i.lines.is_empty()) {
+        return Ok(());
+    }
+    let path = base.join(format!("{}{IDX_SUFFIX}", dir_name(out, head, dir)));
+    let Some(idx) = out.idx.as_mut() else {
+        return Ok(());
+    };
+    let write = |idx: &mut Idx| -> io::Result<()> {
+        let mut f = if idx.started {
+            OpenOptions::new().append(true).open(&path)?
+        } else {
+            let mut f = File::create(&path)?;
+            f.write_all(IDX_HEADER.as_bytes())?;
+            f
+        };
+        f.write_all(&idx.lines)
+    };
+    write(idx).with_context(|| format!("writing {}", path.display()))?;
+    idx.started = true;
+    idx.lines.clear();
+    Ok(())
+}
+
+/// Files layout, UDP: the datagram index lines of a direction not yet
+/// appended to its `<file>.idx` ([`IDX_BUF`] bytes at most).
+#[derive(Debug, Default)]
+struct Idx {
+    lines: Vec<u8>,
+    /// Whether the index file was created (its header written).
+    started: bool,
+}
+
+/// Bytes of index lines a direction buffers before appending them to its
+/// index file (about 50 datagrams: most UDP flows have a few).
+const IDX_BUF: usize = 1024;
+
+/// Suffix of a UDP direction's datagram index file (files layout).
+pub const IDX_SUFFIX: &str = ".idx";
+
+/// First line of an index file; then one line per datagram.
+pub const IDX_HEADER: &str = "offset\tlength\tframe\n";
 
 /// The packed layout's state of one direction.
 #[derive(Debug, Default)]
@@ -365,9 +412,10 @@ impl FileSink {
 
     /// Packed: append a direction's buffered bytes to its spill file.
     /// Files layout: close the file of `head`'s direction `dir`, if one was
-    /// written (a later write reopens it to append).
+    /// written (a later write reopens it to append), and write out its
+    /// datagram index lines.
     fn close_file(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
-        let Some(out) = self.active.get(&head.id).map(|d| &d[di(dir)]) else {
+        let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
             return Ok(());
         };
         if out.written > 0 {
@@ -376,7 +424,7 @@ impl FileSink {
                 format!("writing {}", self.dir.join(&*name).display())
             })?;
         }
-        Ok(())
+        flush_idx(&self.dir, out, head, dir)
     }
 
     fn spill(&mut self, id: FlowId, dir: Dir) -> anyhow::Result<()> {
@@ -461,11 +509,13 @@ impl Sink for FileSink {
                 name: a,
                 written: 0,
                 packed: packed(),
+                idx: None,
             },
             DirOut {
                 name: b,
                 written: 0,
                 packed: packed(),
+                idx: None,
             },
         ];
         self.active.insert(head.id, outs);
@@ -504,6 +554,24 @@ impl Sink for FileSink {
                 Ok(())
             }
         }
+    }
+
+    /// Files layout: one line `OFFSET\tLENGTH\tFRAME` for the datagram
+    /// just written, in the direction's index (see [`IDX_HEADER`]).
+    fn datagram(&mut self, head: &FlowHead, dir: Dir, frame: u64, len: u64) -> anyhow::Result<()> {
+        if self.layout != Layout::Files {
+            return Ok(());
+        }
+        let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
+            anyhow::bail!("a datagram for flow {} after it was closed", head.id);
+        };
+        let offset = out.written.saturating_sub(len);
+        let idx = out.idx.get_or_insert_default();
+        writeln!(idx.lines, "{offset}\t{len}\t{frame}")?;
+        if idx.lines.len() >= IDX_BUF {
+            flush_idx(&self.dir, out, head, dir)?;
+        }
+        Ok(())
     }
 
     /// The flow went quiet (it may carry on): files layout, close its files
@@ -580,6 +648,7 @@ impl Sink for FileSink {
                             format!("writing {}", self.dir.join(&*name).display())
                         })?;
                     }
+                    flush_idx(&self.dir, &mut out, &record.head, dir)?;
                     if derived || out.written == 0 {
                         // Derived placements are not kept (see `placement`).
                         Placement::File(None)

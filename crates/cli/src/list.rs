@@ -1,21 +1,34 @@
 //! `streamcut flows`: every flow, reassembled fully but with no stream bytes
-//! written, as a table for people or as JSON lines (the manifest's flow
-//! objects without their `file` fields).
+//! written, as a table for people or as JSON lines: the manifest's flow
+//! objects of `extract` with the same options (files layout), the `file`
+//! fields naming the files `extract` would write, relative to its output
+//! directory.
 
 use std::io::Write;
 
 use engine::{FlowRecord, NullSink, Placement, Summary};
+use reassembly::Dir;
 
 use crate::job::Job;
 use crate::manifest::Flow;
+use crate::naming::{Namer, Naming};
 
-/// Run `flows`, printing to `out`.
-pub fn run(job: &Job, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary> {
+/// Run `flows`, printing to `out`; JSON lines name files as `naming` does.
+pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow::Result<Summary> {
     let summary = job.run(&mut NullSink)?;
     if json {
+        // The namer sees every flow in id order, as extract's does.
+        let mut namer = Namer::new(naming);
         for r in summary.records() {
             let r = r?;
-            let flow = Flow::new(&r, |_| Placement::Unwritten);
+            let [c2s, s2c] = namer.names(&r.head);
+            let flow = Flow::new(&r, |d| {
+                let name = match d {
+                    Dir::ClientToServer => &c2s,
+                    Dir::ServerToClient => &s2c,
+                };
+                Placement::File((r.dir(d).bytes > 0).then(|| name.clone()))
+            });
             serde_json::to_writer(&mut *out, &flow)?;
             out.write_all(b"\n")?;
         }
@@ -25,15 +38,26 @@ pub fn run(job: &Job, json: bool, out: &mut dyn Write) -> anyhow::Result<Summary
     Ok(summary)
 }
 
-const HEADERS: [&str; 9] = [
-    "ID", "PROTO", "CLIENT", "SERVER", "PACKETS", "C2S", "S2C", "GAPS", "END",
+const HEADERS: [&str; 10] = [
+    "ID", "PROTO", "CLIENT", "SERVER", "PACKETS", "C2S", "S2C", "GAPS", "DURATION", "END",
 ];
 
 /// Which columns are numbers (right-aligned).
-const NUMERIC: [bool; 9] = [true, false, false, false, true, true, true, true, false];
+const NUMERIC: [bool; 10] = [
+    true, false, false, false, true, true, true, true, true, false,
+];
+
+/// Seconds with millisecond precision (`12.034`), rounded down.
+fn seconds(ns: u64) -> String {
+    format!(
+        "{}.{:03}",
+        ns / 1_000_000_000,
+        ns % 1_000_000_000 / 1_000_000
+    )
+}
 
 /// A flow's table cells.
-fn row(r: &FlowRecord) -> [String; 9] {
+fn row(r: &FlowRecord) -> [String; 10] {
     [
         r.head.id.to_string(),
         r.head.proto.to_string(),
@@ -47,6 +71,7 @@ fn row(r: &FlowRecord) -> [String; 9] {
             + r.s2c.ledger.gaps.len() as u64
             + r.s2c.ledger.gaps_unlisted)
             .to_string(),
+        seconds(r.last_ts.saturating_sub(r.head.first_ts)),
         r.end.as_str().to_string(),
     ]
 }
@@ -84,4 +109,17 @@ pub fn write_table(summary: &Summary, out: &mut dyn Write) -> anyhow::Result<()>
         line(&cells)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_seconds() {
+        assert_eq!(seconds(0), "0.000");
+        assert_eq!(seconds(1_002_000_000), "1.002");
+        assert_eq!(seconds(59_999_999), "0.059");
+        assert_eq!(seconds(3_600_000_000_000), "3600.000");
+    }
 }

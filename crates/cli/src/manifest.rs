@@ -13,9 +13,22 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::timefmt::rfc3339;
 use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
 
+/// The version of the manifest schema this build writes (see
+/// `docs/cli.md`, "Schema versions"). Version 1 had no `schema` field and
+/// named a flow's end `end`; version 2 names it `end_reason` and records
+/// `--flows` in `options`. Readers here accept both.
+pub const SCHEMA: u32 = 2;
+
+fn schema_v1() -> u32 {
+    1
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The schema version ([`SCHEMA`]; 1 when absent).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
     /// The tool that wrote it.
     pub tool: Tool,
     /// Inputs, in the order given.
@@ -36,9 +49,21 @@ pub struct Manifest {
     pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
-    /// Every flow, sorted by id.
-    pub flows: Vec<Flow>,
+    /// The file beside the manifest listing every flow, one JSON object a
+    /// line in id order ([`FLOWS_FILE`]); absent when it was not written
+    /// (`--manifest-flows inline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows_file: Option<String>,
+    /// Every flow, sorted by id; absent with `--manifest-flows jsonl`
+    /// (then they are in `flows_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<Vec<Flow>>,
 }
+
+/// Name of the flow list file in the output directory: one flow object a
+/// line (compact JSON, the same fields as the manifest's `flows`), in id
+/// order.
+pub const FLOWS_FILE: &str = "flows.jsonl";
 
 /// The `shard` block of a `--shard K/N` run's manifest. Its totals are
 /// those of its own flows, but for `frames`, `filtered_out` and
@@ -91,6 +116,15 @@ pub struct Input {
     pub format: String,
     /// `"none"`, `"gzip"` or `"zstd"`.
     pub compression: String,
+    /// Bytes in the file (as stored: compressed for compressed input);
+    /// absent for standard input and in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// SHA-256 of the file as stored (lowercase hex), as `sha256sum`
+    /// prints it; absent for standard input, with `--no-input-digest`, after
+    /// an interrupt, and in schema 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// Link types of its interfaces, in order of appearance (`"ether"`, ...).
     pub link_types: Vec<String>,
     /// Frames read.
@@ -121,6 +155,9 @@ pub struct Options {
     pub verify_window: usize,
     /// The filter expression, if any.
     pub filter: Option<String>,
+    /// The flow selector (`--flows`); absent when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<String>,
     /// `"skip"` or `"zero"`.
     pub gaps: String,
     /// Most zero bytes written per gap (`gaps` = `"zero"`), else null.
@@ -189,12 +226,16 @@ pub struct Flow {
     pub last_ts: u64,
     /// Last packet time, RFC 3339 UTC.
     pub last_time: String,
+    /// `last_ts - first_ts`, ns.
+    pub duration_ns: u64,
     /// Frame number of the first packet.
     pub first_frame: u64,
     /// Frame number of the last packet.
     pub last_frame: u64,
-    /// How it ended (`fin`, `rst`, `idle-timeout`, `end-of-input`, `evicted`, `reused`).
-    pub end: String,
+    /// How it ended (`fin`, `rst`, `idle-timeout`, `end-of-input`, `evicted`,
+    /// `reused`); `end` in schema 1 (not a key `jq` can name bare).
+    #[serde(alias = "end")]
+    pub end_reason: String,
     /// Whether the handshake was seen from its SYN.
     pub syn_seen: bool,
     /// Times the connection went quiet past the TCP idle timeout (300 s)
@@ -232,6 +273,11 @@ pub struct Direction {
         deserialize_with = "present"
     )]
     pub file: Option<Option<String>>,
+    /// Files layout, UDP: the datagram index beside the file
+    /// (`<file>.idx`: a header line `offset\tlength\tframe`, then one line
+    /// per datagram); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
     /// Packed layout: where the bytes start in `streams.bin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
@@ -356,6 +402,7 @@ impl Direction {
         };
         Direction {
             file,
+            index: None,
             offset,
             length,
             bytes: d.bytes,
@@ -378,6 +425,16 @@ impl Direction {
     }
 }
 
+impl Direction {
+    /// With its datagram index named, for a UDP direction in its own file.
+    fn indexed(mut self, proto: pcapread::Proto) -> Direction {
+        if let (pcapread::Proto::Udp, Some(Some(file)), None) = (proto, &self.file, self.offset) {
+            self.index = Some(format!("{file}{}", crate::files::IDX_SUFFIX));
+        }
+        self
+    }
+}
+
 impl Flow {
     /// The manifest entry of a flow, its directions placed by `place`.
     pub fn new(r: &FlowRecord, mut place: impl FnMut(Dir) -> Placement) -> Flow {
@@ -397,15 +454,16 @@ impl Flow {
             first_time: rfc3339(h.first_ts),
             last_ts: r.last_ts,
             last_time: rfc3339(r.last_ts),
+            duration_ns: r.last_ts.saturating_sub(h.first_ts),
             first_frame: h.id,
             last_frame: r.last_frame,
-            end: r.end.as_str().to_string(),
+            end_reason: r.end.as_str().to_string(),
             syn_seen: h.syn_seen,
             idle_resumptions: r.idle_resumptions,
             longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
-            c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)),
-            s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)),
+            c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)).indexed(h.proto),
+            s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)).indexed(h.proto),
         }
     }
 }
@@ -445,6 +503,8 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
                 .as_ref()
                 .map_or("none", |x| compression_name(x.compression))
                 .to_string(),
+            size: None,
+            sha256: None,
             link_types: i.link_types().iter().map(|l| l.name()).collect(),
             frames: i.frames,
             problems: i
@@ -530,6 +590,8 @@ pub fn record_totals(
 #[derive(Serialize)]
 #[serde(bound = "")]
 pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
+    /// The schema version ([`SCHEMA`]).
+    pub schema: u32,
     /// The tool that wrote it.
     pub tool: Tool,
     /// Inputs, in the order given.
@@ -547,7 +609,11 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub error: Option<String>,
     /// Sums over everything.
     pub totals: Totals,
-    /// Every flow, sorted by id.
+    /// The flow list file, when written ([`Manifest::flows_file`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows_file: Option<String>,
+    /// Every flow, sorted by id (when [`Flows::inline`]).
+    #[serde(skip_serializing_if = "Flows::hidden")]
     pub flows: Flows<'a, P>,
 }
 
@@ -561,6 +627,33 @@ pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub keep: &'a dyn Fn(&FlowRecord) -> bool,
     /// Where a direction's bytes went.
     pub place: P,
+    /// Whether `manifest.json` lists them (else only `flows.jsonl` does).
+    pub inline: bool,
+}
+
+impl<P: Fn(&FlowRecord, Dir) -> Placement> Flows<'_, P> {
+    /// Left out of `manifest.json`.
+    pub fn hidden(&self) -> bool {
+        !self.inline
+    }
+
+    /// Write them to `w`, one compact JSON object a line ([`FLOWS_FILE`]).
+    pub fn write_lines(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
+        for r in self.summary.records() {
+            let r = r?;
+            if (self.keep)(&r) {
+                write_line(&mut w, &Flow::new(&r, |d| (self.place)(&r, d)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of [`FLOWS_FILE`]: `flow` as compact JSON and a newline.
+pub fn write_line(mut w: impl std::io::Write, flow: &Flow) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut w, flow)?;
+    w.write_all(b"\n")?;
+    Ok(())
 }
 
 impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
@@ -587,10 +680,11 @@ pub fn options_digest(
 ) -> String {
     use sha2::Digest as _;
     let text = format!(
-        "udp={:?} filter={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
+        "udp={:?} filter={:?} flows={:?} assembler={:?} decoder={:?} housekeeping={:?} gaps={:?} \
          digest={:?} layout={layout} naming={}",
         engine.udp,
         engine.filter.as_ref().map(|f| f.expr()),
+        engine.flows.as_ref().map(|f| f.expr()),
         engine.assembler,
         engine.decoder,
         engine.housekeeping,
@@ -612,6 +706,7 @@ pub fn options(
         overlap_policy: engine.assembler.overlap_policy.name().to_string(),
         verify_window: engine.assembler.verify_window,
         filter: engine.filter.as_ref().map(|f| f.expr().to_string()),
+        flows: engine.flows.as_ref().map(|f| f.expr().to_string()),
         gaps: engine.gaps.name().to_string(),
         zero_fill_cap: match engine.gaps {
             GapMode::Skip => None,
@@ -654,5 +749,52 @@ mod tests {
         assert_eq!(back.file, None);
         let back: Direction = serde_json::from_value(v).unwrap();
         assert_eq!(back, packed);
+    }
+
+    /// A schema 1 manifest (no `schema`, `end` for the end reason) reads
+    /// as schema 1 with the end reason in `end_reason`; written again it
+    /// uses the new name.
+    #[test]
+    fn schema_1_manifests_are_read() {
+        let record = FlowRecord {
+            head: engine::FlowHead {
+                id: 3,
+                proto: pcapread::Proto::Tcp,
+                client: "10.0.0.1:40000".parse().unwrap(),
+                server: "10.0.0.2:80".parse().unwrap(),
+                first_ts: 0,
+                syn_seen: true,
+                encap: Default::default(),
+            },
+            last_frame: 9,
+            last_ts: 0,
+            end: reassembly::EndReason::Rst,
+            idle_resumptions: 0,
+            longest_idle: 0,
+            c2s: Default::default(),
+            s2c: Default::default(),
+            placed: None,
+        };
+        let flow = Flow::new(&record, |_| Placement::Unwritten);
+        let mut v = serde_json::to_value(&flow).unwrap();
+        let o = v.as_object_mut().unwrap();
+        let reason = o.remove("end_reason").unwrap();
+        o.insert("end".into(), reason.clone());
+        let back: Flow = serde_json::from_value(v).unwrap();
+        assert_eq!(back, flow);
+        let again = serde_json::to_value(&back).unwrap();
+        assert_eq!(again["end_reason"], reason);
+        assert!(again.get("end").is_none());
+        let old = serde_json::json!({
+            "tool": Tool::this(),
+            "inputs": [],
+            "options": options(&engine::EngineOptions::default(), "files", crate::naming::Naming::Default),
+            "complete": true,
+            "totals": Totals::default(),
+            "flows": [],
+        });
+        let m: Manifest = serde_json::from_value(old).unwrap();
+        assert_eq!(m.schema, 1);
+        assert_eq!(m.options.flows, None);
     }
 }

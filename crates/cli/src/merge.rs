@@ -5,18 +5,20 @@
 //! 1. **Check, before writing anything.** Every directory holds a complete
 //!    shard manifest (a `shard` block, no `error`); all were written by the
 //!    same version from the same inputs (paths, formats, frames, problems,
-//!    sizes), with the same options (the `options` block and the digest of
+//!    sizes, SHA-256 digests when recorded), with the same options (the `options` block and the digest of
 //!    all the others) and the same N, and every K in `0..N` comes exactly
 //!    once; the output directory is missing or empty. Any failure is an
 //!    error (exit status 2) and nothing is written.
 //! 2. **Stream files.** Files layout: each flow direction's file is
 //!    hard-linked into DIR (moved with `--move`; copied when DIR is on
-//!    another file system). Packed layout: `streams.bin` is rewritten with
+//!    another file system, keeping its modification time). Packed layout: `streams.bin` is rewritten with
 //!    the directions in the order a single run appends them, from each
 //!    shard's order file ([`crate::shard`]), and the offsets follow.
 //! 3. **Conflicts file** (when the shards wrote one inside their
 //!    directories): the lines interleaved in single-run order.
-//! 4. **Manifest**, written last: the flows of every shard in id order;
+//! 4. **Run metadata** (`run.json`: merge's own command line and times,
+//!    with each shard's `run.json`), **flow list** (`flows.jsonl`, when the
+//!    shards wrote one) and **manifest**, written last: the flows of every shard in id order;
 //!    the per-input counters (`frames`, `filtered_out`, `udp_ignored`, the
 //!    `inputs` block: the same in every shard) taken once, the rest summed
 //!    over the flows; no `shard` block.
@@ -64,10 +66,15 @@ struct ShardDir {
     dir: PathBuf,
     manifest: Manifest,
     block: ShardOut,
+    /// Its flows, from `manifest.json` or its flow list file.
+    flows: Vec<Flow>,
+    /// Whether `manifest.json` listed them.
+    inline: bool,
 }
 
 /// Merge the shard directories (see the module docs).
 pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
+    let started = crate::run_info::Started::now();
     let shards = load(&opts.shards)?;
     check(&shards)?;
     check_output(&opts.output)?;
@@ -91,8 +98,8 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
     let mut flows: Vec<Flow> = Vec::new();
     let mut from: Vec<usize> = Vec::new();
     for (i, s) in shards.iter().enumerate() {
-        flows.extend(s.manifest.flows.iter().cloned());
-        from.extend(std::iter::repeat_n(i, s.manifest.flows.len()));
+        flows.extend(s.flows.iter().cloned());
+        from.extend(std::iter::repeat_n(i, s.flows.len()));
     }
     let mut order: Vec<usize> = (0..flows.len()).collect();
     order.sort_by_key(|&i| flows[i].id);
@@ -117,6 +124,7 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         ..Totals::default()
     };
     let merged = Manifest {
+        schema: manifest::SCHEMA,
         tool: first.manifest.tool.clone(),
         inputs: first.manifest.inputs.clone(),
         options: first.manifest.options.clone(),
@@ -124,12 +132,26 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         complete: first.manifest.complete,
         error: None,
         totals: manifest::flow_totals(base, &flows),
-        flows,
+        flows_file: first.manifest.flows_file.clone(),
+        flows: None,
+    };
+    let count = flows.len();
+    let shard_runs = shards
+        .iter()
+        .map(|s| crate::run_info::read(&s.dir))
+        .collect();
+    crate::run_info::write(out, &started.info(Some(shard_runs)))?;
+    if let Some(name) = &merged.flows_file {
+        write_flows_file(out, name, &flows)?;
+    }
+    let merged = Manifest {
+        flows: first.inline.then_some(flows),
+        ..merged
     };
     write_manifest(out, &merged)?;
     Ok(Merged {
         shards: shards.len(),
-        flows: merged.flows.len(),
+        flows: count,
         complete: merged.complete,
     })
 }
@@ -147,8 +169,19 @@ fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardDir>> {
                 path.display()
             )
         })?;
-        let manifest: Manifest = serde_json::from_slice(&text)
+        let mut manifest: Manifest = serde_json::from_slice(&text)
             .with_context(|| format!("{} is not a streamcut manifest", path.display()))?;
+        let inline = manifest.flows.is_some();
+        let flows = match (manifest.flows.take(), &manifest.flows_file) {
+            (Some(flows), _) => flows,
+            (None, Some(name)) => read_flows_file(dir, name)?,
+            // A run stopped part way whose list did not fit: refused below.
+            (None, None) if manifest.error.is_some() => Vec::new(),
+            (None, None) => bail!(
+                "{} lists no flows and names no flow list file",
+                path.display()
+            ),
+        };
         let Some(block) = manifest.shard.clone() else {
             bail!(
                 "{} is not a shard output directory: its manifest has no shard block \
@@ -160,6 +193,8 @@ fn load(dirs: &[PathBuf]) -> anyhow::Result<Vec<ShardDir>> {
             dir: dir.clone(),
             manifest,
             block,
+            flows,
+            inline,
         });
     }
     Ok(out)
@@ -224,6 +259,20 @@ fn check(shards: &[ShardDir]) -> anyhow::Result<()> {
                 name(s),
                 serde_json::to_string(&f.options)?,
                 serde_json::to_string(&m.options)?
+            );
+        }
+        if m.flows_file != f.flows_file || s.inline != first.inline {
+            let form = |x: &ShardDir| match (x.inline, &x.manifest.flows_file) {
+                (true, Some(_)) => "both",
+                (true, None) => "inline",
+                (false, _) => "jsonl",
+            };
+            bail!(
+                "{} and {} were run with different options: --manifest-flows {} against {}",
+                name(first),
+                name(s),
+                form(first),
+                form(s)
             );
         }
         if s.block.count != first.block.count {
@@ -303,11 +352,13 @@ fn place_files(
             let Some(Some(name)) = &d.file else {
                 continue;
             };
-            check_inside(name)?;
-            let src = shards[s].dir.join(name);
-            let dst = out.join(name);
-            place(&src, &dst, move_files)
-                .with_context(|| format!("placing {} as {}", src.display(), dst.display()))?;
+            for name in std::iter::once(name).chain(&d.index) {
+                check_inside(name)?;
+                let src = shards[s].dir.join(name);
+                let dst = out.join(name);
+                place(&src, &dst, move_files)
+                    .with_context(|| format!("placing {} as {}", src.display(), dst.display()))?;
+            }
         }
     }
     Ok(())
@@ -324,7 +375,7 @@ fn place(src: &Path, dst: &Path, move_files: bool) -> io::Result<()> {
         Ok(()) => Ok(()),
         // Another file system (EXDEV), or one without hard links.
         Err(_) if src.is_file() && !dst.exists() => {
-            fs::copy(src, dst)?;
+            copy_keeping_mtime(src, dst)?;
             if move_files {
                 fs::remove_file(src)?;
             }
@@ -332,6 +383,15 @@ fn place(src: &Path, dst: &Path, move_files: bool) -> io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Copy `src` to `dst` and give the copy `src`'s modification time (a
+/// flow file's is its last packet time; a hard link or a rename keeps it,
+/// a plain copy would not).
+fn copy_keeping_mtime(src: &Path, dst: &Path) -> io::Result<()> {
+    fs::copy(src, dst)?;
+    let when = fs::metadata(src)?.modified()?;
+    crate::output::set_mtime(dst, when)
 }
 
 /// One direction appended to a shard's `streams.bin`.
@@ -519,6 +579,39 @@ fn write_conflicts(
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// A shard's flow list file (`flows.jsonl`), one flow a line.
+fn read_flows_file(dir: &Path, name: &str) -> anyhow::Result<Vec<Flow>> {
+    check_inside(name)?;
+    let path = dir.join(name);
+    let f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut flows = Vec::new();
+    for (n, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        flows.push(
+            serde_json::from_str(&line)
+                .with_context(|| format!("{}: line {} is not a flow", path.display(), n + 1))?,
+        );
+    }
+    Ok(flows)
+}
+
+/// The flow list file as `extract` writes it, through a temporary file
+/// renamed into place.
+fn write_flows_file(dir: &Path, name: &str, flows: &[Flow]) -> anyhow::Result<()> {
+    check_inside(name)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut w =
+        BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    for f in flows {
+        manifest::write_line(&mut w, f)?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(w);
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// `manifest.json` as `extract` writes it (pretty JSON, trailing newline),
 /// through a temporary file renamed into place.
 fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
@@ -532,4 +625,22 @@ fn write_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", tmp.display()))?;
     drop(w);
     fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_keeps_the_modification_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("a"), tmp.path().join("b"));
+        fs::write(&src, b"bytes").unwrap();
+        let when =
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_041_002_000_000);
+        crate::output::set_mtime(&src, when).unwrap();
+        copy_keeping_mtime(&src, &dst).unwrap();
+        assert_eq!(fs::read(&dst).unwrap(), b"bytes");
+        assert_eq!(fs::metadata(&dst).unwrap().modified().unwrap(), when);
+    }
 }

@@ -13,7 +13,9 @@
 //! 2. [`Output::run`]: one engine run of a [`Job`] into the sink (which the
 //!    engine splits per worker when the layout allows), flow records past
 //!    the in-memory budget spilling beside the output.
-//! 3. [`Output::finish`]: the files are flushed and `manifest.json` is
+//! 3. [`Output::finish`]: the files are flushed, each flow file gets its
+//!    flow's last packet time as its modification time (files layout), and
+//!    `manifest.json` is
 //!    written last, through a temporary file renamed into place, so a
 //!    manifest present means the run it describes ended (nothing is
 //!    fsynced: durability across a crash of the machine is the file
@@ -51,8 +53,9 @@ use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::http_objects::{HttpObjects, HttpSink};
 use crate::job::Job;
-use crate::manifest::{self, Flows, ManifestOut, Tool, Totals};
+use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
+use crate::run_info::{self, RUN_FILE};
 use crate::shard::ShardRun;
 
 /// Name of the manifest file in the output directory.
@@ -79,6 +82,33 @@ pub struct OutputOptions {
     pub max_open_files: usize,
     /// `--http`: HTTP message bodies to `DIR/http/`, named so.
     pub http: Option<http::ObjectNaming>,
+    /// Where the flow list goes.
+    pub manifest_flows: ManifestFlows,
+}
+
+/// Where the flow list is written (`--manifest-flows`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ManifestFlows {
+    /// In `manifest.json` only.
+    Inline,
+    /// In `flows.jsonl` only: `manifest.json` keeps the run summary.
+    Jsonl,
+    /// In both (the default: scripts reading `manifest.json`'s `flows`
+    /// keep working, and streaming readers have `flows.jsonl`).
+    #[default]
+    Both,
+}
+
+impl ManifestFlows {
+    /// `manifest.json` lists the flows.
+    pub fn inline(self) -> bool {
+        self != ManifestFlows::Jsonl
+    }
+
+    /// `flows.jsonl` is written.
+    pub fn jsonl(self) -> bool {
+        self != ManifestFlows::Inline
+    }
 }
 
 impl OutputOptions {
@@ -91,6 +121,7 @@ impl OutputOptions {
             naming: Naming::Default,
             max_open_files: 4096,
             http: None,
+            manifest_flows: ManifestFlows::default(),
         }
     }
 }
@@ -191,6 +222,8 @@ pub struct Output {
     shard: Option<ShardRun>,
     /// `--http`: the objects the run found.
     http: Option<HttpObjects>,
+    /// When the run started (for `run.json`).
+    started: run_info::Started,
 }
 
 impl Output {
@@ -198,16 +231,22 @@ impl Output {
     /// reserve room for the manifest, remove an earlier manifest, and open
     /// the sink. Errors here come before anything was written.
     pub fn create(opts: &OutputOptions) -> anyhow::Result<Output> {
+        let started = run_info::Started::now();
         let dir = &opts.dir;
         prepare_dir(dir, opts.force)?;
         let reserve = Reserve::create(dir)?;
-        // An earlier run's manifest must not outlive the files it describes.
-        let old = dir.join(MANIFEST);
-        match fs::remove_file(&old) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(anyhow::Error::from(e).context(format!("removing {}", old.display())));
+        // An earlier run's manifest and flow list must not outlive the
+        // files they describe.
+        for name in [MANIFEST, FLOWS_FILE, RUN_FILE] {
+            let old = dir.join(name);
+            match fs::remove_file(&old) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(
+                        anyhow::Error::from(e).context(format!("removing {}", old.display()))
+                    );
+                }
+                _ => {}
             }
-            _ => {}
         }
         let sink = FileSink::new(
             dir,
@@ -221,6 +260,7 @@ impl Output {
             reserve,
             shard: None,
             http: None,
+            started,
         })
     }
 
@@ -283,11 +323,17 @@ impl Output {
             None => finished.err(),
         };
         let sink = &self.sink;
+        // Each flow file gets its flow's last packet time as its mtime.
+        let stop = match stop {
+            None if self.opts.layout == Layout::Files => stamp_mtimes(dir, &summary, sink).err(),
+            stop => stop,
+        };
         let keep = listed(dir, sink, stop.is_some());
         let keep: &dyn Fn(&FlowRecord) -> bool = &keep;
         summary.flows.retain(keep);
         let totals = manifest::record_totals(&summary, keep)?;
         let mut manifest = ManifestOut {
+            schema: manifest::SCHEMA,
             tool: Tool::this(),
             inputs: inputs(&summary),
             options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),
@@ -306,13 +352,20 @@ impl Output {
                 None => None,
             },
             totals: totals.clone(),
+            flows_file: self
+                .opts
+                .manifest_flows
+                .jsonl()
+                .then(|| FLOWS_FILE.to_string()),
             flows: Flows {
                 summary: &summary,
                 keep,
                 place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
+                inline: self.opts.manifest_flows.inline(),
             },
         };
-        let Some((error, outcome)) = write_final(dir, &mut manifest, &mut self.reserve, stop)
+        let run = self.started.info(None);
+        let Some((error, outcome)) = write_final(dir, &run, &mut manifest, &mut self.reserve, stop)
         else {
             return Ok(Extracted { summary, totals });
         };
@@ -326,20 +379,26 @@ impl Output {
     }
 }
 
-/// Write the manifest of a run into `dir`, first freeing `reserve`. After
-/// `stop` (an error that cut the run short) the manifest lists the flows
-/// written in full; when even that list does not fit, the manifest is
-/// written without it. Returns `None` when all went well, else the error
-/// and what became of the manifest.
+/// Write `run.json`, the flow list (`flows.jsonl`, when asked for) and then
+/// the manifest of a run into `dir`, first freeing `reserve`. After `stop` (an
+/// error that cut the run short) they list the flows written in full; when
+/// even that list does not fit, the manifest is written without it (and
+/// without `flows.jsonl`). Returns `None` when all went well, else the
+/// error and what became of the manifest.
 fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
     dir: &Path,
+    run: &run_info::RunInfo,
     manifest: &mut ManifestOut<'_, P>,
     reserve: &mut Reserve,
     stop: Option<anyhow::Error>,
 ) -> Option<(anyhow::Error, ManifestOutcome)> {
     reserve.release();
     let listed = usize::try_from(manifest.totals.flows).unwrap_or(usize::MAX);
-    match (write_manifest(dir, manifest), stop) {
+    let written = run_info::write(dir, run).and_then(|()| match manifest.flows_file {
+        Some(_) => write_flows_file(dir, &manifest.flows),
+        None => Ok(()),
+    });
+    match (written.and_then(|()| write_manifest(dir, manifest)), stop) {
         (Ok(()), None) => None,
         (Ok(()), Some(e)) => Some((e, ManifestOutcome::Listed(listed))),
         (Err(full), stop) => {
@@ -351,6 +410,9 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
                 "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
             ));
             manifest.flows.keep = &|_| false;
+            if manifest.flows_file.take().is_some() {
+                let _ = fs::remove_file(dir.join(FLOWS_FILE));
+            }
             let outcome = match write_manifest(dir, manifest) {
                 Ok(()) => ManifestOutcome::Unlisted(listed),
                 Err(e) => ManifestOutcome::Failed(e),
@@ -358,6 +420,31 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement>(
             Some((error, outcome))
         }
     }
+}
+
+/// Set the modification time of every flow file in `dir` to its flow's
+/// last packet time (`ls -lt` then sorts the streams by time, as with
+/// tcpflow). Names are unique (see `crate::naming`), so each file is set
+/// once; the files are all closed by then.
+fn stamp_mtimes(dir: &Path, summary: &Summary, sink: &FileSink) -> anyhow::Result<()> {
+    for r in summary.records() {
+        let r = r?;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(r.last_ts);
+        for d in [Dir::ClientToServer, Dir::ServerToClient] {
+            if let Placement::File(Some(name)) = sink.placement(&r, d) {
+                let path = dir.join(&name);
+                set_mtime(&path, when)
+                    .with_context(|| format!("setting the time of {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Set `path`'s modification time (not following a symlink's target is not
+/// needed: the sink created the file).
+pub fn set_mtime(path: &Path, when: std::time::SystemTime) -> io::Result<()> {
+    File::options().write(true).open(path)?.set_modified(when)
 }
 
 /// Which flow records the manifest lists: all of them, or after an output
@@ -440,22 +527,43 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
+/// Write `flows.jsonl` (one flow a line, in id order) atomically; on an
 /// error the temporary file is removed.
-fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
-    let tmp = dir.join(".manifest.json.tmp");
-    let path = dir.join(MANIFEST);
+fn write_flows_file<P: Fn(&FlowRecord, Dir) -> Placement>(
+    dir: &Path,
+    flows: &Flows<'_, P>,
+) -> anyhow::Result<()> {
+    atomic(dir, FLOWS_FILE, |w| flows.write_lines(w))
+}
+
+/// Write `dir/name` through a temporary file renamed into place; on an
+/// error the temporary file is removed.
+fn atomic(
+    dir: &Path,
+    name: &str,
+    body: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
     let write = || -> anyhow::Result<()> {
         let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::with_capacity(256 * 1024, f);
-        serde_json::to_writer_pretty(&mut w, m)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(w.write_all(b"\n")?))
+        body(&mut w)
             .and_then(|()| Ok(w.flush()?))
             .with_context(|| format!("writing {}", tmp.display()))?;
+        drop(w);
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     };
     write().inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
+/// error the temporary file is removed.
+fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
+    atomic(dir, MANIFEST, |w| {
+        serde_json::to_writer_pretty(&mut *w, m)?;
+        Ok(w.write_all(b"\n")?)
     })
 }

@@ -88,8 +88,9 @@ fn extract_writes_files_matching_the_manifest() {
             assert_eq!(l["captured"].as_u64().unwrap(), sum, "ledger balances");
         }
     }
-    // Every direction with bytes has a file, and nothing else is in DIR.
-    assert_eq!(dir_files(&out).len(), files + 1);
+    // Every direction with bytes has a file, and nothing else is in DIR
+    // but the manifest and the flow list.
+    assert_eq!(dir_files(&out).len(), files + 2);
     let first = &fl[0];
     assert_eq!(
         first["c2s"]["file"],
@@ -97,7 +98,11 @@ fn extract_writes_files_matching_the_manifest() {
     );
     assert_eq!(first["first_time"], "2023-11-14T22:13:20.000000000Z");
     assert_eq!(first["first_ts"], 1_700_000_000_000_000_000u64);
-    assert_eq!(first["end"], "fin");
+    assert_eq!(first["end_reason"], "fin");
+    // Schema 2: `end_reason`, not the jq keyword `end`.
+    assert_eq!(m["schema"], 2);
+    assert!(fl.iter().all(|f| f.get("end").is_none()));
+    assert!(m["options"].get("flows").is_none(), "no --flows given");
     assert_eq!(first["encap"], "eth/ipv4");
     // The flow with a hole in its response lists the gap in stream offsets.
     let gap = fl.iter().find(|f| f["client"]["port"] == 40005).unwrap();
@@ -154,7 +159,7 @@ fn truncated_capture_exits_1_with_partial_output() {
     assert!(frames > 50 && frames < 106);
     let done: Vec<&serde_json::Value> = flows(&mw)
         .iter()
-        .filter(|f| f["last_frame"].as_u64().unwrap() <= frames && f["end"] == "fin")
+        .filter(|f| f["last_frame"].as_u64().unwrap() <= frames && f["end_reason"] == "fin")
         .collect();
     assert!(done.len() >= 4);
     for f in done {
@@ -413,7 +418,7 @@ fn tcpflow_naming_matches_tcpflow() {
         let o = extract(capture, &out, &["--naming", "tcpflow"]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         let mut names: Vec<String> = dir_files(&out).into_iter().map(|(n, _)| n).collect();
-        names.retain(|n| n != "manifest.json");
+        names.retain(|n| n != "manifest.json" && n != "flows.jsonl");
         assert_eq!(&names, want, "{capture}");
         assert_eq!(manifest(&out)["options"]["naming"], "tcpflow");
     }
@@ -473,29 +478,42 @@ fn broken_pipe_is_not_an_error() {
 }
 
 #[test]
-fn flows_json_lines_are_the_manifest_flows_without_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    assert_eq!(code(&extract(SYNTH, &out, &[])), 0);
-    let mut m = manifest(&out);
-    let o = run(&["flows", "--json", &corpus(SYNTH)]);
-    assert_eq!(code(&o), 0);
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    for f in m["flows"].as_array_mut().unwrap() {
-        for d in ["c2s", "s2c"] {
-            f[d].as_object_mut().unwrap().remove("file");
-        }
+fn flows_json_lines_are_the_manifest_flows_of_extract() {
+    for naming in ["default", "tcpflow"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        assert_eq!(code(&extract(SYNTH, &out, &["--naming", naming])), 0);
+        let m = manifest(&out);
+        let o = run(&["flows", "--json", "--naming", naming, &corpus(SYNTH)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let lines: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The same objects, file names included (tcpflow's `c1` of a
+        // reused tuple too), with the duration.
+        assert_eq!(&lines, flows(&m), "{naming}");
+        let names: Vec<&str> = lines
+            .iter()
+            .flat_map(|f| [f["c2s"]["file"].as_str(), f["s2c"]["file"].as_str()])
+            .flatten()
+            .collect();
+        assert!(names.iter().all(|n| out.join(n).is_file()), "{names:?}");
+        let gap = lines.iter().find(|f| f["client"]["port"] == 40005).unwrap();
+        assert_eq!(gap["duration_ns"], 1_002_000_000u64);
     }
-    assert_eq!(&lines, flows(&m));
-    // The table has a header and one line per flow.
+    // The table has a header, one line per flow, and a duration column.
     let o = run(&["flows", &corpus(SYNTH)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.trim_start().starts_with("ID  PROTO  CLIENT"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("GAPS  DURATION  END"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 12);
+    let row = text.lines().find(|l| l.contains(":40005")).unwrap();
+    assert!(row.contains(" 1.002  fin"), "{row}");
 }
 
 #[test]
@@ -527,7 +545,7 @@ fn extract_no_digest_writes_the_same_files_without_sha256() {
     assert_eq!(code(&extract(SYNTH, &b, &["--no-digest"])), 0);
     let files = |d: &Path| {
         let mut f = dir_files(d);
-        f.retain(|(n, _)| n != "manifest.json");
+        f.retain(|(n, _)| n != "manifest.json" && n != "flows.jsonl");
         f
     };
     assert!(files(&a).len() > 2);

@@ -103,12 +103,16 @@ fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Every file of the output except the manifest, by name.
+/// Every stream file of the output (not the manifest, flow list or run.json), by name.
 fn stream_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().is_some_and(|n| n != "manifest.json"))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                !["manifest.json", "flows.jsonl", "run.json"].contains(&n.to_str().unwrap_or(""))
+            })
+        })
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             let bytes = if p.is_file() {

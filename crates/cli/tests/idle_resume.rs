@@ -65,7 +65,7 @@ fn a_quiet_connection_that_carries_on_is_one_flow_in_both_layouts() {
             let flows = m["flows"].as_array().unwrap();
             assert_eq!(flows.len(), 1, "{layout}: {flows:?}");
             let f = &flows[0];
-            assert_eq!(f["end"], "fin");
+            assert_eq!(f["end_reason"], "fin");
             assert_eq!(f["idle_resumptions"], 1);
             assert_eq!(f["longest_idle_ns"], 400 * S);
             assert_eq!(f["last_ts"], T0 + 404 * S + 2);
@@ -88,7 +88,8 @@ fn a_quiet_connection_that_carries_on_is_one_flow_in_both_layouts() {
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
-            let expect = if layout == "files" { 3 } else { 2 };
+            // The manifest, flows.jsonl, run.json and the streams.
+            let expect = if layout == "files" { 5 } else { 4 };
             assert_eq!(files.len(), expect, "{layout}: {files:?} (no spill left)");
         }
     }

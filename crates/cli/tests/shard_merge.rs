@@ -226,6 +226,58 @@ fn merge_refuses_mismatched_options() {
     let cap = tmp.path().join("cap");
     shard_run(&cap, &[&a, "--no-digest", "--shard", "1/2"]);
     refused(&[&s0, &cap], &tmp.path().join("out"), "different options");
+    // A flow selector: shards of different selections are not one run.
+    let sel = tmp.path().join("sel");
+    shard_run(&sel, &[&a, "--flows", "port 80", "--shard", "1/2"]);
+    refused(&[&s0, &sel], &tmp.path().join("out"), "different options");
+}
+
+#[test]
+fn flow_selector_is_in_the_digest() {
+    // Not only the options block: the digest of the other options too.
+    let mut job = Job::new(vec![]);
+    let plain = streamcut::manifest::options_digest(&job.engine, "files", Naming::Default);
+    job.engine.flows = Some(engine::FlowFilter::new("port 80").unwrap());
+    let sel = streamcut::manifest::options_digest(&job.engine, "files", Naming::Default);
+    assert_ne!(plain, sel);
+}
+
+#[test]
+fn merge_of_jsonl_shards_equals_one_run() {
+    // Flows only in flows.jsonl: merge reads the shards' lists and writes
+    // the one a single run writes.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = corpus(B);
+    let args = |extra: &[&'static str]| {
+        let mut v = vec![d.as_str(), "--udp", "--manifest-flows", "jsonl"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let single = tmp.path().join("single");
+    shard_run(&single, &args(&[]));
+    let (s0, s1) = (tmp.path().join("s0"), tmp.path().join("s1"));
+    shard_run(&s0, &args(&["--shard", "0/2"]));
+    shard_run(&s1, &args(&["--shard", "1/2"]));
+    let out = tmp.path().join("out");
+    let o = run(&[
+        "merge",
+        s0.to_str().unwrap(),
+        s1.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let want = tree(&single);
+    assert!(want.contains_key(Path::new("flows.jsonl")));
+    assert_eq!(tree(&out), want);
+    // Shards listing their flows in different places are not merged.
+    let both = tmp.path().join("both");
+    shard_run(&both, &[&d, "--udp", "--shard", "1/2"]);
+    refused(
+        &[&s0, &both],
+        &tmp.path().join("out2"),
+        "--manifest-flows jsonl against both",
+    );
 }
 
 #[test]

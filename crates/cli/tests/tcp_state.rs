@@ -184,7 +184,7 @@ fn extract_chooses_acknowledged_synack_and_drops_keepalives() {
     assert_eq!(f1[0]["s2c"]["gaps"], serde_json::json!([]));
     assert_eq!(f1[0]["s2c"]["ledger"]["out_of_window"], 0);
     assert_eq!(f1[0]["s2c"]["ledger"]["ignored_syns"], 3);
-    assert_eq!(f1[0]["end"], "fin");
+    assert_eq!(f1[0]["end_reason"], "fin");
 
     let f2 = flow_of(&m, 40002);
     assert_eq!(f2.len(), 1, "the stray SYN-ACK does not split the flow");

@@ -34,6 +34,8 @@ enum What {
     WriteMapped(Dir, Range<usize>),
     /// Bytes in the batch's arena (in-order data of copied input).
     WriteArena(Dir, Range<usize>),
+    /// A UDP datagram's boundary: frame, length.
+    Datagram(Dir, u64, u64),
     EndDir(Dir),
     Idle,
     Conflict(Box<Conflict>),
@@ -133,6 +135,11 @@ impl Sink for EventLog {
         Ok(())
     }
 
+    fn datagram(&mut self, head: &FlowHead, dir: Dir, frame: u64, len: u64) -> anyhow::Result<()> {
+        self.push(head.id, What::Datagram(dir, frame, len));
+        Ok(())
+    }
+
     fn end_dir(&mut self, head: &FlowHead, dir: Dir) -> anyhow::Result<()> {
         self.push(head.id, What::EndDir(dir));
         Ok(())
@@ -226,6 +233,10 @@ impl<'a, 'm> Replay<'a, 'm> {
                         .get(r)
                         .expect("an arena write lies in its batch's arena");
                     self.sink.write(head, dir, b)?;
+                }
+                What::Datagram(dir, frame, len) => {
+                    let head = head.expect("a flow is opened before its datagrams");
+                    self.sink.datagram(head, dir, frame, len)?;
                 }
                 What::EndDir(dir) => {
                     let head = head.expect("a flow is opened before it ends");

@@ -71,6 +71,20 @@ pub trait Sink {
         Ok(())
     }
 
+    /// UDP flows: the bytes just passed to [`Sink::write`] ended with one
+    /// whole datagram of `len` bytes, carried by frame `frame` (zero fill
+    /// for a truncated datagram comes before the next one, in its own
+    /// writes). Lets a sink record message boundaries; replayed like writes.
+    fn datagram(
+        &mut self,
+        _head: &FlowHead,
+        _dir: Dir,
+        _frame: u64,
+        _len: u64,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Retransmitted bytes differed from the bytes held for the same offsets
     /// (see [`reassembly::Conflict`]); called before the winning bytes are written.
     fn conflict(&mut self, _head: &FlowHead, _conflict: &Conflict) -> anyhow::Result<()> {
@@ -141,6 +155,9 @@ macro_rules! forward_sink {
         sg: &ScatterGather<'_>,
     ) -> anyhow::Result<()> {
         (**self).delivery(head, dir, gap, sg)
+    }
+    fn datagram(&mut self, head: &FlowHead, dir: Dir, frame: u64, len: u64) -> anyhow::Result<()> {
+        (**self).datagram(head, dir, frame, len)
     }
     fn conflict(&mut self, head: &FlowHead, conflict: &Conflict) -> anyhow::Result<()> {
         (**self).conflict(head, conflict)

@@ -280,6 +280,12 @@ impl<O: Out> Stream for FlowStream<O> {
             ctx.call(|s| s.write(head, dir, chunk));
         }
         ctx.call(|s| s.delivery(head, dir, gap, sg));
+        if head.proto == Proto::Udp {
+            // One reassembled call per datagram: its boundary.
+            let frame = sg.capture_info(0).map_or(0, |c| c.frame);
+            let len = sg.len() as u64;
+            ctx.call(|s| s.datagram(head, dir, frame, len));
+        }
         st.next_off = st.next_off.max(off.saturating_add(sg.len() as u64));
         if sg.end() {
             ctx.call(|s| s.end_dir(head, dir));

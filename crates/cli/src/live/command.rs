@@ -97,6 +97,8 @@ pub fn run(cmd: &LiveCommand, quiet: bool) -> anyhow::Result<LiveReport> {
             path: format!("dpdk:{name}"),
             format: "dpdk".to_string(),
             compression: "none".to_string(),
+            size: None,
+            sha256: None,
             link_types: vec![LinkType::ETHERNET.name()],
             frames: summary.frames,
             problems: Vec::new(),

@@ -76,7 +76,8 @@ pub fn captures() -> Vec<String> {
 }
 
 /// Every file under `dir`, in subdirectories and hidden ones too (relative
-/// path -> bytes).
+/// path -> bytes), but for `run.json` (wall times and the command line,
+/// different in every run).
 pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -85,6 +86,8 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
             let p = e.expect("entry").path();
             if p.is_dir() {
                 stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "run.json") {
+                continue;
             } else {
                 out.insert(
                     p.strip_prefix(dir).expect("under dir").to_path_buf(),
@@ -96,10 +99,12 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// All files of a directory (name -> bytes), sorted by name.
+/// All files of a directory (name -> bytes), sorted by name, but for
+/// `run.json` (wall times and the command line, different in every run).
 pub fn dir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
         .expect("read dir")
+        .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != "run.json"))
         .map(|e| {
             let e = e.expect("entry");
             (
