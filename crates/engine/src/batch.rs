@@ -138,6 +138,10 @@ impl Route {
                 return None;
             }
         }
+        if self.workers == 1 && self.shard.is_none() {
+            // One worker and no shard: nothing to hash.
+            return Some(0);
+        }
         let key = seg.tuple.canonical().0;
         if self.shard.is_some_and(|s| !s.holds(&key)) {
             self.dropped.other_shard += 1;
