@@ -158,6 +158,10 @@ pub struct Options {
     /// The flow selector (`--flows`); absent when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flows: Option<String>,
+    /// `--http`: how body files are named (`readable` or `sha256`); absent
+    /// without `--http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
     /// `"skip"` or `"zero"`.
     pub gaps: String,
     /// Most zero bytes written per gap (`gaps` = `"zero"`), else null.
@@ -598,6 +602,9 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// `--http`: where the HTTP objects are listed, and how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpOut>,
     /// A `--shard K/N` run's block (see [`Manifest::shard`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardOut>,
@@ -714,7 +721,17 @@ pub fn options(
         },
         layout: layout.to_string(),
         naming: naming.name().to_string(),
+        http: None,
     }
+}
+
+/// The manifest's `http` block (`extract --http`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpOut {
+    /// The object list, relative to the output directory.
+    pub file: String,
+    /// Objects it lists.
+    pub objects: u64,
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ use serde::Serialize;
 use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 
 use crate::files::{FileSink, Layout, STREAMS_BIN};
-use crate::http_objects::{HttpObjects, HttpSink};
+use crate::http_objects::{HttpObjects, HttpSink, HTTP_DIR, OBJECTS};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
@@ -314,8 +314,9 @@ impl Output {
         let Ran { mut summary, stop } = ran;
         let dir = self.opts.dir.as_path();
         // Flush everything; after an error too, keeping what fits.
+        let mut http_objects = None;
         let finished = self.sink.finish().and_then(|()| match &self.http {
-            Some(objects) => objects.write(dir).map(|_| ()),
+            Some(objects) => objects.write(dir).map(|n| http_objects = Some(n as u64)),
             None => Ok(()),
         });
         let stop = match stop {
@@ -336,7 +337,14 @@ impl Output {
             schema: manifest::SCHEMA,
             tool: Tool::this(),
             inputs: inputs(&summary),
-            options: manifest::options(engine, self.opts.layout.name(), self.opts.naming),
+            options: manifest::Options {
+                http: self.opts.http.map(|n| n.name().to_string()),
+                ..manifest::options(engine, self.opts.layout.name(), self.opts.naming)
+            },
+            http: http_objects.map(|objects| manifest::HttpOut {
+                file: format!("{HTTP_DIR}/{OBJECTS}"),
+                objects,
+            }),
             shard: self.shard.as_ref().map(|s| {
                 s.block(
                     engine,

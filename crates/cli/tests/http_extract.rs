@@ -33,6 +33,11 @@ fn the_pdf_is_extracted_whole_and_listed() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let objs = objects(&out);
     assert_eq!(objs.len(), 1);
+    // The manifest points to the list and records the option.
+    let manifest = common::manifest(&out);
+    assert_eq!(manifest["http"]["file"], "http/objects.jsonl");
+    assert_eq!(manifest["http"]["objects"], 1);
+    assert_eq!(manifest["options"]["http"], "readable");
     let pdf = &objs[0];
     assert_eq!(pdf["file"], "0000000001-001-s2c-suricata-update.pdf");
     assert_eq!(

@@ -41,6 +41,16 @@ pub enum ObjectNaming {
     Sha256,
 }
 
+impl ObjectNaming {
+    /// The name of the scheme (`readable`, `sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectNaming::Readable => "readable",
+            ObjectNaming::Sha256 => "sha256",
+        }
+    }
+}
+
 /// What the manifest says of one message body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
