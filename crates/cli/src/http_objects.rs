@@ -182,12 +182,7 @@ impl Sink for HttpSink<'_> {
             if gap > 0 {
                 f.reader.gap(dir, gap, &mut w);
             }
-            let mut at = 0usize;
-            for chunk in sg.chunks() {
-                let frame = sg.capture_info(at).map_or(0, |p| p.frame);
-                f.reader.feed(dir, chunk, frame, &mut w);
-                at += chunk.len();
-            }
+            http::feed_bytes(&mut f.reader, sg, &mut w);
         }
         self.inner.delivery(head, dir, gap, sg)
     }

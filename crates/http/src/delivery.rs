@@ -16,13 +16,21 @@ pub fn feed_delivery(flow: &mut HttpFlow, sg: &ScatterGather<'_>, out: &mut dyn 
     if let Skipped::Bytes(n) = sg.skip() {
         flow.gap(dir, n, out);
     }
+    feed_bytes(flow, sg, out);
+    if sg.end() {
+        flow.end(dir, out);
+    }
+}
+
+/// Hand a delivery's bytes to `flow`, chunk by chunk with the frame each
+/// chunk came from; nothing about gaps or the end (for callers that learn
+/// those another way, as the engine's `Sink` does).
+pub fn feed_bytes(flow: &mut HttpFlow, sg: &ScatterGather<'_>, out: &mut dyn Objects) {
+    let dir = sg.dir();
     let mut at = 0usize;
     for chunk in sg.chunks() {
         let frame = sg.capture_info(at).map_or(0, |p| p.frame);
         flow.feed(dir, chunk, frame, out);
         at += chunk.len();
-    }
-    if sg.end() {
-        flow.end(dir, out);
     }
 }

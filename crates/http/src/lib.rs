@@ -80,7 +80,7 @@ mod message;
 pub mod store;
 
 pub use coding::{Coding, DecodeError, DecodeLimits};
-pub use delivery::feed_delivery;
+pub use delivery::{feed_bytes, feed_delivery};
 pub use flow::{FlowStats, HttpConfig, HttpFlow, Stop};
 pub use head::{ContentRange, Head, StartLine};
 pub use message::{Incomplete, Message, Objects, Outcome, RequestLine};
