@@ -209,6 +209,15 @@ pub struct Totals {
     pub conflicts: u64,
     /// Ledgers summed over all directions.
     pub ledger: LedgerOut,
+    /// Packets of TCP connections already complete: after a clean close
+    /// (both FINs delivered and acknowledged), within the linger time. They
+    /// belong to no flow (the flow's record was final at its close) and
+    /// are counted here; omitted when 0.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub late_packets: u64,
+    /// Payload bytes of those packets (never delivered: after close).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub late_bytes: u64,
 }
 
 /// One flow.
@@ -529,6 +538,8 @@ pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
         frames: summary.frames,
         filtered_out: summary.filtered_out,
         udp_ignored: summary.udp_ignored,
+        late_packets: summary.assembler.late_packets,
+        late_bytes: summary.assembler.late_bytes,
         ..Totals::default()
     };
     flow_totals(t, flows)
@@ -565,6 +576,8 @@ pub fn record_totals(
         frames: summary.frames,
         filtered_out: summary.filtered_out,
         udp_ignored: summary.udp_ignored,
+        late_packets: summary.assembler.late_packets,
+        late_bytes: summary.assembler.late_bytes,
         ..Totals::default()
     };
     for r in summary.records() {

@@ -121,6 +121,9 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         frames: first.manifest.totals.frames,
         filtered_out: first.manifest.totals.filtered_out,
         udp_ignored: first.manifest.totals.udp_ignored,
+        // Each shard's late packets are its own flows' (shards split by key).
+        late_packets: shards.iter().map(|s| s.manifest.totals.late_packets).sum(),
+        late_bytes: shards.iter().map(|s| s.manifest.totals.late_bytes).sum(),
         ..Totals::default()
     };
     let merged = Manifest {

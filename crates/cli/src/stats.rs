@@ -124,6 +124,15 @@ impl Stats {
             kv(&format!("  end {k}"), n.to_string());
         }
         kv("packets in flows", t.packets.to_string());
+        if t.late_packets > 0 {
+            kv(
+                "late packets",
+                format!(
+                    "{} ({} bytes) after a clean close",
+                    t.late_packets, t.late_bytes
+                ),
+            );
+        }
         kv("bytes out", t.bytes.to_string());
         let LedgerOut {
             captured,

@@ -11,6 +11,10 @@ use std::hash::Hasher;
 use std::net::{IpAddr, SocketAddr};
 
 use siphasher::sip::SipHasher13;
+use siphasher::sip128::{Hasher128 as _, SipHasher13 as SipHasher13_128};
+
+/// The most bytes a key's layout takes (protocol, two IPv6 endpoints).
+const KEY_BYTES: usize = 1 + 2 * (1 + 16 + 2);
 
 /// Transport protocol of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,7 +159,30 @@ impl FlowKey {
         // same on every machine: `--shard K/N` depends on it. They are laid
         // out first and written at once (SipHash of a byte string is the same
         // however it is fed; one write is cheaper than nine).
-        let mut buf = [0u8; 1 + 2 * (1 + 16 + 2)];
+        let mut buf = [0u8; KEY_BYTES];
+        let n = self.layout(&mut buf);
+        let mut h = SipHasher13::new_with_keys(0x7374_7265_616d_6375, 0x745f_7368_6172_6421);
+        h.write(&buf[..n]);
+        h.finish()
+    }
+
+    /// A 128-bit keyed hash of the key (SipHash-1-3, 128-bit output, over
+    /// the bytes [`symmetric_hash`](Self::symmetric_hash) describes, with
+    /// other keys): a compact stand-in for the key where 16 bytes must do
+    /// (the assembler's tombstones of closed connections). Finding two keys
+    /// with the same fingerprint takes about 2^64 hashes, out of reach of a
+    /// crafted capture.
+    pub fn fingerprint(&self) -> u128 {
+        let mut buf = [0u8; KEY_BYTES];
+        let n = self.layout(&mut buf);
+        let mut h = SipHasher13_128::new_with_keys(0x666c_6f77_2d6b_6579, 0x2d74_6f6d_6273_746e);
+        h.write(&buf[..n]);
+        h.finish128().as_u128()
+    }
+
+    /// The key's bytes as [`symmetric_hash`](Self::symmetric_hash) lays them
+    /// out; returns how many of `buf` were written.
+    fn layout(&self, buf: &mut [u8; KEY_BYTES]) -> usize {
         buf[0] = match self.proto {
             Proto::Tcp => 6,
             Proto::Udp => 17,
@@ -177,9 +204,7 @@ impl FlowKey {
             buf[n..n + 2].copy_from_slice(&ep.port().to_be_bytes());
             n += 2;
         }
-        let mut h = SipHasher13::new_with_keys(0x7374_7265_616d_6375, 0x745f_7368_6172_6421);
-        h.write(&buf[..n]);
-        h.finish()
+        n
     }
 
     /// The shard (0..`shards`) this flow belongs to; `shards` of 0 is treated as 1.
@@ -247,6 +272,29 @@ mod tests {
         assert_eq!(k.symmetric_hash(), PINNED_V4);
         let v6 = t("[2001:db8::1]:443", "[2001:db8::2]:51000").canonical().0;
         assert_eq!(v6.symmetric_hash(), PINNED_V6);
+    }
+
+    #[test]
+    fn fingerprint_tells_keys_apart_and_is_not_the_shard_hash() {
+        let (k, _) = t("192.0.2.1:1234", "198.51.100.2:80").canonical();
+        let (back, _) = t("198.51.100.2:80", "192.0.2.1:1234").canonical();
+        assert_eq!(k.fingerprint(), back.fingerprint());
+        let mut seen = std::collections::HashSet::new();
+        for port in 0..2000u16 {
+            let (o, _) = t("192.0.2.1:1", "198.51.100.2:80").canonical();
+            let o = FlowKey {
+                lo: SocketAddr::new(o.lo.ip(), port),
+                ..o
+            };
+            assert!(seen.insert(o.fingerprint()), "port {port}");
+        }
+        let udp = FlowKey {
+            proto: Proto::Udp,
+            ..k
+        };
+        assert_ne!(k.fingerprint(), udp.fingerprint());
+        // Other keys than the shard hash: its low 64 bits are not it.
+        assert_ne!(k.fingerprint() as u64, k.symmetric_hash());
     }
 
     const PINNED_V4: u64 = 13_424_908_637_194_705_923;

@@ -21,6 +21,7 @@ use crate::stream::{
 use crate::verify::VerifyMem;
 
 mod parked;
+mod tomb;
 
 /// Counters over the assembler's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +53,14 @@ pub struct AssemblerStats {
     pub resumed: u64,
     /// Highest number of connections parked at once.
     pub parked_high_water: usize,
+    /// Packets of connections already complete (closed cleanly, within
+    /// [`AssemblerConfig::close_linger`] of the close; see
+    /// [`Assembler::tombstones`]): part of no flow.
+    pub late_packets: u64,
+    /// Payload bytes of those packets.
+    pub late_bytes: u64,
+    /// Highest number of tombstones held at once.
+    pub tombstones_high_water: usize,
 }
 
 impl AssemblerStats {
@@ -71,6 +80,9 @@ impl AssemblerStats {
         self.parked += other.parked;
         self.resumed += other.resumed;
         self.parked_high_water += other.parked_high_water;
+        self.late_packets += other.late_packets;
+        self.late_bytes += other.late_bytes;
+        self.tombstones_high_water += other.tombstones_high_water;
     }
 }
 
@@ -147,6 +159,8 @@ pub struct Assembler<F: StreamFactory> {
     clock: u64,
     /// Connections parked right now.
     parked: usize,
+    /// Connections closed cleanly, remembered for their linger time.
+    tombs: tomb::Tombs,
 }
 
 impl<F: StreamFactory> Assembler<F> {
@@ -167,6 +181,7 @@ impl<F: StreamFactory> Assembler<F> {
             stats: AssemblerStats::default(),
             clock: 0,
             parked: 0,
+            tombs: tomb::Tombs::default(),
         }
     }
 
@@ -215,9 +230,18 @@ impl<F: StreamFactory> Assembler<F> {
         self.cache.in_use()
     }
 
-    /// Connections tracked right now (including ended ones that linger).
+    /// Connections tracked right now (including ended ones that linger with
+    /// their state; not the tombstones).
     pub fn connections(&self) -> usize {
         self.table.len()
+    }
+
+    /// Connections that closed cleanly (both FINs delivered and
+    /// acknowledged) and completed, remembered by a 40-byte tombstone until
+    /// their linger time passes so that late packets are counted
+    /// ([`AssemblerStats::late_packets`]) instead of opening a new flow.
+    pub fn tombstones(&self) -> usize {
+        self.tombs.len()
     }
 
     /// The latest packet time seen.
@@ -230,8 +254,9 @@ impl<F: StreamFactory> Assembler<F> {
         self.stats.segments += 1;
         self.clock = self.clock.max(seg.ts);
         let (key, side) = seg.tuple.canonical();
-        let idx = match self.table.get(&key) {
-            Some(&i) => i,
+        let idx = match self.table.get(&key).copied() {
+            Some(i) => i,
+            None if self.late(&key, side, seg) => return,
             None => self.create(key, side, seg),
         };
         let idx = self.wake(idx, key, side, seg);
@@ -261,7 +286,10 @@ impl<F: StreamFactory> Assembler<F> {
             idx
         };
         match seg.transport {
-            Transport::Tcp(_) => self.tcp(idx, side, seg),
+            Transport::Tcp(_) => {
+                self.tcp(idx, side, seg);
+                self.bury_if_closed(idx);
+            }
             Transport::Udp => self.udp(idx, side, seg),
         }
     }
@@ -582,6 +610,7 @@ impl<F: StreamFactory> Assembler<F> {
     /// ended connections whose linger time has passed by `t`. Each gets
     /// `complete`.
     pub fn close_older_than(&mut self, t: u64) {
+        self.expire_tombs(t);
         let linger = self.cfg.close_linger;
         self.complete_matching(|c| match c.ended {
             Some(r) if c.ended_at.saturating_add(linger) < t || c.last_ts < t => Some(r),
@@ -613,11 +642,13 @@ impl<F: StreamFactory> Assembler<F> {
             }
         });
         self.park_idle(now);
+        self.expire_tombs(now);
     }
 
     /// End of input: deliver everything past every hole and complete every
     /// connection (reason `EndOfInput`, or how it already ended).
     pub fn flush_all(&mut self) {
+        self.clear_tombs();
         self.complete_matching(|c| match c.ended {
             Some(r) => Some(r),
             None if c.parked => Some(EndReason::IdleTimeout),

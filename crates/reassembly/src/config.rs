@@ -72,7 +72,17 @@ pub struct AssemblerConfig {
     /// How long a UDP flow may be idle.
     pub udp_idle_timeout: u64,
     /// How long a connection closed by FIN or RST is remembered, so late
-    /// retransmissions are counted against it instead of opening a new flow.
+    /// packets are not taken for a new flow.
+    ///
+    /// A connection that closed cleanly (both FINs delivered in order and
+    /// acknowledged) completes at once and is remembered by a tombstone of
+    /// about 40 bytes: packets for it within this time are counted in
+    /// [`AssemblerStats::late_packets`](crate::AssemblerStats::late_packets)
+    /// (part of no flow; a SYN with a new ISN starts a new connection). Any
+    /// other ended connection (a RST, which later traffic may withdraw; a FIN
+    /// not acknowledged) keeps its full state for this time and late
+    /// packets count in its ledger. Tombstones are held up to
+    /// `max_connections`.
     pub close_linger: u64,
     /// Gaps listed per direction in the ledger (all are counted in `missing`).
     pub max_gaps_listed: usize,

@@ -247,6 +247,13 @@ impl Half {
         self.delivered_any || !self.queue.is_empty()
     }
 
+    /// Every byte up to this direction's FIN was delivered in order and the
+    /// peer acknowledged the FIN: nothing more can belong to this direction.
+    pub(crate) fn fin_acked(&self) -> bool {
+        let acked = self.peer_ack.and_then(|a| self.offset_of(a));
+        self.fin_reached && matches!((self.fin_off, acked), (Some(f), Some(a)) if a > f)
+    }
+
     pub(crate) fn isn(&self) -> Option<u32> {
         if self.syn_seen {
             self.space.map(|s| s.base())
