@@ -162,8 +162,8 @@ fn fileinfo_matches(o: &Obj, conds: &[(String, String)]) -> bool {
 fn http_matches(o: &Obj, conds: &[(String, String)]) -> bool {
     o.record["dir"] == "s2c"
         && conds.iter().all(|(k, v)| match k.as_str() {
-            "http.length" => o.record["encoded_bytes"].to_string() == *v,
-            "http.status" => o.record["status"].to_string() == *v,
+            "http.length" => o.record["encoded_bytes"].as_u64() == v.parse().ok(),
+            "http.status" => o.record["status"].as_u64() == v.parse().ok(),
             "http.hostname" => o.record["host"] == *v.as_str(),
             other => panic!("unknown http condition {other}"),
         })
