@@ -732,6 +732,10 @@ pub struct HttpOut {
     pub file: String,
     /// Objects it lists.
     pub objects: u64,
+    /// The list of entities fetched in ranges, relative to the output directory.
+    pub entities_file: String,
+    /// Entities it lists.
+    pub entities: u64,
 }
 
 #[cfg(test)]
