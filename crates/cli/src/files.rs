@@ -695,6 +695,8 @@ mod tests {
             first_ts: 0,
             syn_seen: true,
             encap: Default::default(),
+            client_mac: None,
+            server_mac: None,
         }
     }
 

@@ -251,6 +251,15 @@ pub struct Flow {
     pub longest_idle_ns: u64,
     /// Encapsulation of the first packet (`eth/vlan:6/ipv4`).
     pub encap: String,
+    /// The client's MAC address (`aa:bb:cc:dd:ee:ff`) in the first packet's
+    /// outermost link header that has addresses (Ethernet; 802.11 SA/DA;
+    /// Linux SLL the sender only); absent when unknown, and in schema 2
+    /// manifests written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_mac: Option<String>,
+    /// The server's MAC address, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_mac: Option<String>,
     /// Client-to-server direction.
     pub c2s: Direction,
     /// Server-to-client direction.
@@ -466,6 +475,8 @@ impl Flow {
             idle_resumptions: r.idle_resumptions,
             longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
+            client_mac: h.client_mac.map(|m| m.to_string()),
+            server_mac: h.server_mac.map(|m| m.to_string()),
             c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)).indexed(h.proto),
             s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)).indexed(h.proto),
         }
@@ -782,6 +793,8 @@ mod tests {
                 first_ts: 0,
                 syn_seen: true,
                 encap: Default::default(),
+                client_mac: None,
+                server_mac: None,
             },
             last_frame: 9,
             last_ts: 0,
