@@ -286,9 +286,10 @@ pub struct Direction {
         deserialize_with = "present"
     )]
     pub file: Option<Option<String>>,
-    /// Files layout, UDP: the datagram index beside the file
+    /// UDP: the datagram index. Files layout: beside the file
     /// (`<file>.idx`: a header line `offset\tlength\tframe`, then one line
-    /// per datagram); absent otherwise.
+    /// per datagram); packed layout: `datagrams.idx` (the same lines
+    /// prefixed with `flow\tdir`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
     /// Packed layout: where the bytes start in `streams.bin`.
@@ -439,10 +440,14 @@ impl Direction {
 }
 
 impl Direction {
-    /// With its datagram index named, for a UDP direction in its own file.
+    /// With its datagram index named, for a UDP direction that has bytes:
+    /// `<file>.idx` in its own file, `datagrams.idx` in `streams.bin`.
     fn indexed(mut self, proto: pcapread::Proto) -> Direction {
-        if let (pcapread::Proto::Udp, Some(Some(file)), None) = (proto, &self.file, self.offset) {
-            self.index = Some(format!("{file}{}", crate::files::IDX_SUFFIX));
+        if let (pcapread::Proto::Udp, Some(Some(file))) = (proto, &self.file) {
+            self.index = Some(match self.offset {
+                None => format!("{file}{}", crate::files::IDX_SUFFIX),
+                Some(_) => crate::packed_index::DATAGRAMS_IDX.to_string(),
+            });
         }
         self
     }
