@@ -786,6 +786,7 @@ mod tests {
             payload,
             truncated: 0,
             encap: EncapPath::new(),
+            link: Default::default(),
             defragmented: false,
         }
     }
@@ -887,6 +888,7 @@ mod tests {
             payload,
             truncated: 0,
             encap: EncapPath::new(),
+            link: Default::default(),
             defragmented: false,
         }
     }
