@@ -400,6 +400,18 @@ pub struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open_files: u32,
+    /// Where the flow list goes: manifest.json's flows array, flows.jsonl
+    /// (one flow a line, for streaming readers and many flows), or both.
+    #[arg(long, value_enum, value_name = "WHERE", default_value = "both")]
+    pub manifest_flows: ManifestFlowsArg,
+    /// Also write every HTTP/1.x message body (de-chunked, decompressed) to
+    /// DIR/http/ and list them in DIR/http/objects.jsonl, as `extract --http`.
+    #[arg(long)]
+    pub http: bool,
+    /// How --http names body files: from the request target, or by the
+    /// SHA-256 of the body (identical bodies share one file).
+    #[arg(long, value_enum, default_value_t = HttpNamingArg::Readable, requires = "http")]
+    pub http_naming: HttpNamingArg,
     /// DPDK port id to capture from.
     #[arg(long, value_name = "ID", default_value_t = 0)]
     pub port: u16,
@@ -460,13 +472,13 @@ impl LiveArgs {
             zero_fill_cap: self.zero_fill_cap,
             max_open_files: self.max_open_files,
             no_digest: false,
-            manifest_flows: ManifestFlowsArg::Both,
-            no_input_digest: false,
+            manifest_flows: self.manifest_flows,
+            // A port is no file: nothing to hash (the manifest's input has
+            // no size and no sha256).
+            no_input_digest: true,
             shard: None,
-            // Live mode writes streams only (HTTP objects: `extract --http`
-            // on the capture, or a later release).
-            http: false,
-            http_naming: HttpNamingArg::Readable,
+            http: self.http,
+            http_naming: self.http_naming,
         }
         .options()?;
         let live = crate::live::LiveOptions {

@@ -19,7 +19,8 @@
 //!   buffered bytes to its spill files, so it holds no memory while quiet;
 //!   if it carries on, its directions continue there and are packed, whole,
 //!   when they end. Meant for captures with millions of flows, where
-//!   millions of small files would be the bottleneck.
+//!   millions of small files would be the bottleneck. UDP datagram
+//!   boundaries go to one `datagrams.idx` ([`crate::packed_index`]).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +35,7 @@ use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
+use crate::packed_index::{self, IndexWriter};
 use crate::shard::OrderFile;
 use engine::{FlowHead, FlowId, FlowRecord, Placement, Sink, DIRS};
 
@@ -185,7 +187,9 @@ struct DirOut {
     written: u64,
     /// Packed layout only.
     packed: Option<Box<PackedDir>>,
-    /// Files layout, UDP only.
+    /// UDP only: datagram index lines not yet written out (files layout:
+    /// to `<file>.idx`; packed: to `datagrams.idx` when packed, spilled
+    /// past [`packed_index::LINES_BUF`]).
     idx: Option<Box<Idx>>,
 }
 
@@ -215,12 +219,14 @@ fn flush_idx(base: &Path, out: &mut DirOut, head: &FlowHead, dir: Dir) -> anyhow
     Ok(())
 }
 
-/// Files layout, UDP: the datagram index lines of a direction not yet
-/// appended to its `<file>.idx` ([`IDX_BUF`] bytes at most).
+/// UDP: the datagram index lines of a direction not yet appended to its
+/// `<file>.idx` ([`IDX_BUF`] bytes at most), or (packed layout) not yet
+/// written to `datagrams.idx` or its spill file.
 #[derive(Debug, Default)]
 struct Idx {
     lines: Vec<u8>,
-    /// Whether the index file was created (its header written).
+    /// Whether the index file was created (its header written); packed
+    /// layout: whether lines are in the spill file.
     started: bool,
 }
 
@@ -265,6 +271,8 @@ pub struct FileSink {
     placements: BTreeMap<FlowId, [Placement; 2]>,
     packed: Option<BlockWriter<File>>,
     packed_len: u64,
+    /// Packed layout: `datagrams.idx`.
+    packed_idx: Option<IndexWriter>,
     spill_dir: PathBuf,
     /// `--shard` runs, packed layout: where each direction went, with the
     /// replay position (see [`crate::shard`]).
@@ -293,6 +301,11 @@ fn spill_name(out: &DirOut) -> anyhow::Result<&str> {
     out.name
         .as_deref()
         .context("packed direction without a spill file name")
+}
+
+/// The spill file name of a packed direction's datagram index lines.
+fn idx_spill_name(out: &DirOut) -> anyhow::Result<String> {
+    Ok(format!("{}{IDX_SUFFIX}", spill_name(out)?))
 }
 
 /// The pool key of one flow direction.
@@ -340,6 +353,7 @@ impl FileSink {
             pool: FilePool::new(usable_open_files(max_open)),
             active: HashMap::new(),
             placements: BTreeMap::new(),
+            packed_idx: packed.is_some().then(|| IndexWriter::new(dir)),
             packed,
             packed_len: 0,
             spill_dir,
@@ -400,6 +414,16 @@ impl FileSink {
         w.write_all(&p.buf).context("writing streams.bin")?;
         p.buf = Vec::new();
         self.packed_len += out.written;
+        if let Some(idx) = out.idx.take() {
+            let spilled = match idx.started {
+                true => Some(join_inside(&self.spill_dir, &idx_spill_name(out)?)?),
+                false => None,
+            };
+            let Some(w) = &mut self.packed_idx else {
+                anyhow::bail!("packed datagram index is not open");
+            };
+            w.append(spilled.as_deref(), &idx.lines)?;
+        }
         if let Some(o) = &mut self.order {
             o.line(&[&self.pos, &id, &dir.as_str(), &offset, &out.written])?;
         }
@@ -425,6 +449,24 @@ impl FileSink {
             })?;
         }
         flush_idx(&self.dir, out, head, dir)
+    }
+
+    /// Packed: append a direction's buffered datagram index lines to its
+    /// spill file.
+    fn spill_idx(&mut self, id: FlowId, dir: Dir) -> anyhow::Result<()> {
+        let Some(out) = self.active.get_mut(&id).map(|d| &mut d[di(dir)]) else {
+            return Ok(());
+        };
+        let name = idx_spill_name(out)?;
+        let Some(idx) = out.idx.as_mut().filter(|i| !i.lines.is_empty()) else {
+            return Ok(());
+        };
+        fs::create_dir_all(&self.spill_dir)
+            .with_context(|| format!("creating {}", self.spill_dir.display()))?;
+        packed_index::spill(&join_inside(&self.spill_dir, &name)?, &idx.lines)?;
+        idx.started = true;
+        idx.lines.clear();
+        Ok(())
     }
 
     fn spill(&mut self, id: FlowId, dir: Dir) -> anyhow::Result<()> {
@@ -464,6 +506,7 @@ impl Sink for FileSink {
                         placements: BTreeMap::new(),
                         packed: None,
                         packed_len: 0,
+                        packed_idx: None,
                         spill_dir: self.spill_dir.clone(),
                         order: None,
                         pos: 0,
@@ -477,6 +520,9 @@ impl Sink for FileSink {
         self.pool.close_all().context("closing output files")?;
         if let Some(w) = &mut self.packed {
             w.flush().context("writing streams.bin")?;
+        }
+        if let Some(w) = &mut self.packed_idx {
+            w.finish()?;
         }
         if let Some(o) = &mut self.order {
             o.finish()?;
@@ -556,20 +602,29 @@ impl Sink for FileSink {
         }
     }
 
-    /// Files layout: one line `OFFSET\tLENGTH\tFRAME` for the datagram
-    /// just written, in the direction's index (see [`IDX_HEADER`]).
+    /// One line for the datagram just written: files layout,
+    /// `OFFSET\tLENGTH\tFRAME` in the direction's index (see
+    /// [`IDX_HEADER`]); packed layout, the same prefixed with the flow id
+    /// and direction, for `datagrams.idx` ([`crate::packed_index`]).
     fn datagram(&mut self, head: &FlowHead, dir: Dir, frame: u64, len: u64) -> anyhow::Result<()> {
-        if self.layout != Layout::Files {
-            return Ok(());
-        }
         let Some(out) = self.active.get_mut(&head.id).map(|d| &mut d[di(dir)]) else {
             anyhow::bail!("a datagram for flow {} after it was closed", head.id);
         };
         let offset = out.written.saturating_sub(len);
         let idx = out.idx.get_or_insert_default();
-        writeln!(idx.lines, "{offset}\t{len}\t{frame}")?;
-        if idx.lines.len() >= IDX_BUF {
-            flush_idx(&self.dir, out, head, dir)?;
+        match self.layout {
+            Layout::Files => {
+                writeln!(idx.lines, "{offset}\t{len}\t{frame}")?;
+                if idx.lines.len() >= IDX_BUF {
+                    flush_idx(&self.dir, out, head, dir)?;
+                }
+            }
+            Layout::Packed => {
+                packed_index::line(&mut idx.lines, head.id, dir, offset, len, frame);
+                if idx.lines.len() >= packed_index::LINES_BUF {
+                    self.spill_idx(head.id, dir)?;
+                }
+            }
         }
         Ok(())
     }
@@ -593,6 +648,7 @@ impl Sink for FileSink {
                         self.spill(head.id, dir)?;
                         self.pool.close(key(head.id, dir))?;
                     }
+                    self.spill_idx(head.id, dir)?;
                 }
             }
         }
@@ -695,6 +751,8 @@ mod tests {
             first_ts: 0,
             syn_seen: true,
             encap: Default::default(),
+            client_mac: None,
+            server_mac: None,
         }
     }
 
@@ -748,6 +806,47 @@ mod tests {
             fs::read(tmp.path().join(STREAMS_BIN)).unwrap(),
             b"before after"
         );
+        assert!(!tmp.path().join(SPILL_DIR).exists());
+    }
+
+    #[test]
+    fn packed_datagram_lines_spill_and_come_back_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let namer = Namer::new(Naming::Default);
+        let mut sink = FileSink::new(tmp.path(), Layout::Packed, namer, 8).unwrap();
+        let (a, b) = (head(3), head(5));
+        sink.open(&a).unwrap();
+        sink.open(&b).unwrap();
+        let mut want = String::from(crate::packed_index::HEADER);
+        // Flow 5 sends enough datagrams to spill its lines, goes quiet
+        // (the rest spilled too: nothing held), and carries on.
+        for i in 0..200u64 {
+            sink.write(&b, Dir::ServerToClient, b"xy").unwrap();
+            sink.datagram(&b, Dir::ServerToClient, 100 + i, 2).unwrap();
+            want.push_str(&format!("5\ts2c\t{}\t2\t{}\n", 2 * i, 100 + i));
+            if i == 150 {
+                sink.idle(&b).unwrap();
+                let out = &sink.active[&5][1];
+                assert!(out
+                    .idx
+                    .as_ref()
+                    .is_some_and(|i| i.lines.is_empty() && i.started));
+            }
+        }
+        sink.write(&a, Dir::ClientToServer, b"abc").unwrap();
+        sink.datagram(&a, Dir::ClientToServer, 1, 3).unwrap();
+        // Flow 3 ends first, so its line comes first, as its bytes do.
+        sink.end_dir(&a, Dir::ClientToServer).unwrap();
+        sink.close(&record(&a, 3)).unwrap();
+        sink.close(&record(&b, 0)).unwrap();
+        sink.finish().unwrap();
+        let text = fs::read_to_string(tmp.path().join("datagrams.idx")).unwrap();
+        let want = want.replacen(
+            crate::packed_index::HEADER,
+            &format!("{}3\tc2s\t0\t3\t1\n", crate::packed_index::HEADER),
+            1,
+        );
+        assert_eq!(text, want);
         assert!(!tmp.path().join(SPILL_DIR).exists());
     }
 

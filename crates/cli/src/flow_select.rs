@@ -80,6 +80,8 @@ mod tests {
             first_ts: 0,
             syn_seen: true,
             encap: EncapPath::new(),
+            client_mac: None,
+            server_mac: None,
         }
     }
 

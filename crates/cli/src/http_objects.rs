@@ -8,6 +8,12 @@
 //! that worker), so the HTTP reading runs on all cores. The records of all
 //! parts are gathered and written sorted by (flow, exchange, direction):
 //! the file is the same whatever the thread count.
+//!
+//! Then the range responses among them are grouped into entities by
+//! [`http::stitch_entities`] (after every flow has ended, from the sorted
+//! records, so the same for any thread count): each entity's coverage,
+//! missing ranges, conflicting overlaps, and the whole entity's file when
+//! the parts cover it, listed in `DIR/http/entities.jsonl`.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -25,6 +31,18 @@ pub const HTTP_DIR: &str = "http";
 
 /// The object list, in [`HTTP_DIR`].
 pub const OBJECTS: &str = "objects.jsonl";
+
+/// The list of entities fetched in ranges, in [`HTTP_DIR`].
+pub const ENTITIES: &str = "entities.jsonl";
+
+/// What [`HttpObjects::write`] listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// Objects in [`OBJECTS`].
+    pub objects: u64,
+    /// Entities in [`ENTITIES`].
+    pub entities: u64,
+}
 
 /// One flow's reader and its open bodies.
 struct FlowHttp {
@@ -58,14 +76,19 @@ impl std::fmt::Debug for HttpSink<'_> {
 
 /// What the run's HTTP reading gives back when it is over.
 #[derive(Debug, Clone)]
-pub struct HttpObjects(Arc<Mutex<Gathered>>);
+pub struct HttpObjects {
+    gathered: Arc<Mutex<Gathered>>,
+    naming: ObjectNaming,
+}
 
 impl HttpObjects {
     /// Write `DIR/http/objects.jsonl`: every record, one JSON object a
-    /// line, sorted by flow, exchange and direction. Returns how many.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<usize> {
+    /// line, sorted by flow, exchange and direction; then the entities of
+    /// the range responses (stitched files in `DIR/http/`) and
+    /// `DIR/http/entities.jsonl`. Returns how many of each.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<Listed> {
         let mut g = self
-            .0
+            .gathered
             .lock()
             .map_err(|_| anyhow::anyhow!("HTTP records poisoned"))?;
         if let Some(e) = &g.error {
@@ -73,22 +96,35 @@ impl HttpObjects {
         }
         g.records
             .sort_by(|a, b| (a.flow, a.exchange, a.dir).cmp(&(b.flow, b.exchange, b.dir)));
-        let path = dir.join(HTTP_DIR).join(OBJECTS);
-        let tmp = dir.join(HTTP_DIR).join(format!(".{OBJECTS}.tmp"));
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-        );
-        for r in &g.records {
-            serde_json::to_writer(&mut f, r)?;
-            f.write_all(b"\n")?;
-        }
-        f.into_inner()
-            .map_err(|e| e.into_error())
-            .and_then(|f| f.sync_data().map(|()| f))
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(g.records.len())
+        let http_dir = dir.join(HTTP_DIR);
+        write_jsonl(&http_dir, OBJECTS, &g.records)?;
+        let entities = http::stitch_entities(&g.records, &http_dir, self.naming);
+        write_jsonl(&http_dir, ENTITIES, &entities)?;
+        Ok(Listed {
+            objects: g.records.len() as u64,
+            entities: entities.len() as u64,
+        })
     }
+}
+
+/// Write `items` to `dir/name`, one JSON object a line, through a
+/// temporary file renamed into place.
+fn write_jsonl<T: serde::Serialize>(dir: &Path, name: &str, items: &[T]) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+    );
+    for r in items {
+        serde_json::to_writer(&mut f, r)?;
+        f.write_all(b"\n")?;
+    }
+    f.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_data().map(|()| f))
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 impl<'s> HttpSink<'s> {
@@ -100,7 +136,7 @@ impl<'s> HttpSink<'s> {
     ) -> anyhow::Result<(HttpSink<'s>, HttpObjects)> {
         let gathered = Arc::new(Mutex::new(Gathered::default()));
         let sink = HttpSink::part(inner, dir.join(HTTP_DIR), naming, gathered.clone())?;
-        Ok((sink, HttpObjects(gathered)))
+        Ok((sink, HttpObjects { gathered, naming }))
     }
 
     fn part(

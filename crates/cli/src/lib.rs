@@ -17,7 +17,8 @@
 //! - [`verbose`]: what `-v`/`-vv` print;
 //! - output writers: [`output`] (the output directory of `extract` and
 //!   `live`: files, then the manifest), [`files`] (one file per flow
-//!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`),
+//!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`,
+//!   [`packed_index`]),
 //!   [`manifest`] (the JSON manifest), [`conflicts`] (the conflicts file);
 //! - the commands: [`extract`], [`list`] (`flows`), [`follow`], [`stats`],
 //!   and `live` (feature `dpdk`).
@@ -58,6 +59,7 @@ pub mod manpage;
 pub mod merge;
 pub mod naming;
 pub mod output;
+pub mod packed_index;
 mod progress;
 pub mod run_info;
 pub mod shard;

@@ -260,6 +260,15 @@ pub struct Flow {
     pub longest_idle_ns: u64,
     /// Encapsulation of the first packet (`eth/vlan:6/ipv4`).
     pub encap: String,
+    /// The client's MAC address (`aa:bb:cc:dd:ee:ff`) in the first packet's
+    /// outermost link header that has addresses (Ethernet; 802.11 SA/DA;
+    /// Linux SLL the sender only); absent when unknown, and in schema 2
+    /// manifests written before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_mac: Option<String>,
+    /// The server's MAC address, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_mac: Option<String>,
     /// Client-to-server direction.
     pub c2s: Direction,
     /// Server-to-client direction.
@@ -286,9 +295,10 @@ pub struct Direction {
         deserialize_with = "present"
     )]
     pub file: Option<Option<String>>,
-    /// Files layout, UDP: the datagram index beside the file
+    /// UDP: the datagram index. Files layout: beside the file
     /// (`<file>.idx`: a header line `offset\tlength\tframe`, then one line
-    /// per datagram); absent otherwise.
+    /// per datagram); packed layout: `datagrams.idx` (the same lines
+    /// prefixed with `flow\tdir`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
     /// Packed layout: where the bytes start in `streams.bin`.
@@ -439,10 +449,14 @@ impl Direction {
 }
 
 impl Direction {
-    /// With its datagram index named, for a UDP direction in its own file.
+    /// With its datagram index named, for a UDP direction that has bytes:
+    /// `<file>.idx` in its own file, `datagrams.idx` in `streams.bin`.
     fn indexed(mut self, proto: pcapread::Proto) -> Direction {
-        if let (pcapread::Proto::Udp, Some(Some(file)), None) = (proto, &self.file, self.offset) {
-            self.index = Some(format!("{file}{}", crate::files::IDX_SUFFIX));
+        if let (pcapread::Proto::Udp, Some(Some(file))) = (proto, &self.file) {
+            self.index = Some(match self.offset {
+                None => format!("{file}{}", crate::files::IDX_SUFFIX),
+                Some(_) => crate::packed_index::DATAGRAMS_IDX.to_string(),
+            });
         }
         self
     }
@@ -475,6 +489,8 @@ impl Flow {
             idle_resumptions: r.idle_resumptions,
             longest_idle_ns: r.longest_idle,
             encap: h.encap.to_string(),
+            client_mac: h.client_mac.map(|m| m.to_string()),
+            server_mac: h.server_mac.map(|m| m.to_string()),
             c2s: Direction::new(&r.c2s, place(Dir::ClientToServer)).indexed(h.proto),
             s2c: Direction::new(&r.s2c, place(Dir::ServerToClient)).indexed(h.proto),
         }
@@ -745,6 +761,10 @@ pub struct HttpOut {
     pub file: String,
     /// Objects it lists.
     pub objects: u64,
+    /// The list of entities fetched in ranges, relative to the output directory.
+    pub entities_file: String,
+    /// Entities it lists.
+    pub entities: u64,
 }
 
 #[cfg(test)]
@@ -795,6 +815,8 @@ mod tests {
                 first_ts: 0,
                 syn_seen: true,
                 encap: Default::default(),
+                client_mac: None,
+                server_mac: None,
             },
             last_frame: 9,
             last_ts: 0,

@@ -13,7 +13,8 @@
 //!    hard-linked into DIR (moved with `--move`; copied when DIR is on
 //!    another file system, keeping its modification time). Packed layout: `streams.bin` is rewritten with
 //!    the directions in the order a single run appends them, from each
-//!    shard's order file ([`crate::shard`]), and the offsets follow.
+//!    shard's order file ([`crate::shard`]), and the offsets follow;
+//!    `datagrams.idx` likewise ([`crate::packed_index::merge_into`]).
 //! 3. **Conflicts file** (when the shards wrote one inside their
 //!    directories): the lines interleaved in single-run order.
 //! 4. **Run metadata** (`run.json`: merge's own command line and times,
@@ -486,6 +487,9 @@ fn write_packed(
     }
     w.flush()
         .with_context(|| format!("writing {}", path.display()))?;
+    let dirs: Vec<&Path> = shards.iter().map(|s| s.dir.as_path()).collect();
+    let order = entries.iter().map(|e| (e.shard, e.flow, e.dir.clone()));
+    crate::packed_index::merge_into(out, &dirs, order)?;
     for f in flows.iter_mut() {
         for (name, d) in [("c2s", &mut f.c2s), ("s2c", &mut f.s2c)] {
             if d.length.is_some_and(|l| l > 0) {

@@ -258,6 +258,8 @@ mod tests {
             first_ts: 0,
             syn_seen: true,
             encap,
+            client_mac: None,
+            server_mac: None,
         }
     }
 

@@ -51,7 +51,7 @@ use serde::Serialize;
 use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 
 use crate::files::{FileSink, Layout, STREAMS_BIN};
-use crate::http_objects::{HttpObjects, HttpSink, HTTP_DIR, OBJECTS};
+use crate::http_objects::{HttpObjects, HttpSink, ENTITIES, HTTP_DIR, OBJECTS};
 use crate::job::Job;
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
@@ -316,7 +316,7 @@ impl Output {
         // Flush everything; after an error too, keeping what fits.
         let mut http_objects = None;
         let finished = self.sink.finish().and_then(|()| match &self.http {
-            Some(objects) => objects.write(dir).map(|n| http_objects = Some(n as u64)),
+            Some(objects) => objects.write(dir).map(|n| http_objects = Some(n)),
             None => Ok(()),
         });
         let stop = match stop {
@@ -341,9 +341,11 @@ impl Output {
                 http: self.opts.http.map(|n| n.name().to_string()),
                 ..manifest::options(engine, self.opts.layout.name(), self.opts.naming)
             },
-            http: http_objects.map(|objects| manifest::HttpOut {
+            http: http_objects.map(|listed| manifest::HttpOut {
                 file: format!("{HTTP_DIR}/{OBJECTS}"),
-                objects,
+                objects: listed.objects,
+                entities_file: format!("{HTTP_DIR}/{ENTITIES}"),
+                entities: listed.entities,
             }),
             shard: self.shard.as_ref().map(|s| {
                 s.block(

@@ -98,12 +98,16 @@ fn live_pcap(capture: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 /// Every output file but the manifest, its flow list and `run.json` (the
-/// manifest is compared on its own): name -> bytes.
+/// manifest is compared on its own), not in subdirectories: name -> bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut all = BTreeMap::new();
     for e in std::fs::read_dir(dir).expect("read output dir") {
         let e = e.expect("dir entry");
         let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            // `http/`: compared by the tests of --http.
+            continue;
+        }
         if !["manifest.json", "flows.jsonl", "run.json"].contains(&name.as_str()) {
             all.insert(name, std::fs::read(e.path()).expect("read output file"));
         }
@@ -492,6 +496,88 @@ fn sigint_flushes_and_writes_the_manifest() {
     assert!(err.contains("stopped by signal"), "{err}");
     extract(&capture, &d2, &[]);
     assert_same_output(&d1, &d2, Times::Micros, "sigint");
+}
+
+/// The lines of a JSON lines file, each parsed and its times cut to
+/// microseconds.
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).expect("a JSON line");
+            normalize(&mut v, Times::Micros);
+            v
+        })
+        .collect()
+}
+
+/// `live --http` writes the HTTP objects `extract --http` writes from the
+/// same packets: the same `http/objects.jsonl` (file names, SHA-256 of
+/// each body, offsets), the same body files, and the manifest's `http`
+/// block and `options.http`.
+#[test]
+fn http_objects_match_extract() {
+    for (rel, naming) in [
+        // One 177 KB PDF over one connection.
+        (
+            "suricata-verify/lua-output-streaming/suricata-update-pdf.pcap",
+            "readable",
+        ),
+        // Several objects, retransmissions.
+        ("arkime/wireshark-retrans.pcap", "sha256"),
+    ] {
+        let capture = corpus(rel);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
+        let args = ["--http", "--http-naming", naming];
+        live_pcap(&capture, &d1, &args);
+        extract(&capture, &d2, &args);
+        assert_same_output(&d1, &d2, Times::Micros, rel);
+        let (l, x) = (d1.join("http"), d2.join("http"));
+        let objects = json_lines(&x.join("objects.jsonl"));
+        assert!(!objects.is_empty(), "{rel}: extract found no objects");
+        assert_eq!(json_lines(&l.join("objects.jsonl")), objects, "{rel}");
+        assert_eq!(files(&l), files(&x), "{rel}: body files");
+        for o in &objects {
+            let name = o["file"].as_str().expect("file");
+            assert!(files(&l).contains_key(name), "{rel}: {name}");
+        }
+        let m = manifest(&d1, Times::Micros);
+        assert_eq!(m["options"]["http"], naming, "{rel}");
+        assert_eq!(m["http"]["objects"], objects.len(), "{rel}");
+    }
+}
+
+/// `live --manifest-flows jsonl` writes the flows to `flows.jsonl` only,
+/// as `extract --manifest-flows jsonl` does; the live input has no size
+/// or SHA-256 (a port is no file).
+#[test]
+fn manifest_flows_jsonl_matches_extract() {
+    let capture = corpus("arkime/tcp-reassembly-synthetic.pcap");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (d1, d2) = (tmp.path().join("live"), tmp.path().join("extract"));
+    let args = ["--manifest-flows", "jsonl"];
+    live_pcap(&capture, &d1, &args);
+    extract(&capture, &d2, &args);
+    let (lm, xm) = (manifest(&d1, Times::Micros), manifest(&d2, Times::Micros));
+    assert!(lm.get("flows").is_none(), "no inline flows: {lm}");
+    assert_eq!(lm["flows_file"], "flows.jsonl");
+    assert_eq!(lm, xm);
+    let flows = json_lines(&d2.join("flows.jsonl"));
+    assert_eq!(flows.len(), 11);
+    assert_eq!(json_lines(&d1.join("flows.jsonl")), flows);
+    assert_eq!(files(&d1), files(&d2));
+    let text = std::fs::read_to_string(d1.join("manifest.json")).expect("manifest");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    let input = &v["inputs"][0];
+    assert!(input["path"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("dpdk:")));
+    assert!(
+        input.get("size").is_none() && input.get("sha256").is_none(),
+        "{input}"
+    );
 }
 
 mod tap {

@@ -544,6 +544,7 @@ pub(crate) fn with_payload<'a>(seg: &Segment<'_>, payload: &'a [u8]) -> Segment<
         payload,
         truncated: seg.truncated,
         encap: seg.encap,
+        link: seg.link,
         defragmented: seg.defragmented,
     }
 }

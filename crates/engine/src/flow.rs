@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use pcapread::{EncapPath, Layer, Proto};
+use pcapread::{EncapPath, Layer, LinkAddrs, Mac, Proto};
 use reassembly::{Dir, EndReason, Ledger};
 
 /// A flow id: the frame number of the flow's first packet.
@@ -33,6 +33,13 @@ pub struct FlowHead {
     pub syn_seen: bool,
     /// Encapsulation of the first packet (outermost first).
     pub encap: EncapPath,
+    /// The client's MAC address: the first packet's source or destination
+    /// (whichever the client was) in its outermost link header that has
+    /// addresses; `None` when that link has none (raw IP) or only the other
+    /// side's (Linux SLL gives only the source).
+    pub client_mac: Option<Mac>,
+    /// The server's MAC address, likewise.
+    pub server_mac: Option<Mac>,
 }
 
 impl FlowHead {
@@ -42,6 +49,18 @@ impl FlowHead {
             Dir::ClientToServer => (self.client, self.server),
             Dir::ServerToClient => (self.server, self.client),
         }
+    }
+
+    /// Record the first packet's link addresses, sent by `sender`: its
+    /// source is the client's when the client sent it, else the server's.
+    pub fn set_macs(&mut self, sender: std::net::SocketAddr, link: LinkAddrs) {
+        let (client, server) = if sender == self.client {
+            (link.src, link.dst)
+        } else {
+            (link.dst, link.src)
+        };
+        self.client_mac = client;
+        self.server_mac = server;
     }
 
     /// The outermost VLAN id of the first packet, if it had one.
@@ -144,11 +163,43 @@ mod tests {
             first_ts: 0,
             syn_seen: true,
             encap,
+            client_mac: None,
+            server_mac: None,
         };
         assert_eq!(head.vlan(), Some(6));
         assert_eq!(
             head.endpoints(Dir::ServerToClient),
             (head.server, head.client)
         );
+    }
+
+    #[test]
+    fn macs_follow_the_first_packets_direction() {
+        let mut head = FlowHead {
+            id: 1,
+            proto: Proto::Tcp,
+            client: "10.0.0.1:1".parse().unwrap(),
+            server: "10.0.0.2:2".parse().unwrap(),
+            first_ts: 0,
+            syn_seen: false,
+            encap: EncapPath::new(),
+            client_mac: None,
+            server_mac: None,
+        };
+        let link = LinkAddrs {
+            src: Some(Mac([1; 6])),
+            dst: Some(Mac([2; 6])),
+        };
+        head.set_macs(head.client, link);
+        assert_eq!((head.client_mac, head.server_mac), (link.src, link.dst));
+        head.set_macs(head.server, link);
+        assert_eq!((head.client_mac, head.server_mac), (link.dst, link.src));
+        // Linux SLL: the source only, so only the sender's side.
+        let sll = LinkAddrs {
+            src: Some(Mac([3; 6])),
+            dst: None,
+        };
+        head.set_macs(head.server, sll);
+        assert_eq!((head.client_mac, head.server_mac), (None, sll.src));
     }
 }

@@ -188,6 +188,8 @@ impl<O: Out> StreamFactory for SinkStreams<O> {
                 first_ts: info.first_ts,
                 syn_seen: info.syn_seen,
                 encap: Default::default(),
+                client_mac: None,
+                server_mac: None,
             },
             opened: false,
             dirs: Default::default(),
@@ -238,6 +240,7 @@ impl<O: Out> Stream for FlowStream<O> {
             // The first packet of the flow: its encapsulation names the flow.
             self.opened = true;
             self.head.encap = seg.encap;
+            self.head.set_macs(seg.tuple.src, seg.link);
             debug_assert!(matches!(
                 (seg.transport, self.head.proto),
                 (Transport::Tcp(_), Proto::Tcp) | (Transport::Udp, Proto::Udp)

@@ -386,6 +386,8 @@ mod tests {
                 first_ts: id * 1_000,
                 syn_seen: id % 5 != 0,
                 encap,
+                client_mac: (id % 2 == 0).then_some(pcapread::Mac([id as u8; 6])),
+                server_mac: (id % 3 != 0).then_some(pcapread::Mac([!(id as u8); 6])),
             },
             last_frame: id + 10,
             last_ts: id * 2_000,

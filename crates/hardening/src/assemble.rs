@@ -275,6 +275,7 @@ pub fn run(input: &AsmInput) {
                     payload: &payload,
                     truncated: small_or_large(*truncated, 2048),
                     encap: EncapPath::new(),
+                    link: Default::default(),
                     defragmented: false,
                 };
                 let answer = match v {
@@ -318,6 +319,7 @@ pub fn run(input: &AsmInput) {
                     payload: &payload,
                     truncated: small_or_large(*truncated, 512),
                     encap: EncapPath::new(),
+                    link: Default::default(),
                     defragmented: false,
                 };
                 asm.factory_mut().verdict = Accept::Take;

@@ -146,6 +146,7 @@ fn seg(t: FiveTuple, seq: u32, flags: u8, payload: &[u8], frame: u64) -> Segment
         payload,
         truncated: 0,
         encap: EncapPath::new(),
+        link: Default::default(),
         defragmented: false,
     }
 }

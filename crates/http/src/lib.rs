@@ -59,6 +59,16 @@
 //! assert_eq!(bodies.0[1], ("/hello.txt".to_string(), b"hello".to_vec()));
 //! ```
 //!
+//! # Ranges
+//!
+//! `206 Partial Content` bodies are objects like any other, with their
+//! `Content-Range` in [`ObjectRecord::range`]. After a run, [`entities`]
+//! groups the range responses of one resource (host, target, `ETag`,
+//! `Last-Modified`, codings) and says whether their ranges cover it, and
+//! [`stitch_entities`] checks overlapping parts for bytes that differ and
+//! writes the whole entity from the parts' files through a fixed buffer
+//! (identity bodies only: a range counts encoded bytes). See [`entity`].
+//!
 //! With the reassembler, call [`feed_delivery`] from
 //! [`reassembly::Stream::reassembled`]; with the engine, run one `HttpFlow`
 //! per connection in a `StreamFactory` on every worker.
@@ -74,14 +84,18 @@
 
 pub mod coding;
 mod delivery;
+pub mod entity;
 mod flow;
 mod head;
 mod message;
+pub mod stitch;
 pub mod store;
 
 pub use coding::{Coding, DecodeError, DecodeLimits};
 pub use delivery::{feed_bytes, feed_delivery};
+pub use entity::{entities, Entity, Part, RangeConflict};
 pub use flow::{FlowStats, HttpConfig, HttpFlow, Stop};
 pub use head::{ContentRange, Head, StartLine};
 pub use message::{Incomplete, Message, Objects, Outcome, RequestLine};
+pub use stitch::{stitch, stitch_entities};
 pub use store::{ObjectNaming, ObjectRecord, ObjectStore, OpenBodies};

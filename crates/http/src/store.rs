@@ -29,7 +29,7 @@ use crate::message::{Incomplete, Message, Objects, Outcome};
 pub const BUFFER: usize = 16 << 10;
 
 /// Longest file name written (most file systems allow 255 bytes).
-const MAX_NAME: usize = 200;
+pub(crate) const MAX_NAME: usize = 200;
 
 /// How body files are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +104,10 @@ pub struct ObjectRecord {
     pub last_frame: u64,
     /// `Content-Range` of a 206 response: first, last (inclusive), complete length.
     pub range: Option<(u64, u64, Option<u64>)>,
+    /// A response's `ETag` (a validator: parts of one entity share it).
+    pub etag: Option<String>,
+    /// A response's `Last-Modified` (the other validator).
+    pub last_modified: Option<String>,
     /// The body is whole and decoded.
     pub complete: bool,
     /// Why not: `gap`, `truncated`, `framing`, `decode` or `limit`.
@@ -339,11 +343,21 @@ impl Objects for Writer<'_> {
             first_frame: msg.first_frame,
             last_frame: outcome.last_frame,
             range: msg.content_range().map(|r| (r.first, r.last, r.complete)),
+            etag: response_header(msg, "etag"),
+            last_modified: response_header(msg, "last-modified"),
             complete: outcome.incomplete.is_none(),
             incomplete,
             detail,
             missing: outcome.missing.clone(),
         });
+    }
+}
+
+/// A header of a response (`None` for requests).
+fn response_header(msg: &Message, name: &str) -> Option<String> {
+    match msg.dir {
+        Dir::ServerToClient => msg.head.header(name).map(|v| v.trim().to_string()),
+        Dir::ClientToServer => None,
     }
 }
 
@@ -360,8 +374,31 @@ fn same_type(declared: &str, detected: &str) -> bool {
     norm(declared) == norm(detected)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The last segment of a request target (query and fragment cut), made
+/// safe for a file name: characters other than ASCII letters, digits, `.`,
+/// `_` and `-` become `_`; `index` when nothing is left.
+pub(crate) fn uri_name(uri: &str) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let name: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.trim_matches('.').is_empty() {
+        "index".to_string()
+    } else {
+        name
+    }
 }
 
 /// `FLOWID-EXCHANGE-DIR-NAME`: NAME is the last segment of the request
@@ -375,23 +412,7 @@ pub fn readable_name(flow: u64, msg: &Message, outcome: &Outcome) -> String {
         },
         Dir::ServerToClient => msg.request.as_ref().map(|r| r.uri.as_str()),
     };
-    let path = uri.unwrap_or_default();
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let last = path.rsplit('/').next().unwrap_or_default();
-    let mut name: String = last
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let name_trimmed = name.trim_matches('.');
-    if name_trimmed.is_empty() {
-        name = "index".to_string();
-    }
+    let mut name = uri_name(uri.unwrap_or_default());
     if !name.contains('.') {
         if let Some(ext) = outcome.detected_extension {
             name.push('.');

@@ -43,6 +43,7 @@ use crate::flow::{FiveTuple, Proto};
 use crate::frame::Frame;
 use crate::ip::{self, offset_within};
 use crate::link::{self, Next};
+use crate::link_addr::{self, LinkAddrs};
 use crate::linktype::LinkType;
 use crate::segment::{Segment, Transport};
 use crate::transport;
@@ -179,6 +180,8 @@ struct Core {
 #[derive(Debug, Clone, Copy, Default)]
 struct Ctx {
     encap: EncapPath,
+    /// MAC addresses of the outermost link header that has them.
+    link: LinkAddrs,
     tunnels: u8,
     layers: u16,
     ts: u64,
@@ -257,15 +260,13 @@ impl Decoder {
         self.stats.frames += 1;
         *self.stats.link_types.entry(frame.link_type).or_default() += 1;
         self.core.defrag.expire(frame.ts);
+        let mut ctx = Ctx {
+            ts: frame.ts,
+            ..Ctx::default()
+        };
         let walked = match link::first(frame.link_type) {
             None => Err(Skip::UnsupportedLinkType(frame.link_type.0)),
-            Some(next) => {
-                let mut ctx = Ctx {
-                    ts: frame.ts,
-                    ..Ctx::default()
-                };
-                self.core.link(&mut ctx, next, frame.data)
-            }
+            Some(next) => self.core.link(&mut ctx, next, frame.data),
         };
         let w = match walked {
             Ok(w) => w,
@@ -295,6 +296,7 @@ impl Decoder {
             payload,
             truncated: w.truncated,
             encap: w.encap,
+            link: ctx.link,
             defragmented,
         })
     }
@@ -327,6 +329,9 @@ impl Core {
                     data = s.data;
                 }
                 other => {
+                    if ctx.link.is_empty() {
+                        ctx.link = link_addr::read(other, data);
+                    }
                     let s = link::read(other, data)?;
                     if let Some(layer) = s.layer {
                         ctx.encap.push(layer);
@@ -820,6 +825,29 @@ mod tests {
         let s = d.decode(&frame(LinkType::ETHERNET, &f)).expect("segment");
         assert_eq!(s.encap.to_string(), "eth/ipv4/vxlan:42/eth/ipv4");
         assert_eq!(s.tuple.proto, Proto::Tcp);
+        // The outer Ethernet header's addresses, not the inner one's.
+        let mut outer_eth = f.clone();
+        outer_eth[..12].copy_from_slice(&[0xaa, 0, 0, 0, 0, 0xd, 0xaa, 0, 0, 0, 0, 0x5]);
+        let s = d
+            .decode(&frame(LinkType::ETHERNET, &outer_eth))
+            .expect("segment");
+        assert_eq!(
+            (
+                s.link.src.map(|m| m.to_string()),
+                s.link.dst.map(|m| m.to_string())
+            ),
+            (
+                Some("aa:00:00:00:00:05".into()),
+                Some("aa:00:00:00:00:0d".into())
+            )
+        );
+        let raw_vx = udp4(50000, 4789, &vx);
+        let s = d.decode(&frame(LinkType::RAW, &raw_vx)).expect("segment");
+        assert_eq!(s.encap.to_string(), "ipv4/vxlan:42/eth/ipv4");
+        assert_eq!(s.link.src.map(|m| m.0), Some([2, 0, 0, 0, 0, 2]));
+        let raw = tcp4(b"raw");
+        let s = d.decode(&frame(LinkType::RAW, &raw)).expect("segment");
+        assert!(s.link.is_empty());
         // not VXLAN after all: stays a UDP datagram on port 4789
         let f = eth(0x0800, &udp4(50000, 4789, b"not a vxlan header"));
         let s = d.decode(&frame(LinkType::ETHERNET, &f)).expect("segment");

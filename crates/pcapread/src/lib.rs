@@ -11,7 +11,8 @@
 //!   caplen/origlen, link type, bytes borrowed from the capture).
 //! - [`Segment`]: one decoded TCP segment or UDP datagram with its
 //!   [`FiveTuple`], TCP fields and options, payload slice, snaplen-truncated byte
-//!   count and [`EncapPath`].
+//!   count, [`EncapPath`] and the outermost link header's MAC addresses
+//!   ([`LinkAddrs`]).
 //! - [`FlowKey`]: the canonical, direction-independent key of a flow, and its
 //!   symmetric hash for sharding work across threads.
 //!
@@ -69,6 +70,7 @@ pub mod frame;
 pub mod info;
 mod ip;
 mod link;
+pub mod link_addr;
 pub mod linktype;
 pub mod merge;
 pub mod reader;
@@ -86,6 +88,7 @@ pub use error::{Error, Skip};
 pub use flow::{FiveTuple, FlowKey, Proto, Side};
 pub use frame::Frame;
 pub use info::{ByteOrder, CaptureInfo, Format, InterfaceInfo, TsResolution};
+pub use link_addr::{LinkAddrs, Mac};
 pub use linktype::LinkType;
 pub use merge::MergedReader;
 pub use reader::{CaptureReader, SliceReader};

@@ -2,6 +2,7 @@
 
 use crate::encap::EncapPath;
 use crate::flow::FiveTuple;
+use crate::link_addr::LinkAddrs;
 
 /// TCP header flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -123,6 +124,9 @@ pub struct Segment<'a> {
     pub truncated: u32,
     /// The encapsulation layers the packet was found in, outermost first.
     pub encap: EncapPath,
+    /// MAC addresses of the outermost link header that has them (see
+    /// [`link_addr`](crate::link_addr)); empty for raw IP and the like.
+    pub link: LinkAddrs,
     /// Whether the packet was rebuilt from IP fragments.
     pub defragmented: bool,
 }

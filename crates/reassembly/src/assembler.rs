@@ -817,6 +817,7 @@ mod tests {
             payload,
             truncated: 0,
             encap: EncapPath::new(),
+            link: Default::default(),
             defragmented: false,
         }
     }
@@ -918,6 +919,7 @@ mod tests {
             payload,
             truncated: 0,
             encap: EncapPath::new(),
+            link: Default::default(),
             defragmented: false,
         }
     }

@@ -80,7 +80,7 @@
 //!
 //! let tuple = FiveTuple { proto: Proto::Tcp, src: "10.0.0.1:1234".parse().unwrap(), dst: "10.0.0.2:80".parse().unwrap() };
 //! let seg = |seq: u32, flags: u8, payload: &'static [u8], frame: u64| Segment {
-//!     frame, ts: frame * 1000, tuple, payload, truncated: 0, encap: EncapPath::new(), defragmented: false,
+//!     frame, ts: frame * 1000, tuple, payload, truncated: 0, encap: EncapPath::new(), link: Default::default(), defragmented: false,
 //!     transport: Transport::Tcp(TcpInfo { seq, ack: 0, flags: TcpFlags(flags), window: 65535, urgent: 0, options: TcpOptions::default() }),
 //! };
 //! let mut asm = Assembler::new(AssemblerConfig::default(), Collector::default());

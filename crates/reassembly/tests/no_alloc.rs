@@ -79,6 +79,7 @@ fn seg(seq: u32, flags: u8, payload: &[u8], frame: u64, tuple: FiveTuple) -> Seg
         payload,
         truncated: 0,
         encap: EncapPath::new(),
+        link: Default::default(),
         defragmented: false,
     }
 }

@@ -237,6 +237,7 @@ pub fn segment<'a>(p: &'a Pkt, frame: u64, tuple: FiveTuple) -> Segment<'a> {
         payload: &p.payload,
         truncated: p.truncated,
         encap: EncapPath::new(),
+        link: Default::default(),
         defragmented: false,
     }
 }
@@ -255,6 +256,7 @@ pub fn udp_segment<'a>(c2s: bool, payload: &'a [u8], frame: u64) -> Segment<'a> 
         payload,
         truncated: 0,
         encap: EncapPath::new(),
+        link: Default::default(),
         defragmented: false,
     }
 }
