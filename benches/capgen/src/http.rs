@@ -131,7 +131,7 @@ pub struct HttpObject {
     pub chunked: bool,
     /// `Content-Encoding` applied (`gzip`), empty for none.
     pub codings: Vec<String>,
-    /// Bytes of the body on the wire (after content and transfer coding).
+    /// Bytes of the body after content coding, without chunk framing.
     pub wire_bytes: u64,
     /// Bytes of the decoded body.
     pub decoded_bytes: u64,
