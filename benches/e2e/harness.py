@@ -7,6 +7,8 @@ on the same file and writing to the same tmpfs:
   * `streamcut extract CAPTURE -o DIR --threads N`  (for each N in --threads;
     "auto" runs without --threads)
   * `streamcut extract CAPTURE -o DIR --no-digest --threads N`  (the same files, no SHA-256)
+  * `streamcut extract CAPTURE -o DIR --http --threads N`  (and the HTTP objects: the
+    `http` capture only, unless --commands asks for it on another)
   * `streamcut flows CAPTURE --json --threads N`     (reassembly + SHA-256, no output files)
   * `streamcut flows CAPTURE --json --no-digest --threads N`  (reassembly only)
   * `tcpflow -r CAPTURE -o DIR`                      (Debian package tcpflow)
@@ -27,9 +29,14 @@ streamcut row and a column `time vs baseline`: wall time of the build under
 test divided by the baseline's (below 1.00x: faster than the baseline).
 
 --commands picks a subset: comma-separated `[CAPTURE:]KIND[-tN]`, where
-KIND is tcpflow, extract, extract-nodigest, flows or flows-nodigest, CAPTURE
-is bulk or short (default: both) and -tN one of the --threads values (default:
-all). For example, bulk extract -t2 and flows --no-digest -t1/-t2, and the
+KIND is tcpflow, extract, extract-nodigest, flows, flows-nodigest or
+extract-http, CAPTURE is bulk, short or http (default: all three) and -tN one
+of the --threads values (default: all). Without --commands, bulk and short
+run every KIND but extract-http, and http (`capgen --preset http`: keep-alive
+HTTP/1.1 conversations, chunked and gzip bodies) runs extract and
+extract-http, and a line under the table gives, per thread count, the
+throughput of `extract --http` as a share of plain `extract` (issue #19's
+target: at least 70%). For example, bulk extract -t2 and flows --no-digest -t1/-t2, and the
 short capture's extract -t2 and flows -t1/-t2:
     --baseline OLD/streamcut --threads 1,2 --commands \
         bulk:extract-t2,bulk:flows-nodigest,short:extract-t2,short:flows
@@ -38,7 +45,7 @@ Without tcpflow among them the `speed vs tcpflow` column shows `-`.
 Usage (from the repository root):
     cargo build --release -p streamcut -p capgen
     python3 benches/e2e/harness.py [--dir /dev/shm/streamcut-e2e] [--bulk-bytes 2000000000]
-        [--short-flows 500000] [--threads 1,2] [--repeat 1] [--keep]
+        [--short-flows 500000] [--http-bytes 1000000000] [--threads 1,2] [--repeat 1] [--keep]
         [--streamcut BIN] [--capgen BIN] [--baseline BIN] [--commands LIST]
 
 Needs `tcpflow` (apt-get install tcpflow) unless --commands leaves it out.
@@ -106,8 +113,15 @@ def fresh(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest")
-SELECTOR = re.compile(r"^(?:(bulk|short):)?(" + "|".join(KINDS) + r")(?:-t(\w+))?$")
+KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest", "extract-http")
+CAPTURES = ("bulk", "short", "http")
+# What runs on each capture without --commands.
+DEFAULT_KINDS = {
+    "bulk": KINDS[:-1],
+    "short": KINDS[:-1],
+    "http": ("extract", "extract-http"),
+}
+SELECTOR = re.compile(r"^(?:(" + "|".join(CAPTURES) + r"):)?(" + "|".join(KINDS) + r")(?:-t(\w+))?$")
 
 
 def parse_commands(spec, threads):
@@ -120,7 +134,7 @@ def parse_commands(spec, threads):
             continue
         m = SELECTOR.match(item)
         if not m:
-            sys.exit(f"--commands: {item!r} is not [bulk:|short:]KIND[-tN] with KIND one of {', '.join(KINDS)}")
+            sys.exit(f"--commands: {item!r} is not [bulk:|short:|http:]KIND[-tN] with KIND one of {', '.join(KINDS)}")
         capture, kind, n = m.groups()
         if n is not None and (kind == "tcpflow" or n not in threads):
             sys.exit(f"--commands: {item!r}: -t{n} is not one of --threads {','.join(threads)}"
@@ -132,7 +146,9 @@ def parse_commands(spec, threads):
 
 
 def selected(selectors, capture, kind, n):
-    return selectors is None or any(
+    if selectors is None:
+        return kind in DEFAULT_KINDS[capture]
+    return any(
         c in (None, capture) and k == kind and t in (None, n) for c, k, t in selectors)
 
 
@@ -141,6 +157,8 @@ def main():
     ap.add_argument("--dir", default="/dev/shm/streamcut-e2e")
     ap.add_argument("--bulk-bytes", type=int, default=2_000_000_000)
     ap.add_argument("--short-flows", type=int, default=500_000)
+    ap.add_argument("--http-bytes", type=int, default=1_000_000_000,
+                    help="payload bytes of the HTTP-heavy capture (0: none)")
     ap.add_argument("--threads", default="1,2", help="comma-separated worker counts; auto = the default")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the generated captures")
@@ -149,7 +167,7 @@ def main():
     ap.add_argument("--baseline", metavar="BIN",
                     help="another streamcut binary: run every streamcut command with it too, taking turns")
     ap.add_argument("--commands", metavar="LIST",
-                    help="only these commands: comma-separated [bulk:|short:]KIND[-tN], KIND one of "
+                    help="only these commands: comma-separated [bulk:|short:|http:]KIND[-tN], KIND one of "
                          + ", ".join(KINDS) + " (default: all)")
     args = ap.parse_args()
 
@@ -163,7 +181,7 @@ def main():
     # Thread counts to run; "auto" runs without --threads (one worker per CPU).
     threads = [t for t in args.threads.split(",") if t]
     selectors = parse_commands(args.commands, threads)
-    want_tcpflow = any(selected(selectors, c, "tcpflow", None) for c in ("bulk", "short"))
+    want_tcpflow = any(selected(selectors, c, "tcpflow", None) for c in CAPTURES)
     if want_tcpflow and shutil.which("tcpflow") is None:
         sys.exit("tcpflow not found: apt-get install tcpflow")
     os.makedirs(args.dir, exist_ok=True)
@@ -180,6 +198,11 @@ def main():
         subprocess.run([args.capgen, "--preset", "short", "--flows", str(args.short_flows), "--out", short,
                         "--expected", short + ".json"], check=True, stderr=subprocess.DEVNULL)
         captures.append(("short", short))
+    http = os.path.join(args.dir, "http.pcap")
+    if args.http_bytes > 0 and any(selected(selectors, "http", k, n) for k in KINDS for n in threads + [None]):
+        subprocess.run([args.capgen, "--preset", "http", "--total-bytes", str(args.http_bytes), "--out", http,
+                        "--expected", http + ".json"], check=True, stderr=subprocess.DEVNULL)
+        captures.append(("http", http))
 
     rows = []
     for name, cap in captures:
@@ -201,6 +224,8 @@ def main():
                 ("flows", f"streamcut flows -t{n}", ["flows", cap, "--json", "-q"], False),
                 ("flows-nodigest", f"streamcut flows --no-digest -t{n}",
                  ["flows", cap, "--json", "--no-digest", "-q"], False),
+                ("extract-http", f"streamcut extract --http -t{n}",
+                 ["extract", cap, "-o", out, "--force", "--http", "-q"], True),
             ):
                 if not selected(selectors, name, kind, n):
                     continue
@@ -241,6 +266,16 @@ def main():
         print(f"| {name} ({size / 1e6:.0f} MB, {packets / 1e6:.2f} M pkts) | {label} | {secs:.2f} | "
               f"{size / 1e6 / secs:.0f} | {packets / 1e6 / secs:.2f} | {user:.2f} | {system:.2f} | {peak:.1f} "
               f"| {ratio} |{vs_base} {status} |")
+    # extract --http's throughput as a share of plain extract's, per capture
+    # and thread count (the same capture, so the ratio of the times).
+    by = {(name, label): secs for name, label, _, _, secs, *_ in rows}
+    for name, _ in captures:
+        for n in threads:
+            plain = by.get((name, f"streamcut extract -t{n}"))
+            with_http = by.get((name, f"streamcut extract --http -t{n}"))
+            if plain and with_http:
+                print(f"\n{name} -t{n}: extract --http at {plain / with_http:.0%} of extract's throughput "
+                      f"({with_http:.2f} s against {plain:.2f} s)")
     if not args.keep:
         for _, cap in captures:
             for p in (cap, cap + ".json"):

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::GenError;
+use crate::http::HttpMix;
 
 /// Largest number of payload bytes one direction of one flow may carry.
 ///
@@ -174,6 +175,10 @@ pub struct GenConfig {
     /// Compute TCP and UDP checksums (true) or leave them zero (false). The
     /// IPv4 header checksum is always computed.
     pub transport_checksums: bool,
+    /// TCP flows carry HTTP/1.1 conversations of this mix instead of
+    /// `c2s_bytes`/`s2c_bytes` of payload ([`crate::http`]); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpMix>,
 }
 
 impl Default for GenConfig {
@@ -199,6 +204,7 @@ impl Default for GenConfig {
             gap_ns: 10_000,
             precision: TsPrecision::Nano,
             transport_checksums: true,
+            http: None,
         }
     }
 }
@@ -234,6 +240,25 @@ impl GenConfig {
             c2s_bytes: ByteRange::between(64, 512),
             s2c_bytes: ByteRange::between(128, 2048),
             data_order: DataOrder::RequestResponse,
+            ..GenConfig::default()
+        }
+    }
+
+    /// An HTTP-heavy capture of about `total_bytes` payload bytes: TCP
+    /// flows, 64 in flight, each a keep-alive HTTP/1.1 connection of
+    /// [`HttpMix::default`] (1 to 8 exchanges, bodies of 300 bytes to 4 MB,
+    /// chunked and gzip mixed), 2 % of segments out of order, 1 %
+    /// retransmitted, FIN at the end.
+    pub fn http(total_bytes: u64) -> Self {
+        let mix = HttpMix::default();
+        let per_flow = mix.mean_exchange_bytes() * (mix.exchanges.min + mix.exchanges.max) / 2;
+        GenConfig {
+            flows: (total_bytes / per_flow.max(1)).max(1),
+            concurrency: 64,
+            data_order: DataOrder::Interleaved,
+            ooo_rate: 0.02,
+            retrans_rate: 0.01,
+            http: Some(mix),
             ..GenConfig::default()
         }
     }
@@ -275,6 +300,18 @@ impl GenConfig {
         }
         if self.end.total() == 0 {
             return bad("end: all weights are zero".into());
+        }
+        if let Some(mix) = &self.http {
+            mix.validate().map_err(GenError::InvalidConfig)?;
+            // Chunk framing and gzip headers stay well under the bodies'
+            // size again, so twice the bodies bounds a direction.
+            let per = (mix.body.max + mix.request_body.max) * 2 + 1024;
+            if mix.exchanges.max.saturating_mul(per) > MAX_DIRECTION_BYTES {
+                return bad(format!(
+                    "http: {} exchanges of up to {} bytes may exceed {MAX_DIRECTION_BYTES} bytes a direction",
+                    mix.exchanges.max, mix.body.max
+                ));
+            }
         }
         Ok(())
     }

@@ -82,6 +82,11 @@ pub struct FlowExpected {
     pub c2s: DirExpected,
     /// Server to client.
     pub s2c: DirExpected,
+    /// The HTTP message bodies the flow carries ([`crate::GenConfig::http`]),
+    /// in exchange order, request body before response body; absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<crate::http::HttpObject>,
 }
 
 /// Sums over the whole capture.

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{DataOrder, GenConfig, CLIENT_V4_HOSTS};
 use crate::expected::{DirExpected, Endpoint, FlowEnd, FlowExpected, Proto};
 use crate::frame::{Direction, Emit};
+use crate::http::{self, Content, HttpObject};
 use crate::payload;
 
 /// Server port of TCP flows.
@@ -84,6 +85,8 @@ pub(crate) struct DirState {
     pub ip_id: u16,
     /// What was sent.
     pub counters: DirCounters,
+    /// The bytes, when not the counter-based payload of `key` (HTTP).
+    content: Option<Content>,
 }
 
 impl DirState {
@@ -98,6 +101,37 @@ impl DirState {
             unacked: 0,
             ip_id: 0,
             counters: DirCounters::default(),
+            content: None,
+        }
+    }
+
+    /// A direction carrying `content` (its length is the stream's).
+    fn with_content(isn: u32, content: Content) -> Self {
+        DirState {
+            content: Some(content),
+            ..DirState::new(0, isn, 0)
+        }
+        .sized()
+    }
+
+    fn sized(mut self) -> Self {
+        if let Some(c) = &self.content {
+            self.len = c.len();
+        }
+        self
+    }
+
+    /// Fills `buf[..n]` (growing `buf` if needed) with stream bytes
+    /// `off..off+n`.
+    pub fn regen(&self, off: u64, n: usize, buf: &mut Vec<u8>) {
+        match &self.content {
+            None => regen(self.key, off, n, buf),
+            Some(c) => {
+                if buf.len() < n {
+                    buf.resize(n, 0);
+                }
+                c.fill(off, &mut buf[..n]);
+            }
         }
     }
 
@@ -110,7 +144,7 @@ impl DirState {
     /// returns their offset.
     pub fn produce(&mut self, n: usize, buf: &mut Vec<u8>) -> u64 {
         let off = self.next_new;
-        regen(self.key, off, n, buf);
+        self.regen(off, n, buf);
         self.hasher.update(&buf[..n]);
         self.next_new += n as u64;
         off
@@ -212,6 +246,8 @@ pub(crate) struct Flow {
     /// Which side sends the RST when `end` is [`FlowEnd::Rst`].
     pub rst_from: Direction,
     pub checksums: bool,
+    /// The HTTP objects the flow carries (HTTP conversations only).
+    pub http: Vec<HttpObject>,
 }
 
 /// The (client, server) endpoints of flow `id`: clients in 198.18.0.0/15 (RFC
@@ -294,6 +330,21 @@ impl Flow {
                 }
             }
         };
+        let (client, server) = endpoints(id, v6, proto);
+        // An HTTP conversation replaces the drawn sizes (TCP flows only).
+        let conv = match (&cfg.http, proto) {
+            (Some(mix), Proto::Tcp) => Some(http::conversation(
+                &mut rng,
+                mix,
+                id,
+                &format!("{}", server.ip).replace(':', "-"),
+            )),
+            _ => None,
+        };
+        if let Some(c) = &conv {
+            c_len = c.c2s.len();
+        }
+        let s_len = conv.as_ref().map_or(s_len, |c| c.s2c.len());
         let c_isn = draw_isn(&mut rng, wrap, c_len);
         let s_isn = draw_isn(&mut rng, wrap, s_len);
         let c_key = rng.random();
@@ -303,7 +354,18 @@ impl Flow {
         } else {
             Direction::S2c
         };
-        let (client, server) = endpoints(id, v6, proto);
+        let (c2s, s2c, objects) = match conv {
+            Some(c) => (
+                DirState::with_content(c_isn, c.c2s),
+                DirState::with_content(s_isn, c.s2c),
+                c.objects,
+            ),
+            None => (
+                DirState::new(c_key, c_isn, c_len),
+                DirState::new(s_key, s_isn, s_len),
+                Vec::new(),
+            ),
+        };
         Flow {
             id,
             proto,
@@ -311,8 +373,8 @@ impl Flow {
             server,
             end,
             rng,
-            c2s: DirState::new(c_key, c_isn, c_len),
-            s2c: DirState::new(s_key, s_isn, s_len),
+            c2s,
+            s2c,
             phase: match proto {
                 Proto::Tcp => Phase::Syn,
                 Proto::Udp => Phase::Data,
@@ -326,6 +388,7 @@ impl Flow {
             },
             rst_from,
             checksums: cfg.transport_checksums,
+            http: objects,
         }
     }
 
@@ -358,6 +421,7 @@ impl Flow {
             end: self.end,
             c2s: self.c2s.finish(tcp.then_some(ci)),
             s2c: self.s2c.finish(tcp.then_some(si)),
+            http: self.http,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! TCP/UDP) of many interleaved flows and returns [`Expected`]: for every flow
 //! its endpoints, how it ended, and per direction the length and SHA-256 of
 //! the byte stream the receiver should reassemble, with packet and byte
-//! counts. TCP flows have a three-way handshake, data both ways, pure ACKs,
+//! counts (and, with [`GenConfig::http`], every HTTP message body the flow
+//! carries, decoded size and SHA-256). TCP flows have a three-way handshake, data both ways, pure ACKs,
 //! and optionally out-of-order, retransmitted and overlapping segments
 //! (always with identical bytes, so the stream is unambiguous under every
 //! overlap policy), sequence numbers that wrap past 2^32, and FIN, RST or no
@@ -57,9 +58,11 @@
 //!        --ooo-rate 0.02 --retrans-rate 0.01 --ipv6 0.3 --wrap 0.1 --seed 42
 //! capgen --preset bulk --total-bytes 2000000000 --out bulk.pcap --expected bulk.json
 //! capgen --preset short --out short.pcap --expected short.json
+//! capgen --preset http --total-bytes 1000000000 --out http.pcap --expected http.json
 //! ```
 //!
-//! A preset sets the base config ([`GenConfig::bulk`], [`GenConfig::short`]);
+//! A preset sets the base config ([`GenConfig::bulk`], [`GenConfig::short`],
+//! [`GenConfig::http`]: keep-alive HTTP/1.1 conversations, see [`http`]);
 //! other flags override single fields. `capgen --help` lists them all.
 
 #![deny(missing_docs)]
@@ -70,6 +73,7 @@ mod expected;
 mod flow;
 mod frame;
 mod generate;
+pub mod http;
 pub mod payload;
 mod pcap;
 pub mod script;

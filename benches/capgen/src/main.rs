@@ -34,10 +34,15 @@ struct Args {
     expected: Option<PathBuf>,
     /// Base config: `bulk` = 20k flows, 256 in flight, 2% out of order, 1%
     /// retransmitted, --total-bytes of payload (default 2G); `short` = 500k
-    /// HTTP-like flows (64-512 byte request, 128-2048 byte response, FIN).
+    /// HTTP-like flows (64-512 byte request, 128-2048 byte response, FIN);
+    /// `http` = real keep-alive HTTP/1.1 conversations (1-8 exchanges,
+    /// bodies of 300 B to 4 MB, Content-Length and chunked, some gzip), 64
+    /// in flight, 2% out of order, 1% retransmitted, --total-bytes of payload
+    /// (default 1G); the answer lists every body's decoded SHA-256.
     #[arg(long, value_enum)]
     preset: Option<Preset>,
-    /// Payload bytes of the whole `bulk` preset (split over its flows).
+    /// Payload bytes of the whole `bulk` or `http` preset (split over its
+    /// flows).
     #[arg(long, value_parser = parse_count, value_name = "N")]
     total_bytes: Option<u64>,
     /// Seed of every random choice.
@@ -106,6 +111,7 @@ struct Args {
 enum Preset {
     Bulk,
     Short,
+    Http,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -187,9 +193,10 @@ impl Args {
     fn config(&self) -> Result<GenConfig, String> {
         let mut c = match self.preset {
             Some(Preset::Bulk) => GenConfig::bulk(self.total_bytes.unwrap_or(2_000_000_000)),
+            Some(Preset::Http) => GenConfig::http(self.total_bytes.unwrap_or(1_000_000_000)),
             Some(Preset::Short) | None => {
                 if self.total_bytes.is_some() {
-                    return Err("--total-bytes applies to --preset bulk only".into());
+                    return Err("--total-bytes applies to --preset bulk and http only".into());
                 }
                 match self.preset {
                     Some(_) => GenConfig::short(),

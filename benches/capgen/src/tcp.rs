@@ -17,7 +17,7 @@ use rand::RngExt;
 
 use crate::config::DataOrder;
 use crate::expected::FlowEnd;
-use crate::flow::{regen, Flow, Pending, PendingKind, Phase};
+use crate::flow::{Flow, Pending, PendingKind, Phase};
 use crate::frame::{Direction, Emit, TcpFields, L4};
 
 /// What [`Flow::next_source`] says the data phase should send next.
@@ -265,7 +265,7 @@ impl Flow {
         let st = self.dir(d);
         let p = st.pending.remove(i);
         let len = usize::from(p.len);
-        regen(st.key, p.off, len, buf);
+        st.regen(p.off, len, buf);
         match p.kind {
             PendingKind::Delayed => st.counters.out_of_order += 1,
             PendingKind::Retransmit => st.counters.retransmissions += 1,

@@ -40,6 +40,7 @@ prop_compose! {
             end: EndMix { fin, rst, none },
             start_ns: 1_600_000_000_000_000_000,
             gap_ns, precision, transport_checksums: checksums,
+            http: None,
         }
     }
 }

@@ -254,9 +254,9 @@ pub struct ExtractArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<engine::Shard>,
     /// Also write every HTTP/1.x message body (de-chunked, decompressed) to
-    /// DIR/http/ and list them in DIR/http/objects.jsonl (see docs/cli.md).
-    /// Not with --shard yet: merge does not join HTTP objects.
-    #[arg(long, conflicts_with = "shard")]
+    /// DIR/http/ and list them in DIR/http/objects.jsonl (see docs/cli.md);
+    /// with --shard, `streamcut merge` joins them too.
+    #[arg(long)]
     pub http: bool,
     /// How --http names body files: from the request target, or by the
     /// SHA-256 of the body (identical bodies share one file).

@@ -49,6 +49,9 @@ impl ExtractOptions {
 /// that cannot be used) is returned as it is; an error that stops the run
 /// part way is a [`Stopped`] (see [`crate::output`]).
 pub fn run(opts: &ExtractOptions) -> anyhow::Result<Extracted> {
+    if opts.output.http.is_some() && opts.job.engine.shard.is_some() {
+        crate::shard::http_allowed(opts.output.layout, opts.job.conflicts.is_some())?;
+    }
     let mut out = Output::create(&opts.output)?;
     // Hashed beside the run (see `crate::input_digest`).
     let digests = Digests::spawn(

@@ -109,7 +109,11 @@ impl HttpObjects {
 
 /// Write `items` to `dir/name`, one JSON object a line, through a
 /// temporary file renamed into place.
-fn write_jsonl<T: serde::Serialize>(dir: &Path, name: &str, items: &[T]) -> anyhow::Result<()> {
+pub(crate) fn write_jsonl<T: serde::Serialize>(
+    dir: &Path,
+    name: &str,
+    items: &[T],
+) -> anyhow::Result<()> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = std::io::BufWriter::new(

@@ -20,8 +20,9 @@
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`,
 //!   [`packed_index`]),
 //!   [`manifest`] (the JSON manifest), [`conflicts`] (the conflicts file);
-//! - the commands: [`extract`], [`list`] (`flows`), [`follow`], [`stats`],
-//!   and `live` (feature `dpdk`).
+//! - the commands: [`extract`] (with [`http_objects`] for `--http`),
+//!   [`list`] (`flows`), [`follow`], [`stats`], [`merge`] (with
+//!   [`merge_http`] for `--http` shards), and `live` (feature `dpdk`).
 //!
 //! The output contract (manifest schema, file names, exit codes) is written
 //! down in `docs/cli.md` at the repository root.
@@ -57,6 +58,7 @@ pub mod list;
 pub mod manifest;
 pub mod manpage;
 pub mod merge;
+pub mod merge_http;
 pub mod naming;
 pub mod output;
 pub mod packed_index;

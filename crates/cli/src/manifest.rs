@@ -35,6 +35,10 @@ pub struct Manifest {
     pub inputs: Vec<Input>,
     /// Options that shape the output.
     pub options: Options,
+    /// `--http`: where the HTTP objects are listed, and how many; absent
+    /// without `--http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpOut>,
     /// A `--shard K/N` run: which shard, and what `streamcut merge` checks;
     /// absent in a run over every flow (and in a merged output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -755,7 +759,7 @@ pub fn options(
 }
 
 /// The manifest's `http` block (`extract --http`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpOut {
     /// The object list, relative to the output directory.
     pub file: String,

@@ -15,9 +15,12 @@
 //!    the directions in the order a single run appends them, from each
 //!    shard's order file ([`crate::shard`]), and the offsets follow;
 //!    `datagrams.idx` likewise ([`crate::packed_index::merge_into`]).
-//! 3. **Conflicts file** (when the shards wrote one inside their
+//! 3. **HTTP objects** (`extract --http`): the body files placed as the
+//!    stream files are, each SHA-256 name once, and `http/objects.jsonl`
+//!    in single-run order ([`crate::merge_http`]).
+//! 4. **Conflicts file** (when the shards wrote one inside their
 //!    directories): the lines interleaved in single-run order.
-//! 4. **Run metadata** (`run.json`: merge's own command line and times,
+//! 5. **Run metadata** (`run.json`: merge's own command line and times,
 //!    with each shard's `run.json`), **flow list** (`flows.jsonl`, when the
 //!    shards wrote one) and **manifest**, written last: the flows of every shard in id order;
 //!    the per-input counters (`frames`, `filtered_out`, `udp_ignored`, the
@@ -87,6 +90,16 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
     } else {
         None
     };
+    let http_lists = match first.manifest.options.http {
+        Some(_) => {
+            let dirs: Vec<_> = shards
+                .iter()
+                .map(|s| (s.dir.as_path(), s.manifest.http.as_ref()))
+                .collect();
+            Some(crate::merge_http::read(&dirs)?)
+        }
+        None => None,
+    };
     let conflicts = first.block.conflicts.clone();
     let conflict_lines = match &conflicts {
         Some(rel) => Some(conflict_order(&shards, rel)?),
@@ -111,6 +124,19 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         Some(entries) => write_packed(out, &shards, &entries, &mut flows)?,
         None => place_files(out, &shards, &flows, &from, opts.move_files)?,
     }
+    let http = match &http_lists {
+        Some(lists) => {
+            let dirs: Vec<&Path> = shards.iter().map(|s| s.dir.as_path()).collect();
+            let naming = match first.manifest.options.http.as_deref() {
+                Some("sha256") => http::ObjectNaming::Sha256,
+                _ => http::ObjectNaming::Readable,
+            };
+            Some(lists.write(out, &dirs, naming, |src, dst| {
+                place(src, dst, opts.move_files)
+            })?)
+        }
+        None => None,
+    };
     if let (Some(rel), Some(lines)) = (&conflicts, conflict_lines) {
         write_conflicts(out, &shards, rel, &lines)?;
     }
@@ -132,6 +158,7 @@ pub fn run(opts: &MergeOptions) -> anyhow::Result<Merged> {
         tool: first.manifest.tool.clone(),
         inputs: first.manifest.inputs.clone(),
         options: first.manifest.options.clone(),
+        http,
         shard: None,
         complete: first.manifest.complete,
         error: None,
@@ -254,6 +281,19 @@ fn check(shards: &[ShardDir]) -> anyhow::Result<()> {
                 name(s),
                 paths(first),
                 paths(s)
+            );
+        }
+        if m.options.http != f.options.http {
+            let http = |x: &ShardDir| match &x.manifest.options.http {
+                Some(naming) => format!("--http --http-naming {naming}"),
+                None => "no --http".to_string(),
+            };
+            bail!(
+                "{} and {} were run with different HTTP options: {} against {}",
+                name(first),
+                name(s),
+                http(first),
+                http(s)
             );
         }
         if m.options != f.options || s.block.options_digest != first.block.options_digest {

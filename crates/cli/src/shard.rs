@@ -167,3 +167,26 @@ fn inside(dir: &Path, file: &Path) -> anyhow::Result<String> {
         .collect();
     Ok(parts.join("/"))
 }
+
+/// Whether `--http` may go with `--shard`: with the files layout and no
+/// conflicts file. Reading HTTP needs each flow's live deliveries, so a run
+/// whose sink needs one global order (the packed `streams.bin`, the
+/// conflicts file) then runs on one worker and writes in the assembler's
+/// order at each input position, which is not always the flow id order by
+/// which `merge` interleaves the shards; the merge could differ from one
+/// run, so such a shard run is refused.
+pub fn http_allowed(layout: Layout, conflicts: bool) -> anyhow::Result<()> {
+    if layout == Layout::Packed {
+        anyhow::bail!(
+            "--http with --shard needs the files layout (not --layout packed): \
+             merge could not rebuild a single run's streams.bin order"
+        );
+    }
+    if conflicts {
+        anyhow::bail!(
+            "--http with --shard cannot write a conflicts file (--conflicts): \
+             merge could not rebuild a single run's order of its lines"
+        );
+    }
+    Ok(())
+}

@@ -140,6 +140,60 @@ fn ranges_fetched_on_three_connections_are_stitched_the_same_for_any_thread_coun
 }
 
 #[test]
+fn range_parts_of_several_shards_are_stitched_by_merge() {
+    // Each part's flow may land in another shard: no shard can stitch the
+    // entity alone, the merge must, and the result is the single run's.
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("ranges.pcap");
+    let convs = [
+        conversation(1, 30_000, 59_999),
+        conversation(2, 0, 35_000),
+        conversation(3, 60_000, 89_999),
+    ];
+    std::fs::write(&pcap, write_conversations(&convs, Vec::new()).unwrap()).unwrap();
+    let pcap = pcap.to_str().unwrap();
+    let single = tmp.path().join("single");
+    let o = run(&["extract", pcap, "--http", "-o", single.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut spread = false;
+    for n in [2, 3] {
+        let mut dirs = Vec::new();
+        let mut holding = 0;
+        for k in 0..n {
+            let d = tmp.path().join(format!("s{k}of{n}"));
+            let shard = format!("{k}/{n}");
+            let o = run(&[
+                "extract",
+                pcap,
+                "--http",
+                "--shard",
+                &shard,
+                "-o",
+                d.to_str().unwrap(),
+            ]);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            holding += usize::from(!jsonl(&d.join("http/objects.jsonl")).is_empty());
+            dirs.push(d);
+        }
+        spread |= holding > 1;
+        let merged = tmp.path().join(format!("merged{n}"));
+        let mut args = vec!["merge".to_string()];
+        args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
+        args.extend(["-o".to_string(), merged.to_str().unwrap().to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            tree(&merged) == tree(&single),
+            "{n} shards merged differ from one run"
+        );
+    }
+    assert!(spread, "the parts never came from more than one shard");
+    let e = &jsonl(&single.join("http/entities.jsonl"))[0];
+    assert_eq!(e["stitched"], true);
+}
+
+#[test]
 fn a_single_video_range_in_a_real_capture_is_listed_not_covered() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

@@ -84,6 +84,9 @@ pub enum Incomplete {
 }
 
 impl Incomplete {
+    /// Every [`name`](Self::name), for reading them back.
+    pub const NAMES: [&'static str; 5] = ["gap", "truncated", "framing", "decode", "limit"];
+
     /// A short stable name (`gap`, `truncated`, `framing`, `decode`, `limit`).
     pub fn name(&self) -> &'static str {
         match self {
