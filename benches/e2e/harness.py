@@ -30,13 +30,15 @@ test divided by the baseline's (below 1.00x: faster than the baseline).
 
 --commands picks a subset: comma-separated `[CAPTURE:]KIND[-tN]`, where
 KIND is tcpflow, extract, extract-nodigest, flows, flows-nodigest or
-extract-http, CAPTURE is bulk, short or http (default: all three) and -tN one
+extract-http, CAPTURE is bulk, short, http or syn (default: all four) and -tN one
 of the --threads values (default: all). Without --commands, bulk and short
 run every KIND but extract-http, and http (`capgen --preset http`: keep-alive
 HTTP/1.1 conversations, chunked and gzip bodies) runs extract and
 extract-http, and a line under the table gives, per thread count, the
 throughput of `extract --http` as a share of plain `extract` (issue #19's
-target: at least 70%). For example, bulk extract -t2 and flows --no-digest -t1/-t2, and the
+target: at least 70%). syn (`synflood.py`: --syn-packets SYN-only packets
+to as many addresses, the half-open connections of a scan or SYN flood) runs
+extract and flows: its row is about peak memory. For example, bulk extract -t2 and flows --no-digest -t1/-t2, and the
 short capture's extract -t2 and flows -t1/-t2:
     --baseline OLD/streamcut --threads 1,2 --commands \
         bulk:extract-t2,bulk:flows-nodigest,short:extract-t2,short:flows
@@ -45,7 +47,7 @@ Without tcpflow among them the `speed vs tcpflow` column shows `-`.
 Usage (from the repository root):
     cargo build --release -p streamcut -p capgen
     python3 benches/e2e/harness.py [--dir /dev/shm/streamcut-e2e] [--bulk-bytes 2000000000]
-        [--short-flows 500000] [--http-bytes 1000000000] [--threads 1,2] [--repeat 1] [--keep]
+        [--short-flows 500000] [--http-bytes 1000000000] [--syn-packets 1000000] [--threads 1,2] [--repeat 1] [--keep]
         [--streamcut BIN] [--capgen BIN] [--baseline BIN] [--commands LIST]
 
 Needs `tcpflow` (apt-get install tcpflow) unless --commands leaves it out.
@@ -114,12 +116,13 @@ def fresh(path):
 
 
 KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest", "extract-http")
-CAPTURES = ("bulk", "short", "http")
+CAPTURES = ("bulk", "short", "http", "syn")
 # What runs on each capture without --commands.
 DEFAULT_KINDS = {
     "bulk": KINDS[:-1],
     "short": KINDS[:-1],
     "http": ("extract", "extract-http"),
+    "syn": ("extract", "flows"),
 }
 SELECTOR = re.compile(r"^(?:(" + "|".join(CAPTURES) + r"):)?(" + "|".join(KINDS) + r")(?:-t(\w+))?$")
 
@@ -134,7 +137,7 @@ def parse_commands(spec, threads):
             continue
         m = SELECTOR.match(item)
         if not m:
-            sys.exit(f"--commands: {item!r} is not [bulk:|short:|http:]KIND[-tN] with KIND one of {', '.join(KINDS)}")
+            sys.exit(f"--commands: {item!r} is not [bulk:|short:|http:|syn:]KIND[-tN] with KIND one of {', '.join(KINDS)}")
         capture, kind, n = m.groups()
         if n is not None and (kind == "tcpflow" or n not in threads):
             sys.exit(f"--commands: {item!r}: -t{n} is not one of --threads {','.join(threads)}"
@@ -159,6 +162,8 @@ def main():
     ap.add_argument("--short-flows", type=int, default=500_000)
     ap.add_argument("--http-bytes", type=int, default=1_000_000_000,
                     help="payload bytes of the HTTP-heavy capture (0: none)")
+    ap.add_argument("--syn-packets", type=int, default=1_000_000,
+                    help="SYN-only packets to as many addresses, for the memory of half-open connections (0: none)")
     ap.add_argument("--threads", default="1,2", help="comma-separated worker counts; auto = the default")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the generated captures")
@@ -167,7 +172,7 @@ def main():
     ap.add_argument("--baseline", metavar="BIN",
                     help="another streamcut binary: run every streamcut command with it too, taking turns")
     ap.add_argument("--commands", metavar="LIST",
-                    help="only these commands: comma-separated [bulk:|short:|http:]KIND[-tN], KIND one of "
+                    help="only these commands: comma-separated [bulk:|short:|http:|syn:]KIND[-tN], KIND one of "
                          + ", ".join(KINDS) + " (default: all)")
     args = ap.parse_args()
 
@@ -203,6 +208,11 @@ def main():
         subprocess.run([args.capgen, "--preset", "http", "--total-bytes", str(args.http_bytes), "--out", http,
                         "--expected", http + ".json"], check=True, stderr=subprocess.DEVNULL)
         captures.append(("http", http))
+    syn = os.path.join(args.dir, "syn.pcap")
+    if args.syn_packets > 0 and any(selected(selectors, "syn", k, n) for k in KINDS for n in threads + [None]):
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synflood.py"),
+                        "--packets", str(args.syn_packets), "--out", syn, "--expected", syn + ".json"], check=True)
+        captures.append(("syn", syn))
 
     rows = []
     for name, cap in captures:

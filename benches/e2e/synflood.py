@@ -4,10 +4,14 @@ addresses (10.0.0.0/8 and up, port 80), 10 µs apart: the SYN-scan / SYN-flood
 case of the memory targets, where every packet opens a half-open connection
 that never completes.
 
-    python3 benches/e2e/synflood.py --packets 1000000 --out syn.pcap
+    python3 benches/e2e/synflood.py --packets 1000000 --out syn.pcap [--expected syn.json]
+
+--expected writes the packet count as the harness reads it from capgen's
+answers (`{"totals": {"packets": N}}`).
 """
 
 import argparse
+import json
 import struct
 
 
@@ -37,7 +41,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--expected")
     args = ap.parse_args()
+    if args.expected:
+        with open(args.expected, "w") as f:
+            json.dump({"totals": {"packets": args.packets}}, f)
     with open(args.out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         t0 = 1_700_000_000 * 1_000_000
