@@ -114,10 +114,11 @@ impl<'a> Engine<'a> {
     /// a full disk). The summary then covers the frames read so far, and
     /// its flows are those whose [`Sink::close`] returned before the error.
     ///
-    /// How the sink is driven: a sink that wants deliveries runs on one
-    /// worker on the calling thread; a sink that [splits](Sink::split) gets
+    /// How the sink is driven: a sink that [splits](Sink::split) gets
     /// one part per worker, called on the worker's thread (one worker per
-    /// CPU by default); any other sink gets every call on
+    /// CPU by default), deliveries included; a sink that wants deliveries
+    /// but does not split runs on one worker on the calling thread; any
+    /// other sink gets every call on
     /// the calling thread, replayed in input order from the workers' logs
     /// (CPUs − 1 workers by default). The calls are the same whatever the
     /// number of workers.
@@ -128,14 +129,8 @@ impl<'a> Engine<'a> {
         let opts = self.opts;
         let spilling = || RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone());
         let cpus = cpus();
-        // A sink that wants deliveries: one worker calls it directly.
-        if sink.wants_deliveries() {
-            let lane: SinkLane<&mut dyn Sink> = SinkLane::new(sink, opts, spilling());
-            let (summary, driven) =
-                self.read(|reading, _map| drive_inline(reading, lane, opts, |_, _| Ok(())))?;
-            return Ok(direct_end(summary, driven));
-        }
-        // A sink that splits: each worker writes its own flows.
+        // A sink that splits: each worker writes its own flows (and gets
+        // their deliveries, when it wants them).
         let parts = sink.split(workers(opts.threads, cpus));
         if let Some(parts) = parts {
             let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> = parts
@@ -144,6 +139,14 @@ impl<'a> Engine<'a> {
                 .collect();
             let (summary, driven) =
                 self.read(|reading, _map| drive(reading, lanes, opts, |_, _| Ok(())))?;
+            return Ok(direct_end(summary, driven));
+        }
+        // A sink that wants deliveries but does not split: one worker calls
+        // it directly.
+        if sink.wants_deliveries() {
+            let lane: SinkLane<&mut dyn Sink> = SinkLane::new(sink, opts, spilling());
+            let (summary, driven) =
+                self.read(|reading, _map| drive_inline(reading, lane, opts, |_, _| Ok(())))?;
             return Ok(direct_end(summary, driven));
         }
         // Any other sink: workers log, the calling thread replays.

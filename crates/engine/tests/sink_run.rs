@@ -128,3 +128,71 @@ fn a_damaged_input_ends_only_itself() {
     assert_eq!(summary.inputs[2].frames, 106);
     assert!(summary.inputs[0].frames > 0 && summary.inputs[0].frames < 106);
 }
+
+/// A sink that wants deliveries and splits: each part counts the bytes its
+/// deliveries carry, and which thread it was called on.
+#[derive(Clone, Default)]
+struct DeliveryParts {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, u64)>>>,
+    bytes: u64,
+}
+
+impl Sink for DeliveryParts {
+    fn wants_deliveries(&self) -> bool {
+        true
+    }
+
+    fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
+        Some(
+            (0..parts)
+                .map(|_| Box::new(self.clone()) as Box<dyn Sink + Send>)
+                .collect(),
+        )
+    }
+
+    fn write(&mut self, _h: &FlowHead, _d: Dir, _bytes: &[u8]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn delivery(
+        &mut self,
+        _h: &FlowHead,
+        _d: Dir,
+        _gap: u64,
+        sg: &reassembly::ScatterGather<'_>,
+    ) -> anyhow::Result<()> {
+        self.bytes += sg.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), self.bytes));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_that_wants_deliveries_and_splits_runs_on_every_worker() {
+    // extract --http is such a sink: it must not be held to one worker.
+    let rel = "arkime/tcp-reassembly-synthetic.pcap";
+    let (summary, _) = collect(rel, &EngineOptions::default());
+    let delivered: u64 = summary
+        .flows
+        .iter()
+        .flat_map(|r| DIRS.map(|d| r.dir(d).ledger.delivered))
+        .sum();
+    let mut sink = DeliveryParts::default();
+    engine::run_sink(
+        &EngineOptions::default().with_threads(3),
+        Input::files([capture(rel)]),
+        &mut sink,
+    )
+    .unwrap();
+    let seen = sink.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "one part per worker, each finished");
+    assert_eq!(seen.iter().map(|s| s.1).sum::<u64>(), delivered);
+    assert!(seen.iter().filter(|s| s.1 > 0).count() > 1, "{seen:?}");
+}
