@@ -191,28 +191,23 @@ def main():
         sys.exit("tcpflow not found: apt-get install tcpflow")
     os.makedirs(args.dir, exist_ok=True)
 
+    # Each capture: its size option, and the command that writes it to OUT
+    # with its answers (the packet count) in OUT.json.
+    synflood = os.path.join(os.path.dirname(os.path.abspath(__file__)), "synflood.py")
+    generators = [
+        ("bulk", args.bulk_bytes, [args.capgen, "--preset", "bulk", "--total-bytes", str(args.bulk_bytes)]),
+        ("short", args.short_flows, [args.capgen, "--preset", "short", "--flows", str(args.short_flows)]),
+        ("http", args.http_bytes, [args.capgen, "--preset", "http", "--total-bytes", str(args.http_bytes)]),
+        ("syn", args.syn_packets, [sys.executable, synflood, "--packets", str(args.syn_packets)]),
+    ]
     captures = []
-    bulk = os.path.join(args.dir, "bulk.pcap")
-    # Generate only the captures some selected command reads.
-    if args.bulk_bytes > 0 and any(selected(selectors, "bulk", k, n) for k in KINDS for n in threads + [None]):
-        subprocess.run([args.capgen, "--preset", "bulk", "--total-bytes", str(args.bulk_bytes), "--out", bulk,
-                        "--expected", bulk + ".json"], check=True, stderr=subprocess.DEVNULL)
-        captures.append(("bulk", bulk))
-    short = os.path.join(args.dir, "short.pcap")
-    if args.short_flows > 0 and any(selected(selectors, "short", k, n) for k in KINDS for n in threads + [None]):
-        subprocess.run([args.capgen, "--preset", "short", "--flows", str(args.short_flows), "--out", short,
-                        "--expected", short + ".json"], check=True, stderr=subprocess.DEVNULL)
-        captures.append(("short", short))
-    http = os.path.join(args.dir, "http.pcap")
-    if args.http_bytes > 0 and any(selected(selectors, "http", k, n) for k in KINDS for n in threads + [None]):
-        subprocess.run([args.capgen, "--preset", "http", "--total-bytes", str(args.http_bytes), "--out", http,
-                        "--expected", http + ".json"], check=True, stderr=subprocess.DEVNULL)
-        captures.append(("http", http))
-    syn = os.path.join(args.dir, "syn.pcap")
-    if args.syn_packets > 0 and any(selected(selectors, "syn", k, n) for k in KINDS for n in threads + [None]):
-        subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synflood.py"),
-                        "--packets", str(args.syn_packets), "--out", syn, "--expected", syn + ".json"], check=True)
-        captures.append(("syn", syn))
+    for name, size, cmd in generators:
+        # Generate only the captures some selected command reads.
+        if size <= 0 or not any(selected(selectors, name, k, n) for k in KINDS for n in threads + [None]):
+            continue
+        path = os.path.join(args.dir, name + ".pcap")
+        subprocess.run(cmd + ["--out", path, "--expected", path + ".json"], check=True, stderr=subprocess.DEVNULL)
+        captures.append((name, path))
 
     rows = []
     for name, cap in captures:

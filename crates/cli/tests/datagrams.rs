@@ -14,7 +14,7 @@ use std::path::Path;
 
 use std::collections::BTreeMap;
 
-use common::{code, corpus, manifest, run, stderr, stdout, tree};
+use common::{code, corpus, manifest, merge, run, stderr, stdout, tree};
 
 /// A Teredo capture whose DNS flows carry several datagrams each way.
 const TEREDO: &str = "zeek/tunnels/Teredo.pcap";
@@ -282,13 +282,7 @@ fn packed_datagram_index_survives_shard_and_merge() {
     for s in [&s0, &s1] {
         assert!(s.join("datagrams.idx").exists(), "{}", s.display());
     }
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(
         fs::read_to_string(out.join("datagrams.idx")).unwrap(),

@@ -160,13 +160,7 @@ fn shards_and_merge_carry_the_macs() {
     );
     extract(&s0, &["--shard", "0/2", &input]);
     extract(&s1, &["--shard", "1/2", &input]);
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let want = expected(&handshakes_oracle());
     assert_eq!(macs(manifest(&out)["flows"].as_array().unwrap()), want);

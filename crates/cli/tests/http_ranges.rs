@@ -177,11 +177,8 @@ fn range_parts_of_several_shards_are_stitched_by_merge() {
         }
         spread |= holding > 1;
         let merged = tmp.path().join(format!("merged{n}"));
-        let mut args = vec!["merge".to_string()];
-        args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
-        args.extend(["-o".to_string(), merged.to_str().unwrap().to_string()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = run(&args);
+        let dirs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
+        let o = merge(&dirs, &merged);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
         assert!(
             tree(&merged) == tree(&single),

@@ -163,11 +163,7 @@ fn shard_run(dir: &Path, args: &[&str]) {
 /// `merge dirs -o out`: exit status `want`, and when it fails (2) an error
 /// saying `why` and `out` left missing.
 fn merge_cli(dirs: &[&Path], out: &Path, want: i32, why: &str) {
-    let mut args: Vec<String> = vec!["merge".into()];
-    args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
-    args.extend(["-o".into(), out.to_str().unwrap().to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&args);
+    let o = common::merge(dirs, out);
     assert_eq!(code(&o), want, "{}", stderr(&o));
     if want != 0 {
         assert!(stderr(&o).contains(why), "{why:?} not in {}", stderr(&o));

@@ -64,13 +64,7 @@ fn merge_refuses_an_input_of_other_content_and_the_same_size() {
     fs::write(&input, &changed).unwrap();
     extract(&s1, &[i, "--shard", "1/2"]);
     let out = tmp.path().join("out");
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("read different inputs"),

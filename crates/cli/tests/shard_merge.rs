@@ -169,13 +169,7 @@ fn merge_of_the_good_shards_works() {
     let tmp = tempfile::tempdir().unwrap();
     let (s0, s1, _) = two(tmp.path());
     let out = tmp.path().join("out");
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(out.join("manifest.json").exists());
 }
@@ -259,13 +253,7 @@ fn merge_of_jsonl_shards_equals_one_run() {
     shard_run(&s0, &args(&["--shard", "0/2"]));
     shard_run(&s1, &args(&["--shard", "1/2"]));
     let out = tmp.path().join("out");
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let want = tree(&single);
     assert!(want.contains_key(Path::new("flows.jsonl")));
@@ -336,13 +324,7 @@ fn merge_refuses_a_non_empty_output_and_leaves_it_alone() {
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("keep"), b"x").unwrap();
-    let o = run(&[
-        "merge",
-        s0.to_str().unwrap(),
-        s1.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = common::merge(&[&s0, &s1], &out);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
     let names: Vec<_> = std::fs::read_dir(&out).unwrap().collect();

@@ -30,6 +30,14 @@ pub fn run(args: &[&str]) -> Output {
 }
 
 /// The exit code (panics on death by signal).
+/// `streamcut merge DIRS... -o OUT`.
+pub fn merge(dirs: &[&Path], out: &Path) -> Output {
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(dirs.iter().map(|d| d.to_str().expect("utf-8 path")));
+    args.extend(["-o", out.to_str().expect("utf-8 path")]);
+    run(&args)
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
