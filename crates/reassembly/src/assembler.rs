@@ -608,9 +608,11 @@ impl<F: StreamFactory> Assembler<F> {
     /// Close connections with no packet since before `t` (parked ones
     /// included: this is an explicit close, it does not park), and forget
     /// ended connections whose linger time has passed by `t`. Each gets
-    /// `complete`.
+    /// `complete`. Tombstones of connections that ended before `t` are
+    /// forgotten.
     pub fn close_older_than(&mut self, t: u64) {
-        self.expire_tombs(t);
+        // Tombstones of connections that ended before `t` are quiet too.
+        self.forget_tombs_before(t);
         let linger = self.cfg.close_linger;
         self.complete_matching(|c| match c.ended {
             Some(r) if c.ended_at.saturating_add(linger) < t || c.last_ts < t => Some(r),

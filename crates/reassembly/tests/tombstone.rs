@@ -189,3 +189,14 @@ fn many_closed_connections_hold_no_state() {
     assert_eq!(a.factory().streams.len(), 1000);
     assert!(a.factory().streams.iter().all(|r| r.completion.is_some()));
 }
+
+#[test]
+fn close_older_than_forgets_tombstones_of_connections_that_ended_before() {
+    let mut f = Feed::new();
+    f.all_but_last_ack(S);
+    f.last_ack(S);
+    f.a.close_older_than(S + 6 * MS);
+    assert_eq!(f.a.tombstones(), 1, "it ended at 6 ms, not before");
+    f.a.close_older_than(S + 6 * MS + 1);
+    assert_eq!(f.a.tombstones(), 0);
+}

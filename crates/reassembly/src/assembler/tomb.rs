@@ -149,6 +149,11 @@ impl<F: StreamFactory> Assembler<F> {
         self.tombs.expire(t, self.cfg.close_linger);
     }
 
+    /// Forget the tombstones of connections that ended before `t`.
+    pub(super) fn forget_tombs_before(&mut self, t: u64) {
+        self.tombs.expire(t, 0);
+    }
+
     /// Forget every tombstone (end of input).
     pub(super) fn clear_tombs(&mut self) {
         self.tombs.map.clear();
