@@ -49,7 +49,12 @@ pub trait Sink {
         Ok(())
     }
 
-    /// A new flow (called in flow id order).
+    /// A new flow, before any other call for it. Flows are opened at their
+    /// first packet, so in flow id order, except one whose first packet is
+    /// a bare SYN: the engine holds it as a compact half-open connection
+    /// ([`AssemblerConfig::compact_half_open`](reassembly::AssemblerConfig::compact_half_open))
+    /// and opens it at its second packet, or when it ends if it has none
+    /// (a SYN scan then costs no sink state per probe).
     fn open(&mut self, _head: &FlowHead) -> anyhow::Result<()> {
         Ok(())
     }

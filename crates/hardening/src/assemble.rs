@@ -188,6 +188,9 @@ pub fn config(input: &AsmInput) -> AssemblerConfig {
         max_pages_per_conn: usize::from(input.per_conn % 16),
         max_pages_total: usize::from(input.total % 32),
         max_connections: usize::from(input.connections % 6),
+        // Half-open connections held compact or not, from bits already
+        // drawn so older inputs keep their layout.
+        compact_half_open: input.midstream / 5 % 2 == 0,
         midstream_window: u32::from(input.midstream % 5),
         max_window: 1 << (10 + input.window_log % 22),
         tcp_idle_timeout: 200 * MS,

@@ -20,6 +20,7 @@ use crate::stream::{
 };
 use crate::verify::VerifyMem;
 
+mod embryo;
 mod parked;
 mod tomb;
 
@@ -161,6 +162,8 @@ pub struct Assembler<F: StreamFactory> {
     parked: usize,
     /// Connections closed cleanly, remembered for their linger time.
     tombs: tomb::Tombs,
+    /// Half-open connections: only a bare SYN so far (see `embryo`).
+    embryos: embryo::Embryos,
 }
 
 impl<F: StreamFactory> Assembler<F> {
@@ -182,6 +185,7 @@ impl<F: StreamFactory> Assembler<F> {
             clock: 0,
             parked: 0,
             tombs: tomb::Tombs::default(),
+            embryos: embryo::Embryos::default(),
         }
     }
 
@@ -231,9 +235,20 @@ impl<F: StreamFactory> Assembler<F> {
     }
 
     /// Connections tracked right now (including ended ones that linger with
-    /// their state; not the tombstones).
+    /// their state and half-open ones; not the tombstones).
+    ///
+    /// A connection whose only packet is a bare SYN is held in an 80-byte
+    /// record ([`AssemblerConfig::compact_half_open`]) until its second
+    /// packet, its idle timeout or the end of input; its stream is created
+    /// then.
     pub fn connections(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.embryos.len()
+    }
+
+    /// Half-open connections held as a bare SYN right now (included in
+    /// [`Assembler::connections`]).
+    pub fn half_open(&self) -> usize {
+        self.embryos.len()
     }
 
     /// Connections that closed cleanly (both FINs delivered and
@@ -256,9 +271,46 @@ impl<F: StreamFactory> Assembler<F> {
         let (key, side) = seg.tuple.canonical();
         let idx = match self.table.get(&key).copied() {
             Some(i) => i,
-            None if self.late(&key, side, seg) => return,
-            None => self.create(key, side, seg),
+            None => match self.embryos.take(&key) {
+                Some(syn) => self.hatch(&syn),
+                None if self.late(&key, side, seg) => return,
+                None if self.conceive(&key, side, seg) => return,
+                None => self.create(key, side, seg),
+            },
         };
+        self.go_on(idx, key, side, seg);
+    }
+
+    /// Hold a bare SYN for a new connection as an embryo, if it is one and
+    /// compact half-open connections are on. Counted as a connection.
+    fn conceive(&mut self, key: &FlowKey, side: Side, seg: &Segment<'_>) -> bool {
+        if !self.cfg.compact_half_open {
+            return false;
+        }
+        let Some(e) = embryo::Embryo::of(key, side, seg) else {
+            return false;
+        };
+        self.make_room();
+        if !self.embryos.insert(e, (seg.encap, seg.link)) {
+            return false;
+        }
+        self.stats.connections += 1;
+        self.stats.connections_high_water =
+            self.stats.connections_high_water.max(self.connections());
+        true
+    }
+
+    /// Turn an embryo's SYN (taken out of `embryos`) into a full connection
+    /// that has seen it; returns its slot.
+    fn hatch(&mut self, syn: &Segment<'static>) -> usize {
+        let (key, side) = syn.tuple.canonical();
+        let idx = self.create_slot(key, side, syn);
+        self.tcp(idx, side, syn);
+        idx
+    }
+
+    /// The rest of `assemble` once the packet's connection is known.
+    fn go_on(&mut self, idx: usize, key: FlowKey, side: Side, seg: &Segment<'_>) {
         let idx = self.wake(idx, key, side, seg);
         let ended = self.timing[idx].ended;
         let reuse = match (&seg.transport, self.slots[idx].as_ref()) {
@@ -295,9 +347,23 @@ impl<F: StreamFactory> Assembler<F> {
     }
 
     fn create(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>) -> usize {
-        if self.table.len() >= self.cfg.max_connections.clamp(1, MAX_SLOTS) {
+        self.make_room();
+        self.stats.connections += 1;
+        let idx = self.create_slot(key, side, seg);
+        self.stats.connections_high_water =
+            self.stats.connections_high_water.max(self.connections());
+        idx
+    }
+
+    /// Evict a connection if the table is full.
+    fn make_room(&mut self) {
+        if self.connections() >= self.cfg.max_connections.clamp(1, MAX_SLOTS) {
             self.evict_one();
         }
+    }
+
+    /// A connection for `seg` in a slot (not counted in the stats).
+    fn create_slot(&mut self, key: FlowKey, side: Side, seg: &Segment<'_>) -> usize {
         let (client, syn_seen) = match &seg.transport {
             Transport::Tcp(t) if t.flags.syn() && t.flags.ack() => (side.flip(), false),
             Transport::Tcp(t) if t.flags.syn() => (side, true),
@@ -345,17 +411,19 @@ impl<F: StreamFactory> Assembler<F> {
         };
         self.table.insert(key, idx);
         self.recency.push(idx);
-        self.stats.connections += 1;
-        self.stats.connections_high_water = self.stats.connections_high_water.max(self.table.len());
         idx
     }
 
-    /// Evict the least recently active connection: the one whose last
+    /// Evict the oldest half-open connection held as a bare SYN, if any;
+    /// else the least recently active connection: the one whose last
     /// accepted packet came earliest in the input (arrival order, which is
     /// also packet-time order unless timestamps go backwards; see
     /// [`Recency`]). O(1) to find.
     fn evict_one(&mut self) {
-        if let Some(i) = self.recency.oldest() {
+        if let Some(e) = self.embryos.oldest() {
+            self.stats.evicted_connections += 1;
+            self.complete_embryo(e, EndReason::Evicted);
+        } else if let Some(i) = self.recency.oldest() {
             self.stats.evicted_connections += 1;
             self.complete(i, EndReason::Evicted);
         }
@@ -660,19 +728,81 @@ impl<F: StreamFactory> Assembler<F> {
 
     /// Complete every connection `pick` names a reason for, in order of first
     /// packet (so the order of `complete` calls does not depend on the table).
+    /// Half-open connections held as a bare SYN are asked with their SYN's
+    /// time as the last packet's.
     fn complete_matching(&mut self, pick: impl Fn(&Timing) -> Option<EndReason>) {
-        let mut victims: Vec<(u64, u64, usize, EndReason)> = Vec::new();
+        let mut victims: Vec<(u64, u64, usize)> = Vec::new();
         for (i, tm) in self.timing.iter().enumerate() {
-            if !tm.live {
+            if !tm.live || pick(tm).is_none() {
                 continue;
             }
-            if let (Some(r), Some(c)) = (pick(tm), self.slots[i].as_ref()) {
-                victims.push((c.info.first_frame, c.info.first_ts, i, r));
+            if let Some(c) = self.slots[i].as_ref() {
+                victims.push((c.info.first_frame, c.info.first_ts, i));
             }
         }
-        victims.sort_unstable_by_key(|&(frame, ts, i, _)| (frame, ts, i));
-        for (_, _, i, r) in victims {
-            self.complete(i, r);
+        let embryos = self
+            .embryos
+            .picked_in_order(|e| pick(&Timing::of_embryo(e.ts)).is_some());
+        self.in_packet_order(victims, embryos, |asm, who| match who {
+            Who::Slot(i) => {
+                if let Some(r) = pick(&asm.timing[i]) {
+                    asm.complete(i, r);
+                }
+            }
+            Who::Embryo(e) => {
+                let ts = asm.embryos.get(e).ts;
+                if let Some(r) = pick(&Timing::of_embryo(ts)) {
+                    asm.complete_embryo(e, r);
+                }
+            }
+        });
+    }
+
+    /// Run `act` on the connections in slots `slots` (first frame, first
+    /// time, slot) and the embryos `embryos` (in order of first packet,
+    /// [`embryo::Embryos::picked_in_order`]), all in order of first packet.
+    /// `act` may complete the connection it is given, nothing else.
+    fn in_packet_order(
+        &mut self,
+        mut slots: Vec<(u64, u64, usize)>,
+        embryos: Vec<u32>,
+        mut act: impl FnMut(&mut Self, Who),
+    ) {
+        slots.sort_unstable();
+        let mut slots = slots.into_iter().peekable();
+        let mut embryos = embryos.into_iter().peekable();
+        loop {
+            let who = match (slots.peek(), embryos.peek()) {
+                (Some(&(frame, ts, i)), Some(&e)) => {
+                    let em = self.embryos.get(e);
+                    if (frame, ts) <= (em.frame, em.ts) {
+                        slots.next();
+                        Who::Slot(i)
+                    } else {
+                        embryos.next();
+                        Who::Embryo(e)
+                    }
+                }
+                (Some(&(_, _, i)), None) => {
+                    slots.next();
+                    Who::Slot(i)
+                }
+                (None, Some(&e)) => {
+                    embryos.next();
+                    Who::Embryo(e)
+                }
+                (None, None) => return,
+            };
+            act(self, who);
+        }
+    }
+
+    /// Complete the half-open connection in embryo slot `e`: its stream is
+    /// created, given the SYN and completed.
+    fn complete_embryo(&mut self, e: u32, reason: EndReason) {
+        if let Some(syn) = self.embryos.take_at(e) {
+            let idx = self.hatch(&syn);
+            self.complete(idx, reason);
         }
     }
 
@@ -727,10 +857,34 @@ impl<F: StreamFactory> Assembler<F> {
         self.stats.completed += 1;
     }
 
-    /// The ledgers of a connection still tracked (client-to-server, server-to-client).
+    /// The ledgers of a connection still tracked (client-to-server,
+    /// server-to-client); `None` for one held as a bare SYN (whose ledgers
+    /// are empty).
     pub fn ledgers(&self, key: &FlowKey) -> Option<(&Ledger, &Ledger)> {
         let conn = self.slots[*self.table.get(key)?].as_ref()?;
         Some((&conn.halves[0].ledger, &conn.halves[1].ledger))
+    }
+}
+
+/// A connection housekeeping acts on: in a slot, or held as a bare SYN in
+/// the embryo slab.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Slot(usize),
+    Embryo(u32),
+}
+
+impl Timing {
+    /// What housekeeping reads of a half-open connection held as a bare SYN
+    /// that arrived at `ts`.
+    fn of_embryo(ts: u64) -> Timing {
+        Timing {
+            last_ts: ts,
+            live: true,
+            tcp: true,
+            waiting: true,
+            ..Timing::default()
+        }
     }
 }
 

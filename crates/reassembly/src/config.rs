@@ -23,11 +23,22 @@ pub struct AssemblerConfig {
     pub max_pages_per_conn: usize,
     /// Pages the whole assembler may hold.
     pub max_pages_total: usize,
-    /// Connections tracked at once; past it the least recently active connection
-    /// (the one whose last accepted packet came earliest in the input) is
-    /// flushed and completed with [`EndReason::Evicted`](crate::EndReason::Evicted).
+    /// Connections tracked at once (half-open ones included); past it a
+    /// connection is flushed and completed with
+    /// [`EndReason::Evicted`](crate::EndReason::Evicted): the oldest one that
+    /// has only sent a bare SYN when `compact_half_open` holds any (a SYN
+    /// flood goes before connections carrying data), else the least recently
+    /// active one (whose last accepted packet came earliest in the input).
     /// At most `u32::MAX - 1`; larger values act as that.
     pub max_connections: usize,
+    /// Keep a connection whose only packet is a bare SYN (no ACK, FIN, RST,
+    /// URG or payload) as an 80-byte record until its second packet, its
+    /// idle timeout or the end of input, instead of a full connection and
+    /// stream (about 1.6 KiB with the engine's stream). Its stream is then
+    /// created and given the SYN: callbacks and results are those of a
+    /// connection created at the SYN, its first callback only comes later.
+    /// Default on; see [`Assembler::connections`](crate::Assembler::connections).
+    pub compact_half_open: bool,
     /// A TCP direction seen without its SYN waits for this many data segments
     /// before deciding where its stream starts (the lowest sequence number seen),
     /// so an earlier segment arriving a few packets late is not lost.
@@ -120,6 +131,7 @@ impl Default for AssemblerConfig {
             max_pages_per_conn: 1024,
             max_pages_total: 16 * 1024,
             max_connections: 1 << 20,
+            compact_half_open: true,
             midstream_window: 8,
             max_window: 1 << 30,
             tcp_idle_timeout: 300 * 1_000_000_000,

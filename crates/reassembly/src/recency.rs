@@ -76,6 +76,17 @@ impl Recency {
         self.tail = id;
     }
 
+    /// The most recently touched slot.
+    pub(crate) fn newest(&self) -> Option<usize> {
+        (self.tail != NIL).then_some(self.tail as usize)
+    }
+
+    /// The slot touched right after slot `i` (listed), if any.
+    pub(crate) fn next(&self, i: usize) -> Option<usize> {
+        let next = self.links.get(i)?.next;
+        (next != NIL).then_some(next as usize)
+    }
+
     /// Take slot `i` (listed) off the list.
     pub(crate) fn remove(&mut self, i: usize) {
         let Some(&Link { prev, next }) = self.links.get(i) else {

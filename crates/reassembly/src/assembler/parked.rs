@@ -11,7 +11,7 @@
 
 use pcapread::{FlowKey, Segment, Side, TcpInfo, Transport};
 
-use super::{waiting, Assembler, Conn};
+use super::{waiting, Assembler, Conn, Who};
 use crate::stream::{EndReason, Stream, StreamFactory};
 
 impl<F: StreamFactory> Assembler<F> {
@@ -28,7 +28,9 @@ impl<F: StreamFactory> Assembler<F> {
     /// Park every TCP connection quiet since before `now - tcp_idle_timeout`
     /// that neither ended nor is parked already, in order of first packet
     /// (the order of their deliveries); then hold the parked count to
-    /// `max_parked`.
+    /// `max_parked`. A connection that has seen no payload and at most one
+    /// SYN (a SYN never answered) has nothing to carry on: it completes
+    /// instead.
     pub(super) fn park_idle(&mut self, now: u64) {
         if self.resume_window() == 0 {
             return;
@@ -45,10 +47,16 @@ impl<F: StreamFactory> Assembler<F> {
                 quiet.push((c.info.first_frame, c.info.first_ts, i));
             }
         }
-        quiet.sort_unstable();
-        for (_, _, i) in quiet {
-            self.park(i);
-        }
+        let embryos = self
+            .embryos
+            .picked_in_order(|e| e.ts.saturating_add(idle) < now);
+        self.in_packet_order(quiet, embryos, |asm, who| match who {
+            Who::Slot(i) if asm.slots[i].as_deref().is_some_and(only_a_syn) => {
+                asm.complete(i, EndReason::IdleTimeout)
+            }
+            Who::Slot(i) => asm.park(i),
+            Who::Embryo(e) => asm.complete_embryo(e, EndReason::IdleTimeout),
+        });
         self.complete_excess_parked();
         self.stats.parked_high_water = self.stats.parked_high_water.max(self.parked);
     }
@@ -136,6 +144,18 @@ impl<F: StreamFactory> Assembler<F> {
         conn.longest_idle = conn.longest_idle.max(seg.ts.saturating_sub(tm.last_ts));
         idx
     }
+}
+
+/// Whether `conn` has taken no payload and at most one packet, a SYN (what
+/// an embryo holds, or a SYN-ACK alone): nothing to carry on after the idle
+/// timeout.
+fn only_a_syn<S>(conn: &Conn<S>) -> bool {
+    let packets: u64 = conn.halves.iter().map(|h| h.packets).sum();
+    let no_data = conn
+        .halves
+        .iter()
+        .all(|h| !h.has_data() && h.ledger.captured == 0 && !h.closed);
+    no_data && (packets == 0 || (packets == 1 && conn.halves.iter().any(|h| h.syn_seen)))
 }
 
 /// How far past the next expected byte a packet that continues a parked
