@@ -19,6 +19,9 @@ pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow
     if json {
         // The namer sees every flow in id order, as extract's does.
         let mut namer = Namer::new(naming);
+        // Each line is built in one buffer and written at once: serde_json's
+        // many small writes cost more through `dyn Write`.
+        let mut line = Vec::with_capacity(2048);
         for r in summary.records() {
             let r = r?;
             let [c2s, s2c] = namer.names(&r.head);
@@ -29,8 +32,10 @@ pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow
                 };
                 Placement::File((r.dir(d).bytes > 0).then(|| name.clone()))
             });
-            serde_json::to_writer(&mut *out, &flow)?;
-            out.write_all(b"\n")?;
+            line.clear();
+            serde_json::to_writer(&mut line, &flow)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
     } else {
         write_table(&summary, out)?;
