@@ -98,4 +98,4 @@ pub use flow::{FlowStats, HttpConfig, HttpFlow, Stop};
 pub use head::{ContentRange, Head, StartLine};
 pub use message::{Incomplete, Message, Objects, Outcome, RequestLine};
 pub use stitch::{stitch, stitch_entities};
-pub use store::{ObjectNaming, ObjectRecord, ObjectStore, OpenBodies};
+pub use store::{ObjectNaming, ObjectRecord, ObjectStore, OpenBodies, OPEN_FILES};

@@ -13,9 +13,14 @@
 //! bodies share one file).
 //!
 //! Memory is bounded per open body: decoded bytes are buffered up to
-//! [`BUFFER`] bytes and then appended to a partial file that is opened only
-//! for that write, so no file stays open between deliveries whatever the
-//! number of connections. A body is renamed to its final name when it ends.
+//! [`BUFFER`] bytes and then appended to a partial file (a piece of at
+//! least [`BUFFER`] bytes handed out at once is written straight from the
+//! caller's slice, not copied). The partial files of the bodies written to
+//! most recently stay open, at most [`OPEN_FILES`] per store, so a body is
+//! not reopened for every write while no more than that many bodies are
+//! being written at once; past that (or when the process runs out of file
+//! descriptors) the least recently written one is closed and reopened for
+//! its next write. A body is renamed to its final name when it ends.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +32,10 @@ use crate::message::{Incomplete, Message, Objects, Outcome};
 
 /// Decoded bytes held per open body before they are appended to its file.
 pub const BUFFER: usize = 16 << 10;
+
+/// Partial files a store keeps open between writes (the bodies written to
+/// most recently).
+pub const OPEN_FILES: usize = 64;
 
 /// Longest file name written (most file systems allow 255 bytes).
 pub(crate) const MAX_NAME: usize = 200;
@@ -125,6 +134,7 @@ pub struct ObjectStore {
     naming: ObjectNaming,
     records: Vec<ObjectRecord>,
     error: Option<String>,
+    files: OpenFiles,
 }
 
 impl ObjectStore {
@@ -137,6 +147,7 @@ impl ObjectStore {
             naming,
             records: Vec::new(),
             error: None,
+            files: OpenFiles::default(),
         })
     }
 
@@ -179,6 +190,56 @@ impl ObjectStore {
         if self.error.is_none() {
             self.error = Some(format!("{}: {e}", what.display()));
         }
+    }
+}
+
+/// Which body a partial file holds: flow, exchange, direction.
+type BodyKey = (u64, u32, usize);
+
+/// The partial files kept open between writes, at most [`OPEN_FILES`]; the
+/// least recently written is closed first.
+#[derive(Debug, Default)]
+struct OpenFiles {
+    /// Files with the tick of their last write.
+    files: Vec<(BodyKey, File, u64)>,
+    tick: u64,
+}
+
+impl OpenFiles {
+    /// The open partial file of body `key` at `path`, opened (created if
+    /// missing, for appending) when it is not open.
+    fn get(&mut self, key: BodyKey, path: &Path) -> io::Result<&mut File> {
+        self.tick += 1;
+        let tick = self.tick;
+        let at = match self.files.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let open = || OpenOptions::new().create(true).append(true).open(path);
+                // Out of descriptors (other stores hold theirs too): close
+                // this store's files and try again.
+                let file = open().or_else(|_| {
+                    self.files.clear();
+                    open()
+                })?;
+                if self.files.len() >= OPEN_FILES {
+                    let oldest = (0..self.files.len())
+                        .min_by_key(|&i| self.files[i].2)
+                        .unwrap_or(0);
+                    self.files.swap_remove(oldest);
+                }
+                self.files.push((key, file, tick));
+                self.files.len() - 1
+            }
+        };
+        let entry = &mut self.files[at];
+        entry.2 = tick;
+        Ok(&mut entry.1)
+    }
+
+    /// Take body `key`'s file out (to finish it), if it is open.
+    fn close(&mut self, key: BodyKey) -> Option<File> {
+        let at = self.files.iter().position(|(k, _, _)| *k == key)?;
+        Some(self.files.swap_remove(at).1)
     }
 }
 
@@ -227,14 +288,18 @@ impl Writer<'_> {
         ))
     }
 
+    /// Append `bytes` to the partial file of `msg`'s body (created by the
+    /// first append), kept open for the next one.
     fn append(&mut self, msg: &Message, bytes: &[u8]) {
+        let key = (self.flow, msg.exchange, side(msg.dir));
         let path = self.partial(msg);
-        let r = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(bytes));
+        let r = self
+            .store
+            .files
+            .get(key, &path)
+            .and_then(|f| f.write_all(bytes));
         if let Err(e) = r {
+            self.store.files.close(key);
             self.store.fail(e, &path);
         }
     }
@@ -251,11 +316,17 @@ impl Objects for Writer<'_> {
         let Some(mut body) = self.open.0[side(msg.dir)].take() else {
             return;
         };
-        body.buf.extend_from_slice(bytes);
-        if body.buf.len() >= BUFFER {
-            let buf = std::mem::take(&mut body.buf);
-            self.append(msg, &buf);
-            body.flushed += buf.len() as u64;
+        if body.buf.is_empty() && bytes.len() >= BUFFER {
+            // A large piece goes to the file as it is, not through the buffer.
+            self.append(msg, bytes);
+            body.flushed += bytes.len() as u64;
+        } else {
+            body.buf.extend_from_slice(bytes);
+            if body.buf.len() >= BUFFER {
+                self.append(msg, &body.buf);
+                body.flushed += body.buf.len() as u64;
+                body.buf.clear();
+            }
         }
         self.open.0[side(msg.dir)] = Some(body);
     }
@@ -274,13 +345,19 @@ impl Objects for Writer<'_> {
         // the final name is always whole (two workers may write the same
         // SHA-256 name at once).
         let partial = self.partial(msg);
-        let result = if body.flushed == 0 {
-            File::create(&partial).and_then(|mut f| f.write_all(&body.buf))
-        } else {
-            OpenOptions::new()
+        let open = self
+            .store
+            .files
+            .close((self.flow, msg.exchange, side(msg.dir)));
+        let result = match open {
+            Some(mut f) => f.write_all(&body.buf),
+            None if body.flushed == 0 => {
+                File::create(&partial).and_then(|mut f| f.write_all(&body.buf))
+            }
+            None => OpenOptions::new()
                 .append(true)
                 .open(&partial)
-                .and_then(|mut f| f.write_all(&body.buf))
+                .and_then(|mut f| f.write_all(&body.buf)),
         }
         .and_then(|()| fs::rename(&partial, &target));
         if let Err(e) = result {

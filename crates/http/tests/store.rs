@@ -157,3 +157,71 @@ fn an_incomplete_body_is_recorded_with_its_reason() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// More bodies written at once than the store keeps files open for, fed in
+/// turns in pieces smaller and larger than its buffer: each file holds its
+/// body exactly, and no partial file is left.
+#[test]
+fn interleaved_bodies_beyond_the_open_files_are_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = ObjectStore::new(tmp.path(), ObjectNaming::Readable).unwrap();
+    let flows = http::OPEN_FILES as u64 + 7;
+    let body = |f: u64| -> Vec<u8> {
+        (0..100_000u64)
+            .map(|i| (i.wrapping_mul(31) ^ f) as u8)
+            .collect()
+    };
+    let mut readers: Vec<(HttpFlow, OpenBodies, Vec<u8>)> = Vec::new();
+    for f in 0..flows {
+        let mut http = HttpFlow::new(HttpConfig::default());
+        let mut open = OpenBodies::default();
+        let get = format!("GET /f{f}.bin HTTP/1.1\r\n\r\n");
+        http.feed(
+            Dir::ClientToServer,
+            get.as_bytes(),
+            1,
+            &mut store.writer(f, &mut open),
+        );
+        let s2c = msg(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+            &body(f),
+        );
+        readers.push((http, open, s2c));
+    }
+    // Pieces of 1000 bytes (buffered) and of 40000 (written straight).
+    let mut at = vec![0usize; readers.len()];
+    let mut round = 0;
+    while at.iter().zip(&readers).any(|(a, r)| *a < r.2.len()) {
+        let piece = if round % 3 == 2 { 40_000 } else { 1000 };
+        for (f, (http, open, s2c)) in readers.iter_mut().enumerate() {
+            let end = (at[f] + piece).min(s2c.len());
+            http.feed(
+                Dir::ServerToClient,
+                &s2c[at[f]..end],
+                2,
+                &mut store.writer(f as u64, open),
+            );
+            at[f] = end;
+        }
+        round += 1;
+    }
+    for (f, (http, open, _)) in readers.iter_mut().enumerate() {
+        http.finish(&mut store.writer(f as u64, open));
+    }
+    assert_eq!(store.error(), None);
+    let recs = store.records();
+    assert_eq!(recs.len(), flows as usize);
+    for r in recs {
+        assert!(r.complete);
+        assert_eq!(
+            std::fs::read(tmp.path().join(&r.file)).unwrap(),
+            body(r.flow)
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), flows as usize, "{names:?}");
+    assert!(names.iter().all(|n| !n.starts_with(".partial")));
+}
