@@ -209,60 +209,78 @@ impl Embryo {
     }
 }
 
-/// The (encapsulation, link addresses) pairs embryos refer to, counted so
-/// that a pair no embryo needs any more is forgotten.
+/// The (encapsulation, link addresses) pairs embryos refer to, with how
+/// many do. A pair no embryo refers to stays (the next SYN most likely
+/// comes the same way) until room is needed for another.
 #[derive(Debug, Default)]
 struct Contexts {
     index: HashMap<(EncapPath, LinkAddrs), u32, foldhash::fast::RandomState>,
-    /// By index: the pair and how many embryos refer to it (`None`: free).
-    list: Vec<Option<((EncapPath, LinkAddrs), u32)>>,
+    /// By index: the pair and how many embryos refer to it.
+    list: Vec<((EncapPath, LinkAddrs), u32)>,
+    /// Entries forgotten, to be reused.
     free: Vec<u32>,
+    /// The pair given out last: most SYNs of a capture come the same way,
+    /// and comparing is cheaper than hashing.
+    last: u32,
 }
 
 impl Contexts {
-    /// A reference to `pair`, unless [`MAX_CONTEXTS`] others are alive.
+    /// A reference to `pair`, unless [`MAX_CONTEXTS`] others are in use.
     fn acquire(&mut self, pair: (EncapPath, LinkAddrs)) -> Option<u32> {
-        if let Some(&i) = self.index.get(&pair) {
-            if let Some(Some((_, refs))) = self.list.get_mut(i as usize) {
-                *refs += 1;
+        let i = match self.list.get(self.last as usize) {
+            Some((p, _)) if *p == pair => self.last,
+            _ => match self.index.get(&pair) {
+                Some(&i) => i,
+                None => self.add(pair)?,
+            },
+        };
+        self.list[i as usize].1 += 1;
+        self.last = i;
+        Some(i)
+    }
+
+    /// A new entry for `pair`. When [`MAX_CONTEXTS`] are taken, the pairs
+    /// no embryo refers to are forgotten first.
+    fn add(&mut self, pair: (EncapPath, LinkAddrs)) -> Option<u32> {
+        if self.free.is_empty() && self.list.len() >= MAX_CONTEXTS {
+            for (i, (p, refs)) in self.list.iter().enumerate() {
+                if *refs == 0 && self.index.remove(p).is_some() {
+                    self.free.push(i as u32);
+                }
             }
-            return Some(i);
-        }
-        if self.index.len() >= MAX_CONTEXTS {
-            return None;
+            self.last = u32::MAX;
         }
         let i = match self.free.pop() {
             Some(i) => {
-                self.list[i as usize] = Some((pair, 1));
+                self.list[i as usize] = (pair, 0);
                 i
             }
-            None => {
-                self.list.push(Some((pair, 1)));
-                u32::try_from(self.list.len() - 1).ok()?
+            None if self.list.len() < MAX_CONTEXTS => {
+                self.list.push((pair, 0));
+                (self.list.len() - 1) as u32
             }
+            None => return None,
         };
         self.index.insert(pair, i);
         Some(i)
     }
 
+    /// Pairs some embryo refers to.
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
+        self.list.iter().filter(|(_, refs)| *refs > 0).count()
+    }
+
     fn get(&self, i: u32) -> (EncapPath, LinkAddrs) {
-        match self.list.get(i as usize) {
-            Some(Some((pair, _))) => *pair,
-            _ => Default::default(),
-        }
+        self.list
+            .get(i as usize)
+            .map(|(p, _)| *p)
+            .unwrap_or_default()
     }
 
     fn release(&mut self, i: u32) {
-        let Some(entry) = self.list.get_mut(i as usize) else {
-            return;
-        };
-        if let Some((pair, refs)) = entry {
-            *refs -= 1;
-            if *refs == 0 {
-                self.index.remove(pair);
-                *entry = None;
-                self.free.push(i);
-            }
+        if let Some((_, refs)) = self.list.get_mut(i as usize) {
+            *refs = refs.saturating_sub(1);
         }
     }
 }
@@ -575,18 +593,52 @@ mod tests {
             assert!(store.insert(Embryo::of(&key, side, &seg).unwrap(), (seg.encap, seg.link)));
             keys.push(key);
         }
-        assert_eq!(store.contexts.index.len(), 10);
+        assert_eq!(store.contexts.in_use(), 10);
         assert!(store.take(&keys[0]).is_some());
         let oldest = store.oldest().unwrap();
         let seg = store.take_at(oldest).unwrap();
         assert_eq!(seg.tuple.canonical().0, keys[1]);
         assert_eq!(store.len(), 8);
-        assert_eq!(store.contexts.index.len(), 8);
+        assert_eq!(store.contexts.in_use(), 8);
         assert_eq!(store.picked_in_order(|_| true).len(), 8);
         while let Some(i) = store.oldest() {
             store.take_at(i).unwrap();
         }
         assert_eq!(store.len(), 0);
-        assert!(store.contexts.index.is_empty());
+        assert_eq!(store.contexts.in_use(), 0);
+    }
+
+    #[test]
+    fn contexts_past_the_cap_reuse_those_no_embryo_needs() {
+        let pair = |n: u16| {
+            let link = LinkAddrs {
+                src: Some(pcapread::Mac([0, 0, 0, 0, (n >> 8) as u8, n as u8])),
+                dst: None,
+            };
+            (EncapPath::new(), link)
+        };
+        let mut c = Contexts::default();
+        let held: Vec<u32> = (0..MAX_CONTEXTS as u16)
+            .map(|n| c.acquire(pair(n)).unwrap())
+            .collect();
+        assert_eq!(c.in_use(), MAX_CONTEXTS);
+        assert!(c.acquire(pair(u16::MAX)).is_none(), "all in use");
+        // Released pairs make room; the ones still held keep their index.
+        c.release(held[5]);
+        c.release(held[9]);
+        let a = c.acquire(pair(u16::MAX)).unwrap();
+        let b = c.acquire(pair(u16::MAX - 1)).unwrap();
+        assert_eq!(
+            [a, b]
+                .iter()
+                .filter(|i| [held[5], held[9]].contains(i))
+                .count(),
+            2
+        );
+        assert!(c.acquire(pair(u16::MAX - 2)).is_none());
+        assert_eq!(c.get(held[6]), pair(6));
+        assert_eq!(c.get(a), pair(u16::MAX));
+        // The same pair again is the same entry.
+        assert_eq!(c.acquire(pair(7)), Some(held[7]));
     }
 }
