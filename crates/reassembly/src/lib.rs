@@ -20,7 +20,12 @@
 //!
 //! ## Stream lifecycle
 //! `new_stream` on the first packet; `accept` for every packet; `reassembled`
-//! zero or more times per direction in order; `complete` exactly once. Every
+//! zero or more times per direction in order; `complete` exactly once. A
+//! connection whose first packet is a bare SYN is held as an 80-byte record
+//! until its second packet, its idle timeout or the end of input
+//! ([`AssemblerConfig::compact_half_open`], on by default): `new_stream` and
+//! the `accept` of that SYN come then, so a SYN scan costs about 100 bytes
+//! per probe, not a stream. Every
 //! callback also gets a context `ctx`: the [`StreamFactory`] that made the
 //! stream (one per assembler), so results go there and come back with
 //! [`Assembler::factory`] or [`Assembler::into_factory`]. See [`stream`] for
@@ -36,7 +41,9 @@
 //! same stream carries on, one continuous byte stream per direction, and
 //! [`Completion::idle_resumptions`] / [`Completion::longest_idle`] say so in
 //! the end. Any other packet on its addresses and ports completes it
-//! ([`EndReason::IdleTimeout`]) and starts a new connection. A parked
+//! ([`EndReason::IdleTimeout`]) and starts a new connection. A connection
+//! that never got past one SYN (no payload) has nothing to carry on: it
+//! completes at the idle timeout instead of parking. A parked
 //! connection completes the same way after a further
 //! [`AssemblerConfig::resume_window`] (2 hours), when more than
 //! [`AssemblerConfig::max_parked`] are parked (oldest first), or at the end
