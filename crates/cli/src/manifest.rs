@@ -664,7 +664,7 @@ pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     /// The run whose records these are.
     pub summary: &'a Summary,
     /// Which records are listed.
-    pub keep: &'a dyn Fn(&FlowRecord) -> bool,
+    pub keep: &'a (dyn Fn(&FlowRecord) -> bool + Sync),
     /// Where a direction's bytes went.
     pub place: P,
     /// Whether `manifest.json` lists them (else only `flows.jsonl` does).
