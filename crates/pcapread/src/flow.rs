@@ -77,7 +77,7 @@ impl Side {
 ///
 /// Invariant: `(lo.ip(), lo.port()) <= (hi.ip(), hi.port())`, comparing
 /// addresses as IPv4 before IPv6 and then numerically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// Transport protocol.
     pub proto: Proto,
@@ -85,6 +85,36 @@ pub struct FlowKey {
     pub lo: SocketAddr,
     /// The higher endpoint.
     pub hi: SocketAddr,
+}
+
+/// Addresses, ports and protocol folded into two or three words: every
+/// connection's packets look their key up, and hashing each field of the
+/// two `SocketAddr`s on its own cost several times more. An IPv6 flow
+/// label or scope (never set by the decoder) is left out, so equal keys
+/// still hash alike.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let proto: u64 = match self.proto {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        };
+        let ports = (u64::from(self.lo.port()) << 16 | u64::from(self.hi.port())) << 8 | proto;
+        match (self.lo.ip(), self.hi.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.write_u64(u64::from(u32::from(a)) << 32 | u64::from(u32::from(b)));
+                h.write_u64(ports);
+            }
+            (a, b) => {
+                let wide = |ip: IpAddr| match ip {
+                    IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+                    IpAddr::V6(v6) => u128::from(v6),
+                };
+                h.write_u128(wide(a));
+                h.write_u128(wide(b));
+                h.write_u64(ports | 1 << 48);
+            }
+        }
+    }
 }
 
 fn endpoint_order(a: &SocketAddr, b: &SocketAddr) -> std::cmp::Ordering {
@@ -229,6 +259,42 @@ impl fmt::Display for FiveTuple {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The key's hash with a fixed hasher.
+    fn hash_of(k: &FlowKey) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(k)
+    }
+
+    #[test]
+    fn keys_hash_by_every_field_that_tells_flows_apart() {
+        let key = |a: &str, b: &str, proto| {
+            FiveTuple {
+                proto,
+                src: a.parse().unwrap(),
+                dst: b.parse().unwrap(),
+            }
+            .canonical()
+            .0
+        };
+        let base = key("10.0.0.1:1000", "10.0.0.2:80", Proto::Tcp);
+        let others = [
+            key("10.0.0.1:1000", "10.0.0.2:80", Proto::Udp),
+            key("10.0.0.1:1001", "10.0.0.2:80", Proto::Tcp),
+            key("10.0.0.1:1000", "10.0.0.2:81", Proto::Tcp),
+            key("10.0.0.3:1000", "10.0.0.2:80", Proto::Tcp),
+            key("10.0.0.1:1000", "10.0.0.4:80", Proto::Tcp),
+            key("[::ffff:10.0.0.1]:1000", "[::ffff:10.0.0.2]:80", Proto::Tcp),
+            key("[2001:db8::1]:1000", "10.0.0.2:80", Proto::Tcp),
+            key("[2001:db8::1]:1000", "[2001:db8::2]:80", Proto::Tcp),
+        ];
+        for o in &others {
+            assert_ne!(hash_of(&base), hash_of(o), "{o:?}");
+        }
+        // Both directions of a flow have one key, so one hash.
+        let back = key("10.0.0.2:80", "10.0.0.1:1000", Proto::Tcp);
+        assert_eq!(hash_of(&base), hash_of(&back));
+    }
     use proptest::prelude::*;
 
     fn t(src: &str, dst: &str) -> FiveTuple {
