@@ -354,6 +354,12 @@ fn a_syn_flood_makes_no_stream_until_each_connection_ends() {
             (EndReason::EndOfInput, [1, 0], frame)
         );
     }
+    // The store gave the flood's memory back and works as new.
+    let before = asm.factory().calls.len();
+    syn_flood(&mut asm, 3);
+    assert_eq!((asm.half_open(), asm.factory().calls.len()), (3, before));
+    asm.flush_all();
+    assert_eq!(asm.factory().calls.len(), before + 9);
 }
 
 #[test]

@@ -16,8 +16,9 @@
 //! A SYN qualifies when everything the segment carries can be rebuilt from
 //! the packed fields: no SACK blocks, a zero ACK number and urgent pointer,
 //! IPv6 addresses without flow label or scope, and an encapsulation and
-//! link-address pair among at most [`MAX_CONTEXTS`] distinct ones alive;
-//! any other SYN opens a full connection as before.
+//! link-address pair among at most [`MAX_CONTEXTS`] distinct ones in use;
+//! any other SYN opens a full connection as before. Once no embryo is left,
+//! the memory a flood made the store grow to is given back.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -34,6 +35,10 @@ use crate::recency::{Recency, MAX_SLOTS};
 /// Distinct (encapsulation, link addresses) pairs the embryos alive may
 /// refer to; a SYN with another pair past this opens a full connection.
 pub(crate) const MAX_CONTEXTS: usize = 4096;
+
+/// Slab entries kept when the last embryo leaves (smaller slabs are not
+/// worth giving back: normal traffic empties the store all the time).
+const KEEP_EMPTY: usize = 4096;
 
 /// `Embryo::bits`.
 const V6_LO: u8 = 1;
@@ -395,11 +400,18 @@ impl Embryos {
         self.free.push(i);
         let seg = e.segment(self.contexts.get(e.ctx));
         self.contexts.release(e.ctx);
+        if self.table.is_empty() && self.slab.len() > KEEP_EMPTY {
+            // The last of a flood: give its memory back.
+            self.slab = Vec::new();
+            self.free = Vec::new();
+            self.table = HashTable::new();
+            self.order = Recency::default();
+        }
         seg
     }
 
-    /// Take out the embryo at slab index `i` (from [`Embryos::each`] or
-    /// [`Embryos::oldest`]).
+    /// Take out the embryo at slab index `i` (from
+    /// [`Embryos::picked_in_order`] or [`Embryos::oldest`]).
     pub(crate) fn take_at(&mut self, i: u32) -> Option<Segment<'static>> {
         let e = *self.slab.get(i as usize)?;
         let h = hash_of(&self.hasher, &e);
@@ -640,5 +652,26 @@ mod tests {
         assert_eq!(c.get(a), pair(u16::MAX));
         // The same pair again is the same entry.
         assert_eq!(c.acquire(pair(7)), Some(held[7]));
+    }
+
+    #[test]
+    fn the_last_embryo_of_a_flood_gives_the_memory_back() {
+        let mut store = Embryos::default();
+        let n = KEEP_EMPTY as u32 + 10;
+        for i in 0..n {
+            let seg = syn(
+                SocketAddr::from((Ipv4Addr::from(0x0a00_0000 + i), 1000)),
+                SocketAddr::from(([10, 0, 0, 2], 80)),
+                TcpOptions::default(),
+            );
+            let (key, side) = seg.tuple.canonical();
+            assert!(store.insert(Embryo::of(&key, side, &seg).unwrap(), (seg.encap, seg.link)));
+        }
+        while let Some(i) = store.oldest() {
+            assert!(store.slab.capacity() > 0);
+            store.take_at(i).unwrap();
+        }
+        assert_eq!((store.slab.capacity(), store.free.capacity()), (0, 0));
+        assert_eq!(store.table.capacity(), 0);
     }
 }
