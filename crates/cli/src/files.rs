@@ -265,6 +265,11 @@ pub struct FileSink {
     layout: Layout,
     namer: Namer,
     pool: FilePool,
+    /// The output files asked for at most (`--max-open-files`).
+    requested: usize,
+    /// Descriptors each part keeps open beside its output files (the HTTP
+    /// object store's partial files).
+    beside_per_part: usize,
     active: HashMap<FlowId, [DirOut; 2]>,
     /// Placements that cannot be derived from the flow record (packed
     /// layout, tcpflow names).
@@ -318,11 +323,13 @@ const FD_RESERVE: u64 = 64;
 
 /// How many output files may really be open at once: `requested`, after
 /// raising the soft `RLIMIT_NOFILE` towards the hard limit, at most what the
-/// limit leaves beside `FD_RESERVE` (64) descriptors (and at least one).
-pub fn usable_open_files(requested: usize) -> usize {
-    let want = (requested as u64).saturating_add(FD_RESERVE);
+/// limit leaves beside `FD_RESERVE` (64) descriptors and `beside` more that
+/// other writers keep open (and at least one).
+pub fn usable_open_files(requested: usize, beside: usize) -> usize {
+    let reserve = FD_RESERVE.saturating_add(beside as u64);
+    let want = (requested as u64).saturating_add(reserve);
     let limit = rlimit::increase_nofile_limit(want).unwrap_or(1024);
-    let usable = limit.saturating_sub(FD_RESERVE).max(1);
+    let usable = limit.saturating_sub(reserve).max(1);
     requested
         .min(usize::try_from(usable).unwrap_or(usize::MAX))
         .max(1)
@@ -350,7 +357,9 @@ impl FileSink {
             dir: dir.to_path_buf(),
             layout,
             namer,
-            pool: FilePool::new(usable_open_files(max_open)),
+            pool: FilePool::new(usable_open_files(max_open, 0)),
+            requested: max_open,
+            beside_per_part: 0,
             active: HashMap::new(),
             placements: BTreeMap::new(),
             packed_idx: packed.is_some().then(|| IndexWriter::new(dir)),
@@ -488,12 +497,31 @@ impl FileSink {
     }
 }
 
+impl FileSink {
+    /// Output files each of `parts` parts may keep open.
+    fn part_cap(&self, parts: usize) -> usize {
+        let beside = self.beside_per_part.saturating_mul(parts);
+        (usable_open_files(self.requested, beside) / parts.max(1)).max(1)
+    }
+
+    /// Each part of this sink (the sink itself when it does not split) has
+    /// `n` descriptors open beside its output files: keep room for them
+    /// under the descriptor limit. Call before the first write.
+    pub fn leave_descriptors_per_part(&mut self, n: usize) {
+        self.beside_per_part = n;
+        if self.pool.open_files() == 0 {
+            let evictions = Arc::clone(&self.pool.evictions);
+            self.pool = FilePool::counting(usable_open_files(self.requested, n), evictions);
+        }
+    }
+}
+
 impl Sink for FileSink {
     fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
         if !self.derived() || !self.active.is_empty() {
             return None;
         }
-        let each = (self.pool.open.cap().get() / parts).max(1);
+        let each = self.part_cap(parts);
         Some(
             (0..parts)
                 .map(|_| {
@@ -502,6 +530,8 @@ impl Sink for FileSink {
                         layout: self.layout,
                         namer: Namer::new(Naming::Default),
                         pool: FilePool::counting(each, Arc::clone(&self.pool.evictions)),
+                        requested: each,
+                        beside_per_part: 0,
                         active: HashMap::new(),
                         placements: BTreeMap::new(),
                         packed: None,
@@ -735,11 +765,32 @@ mod tests {
 
     #[test]
     fn open_files_fit_the_descriptor_limit() {
-        assert_eq!(usable_open_files(1), 1);
-        assert_eq!(usable_open_files(0), 1);
-        let huge = usable_open_files(usize::MAX);
+        assert_eq!(usable_open_files(1, 0), 1);
+        assert_eq!(usable_open_files(0, 0), 1);
+        let huge = usable_open_files(usize::MAX, 0);
         let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
         assert!(huge as u64 <= soft.saturating_sub(FD_RESERVE).max(1));
+        // Descriptors other writers hold come off what is left.
+        let beside = usable_open_files(usize::MAX, 1000);
+        assert_eq!(beside, huge.saturating_sub(1000).max(1));
+    }
+
+    #[test]
+    fn parts_leave_room_for_the_descriptors_beside_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let namer = || Namer::new(Naming::Default);
+        let mut sink = FileSink::new(tmp.path(), Layout::Files, namer(), usize::MAX).unwrap();
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        let room = usize::try_from(soft.saturating_sub(FD_RESERVE)).unwrap();
+        // Without the call the parts take all the room.
+        assert!(sink.part_cap(4) * 4 + 400 > room);
+        sink.leave_descriptors_per_part(100);
+        assert!(sink.part_cap(4) * 4 + 400 <= room);
+        assert!(sink.pool.open.cap().get() + 100 <= room);
+        // A small request is not cut.
+        let mut small = FileSink::new(tmp.path(), Layout::Files, namer(), 40).unwrap();
+        small.leave_descriptors_per_part(100);
+        assert_eq!((small.pool.open.cap().get(), small.part_cap(4)), (40, 10));
     }
 
     fn head(id: FlowId) -> FlowHead {

@@ -290,6 +290,8 @@ impl Output {
         }
         let (summary, stop) = match self.opts.http {
             Some(naming) => {
+                // Each part's object store keeps partial files open too.
+                self.sink.leave_descriptors_per_part(http::OPEN_FILES);
                 let (mut sink, objects) =
                     HttpSink::new(Box::new(&mut self.sink), &self.opts.dir, naming)?;
                 let ran = job.run_input_partial(input, &mut sink)?;
