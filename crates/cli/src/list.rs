@@ -33,8 +33,7 @@ pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow
                 Placement::File((r.dir(d).bytes > 0).then(|| name.clone()))
             });
             line.clear();
-            serde_json::to_writer(&mut line, &flow)?;
-            line.push(b'\n');
+            crate::manifest::write_line(&mut line, &flow)?;
             out.write_all(&line)?;
         }
     } else {
