@@ -88,7 +88,13 @@ impl AssemblerStats {
 }
 
 struct Conn<S> {
-    info: StreamInfo,
+    /// The table's key (the rest of the [`StreamInfo`] the stream was made
+    /// from is the stream's to keep).
+    key: FlowKey,
+    /// Frame number and timestamp of the first packet: the eviction order
+    /// among connections equally quiet.
+    first_frame: u64,
+    first_ts: u64,
     /// Which side of the key is the client.
     client: Side,
     halves: [Half; 2],
@@ -386,7 +392,9 @@ impl<F: StreamFactory> Assembler<F> {
         };
         let stream = self.factory.new_stream(&info);
         let conn = Conn {
-            info,
+            key,
+            first_frame: seg.frame,
+            first_ts: seg.ts,
             client,
             halves: policies.map(Half::with_policy),
             stream,
@@ -599,14 +607,13 @@ impl<F: StreamFactory> Assembler<F> {
         let h = &mut conn.halves[d];
         h.packets += 1;
         let n = seg.payload.len() as u64;
-        h.ledger.captured += n;
-        let first = h.ledger.delivered == 0;
-        h.ledger.delivered += n;
+        h.captured += n;
+        let first = h.delivered == 0;
+        h.delivered += n;
         let skipped = std::mem::take(&mut h.pending_skip);
         if seg.truncated > 0 {
             let off = h.udp_offset + n;
-            h.ledger
-                .add_gap(off, u64::from(seg.truncated), self.cfg.max_gaps_listed);
+            h.add_gap(off, u64::from(seg.truncated), self.cfg.max_gaps_listed);
             // Reported with the next delivery, like a TCP gap.
             h.pending_skip = u64::from(seg.truncated);
         }
@@ -737,7 +744,7 @@ impl<F: StreamFactory> Assembler<F> {
                 continue;
             }
             if let Some(c) = self.slots[i].as_ref() {
-                victims.push((c.info.first_frame, c.info.first_ts, i));
+                victims.push((c.first_frame, c.first_ts, i));
             }
         }
         let embryos = self
@@ -811,7 +818,7 @@ impl<F: StreamFactory> Assembler<F> {
         let Some(mut conn) = self.slots[idx].take() else {
             return;
         };
-        let tcp = conn.info.proto == Proto::Tcp;
+        let tcp = conn.key.proto == Proto::Tcp;
         Self::each_half(
             (&mut self.cache, &mut self.scratch, &mut self.verify_mem),
             &self.cfg,
@@ -829,18 +836,18 @@ impl<F: StreamFactory> Assembler<F> {
         // its start late) ended by FIN.
         let reason = match reason {
             EndReason::EndOfInput | EndReason::IdleTimeout
-                if conn.info.proto == Proto::Tcp && conn.halves.iter().all(|h| h.fin_reached) =>
+                if conn.key.proto == Proto::Tcp && conn.halves.iter().all(|h| h.fin_reached) =>
             {
                 EndReason::Fin
             }
             r => r,
         };
-        let [c2s, s2c] = std::mem::take(&mut conn.halves);
+        let [mut c2s, mut s2c] = std::mem::take(&mut conn.halves);
         let completion = Completion {
             reason,
             packets: [c2s.packets, s2c.packets],
-            c2s: c2s.ledger,
-            s2c: s2c.ledger,
+            c2s: c2s.take_ledger(),
+            s2c: s2c.take_ledger(),
             last_frame: conn.last_frame,
             last_ts: self.timing[idx].last_ts,
             idle_resumptions: conn.resumptions,
@@ -851,7 +858,7 @@ impl<F: StreamFactory> Assembler<F> {
         }
         self.timing[idx] = Timing::default();
         conn.stream.complete(&completion, &mut self.factory);
-        self.table.swap_remove(&conn.info.key);
+        self.table.swap_remove(&conn.key);
         self.recency.remove(idx);
         self.free_slots.push(idx);
         self.stats.completed += 1;
@@ -860,9 +867,9 @@ impl<F: StreamFactory> Assembler<F> {
     /// The ledgers of a connection still tracked (client-to-server,
     /// server-to-client); `None` for one held as a bare SYN (whose ledgers
     /// are empty).
-    pub fn ledgers(&self, key: &FlowKey) -> Option<(&Ledger, &Ledger)> {
+    pub fn ledgers(&self, key: &FlowKey) -> Option<(Ledger, Ledger)> {
         let conn = self.slots[*self.table.get(key)?].as_ref()?;
-        Some((&conn.halves[0].ledger, &conn.halves[1].ledger))
+        Some((conn.halves[0].ledger(), conn.halves[1].ledger()))
     }
 }
 
@@ -1138,5 +1145,43 @@ mod tests {
             .collect();
         let got = evictions(4, &pkts);
         assert_eq!(got, (1..=46).collect::<Vec<u16>>());
+    }
+
+    /// Bytes per tracked connection (issue #18): the connection without its
+    /// stream (two direction states, key, first frame and time, counters) is
+    /// at most 592 bytes; it was 1016 with the whole `StreamInfo` and the
+    /// ledgers inline.
+    #[test]
+    fn connection_state_stays_small() {
+        let size = std::mem::size_of::<Conn<()>>();
+        assert!(size <= 592, "Conn is {size} bytes, budget 592");
+    }
+
+    /// A connection that only delivers in order keeps no out-of-line part;
+    /// the first retransmission allocates it and the ledger counts it.
+    #[test]
+    fn in_order_directions_keep_nothing_out_of_line() {
+        use pcapread::TcpFlags as F;
+        let mut asm = Assembler::new(AssemblerConfig::default(), Recs::default());
+        asm.assemble(&tcp(1, 80, 0, 100, F::SYN, b""));
+        asm.assemble(&tcp(80, 1, 1, 500, F::SYN | F::ACK, b""));
+        asm.assemble(&tcp(1, 80, 2, 101, F::ACK, b"hello"));
+        asm.assemble(&tcp(80, 1, 3, 501, F::ACK, b"world!"));
+        asm.assemble(&tcp(1, 80, 4, 106, F::ACK, b" there"));
+        let key = tcp(1, 80, 0, 0, 0, b"").tuple.canonical().0;
+        let idx = asm.table[&key];
+        let conn = asm.slots[idx].as_ref().unwrap();
+        assert!(conn.halves.iter().all(|h| !h.has_cold()));
+        let (c2s, s2c) = asm.ledgers(&key).unwrap();
+        assert_eq!((c2s.captured, c2s.delivered, s2c.delivered), (11, 11, 6));
+        // A retransmission of delivered bytes: counted in the out-of-line part.
+        asm.assemble(&tcp(1, 80, 5, 101, F::ACK, b"hello"));
+        let conn = asm.slots[idx].as_ref().unwrap();
+        assert!(conn.halves[Dir::ClientToServer.index()].has_cold());
+        assert!(!conn.halves[Dir::ServerToClient.index()].has_cold());
+        let (c2s, _) = asm.ledgers(&key).unwrap();
+        assert_eq!((c2s.captured, c2s.duplicate), (16, 5));
+        assert!(c2s.balanced());
+        asm.flush_all();
     }
 }

@@ -44,7 +44,7 @@ impl<F: StreamFactory> Assembler<F> {
                 && tm.ended.is_none()
                 && tm.last_ts.saturating_add(idle) < now;
             if let (true, Some(c)) = (due, self.slots[i].as_ref()) {
-                quiet.push((c.info.first_frame, c.info.first_ts, i));
+                quiet.push((c.first_frame, c.first_ts, i));
             }
         }
         let embryos = self
@@ -98,7 +98,7 @@ impl<F: StreamFactory> Assembler<F> {
         let mut parked: Vec<(u64, u64, usize)> = Vec::with_capacity(self.parked);
         for (i, tm) in self.timing.iter().enumerate() {
             if let (true, Some(c)) = (tm.live && tm.parked, self.slots[i].as_ref()) {
-                parked.push((tm.last_ts, c.info.first_frame, i));
+                parked.push((tm.last_ts, c.first_frame, i));
             }
         }
         parked.sort_unstable();
@@ -154,7 +154,7 @@ fn only_a_syn<S>(conn: &Conn<S>) -> bool {
     let no_data = conn
         .halves
         .iter()
-        .all(|h| !h.has_data() && h.ledger.captured == 0 && !h.closed);
+        .all(|h| !h.has_data() && h.captured == 0 && !h.closed);
     no_data && (packets == 0 || (packets == 1 && conn.halves.iter().any(|h| h.syn_seen)))
 }
 

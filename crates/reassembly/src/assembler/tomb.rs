@@ -101,7 +101,7 @@ impl<F: StreamFactory> Assembler<F> {
                 tomb.known |= 1 << side_index(side);
             }
         }
-        let fingerprint = conn.info.key.fingerprint();
+        let fingerprint = conn.key.fingerprint();
         self.complete(idx, EndReason::Fin);
         if self.tombs.map.len() >= self.cfg.max_connections.max(1) {
             // Full: the connection is forgotten as if its linger had passed.

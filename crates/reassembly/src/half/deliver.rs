@@ -32,8 +32,7 @@ impl Half {
             let first_queued = self.queue.keys().next().copied().unwrap_or(u64::MAX);
             let to = a.min(t).min(first_queued);
             let gap = to - self.next_off;
-            self.ledger
-                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
             self.next_off = to;
             self.pending_skip += gap;
             self.truncated_until = None;
@@ -66,8 +65,7 @@ impl Half {
         };
         let gap = k.saturating_sub(self.next_off);
         if gap > 0 {
-            self.ledger
-                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
             self.next_off = k;
             self.pending_skip += gap;
         }
@@ -116,8 +114,7 @@ impl Half {
         if let Some(t) = self.truncated_until.take() {
             if self.started && t > self.next_off && self.queue.is_empty() {
                 let gap = t - self.next_off;
-                self.ledger
-                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+                self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
                 self.next_off = t;
                 // The end notice that follows reports the skip like any delivery.
                 self.pending_skip += gap;
@@ -127,14 +124,13 @@ impl Half {
             if self.started && f > self.next_off && !self.closed {
                 // Bytes between the last delivered byte and the FIN never arrived.
                 let gap = f - self.next_off;
-                self.ledger
-                    .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+                self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
                 self.next_off = f;
                 self.pending_skip += gap;
             }
         }
         // Conflicts of a direction that never started (nothing to deliver).
-        if !self.pending_conflicts.is_empty() {
+        if !self.pending_conflicts().is_empty() {
             self.started = true;
             if self.start_off == u64::MAX {
                 self.start_off = self.next_off;
@@ -169,7 +165,9 @@ impl Half {
             self.deliver(None, empty, true, dir, ctx, stream);
         }
         self.end_signalled = true;
-        self.kept_frames.clear();
+        if let Some(c) = &mut self.cold {
+            c.kept_frames.clear();
+        }
         if let Some(k) = self.kept.take() {
             self.pages -= k.run.pages() as usize;
             ctx.cache.release(k.run);
@@ -220,7 +218,7 @@ impl Half {
             }
             let c = entry.remove();
             let len = c.run.len() as usize;
-            self.ledger.buffered -= len as u64;
+            self.buffered -= len as u64;
             pieces.push(Piece {
                 src: Source::Run(c.run),
                 len,
@@ -279,7 +277,7 @@ impl Half {
                 at += p.len as u64;
             }
         }
-        self.ledger.delivered += new_bytes;
+        self.delivered += new_bytes;
         self.delivered_any = true;
         self.pending_skip = 0;
         self.next_off = cursor;
@@ -316,9 +314,10 @@ impl Half {
                             // The previously kept bytes (before any skip): keep
                             // their own origins.
                             let first_abs = self.kept_end - saved as u64 + lo as u64;
-                            for (j, &(o, fr)) in self.kept_frames.iter().enumerate() {
+                            let kept_frames = self.kept_frames();
+                            for (j, &(o, fr)) in kept_frames.iter().enumerate() {
                                 let end =
-                                    self.kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
+                                    kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
                                 if end > first_abs {
                                     frames.push((o.max(first_abs), fr));
                                 }
@@ -353,7 +352,12 @@ impl Half {
         if self.kept.is_none() {
             frames.clear();
         }
-        std::mem::swap(&mut self.kept_frames, &mut frames);
+        // Nothing to allocate for when no bytes are kept and none were.
+        if !frames.is_empty() {
+            std::mem::swap(&mut self.cold().kept_frames, &mut frames);
+        } else if let Some(c) = &mut self.cold {
+            std::mem::swap(&mut c.kept_frames, &mut frames);
+        }
         ctx.scratch.frames = frames;
         if let Some(k) = old_kept {
             self.pages -= k.run.pages() as usize;

@@ -39,14 +39,14 @@ impl Half {
 
     /// A SYN of this direction carries `isn`, not the current ISN.
     pub(super) fn isn_candidate(&mut self, isn: u32) {
-        if self.isn_candidates.contains(&isn) {
+        if self.isn_candidates().contains(&isn) {
             return;
         }
-        if self.isn_confirmed || self.delivered_any || self.isn_candidates.len() >= MAX_CANDIDATES {
-            self.ledger.ignored_syns += 1;
+        if self.isn_confirmed || self.delivered_any || self.isn_candidates().len() >= MAX_CANDIDATES {
+            self.count(1, |l| &mut l.ignored_syns);
             return;
         }
-        self.isn_candidates.push(isn);
+        self.cold().isn_candidates.push(isn);
     }
 
     /// The peer acknowledged `ack`: confirm the ISN it acknowledges, if any.
@@ -60,7 +60,7 @@ impl Half {
             (d <= window).then_some(d)
         };
         let mut best = dist(current).map(|d| (d, current));
-        for &c in &self.isn_candidates {
+        for &c in self.isn_candidates() {
             if let Some(d) = dist(c) {
                 if best.is_none_or(|(b, _)| d < b) {
                     best = Some((d, c));
@@ -80,7 +80,7 @@ impl Half {
         }
         let start = seq.wrapping_sub(1);
         let current = self.space.map(|s| s.base());
-        if current == Some(start) || self.isn_candidates.contains(&start) {
+        if current == Some(start) || self.isn_candidates().contains(&start) {
             self.confirm_isn(start, ctx);
         }
     }
@@ -89,12 +89,14 @@ impl Half {
     /// it is not `isn`) are ignored SYNs; the direction moves to `isn`.
     fn confirm_isn(&mut self, isn: u32, ctx: &mut Ctx<'_>) {
         let current = self.space.map(|s| s.base());
-        let losers = self.isn_candidates.iter().filter(|&&c| c != isn).count();
-        self.ledger.ignored_syns += losers as u64;
-        self.isn_candidates = Vec::new();
+        let losers = self.isn_candidates().iter().filter(|&&c| c != isn).count();
+        self.count(losers as u64, |l| &mut l.ignored_syns);
+        if let Some(c) = &mut self.cold {
+            c.isn_candidates = Vec::new();
+        }
         self.isn_confirmed = true;
         if current != Some(isn) {
-            self.ledger.ignored_syns += 1;
+            self.count(1, |l| &mut l.ignored_syns);
             if !self.delivered_any {
                 self.rehome(isn, ctx);
             }

@@ -50,8 +50,8 @@ impl Half {
         if !resent && !acked {
             return false;
         }
-        self.ledger.captured += 1;
-        self.ledger.keep_alive += 1;
+        self.captured += 1;
+        self.count(1, |l| &mut l.keep_alive);
         if acked {
             if let Some(a) = self.offset_of(seq) {
                 self.first_probe_was_keep_alive(a, ctx);
@@ -72,8 +72,8 @@ impl Half {
             return;
         }
         self.queue.remove(&a);
-        self.ledger.buffered -= 1;
-        self.ledger.keep_alive += 1;
+        self.buffered -= 1;
+        self.count(1, |l| &mut l.keep_alive);
         self.pages -= c.run.pages() as usize;
         ctx.cache.release(c.run);
         self.pending_segments = self.pending_segments.saturating_sub(1);

@@ -6,7 +6,7 @@
 //! - kept bytes are exactly `[kept_end - kept.len(), kept_end)` and were delivered
 //!   once; `kept_end == next_off` unless a snaplen skip moved the delivery point
 //!   on since (the next delivery hands them back and reports the skip);
-//! - `ledger.buffered` is the number of bytes in queued chunks (kept bytes excluded);
+//! - `buffered` (the ledger's) is the number of bytes in queued chunks (kept bytes excluded);
 //! - `pages` is the number of cache pages held by queued chunks and kept bytes.
 //!
 //! Segment cases, by where the new bytes `[a, b)` fall relative to the next
@@ -27,6 +27,9 @@
 //! direction (a SYN, or where a stream picked up midstream starts), the
 //! dispatch of each data segment by the cases above, and conflict reporting.
 //! Its submodules:
+//! - `cold`: what most directions never use (the ledger counters other than
+//!   captured, delivered and buffered, the gap list, ISN candidates, origins
+//!   of kept bytes, pending conflicts), out of line and allocated on first use;
 //! - `queue`: new bytes at or past the delivery point (`a == n`, `a > n`, the
 //!   tail of `a < n < b`) — overlaps with queued chunks resolved under the
 //!   policy, in-order ranges handed to delivery, the rest stored in pages
@@ -45,6 +48,7 @@
 //! The seams are not walls: placing bytes delivers them when they are in order
 //! and skips the oldest hole at a memory cap, and delivery drains the queue.
 
+mod cold;
 mod deliver;
 mod isn;
 mod keepalive;
@@ -55,7 +59,6 @@ mod retransmit;
 use std::collections::BTreeMap;
 
 use crate::conflict::Conflict;
-use crate::ledger::Ledger;
 use crate::page::{PageCache, PageRun};
 use crate::policy::OverlapPolicy;
 use crate::scatter::{Piece, ScatterGather};
@@ -162,25 +165,16 @@ pub(crate) struct Half {
     /// The ISN (`space`'s base after a SYN) was confirmed by the peer's ACK or
     /// by data of this direction right after it.
     isn_confirmed: bool,
-    /// Other ISNs seen in SYNs of this direction while the ISN was not
-    /// confirmed (at most [`isn::MAX_CANDIDATES`]).
-    isn_candidates: Vec<u32>,
     queue: BTreeMap<u64, Chunk>,
     kept: Option<Chunk>,
     /// Offset just past the kept bytes: `next_off` when they were kept (a
     /// snaplen skip may move the delivery point on before the next delivery).
     kept_end: u64,
-    /// Where the kept bytes came from: (offset of the first byte, frame), in
-    /// offset order; the first entry starts at the first kept byte.
-    kept_frames: Vec<(u64, u64)>,
     /// The last delivered bytes, when the assembler keeps a verify window
     /// (created at the first delivery).
     verify: Option<Box<VerifyWindow>>,
     /// This direction's overlap policy (its receiver's).
     pub(crate) policy: OverlapPolicy,
-    /// Conflicts found before the start was decided, with `stream_offset`
-    /// holding the absolute offset until they are reported.
-    pending_conflicts: Vec<Conflict>,
     fin_off: Option<u64>,
     /// FIN reached (all bytes up to it delivered) or reset/flushed at the end.
     pub(crate) closed: bool,
@@ -195,7 +189,12 @@ pub(crate) struct Half {
     /// Data segments queued while the start was pending.
     pending_segments: u32,
     delivered_any: bool,
-    pub(crate) ledger: Ledger,
+    /// Ledger counters every delivering direction moves; the others are in `cold`.
+    pub(crate) captured: u64,
+    pub(crate) delivered: u64,
+    pub(crate) buffered: u64,
+    /// What most directions never use (see `cold`): allocated on first use.
+    cold: Option<Box<cold::Cold>>,
     pub(crate) pages: usize,
     pub(crate) packets: u64,
     /// UDP: bytes of this direction so far (datagrams are delivered as they come).
@@ -215,21 +214,21 @@ impl Half {
     fn report<S: Calls>(&mut self, mut c: Conflict, stream: &mut S) {
         if self.started {
             c.stream_offset = self.stream_off(c.stream_offset);
-            self.ledger.conflicts += 1;
+            self.count(1, |l| &mut l.conflicts);
             stream.conflict(&c);
         } else {
-            self.pending_conflicts.push(c);
+            self.cold().pending_conflicts.push(c);
         }
     }
 
     /// Report the conflicts held while the start was undecided.
     fn report_pending<S: Calls>(&mut self, stream: &mut S) {
-        if !self.started || self.pending_conflicts.is_empty() {
+        if !self.started || self.pending_conflicts().is_empty() {
             return;
         }
-        for mut c in std::mem::take(&mut self.pending_conflicts) {
+        for mut c in std::mem::take(&mut self.cold().pending_conflicts) {
             c.stream_offset = self.stream_off(c.stream_offset);
-            self.ledger.conflicts += 1;
+            self.count(1, |l| &mut l.conflicts);
             stream.conflict(&c);
         }
     }
@@ -316,16 +315,16 @@ impl Half {
                     }
                     _ => {
                         let len = u64::from(c.run.len());
-                        self.ledger.out_of_window += len;
-                        self.ledger.buffered -= len;
+                        self.count(len, |l| &mut l.out_of_window);
+                        self.buffered -= len;
                         self.pages -= c.run.pages() as usize;
                         ctx.cache.release(c.run);
                     }
                 }
             }
         }
-        if let Some(old) = self.space {
-            for c in self.pending_conflicts.iter_mut() {
+        if let (Some(old), Some(cold)) = (self.space, &mut self.cold) {
+            for c in cold.pending_conflicts.iter_mut() {
                 let seq = old.seq_of(c.stream_offset);
                 c.stream_offset = new_space.offset_of(seq, 1).unwrap_or(0);
             }
@@ -343,9 +342,7 @@ impl Half {
         // ISN or inside a hole of the new space: drop them, and let the holes
         // of the new space be found (and counted) as the delivery point moves.
         self.pending_skip = 0;
-        self.ledger.missing = 0;
-        self.ledger.gaps.clear();
-        self.ledger.gaps_unlisted = 0;
+        self.clear_gaps();
         self.space = Some(new_space);
         self.syn_seen = true;
         self.started = true;
@@ -382,7 +379,7 @@ impl Half {
     ) {
         self.report_pending(stream);
         let n = pkt.payload.len() as u64;
-        self.ledger.captured += n;
+        self.captured += n;
         if self.space.is_none() {
             let base = match self.hint_seq {
                 Some(h) if SeqSpace::new(h).offset_of(seq, 0).is_some() => h,
@@ -399,7 +396,7 @@ impl Half {
         }
         self.note_seen(seq, n + truncated);
         let Some(a) = self.offset_of(seq) else {
-            self.ledger.out_of_window += n;
+            self.count(n, |l| &mut l.out_of_window);
             return;
         };
         if self.closed {
@@ -412,7 +409,7 @@ impl Half {
                 let old = &pkt.payload[..before_fin as usize];
                 self.old_bytes(a, old, pkt.frame, dir, ctx, stream);
             }
-            self.ledger.after_close += n - before_fin;
+            self.count(n - before_fin, |l| &mut l.after_close);
             return;
         }
         let mut data = pkt.payload;
@@ -422,7 +419,7 @@ impl Half {
             let end = a + n;
             if end > f {
                 let cut = (end - f).min(n);
-                self.ledger.after_close += cut;
+                self.count(cut, |l| &mut l.after_close);
                 data = &data[..(n - cut) as usize];
             }
         }
@@ -436,12 +433,12 @@ impl Half {
             // Before the start.
             if a < self.start_off {
                 let cut = (self.start_off - a).min(data.len() as u64);
-                self.ledger.out_of_window += cut;
+                self.count(cut, |l| &mut l.out_of_window);
                 data = &data[cut as usize..];
                 a += cut;
             }
             if a > self.next_off.saturating_add(ctx.max_window) {
-                self.ledger.out_of_window += data.len() as u64;
+                self.count(data.len() as u64, |l| &mut l.out_of_window);
                 data = &[];
             }
             // Old bytes: before the delivery point.
@@ -470,9 +467,9 @@ impl Half {
         }
         if !self.started {
             self.pending_segments += 1;
-            let conflicts_full = self.pending_conflicts.len() >= PENDING_CONFLICTS_MAX;
+            let conflicts_full = self.pending_conflicts().len() >= PENDING_CONFLICTS_MAX;
             if conflicts_full {
-                self.ledger.cap_flushes += 1;
+                self.count(1, |l| &mut l.cap_flushes);
             }
             if force_start || conflicts_full || self.pending_segments >= ctx.midstream_window {
                 self.decide_start(dir, ctx, stream);
@@ -505,8 +502,8 @@ impl Half {
     pub(crate) fn release_all(&mut self, ctx: &mut Ctx<'_>) {
         for (_, c) in std::mem::take(&mut self.queue) {
             let len = u64::from(c.run.len());
-            self.ledger.buffered -= len;
-            self.ledger.evicted += len;
+            self.buffered -= len;
+            self.count(len, |l| &mut l.evicted);
             ctx.cache.release(c.run);
         }
         if let Some(k) = self.kept.take() {
@@ -515,12 +512,28 @@ impl Half {
         if let Some(w) = self.verify.take() {
             w.release(ctx.verify_mem);
         }
-        self.kept_frames.clear();
+        if let Some(c) = &mut self.cold {
+            c.kept_frames.clear();
+        }
         self.pages = 0;
     }
 
     /// Bytes queued.
     pub(crate) fn queued_bytes(&self) -> u64 {
-        self.ledger.buffered
+        self.buffered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Half;
+
+    /// Bytes per direction state (issue #18): at most 240 (it was 416 with
+    /// the whole ledger, ISN candidates, kept-byte origins and pending
+    /// conflicts inline; those now live in `cold`, allocated on first use).
+    #[test]
+    fn direction_state_stays_small() {
+        let size = std::mem::size_of::<Half>();
+        assert!(size <= 240, "Half is {size} bytes, budget 240");
     }
 }

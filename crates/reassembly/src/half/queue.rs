@@ -17,8 +17,8 @@ impl Half {
     pub(super) fn drop_after_fin(&mut self, f: u64, ctx: &mut Ctx<'_>) {
         for (_, c) in self.queue.split_off(&f) {
             let len = u64::from(c.run.len());
-            self.ledger.buffered -= len;
-            self.ledger.after_close += len;
+            self.buffered -= len;
+            self.count(len, |l| &mut l.after_close);
             self.pages -= c.run.pages() as usize;
             ctx.cache.release(c.run);
         }
@@ -30,8 +30,8 @@ impl Half {
                 let before = c.run.pages() as usize;
                 ctx.cache.truncate(&mut c.run, (f - k) as u32);
                 self.pages = self.pages - before + c.run.pages() as usize;
-                self.ledger.buffered -= end - f;
-                self.ledger.after_close += end - f;
+                self.buffered -= end - f;
+                self.count(end - f, |l| &mut l.after_close);
             }
         }
     }
@@ -78,7 +78,7 @@ impl Half {
                 // the bytes up to next_off are old).
                 let skip_old = (self.next_off.min(q) - p) as usize;
                 if skip_old > 0 {
-                    self.ledger.duplicate += skip_old as u64;
+                    self.count(skip_old as u64, |l| &mut l.duplicate);
                 }
                 if from + skip_old < to {
                     self.deliver(Some((from + skip_old, to)), pkt, false, dir, ctx, stream);
@@ -93,7 +93,7 @@ impl Half {
             if need <= room_conn && need <= ctx.cache.available() {
                 if let Some(run) = ctx.cache.store(bytes) {
                     self.pages += run.pages() as usize;
-                    self.ledger.buffered += bytes.len() as u64;
+                    self.buffered += bytes.len() as u64;
                     self.queue.insert(
                         p,
                         Chunk {
@@ -106,7 +106,7 @@ impl Half {
                 }
             }
             // A memory cap: make room by skipping the oldest hole.
-            self.ledger.cap_flushes += 1;
+            self.count(1, |l| &mut l.cap_flushes);
             if !self.started {
                 self.decide_start(dir, ctx, stream);
                 continue;
@@ -119,8 +119,7 @@ impl Half {
             }
             // Nothing older is queued: skip the hole before these bytes and deliver them.
             let gap = p - self.next_off;
-            self.ledger
-                .add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
+            self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
             self.next_off = p;
             self.pending_skip += gap;
             self.deliver(Some((from, to)), pkt, false, dir, ctx, stream);
@@ -168,10 +167,10 @@ impl Half {
             let new_bytes = &data[(x - a) as usize..(y - a) as usize];
             let at = (x - c) as u32;
             let drop_new = if run_equals(ctx.cache, &chunk.run, at, new_bytes) {
-                self.ledger.duplicate += y - x;
+                self.count(y - x, |l| &mut l.duplicate);
                 true
             } else {
-                self.ledger.overlap_lost += y - x;
+                self.count(y - x, |l| &mut l.overlap_lost);
                 let shape = Overlap::of(a, b, c, d);
                 // Read the old version before the policy may release its pages.
                 let old_bytes = run_excerpt(ctx.cache, &chunk.run, at, y - x);
@@ -244,7 +243,7 @@ impl Half {
                 },
             );
         }
-        self.ledger.buffered -= removed;
+        self.buffered -= removed;
         true
     }
 }

@@ -39,7 +39,7 @@ impl Half {
             let rest = &data[(window_start - a) as usize..];
             compared += self.compare_window(window_start, rest, frame, dir, stream);
         }
-        self.ledger.duplicate += len - compared;
+        self.count(len - compared, |l| &mut l.duplicate);
     }
 
     /// Compare old bytes at `[a, a+len)` with the verify window, one delivered
@@ -63,10 +63,10 @@ impl Half {
             compared += n;
             let new = &data[(h.from - a) as usize..(h.to - a) as usize];
             if w.equals(h.from, new) {
-                self.ledger.duplicate += n;
+                self.count(n, |l| &mut l.duplicate);
                 continue;
             }
-            self.ledger.overlap_lost += n;
+            self.count(n, |l| &mut l.overlap_lost);
             let c = Conflict {
                 dir,
                 stream_offset: h.from,
@@ -104,9 +104,9 @@ impl Half {
         let kept_end = self.kept_end;
         let kept_start = kept_end.saturating_sub(u64::from(k.run.len()));
         let mut compared = 0;
-        for i in 0..self.kept_frames.len() {
-            let (from, old_frame) = self.kept_frames[i];
-            let to = self.kept_frames.get(i + 1).map_or(kept_end, |e| e.0);
+        for i in 0..self.kept_frames().len() {
+            let (from, old_frame) = self.kept_frames()[i];
+            let to = self.kept_frames().get(i + 1).map_or(kept_end, |e| e.0);
             let x = a.max(from).max(kept_start);
             let y = (a + len).min(to).min(kept_end);
             if x >= y {
@@ -116,10 +116,10 @@ impl Half {
             let new = &data[(x - a) as usize..(y - a) as usize];
             let at = (x - kept_start) as u32;
             if run_equals(ctx.cache, &k.run, at, new) {
-                self.ledger.duplicate += y - x;
+                self.count(y - x, |l| &mut l.duplicate);
                 continue;
             }
-            self.ledger.overlap_lost += y - x;
+            self.count(y - x, |l| &mut l.overlap_lost);
             let c = Conflict {
                 dir,
                 stream_offset: x,
