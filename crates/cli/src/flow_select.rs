@@ -79,7 +79,7 @@ mod tests {
             server: server.parse().unwrap(),
             first_ts: 0,
             syn_seen: true,
-            encap: EncapPath::new(),
+            encap: EncapPath::new().into(),
             client_mac: None,
             server_mac: None,
         }

@@ -388,7 +388,7 @@ mod tests {
                 server: "10.0.0.2:80".parse().unwrap(),
                 first_ts: 0,
                 syn_seen: true,
-                encap: EncapPath::new(),
+                encap: EncapPath::new().into(),
                 client_mac: None,
                 server_mac: None,
             },

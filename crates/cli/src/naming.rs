@@ -257,7 +257,7 @@ mod tests {
             server: server.parse().unwrap(),
             first_ts: 0,
             syn_seen: true,
-            encap,
+            encap: encap.into(),
             client_mac: None,
             server_mac: None,
         }

@@ -9,6 +9,7 @@
 //! the input, never on the number of worker threads.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use pcapread::{EncapPath, Layer, LinkAddrs, Mac, Proto};
 use reassembly::{Dir, EndReason, Ledger};
@@ -31,8 +32,10 @@ pub struct FlowHead {
     pub first_ts: u64,
     /// Whether the connection was seen from its SYN.
     pub syn_seen: bool,
-    /// Encapsulation of the first packet (outermost first).
-    pub encap: EncapPath,
+    /// Encapsulation of the first packet (outermost first). Shared: the
+    /// flows of one worker that came the same way hold one copy. Serialized
+    /// as the path itself.
+    pub encap: Arc<EncapPath>,
     /// The client's MAC address: the first packet's source or destination
     /// (whichever the client was) in its outermost link header that has
     /// addresses; `None` when that link has none (raw IP) or only the other
@@ -162,7 +165,7 @@ mod tests {
             server: "10.0.0.2:2".parse().unwrap(),
             first_ts: 0,
             syn_seen: true,
-            encap,
+            encap: encap.into(),
             client_mac: None,
             server_mac: None,
         };
@@ -182,7 +185,7 @@ mod tests {
             server: "10.0.0.2:2".parse().unwrap(),
             first_ts: 0,
             syn_seen: false,
-            encap: EncapPath::new(),
+            encap: EncapPath::new().into(),
             client_mac: None,
             server_mac: None,
         };

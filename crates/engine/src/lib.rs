@@ -120,6 +120,7 @@ pub mod pipeline;
 mod replay;
 mod run;
 pub mod shard;
+mod shared_encap;
 pub mod sink;
 mod sink_stream;
 pub mod spill;

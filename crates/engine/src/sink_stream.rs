@@ -19,6 +19,7 @@ use crate::run::{Lane, END_POS};
 
 use crate::flow::{DirRecord, FlowHead, FlowRecord};
 use crate::options::{EngineOptions, GapMode};
+use crate::shared_encap::SharedEncaps;
 use crate::sink::Sink;
 use crate::spill::RecordStore;
 
@@ -140,6 +141,8 @@ pub(crate) struct SinkStreams<O> {
     pub(crate) records: RecordStore,
     gaps: GapMode,
     digest: bool,
+    /// The flows' encapsulation paths, one copy per distinct path.
+    encaps: SharedEncaps,
 }
 
 impl<O: Out> SinkStreams<O> {
@@ -151,6 +154,7 @@ impl<O: Out> SinkStreams<O> {
             records,
             gaps: opts.gaps,
             digest: opts.digest,
+            encaps: SharedEncaps::default(),
         }
     }
 
@@ -187,7 +191,7 @@ impl<O: Out> StreamFactory for SinkStreams<O> {
                 server: info.client.dst,
                 first_ts: info.first_ts,
                 syn_seen: info.syn_seen,
-                encap: Default::default(),
+                encap: self.encaps.empty(),
                 client_mac: None,
                 server_mac: None,
             },
@@ -201,8 +205,10 @@ impl<O: Out> StreamFactory for SinkStreams<O> {
 /// Per-direction running totals.
 #[derive(Default)]
 struct DirState {
-    /// The running digest (`None` when digests are off).
-    hasher: Option<Sha256>,
+    /// The running digest: `None` when digests are off, and until the
+    /// direction's first delivery (boxed: many flows have an empty
+    /// direction, and its digest state is 112 bytes).
+    hasher: Option<Box<Sha256>>,
     bytes: u64,
     zero_filled: u64,
     /// Stream offset just past the last byte delivered.
@@ -239,7 +245,7 @@ impl<O: Out> Stream for FlowStream<O> {
         if !self.opened {
             // The first packet of the flow: its encapsulation names the flow.
             self.opened = true;
-            self.head.encap = seg.encap;
+            self.head.encap = ctx.encaps.get(&seg.encap);
             self.head.set_macs(seg.tuple.src, seg.link);
             debug_assert!(matches!(
                 (seg.transport, self.head.proto),
@@ -256,7 +262,7 @@ impl<O: Out> Stream for FlowStream<O> {
         let st = &mut self.dirs[dir_index(dir)];
         let head = &self.head;
         if ctx.digest && st.hasher.is_none() {
-            st.hasher = Some(Sha256::new());
+            st.hasher = Some(Box::new(Sha256::new()));
         }
         // We never call keep_from, so every byte of `sg` is new.
         let off = sg.stream_offset();
@@ -313,7 +319,8 @@ impl<O: Out> Stream for FlowStream<O> {
             DirRecord {
                 bytes: st.bytes,
                 packets: c.packets[dir_index(dir)],
-                sha256: digest.then(|| st.hasher.unwrap_or_default().finalize().into()),
+                sha256: digest
+                    .then(|| st.hasher.map_or_else(Sha256::new, |h| *h).finalize().into()),
                 zero_filled: st.zero_filled,
                 ledger: c.ledger(dir).clone(),
             }
@@ -331,5 +338,20 @@ impl<O: Out> Stream for FlowStream<O> {
         };
         ctx.call(|s| s.close(&record));
         ctx.keep(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes per tracked connection (issue #18): a flow's stream is at most
+    /// 176 bytes inline (it was 528, with the encapsulation path and both
+    /// digest states inline); a direction's digest state (112 bytes) is
+    /// allocated at its first delivery, and the path is shared.
+    #[test]
+    fn flow_stream_stays_small() {
+        let size = std::mem::size_of::<FlowStream<Box<dyn Sink + Send>>>();
+        assert!(size <= 176, "FlowStream is {size} bytes, budget 176");
     }
 }

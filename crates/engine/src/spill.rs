@@ -385,7 +385,7 @@ mod tests {
                 server: "[2001:db8::1]:443".parse().unwrap(),
                 first_ts: id * 1_000,
                 syn_seen: id % 5 != 0,
-                encap,
+                encap: encap.into(),
                 client_mac: (id % 2 == 0).then_some(pcapread::Mac([id as u8; 6])),
                 server_mac: (id % 3 != 0).then_some(pcapread::Mac([!(id as u8); 6])),
             },

@@ -78,7 +78,11 @@ impl Half {
 
     /// This direction's ledger so far.
     pub(crate) fn ledger(&self) -> Ledger {
-        let mut l = self.cold.as_ref().map(|c| c.ledger.clone()).unwrap_or_default();
+        let mut l = self
+            .cold
+            .as_ref()
+            .map(|c| c.ledger.clone())
+            .unwrap_or_default();
         self.fill_hot(&mut l);
         l
     }
@@ -99,5 +103,4 @@ impl Half {
         l.delivered = self.delivered;
         l.buffered = self.buffered;
     }
-
 }

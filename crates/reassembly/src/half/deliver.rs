@@ -316,8 +316,7 @@ impl Half {
                             let first_abs = self.kept_end - saved as u64 + lo as u64;
                             let kept_frames = self.kept_frames();
                             for (j, &(o, fr)) in kept_frames.iter().enumerate() {
-                                let end =
-                                    kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
+                                let end = kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
                                 if end > first_abs {
                                     frames.push((o.max(first_abs), fr));
                                 }

@@ -42,7 +42,8 @@ impl Half {
         if self.isn_candidates().contains(&isn) {
             return;
         }
-        if self.isn_confirmed || self.delivered_any || self.isn_candidates().len() >= MAX_CANDIDATES {
+        if self.isn_confirmed || self.delivered_any || self.isn_candidates().len() >= MAX_CANDIDATES
+        {
             self.count(1, |l| &mut l.ignored_syns);
             return;
         }
