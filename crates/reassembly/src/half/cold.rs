@@ -1,15 +1,16 @@
 //! The parts of a direction that most connections never use, kept out of
 //! line in one allocation made on first use: the ledger counters other than
 //! the three every delivering direction moves (captured, delivered,
-//! buffered), the gap list, ISN candidates, the origins of kept bytes and
-//! conflicts waiting for the start. A direction that only ever delivers in
+//! buffered), the gap list, ISN candidates, bytes the stream asked to keep
+//! and their origins, the end of bytes snaplen cut at the delivery point,
+//! and conflicts waiting for the start. A direction that only ever delivers in
 //! order never allocates it, so the in-order path stays allocation-free and
 //! each direction state stays small.
 
 use crate::conflict::Conflict;
 use crate::ledger::Ledger;
 
-use super::Half;
+use super::{Chunk, Half};
 
 /// The out-of-line part of a [`Half`].
 #[derive(Debug, Default)]
@@ -20,6 +21,13 @@ pub(super) struct Cold {
     /// Other ISNs seen in SYNs of this direction while the ISN was not
     /// confirmed (at most [`super::isn::MAX_CANDIDATES`]).
     pub(super) isn_candidates: Vec<u32>,
+    /// Delivered bytes the stream asked to keep for its next call.
+    pub(super) kept: Option<Chunk>,
+    /// Offset just past the kept bytes: `next_off` when they were kept (a
+    /// snaplen skip may move the delivery point on before the next delivery).
+    pub(super) kept_end: u64,
+    /// End of bytes right at the delivery point that snaplen cut off.
+    pub(super) truncated_until: Option<u64>,
     /// Where the kept bytes came from: (offset of the first byte, frame), in
     /// offset order; the first entry starts at the first kept byte.
     pub(super) kept_frames: Vec<(u64, u64)>,
@@ -62,6 +70,22 @@ impl Half {
     #[cfg(test)]
     pub(crate) fn has_cold(&self) -> bool {
         self.cold.is_some()
+    }
+
+    pub(super) fn kept(&self) -> Option<Chunk> {
+        self.cold.as_ref().and_then(|c| c.kept)
+    }
+
+    pub(super) fn take_kept(&mut self) -> Option<Chunk> {
+        self.cold.as_mut().and_then(|c| c.kept.take())
+    }
+
+    pub(super) fn kept_end(&self) -> u64 {
+        self.cold.as_ref().map_or(0, |c| c.kept_end)
+    }
+
+    pub(super) fn truncated_until(&self) -> Option<u64> {
+        self.cold.as_ref().and_then(|c| c.truncated_until)
     }
 
     pub(super) fn isn_candidates(&self) -> &[u32] {

@@ -19,11 +19,11 @@ impl Half {
         ctx: &mut Ctx<'_>,
         stream: &mut S,
     ) {
-        let Some(t) = self.truncated_until else {
+        let Some(t) = self.truncated_until() else {
             return;
         };
         if t <= self.next_off {
-            self.truncated_until = None;
+            self.cold().truncated_until = None;
             return;
         }
         if a > self.next_off {
@@ -35,7 +35,7 @@ impl Half {
             self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
             self.next_off = to;
             self.pending_skip += gap;
-            self.truncated_until = None;
+            self.cold().truncated_until = None;
             self.deliver_queued(dir, ctx, stream);
         }
     }
@@ -111,7 +111,7 @@ impl Half {
     /// The connection ends: deliver everything, release pages, signal the end.
     pub(crate) fn finish<S: Calls>(&mut self, dir: Dir, ctx: &mut Ctx<'_>, stream: &mut S) {
         self.flush(None, dir, ctx, stream);
-        if let Some(t) = self.truncated_until.take() {
+        if let Some(t) = self.cold.as_mut().and_then(|c| c.truncated_until.take()) {
             if self.started && t > self.next_off && self.queue.is_empty() {
                 let gap = t - self.next_off;
                 self.add_gap(self.stream_off(self.next_off), gap, ctx.max_gaps);
@@ -156,7 +156,7 @@ impl Half {
         if self.end_signalled {
             return;
         }
-        if self.delivered_any || self.kept.is_some() {
+        if self.delivered_any || self.kept().is_some() {
             let empty = Pkt {
                 payload: &[],
                 frame: 0,
@@ -168,7 +168,7 @@ impl Half {
         if let Some(c) = &mut self.cold {
             c.kept_frames.clear();
         }
-        if let Some(k) = self.kept.take() {
+        if let Some(k) = self.take_kept() {
             self.pages -= k.run.pages() as usize;
             ctx.cache.release(k.run);
         }
@@ -189,8 +189,8 @@ impl Half {
         let mut pieces = std::mem::take(&mut ctx.scratch.pieces);
         pieces.clear();
         let mut saved = 0usize;
-        let kept_piece = usize::from(self.kept.is_some());
-        if let Some(k) = &self.kept {
+        let kept_piece = usize::from(self.kept().is_some());
+        if let Some(k) = self.kept() {
             saved = k.run.len() as usize;
             pieces.push(Piece {
                 src: Source::Run(k.run),
@@ -285,7 +285,7 @@ impl Half {
             self.end_signalled = true;
         }
         // Keep bytes [keep, total) for the next call: copy them into a new run.
-        let old_kept = self.kept.take();
+        let old_kept = self.take_kept();
         // Where the new kept bytes came from, by absolute offset.
         let base = first_new_off - saved as u64;
         let mut frames = std::mem::take(&mut ctx.scratch.frames);
@@ -313,10 +313,11 @@ impl Half {
                         if i == 0 && saved > 0 {
                             // The previously kept bytes (before any skip): keep
                             // their own origins.
-                            let first_abs = self.kept_end - saved as u64 + lo as u64;
+                            let kept_end = self.kept_end();
+                            let first_abs = kept_end - saved as u64 + lo as u64;
                             let kept_frames = self.kept_frames();
                             for (j, &(o, fr)) in kept_frames.iter().enumerate() {
-                                let end = kept_frames.get(j + 1).map_or(self.kept_end, |n| n.0);
+                                let end = kept_frames.get(j + 1).map_or(kept_end, |n| n.0);
                                 if end > first_abs {
                                     frames.push((o.max(first_abs), fr));
                                 }
@@ -336,8 +337,9 @@ impl Half {
                     }
                     if ok {
                         self.pages += run.pages() as usize;
-                        self.kept_end = cursor;
-                        self.kept = Some(Chunk {
+                        let cold = self.cold();
+                        cold.kept_end = cursor;
+                        cold.kept = Some(Chunk {
                             run,
                             frame: last.0,
                             ts: last.1,
@@ -348,7 +350,7 @@ impl Half {
                 }
             }
         }
-        if self.kept.is_none() {
+        if self.kept().is_none() {
             frames.clear();
         }
         // Nothing to allocate for when no bytes are kept and none were.

@@ -28,8 +28,9 @@
 //! dispatch of each data segment by the cases above, and conflict reporting.
 //! Its submodules:
 //! - `cold`: what most directions never use (the ledger counters other than
-//!   captured, delivered and buffered, the gap list, ISN candidates, origins
-//!   of kept bytes, pending conflicts), out of line and allocated on first use;
+//!   captured, delivered and buffered, the gap list, ISN candidates, kept
+//!   bytes and their origins, the snaplen mark, pending conflicts), out of
+//!   line and allocated on first use;
 //! - `queue`: new bytes at or past the delivery point (`a == n`, `a > n`, the
 //!   tail of `a < n < b`) — overlaps with queued chunks resolved under the
 //!   policy, in-order ranges handed to delivery, the rest stored in pages
@@ -166,10 +167,6 @@ pub(crate) struct Half {
     /// by data of this direction right after it.
     isn_confirmed: bool,
     queue: BTreeMap<u64, Chunk>,
-    kept: Option<Chunk>,
-    /// Offset just past the kept bytes: `next_off` when they were kept (a
-    /// snaplen skip may move the delivery point on before the next delivery).
-    kept_end: u64,
     /// The last delivered bytes, when the assembler keeps a verify window
     /// (created at the first delivery).
     verify: Option<Box<VerifyWindow>>,
@@ -184,8 +181,6 @@ pub(crate) struct Half {
     end_signalled: bool,
     /// Bytes skipped since the last delivery (reported with the next one).
     pub(crate) pending_skip: u64,
-    /// End of bytes right at the delivery point that snaplen cut off.
-    truncated_until: Option<u64>,
     /// Data segments queued while the start was pending.
     pending_segments: u32,
     delivered_any: bool,
@@ -333,7 +328,9 @@ impl Half {
         if let Some(old) = self.space {
             let rehome = |off: u64| new_space.offset_of(old.seq_of(off), 1).filter(|&n| n >= 1);
             self.fin_off = self.fin_off.and_then(rehome);
-            self.truncated_until = self.truncated_until.and_then(rehome);
+            if let Some(c) = &mut self.cold {
+                c.truncated_until = c.truncated_until.and_then(rehome);
+            }
         }
         // Holes skipped under the provisional start (a snaplen cut, a memory
         // cap) were measured from it. Nothing was delivered, so every gap of
@@ -462,7 +459,7 @@ impl Half {
             // them is delivered at once instead of waiting behind a hole.
             let captured_end = a + data.len() as u64;
             if self.next_off == captured_end {
-                self.truncated_until = Some(captured_end + truncated);
+                self.cold().truncated_until = Some(captured_end + truncated);
             }
         }
         if !self.started {
@@ -506,7 +503,7 @@ impl Half {
             self.count(len, |l| &mut l.evicted);
             ctx.cache.release(c.run);
         }
-        if let Some(k) = self.kept.take() {
+        if let Some(k) = self.take_kept() {
             ctx.cache.release(k.run);
         }
         if let Some(w) = self.verify.take() {
@@ -528,12 +525,13 @@ impl Half {
 mod tests {
     use super::Half;
 
-    /// Bytes per direction state (issue #18): at most 240 (it was 416 with
-    /// the whole ledger, ISN candidates, kept-byte origins and pending
-    /// conflicts inline; those now live in `cold`, allocated on first use).
+    /// Bytes per direction state (issue #18): at most 176 (it was 416 with
+    /// the whole ledger, ISN candidates, kept bytes and their origins, the
+    /// snaplen mark and pending conflicts inline; those now live in `cold`,
+    /// allocated on first use).
     #[test]
     fn direction_state_stays_small() {
         let size = std::mem::size_of::<Half>();
-        assert!(size <= 240, "Half is {size} bytes, budget 240");
+        assert!(size <= 176, "Half is {size} bytes, budget 176");
     }
 }

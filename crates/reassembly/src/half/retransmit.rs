@@ -98,10 +98,10 @@ impl Half {
         stream: &mut S,
     ) -> u64 {
         let len = data.len() as u64;
-        let Some(k) = self.kept else {
+        let Some(k) = self.kept() else {
             return 0;
         };
-        let kept_end = self.kept_end;
+        let kept_end = self.kept_end();
         let kept_start = kept_end.saturating_sub(u64::from(k.run.len()));
         let mut compared = 0;
         for i in 0..self.kept_frames().len() {
