@@ -6,7 +6,9 @@
 //! [`Assembler::expire`]) as packet time advances, and [`Assembler::flush_all`]
 //! at the end of input.
 
-use indexmap::IndexMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 use pcapread::{FlowKey, Proto, Segment, Side, Transport};
 
 use crate::config::AssemblerConfig;
@@ -150,10 +152,13 @@ pub struct Assembler<F: StreamFactory> {
     cache: PageCache,
     scratch: Scratch,
     verify_mem: VerifyMem,
-    /// Flow key to slot. The hasher is seeded per process (hash flooding by
-    /// crafted captures stays expensive). Housekeeping walks `timing`, not
-    /// this table, so no output depends on the table's order.
-    table: IndexMap<FlowKey, usize, foldhash::fast::RandomState>,
+    /// The slots in use, found by the key of their connection (the key is
+    /// kept once, in the connection: the table holds 4-byte slot numbers).
+    /// The hasher is seeded per process (hash flooding by crafted captures
+    /// stays expensive). Housekeeping walks `timing`, not this table, so no
+    /// output depends on the table's order.
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     /// Connections are boxed: a slot table of a million entries then holds
     /// pointers, and growing it never copies (or doubles) whole connections.
     slots: Vec<Option<Box<Conn<F::Stream>>>>,
@@ -182,7 +187,8 @@ impl<F: StreamFactory> Assembler<F> {
             cache,
             scratch: Scratch::default(),
             verify_mem: VerifyMem::default(),
-            table: IndexMap::default(),
+            table: HashTable::new(),
+            hasher: Default::default(),
             slots: Vec::new(),
             timing: Vec::new(),
             free_slots: Vec::new(),
@@ -275,7 +281,7 @@ impl<F: StreamFactory> Assembler<F> {
         self.stats.segments += 1;
         self.clock = self.clock.max(seg.ts);
         let (key, side) = seg.tuple.canonical();
-        let idx = match self.table.get(&key).copied() {
+        let idx = match self.slot_of(&key) {
             Some(i) => i,
             None => match self.embryos.take(&key) {
                 Some(syn) => self.hatch(&syn),
@@ -361,6 +367,16 @@ impl<F: StreamFactory> Assembler<F> {
         idx
     }
 
+    /// The slot of the connection with `key`, if one is tracked.
+    fn slot_of(&self, key: &FlowKey) -> Option<usize> {
+        let slots = &self.slots;
+        self.table
+            .find(self.hasher.hash_one(key), |&i| {
+                slots[i as usize].as_ref().is_some_and(|c| c.key == *key)
+            })
+            .map(|&i| i as usize)
+    }
+
     /// Evict a connection if the table is full.
     fn make_room(&mut self) {
         if self.connections() >= self.cfg.max_connections.clamp(1, MAX_SLOTS) {
@@ -417,7 +433,13 @@ impl<F: StreamFactory> Assembler<F> {
             self.timing.push(timing);
             self.slots.len() - 1
         };
-        self.table.insert(key, idx);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.table
+            .insert_unique(hasher.hash_one(key), idx as u32, |&i| {
+                slots[i as usize]
+                    .as_ref()
+                    .map_or(0, |c| hasher.hash_one(c.key))
+            });
         self.recency.push(idx);
         idx
     }
@@ -858,7 +880,12 @@ impl<F: StreamFactory> Assembler<F> {
         }
         self.timing[idx] = Timing::default();
         conn.stream.complete(&completion, &mut self.factory);
-        self.table.swap_remove(&conn.key);
+        if let Ok(e) = self
+            .table
+            .find_entry(self.hasher.hash_one(conn.key), |&i| i as usize == idx)
+        {
+            e.remove();
+        }
         self.recency.remove(idx);
         self.free_slots.push(idx);
         self.stats.completed += 1;
@@ -868,7 +895,7 @@ impl<F: StreamFactory> Assembler<F> {
     /// server-to-client); `None` for one held as a bare SYN (whose ledgers
     /// are empty).
     pub fn ledgers(&self, key: &FlowKey) -> Option<(Ledger, Ledger)> {
-        let conn = self.slots[*self.table.get(key)?].as_ref()?;
+        let conn = self.slots[self.slot_of(key)?].as_ref()?;
         Some((conn.halves[0].ledger(), conn.halves[1].ledger()))
     }
 }
@@ -1157,6 +1184,35 @@ mod tests {
         assert!(size <= 464, "Conn is {size} bytes, budget 464");
     }
 
+    /// The table finding a connection by its key costs a few bytes per
+    /// connection (a slot number and a control byte, at most half empty):
+    /// the key is kept once, in the connection. (An `IndexMap` from key to
+    /// slot cost about 100 to 190 bytes.)
+    #[test]
+    fn connection_table_costs_a_few_bytes_per_connection() {
+        let mut asm = Assembler::new(AssemblerConfig::default(), Recs::default());
+        let n = 20_000u64;
+        for i in 0..n {
+            let port = 1000 + (i % 60_000) as u16;
+            let mut seg = udp(port, i, i + 1, b"x");
+            seg.tuple.src = SocketAddr::from(([10, 1, (i >> 16) as u8, (i >> 8) as u8], port));
+            asm.assemble(&seg);
+        }
+        assert_eq!(asm.connections() as u64, n);
+        let per_conn = asm.table.allocation_size() as u64 / n;
+        assert!(per_conn <= 16, "{per_conn} table bytes per connection");
+        // Every connection is still found by its key.
+        for i in [0, n / 2, n - 1] {
+            let port = 1000 + (i % 60_000) as u16;
+            let mut seg = udp(port, i, i + 1, b"x");
+            seg.tuple.src = SocketAddr::from(([10, 1, (i >> 16) as u8, (i >> 8) as u8], port));
+            assert!(asm.slot_of(&seg.tuple.canonical().0).is_some());
+        }
+        asm.flush_all();
+        assert_eq!(asm.factory().0.len() as u64, n);
+        assert!(asm.table.is_empty());
+    }
+
     /// A connection that only delivers in order keeps no out-of-line part;
     /// the first retransmission allocates it and the ledger counts it.
     #[test]
@@ -1169,7 +1225,7 @@ mod tests {
         asm.assemble(&tcp(80, 1, 3, 501, F::ACK, b"world!"));
         asm.assemble(&tcp(1, 80, 4, 106, F::ACK, b" there"));
         let key = tcp(1, 80, 0, 0, 0, b"").tuple.canonical().0;
-        let idx = asm.table[&key];
+        let idx = asm.slot_of(&key).unwrap();
         let conn = asm.slots[idx].as_ref().unwrap();
         assert!(conn.halves.iter().all(|h| !h.has_cold()));
         let (c2s, s2c) = asm.ledgers(&key).unwrap();
