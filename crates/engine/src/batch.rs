@@ -69,12 +69,35 @@ pub(crate) struct Item<'m> {
     shard: u32,
 }
 
+impl Item<'_> {
+    /// A slot to decode into.
+    fn blank() -> Self {
+        Item {
+            seg: Segment::default(),
+            arena: None,
+            shard: 0,
+        }
+    }
+}
+
 /// What decoding one slice gave.
 #[derive(Default)]
 struct Decoded<'m> {
-    items: Vec<Item<'m>>,
+    /// Slots the segments are decoded into, in place (a segment is a few
+    /// hundred bytes; building each on the stack and pushing it cost three
+    /// copies): the first `len` hold the slice's segments, the rest whatever
+    /// an earlier slice left there.
+    slots: Vec<Item<'m>>,
+    len: usize,
     /// Indexes (in the batch) of the frames that hold IP fragments.
     deferred: Vec<usize>,
+}
+
+impl<'m> Decoded<'m> {
+    /// The slice's segments, in frame order.
+    fn items(&self) -> &[Item<'m>] {
+        self.slots.get(..self.len).unwrap_or(&[])
+    }
 }
 
 /// The segments rebuilt from the fragments of one batch.
@@ -241,11 +264,12 @@ impl Defrag {
 
 /// Buffers of finished batches, for the next ones: allocating fresh ones for
 /// every batch, between the assemblers' long-lived allocations, left the heap
-/// fragmented (a few MiB more resident on the bulk benchmark).
+/// fragmented (a few MiB more resident on the bulk benchmark). Slots keep
+/// their length (see [`Decoded`]).
 #[derive(Default)]
 pub(crate) struct Spares<'m> {
     frames: Mutex<Vec<Vec<RawFrame<'m>>>>,
-    items: Mutex<Vec<Vec<Item<'m>>>>,
+    slots: Mutex<Vec<Vec<Item<'m>>>>,
 }
 
 /// Spare buffers kept, of each kind.
@@ -261,6 +285,11 @@ impl<'m> Spares<'m> {
 
     fn give<T>(pool: &Mutex<Vec<Vec<T>>>, mut v: Vec<T>) {
         v.clear();
+        Self::keep(pool, v);
+    }
+
+    /// Give `v` back as it is.
+    fn keep<T>(pool: &Mutex<Vec<Vec<T>>>, v: Vec<T>) {
         if let Ok(mut p) = pool.lock() {
             if p.len() < SPARES {
                 p.push(v);
@@ -289,7 +318,7 @@ impl Drop for Batch<'_> {
     fn drop(&mut self) {
         Spares::give(&self.spares.frames, std::mem::take(&mut self.frames));
         for d in std::mem::take(&mut self.slices) {
-            Spares::give(&self.spares.items, d.items);
+            Spares::keep(&self.spares.slots, d.slots);
         }
     }
 }
@@ -404,58 +433,71 @@ impl<'m> Batch<'m> {
     fn decode(&self, s: usize, dec: &mut Decoding) -> Decoded<'m> {
         let first = s.saturating_mul(SLICE);
         let end = first.saturating_add(SLICE).min(self.frames.len());
-        let mut out = Decoded {
-            items: Spares::take(&self.spares.items, SLICE),
-            deferred: Vec::new(),
-        };
         let slice = self
             .frames
             .get(first..end)
             .expect("slice s < ceil(frames / SLICE) lies within the frames");
+        let mut slots = Spares::take(&self.spares.slots, SLICE);
+        if slots.len() < slice.len() {
+            slots.resize_with(slice.len(), Item::blank);
+        }
+        let mut out = Decoded {
+            slots,
+            len: 0,
+            deferred: Vec::new(),
+        };
         for (i, raw) in slice.iter().enumerate() {
-            let frame = self.frame(raw);
-            let seg = match dec.decoder.decode(&frame) {
-                Ok(seg) => seg,
+            let Some(slot) = out.slots.get_mut(out.len) else {
+                break;
+            };
+            let decoded = match &raw.arena {
+                None => {
+                    slot.arena = None;
+                    dec.decoder.decode_deferring_into(&raw.frame, &mut slot.seg)
+                }
+                Some(r) => self.decode_copied(&mut dec.decoder, raw, r, slot),
+            };
+            match decoded {
+                Ok(()) => {}
                 Err(Skip::FragmentDeferred) => {
                     out.deferred.push(first + i);
                     continue;
                 }
                 // Nothing to assemble; the decoder counted why.
                 Err(_) => continue,
-            };
-            let Some(shard) = dec.route.of(&seg) else {
+            }
+            let Some(shard) = dec.route.of(&slot.seg) else {
                 continue;
             };
-            // A deferring decoder's payloads lie inside the frame (an empty
-            // one may point anywhere).
-            let at = if seg.payload.is_empty() {
-                0..0
-            } else {
-                let start =
-                    (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-                start..start.wrapping_add(seg.payload.len())
-            };
-            let item = match &raw.arena {
-                None => Item {
-                    seg: with_payload(
-                        &seg,
-                        raw.frame
-                            .data
-                            .get(at)
-                            .expect("a deferring decoder's payload lies inside its frame"),
-                    ),
-                    arena: None,
-                    shard,
-                },
-                Some(r) => Item {
-                    seg: with_payload(&seg, &[]),
-                    arena: Some(r.start.saturating_add(at.start)..r.start.saturating_add(at.end)),
-                    shard,
-                },
-            };
-            out.items.push(item);
+            slot.shard = shard;
+            out.len += 1;
         }
         out
+    }
+
+    /// Decode a frame copied into the arena at `r` into `slot`: the
+    /// segment's payload is given as a range of the arena.
+    fn decode_copied(
+        &self,
+        decoder: &mut Decoder,
+        raw: &RawFrame<'m>,
+        r: &Range<usize>,
+        slot: &mut Item<'m>,
+    ) -> Result<(), Skip> {
+        let frame = self.frame(raw);
+        let mut seg = Segment::default();
+        decoder.decode_deferring_into(&frame, &mut seg)?;
+        // A deferring decoder's payloads lie inside the frame (an empty one
+        // may point anywhere).
+        let at = if seg.payload.is_empty() {
+            0..0
+        } else {
+            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+            start..start.wrapping_add(seg.payload.len())
+        };
+        slot.seg = with_payload(&seg, &[]);
+        slot.arena = Some(r.start.saturating_add(at.start)..r.start.saturating_add(at.end));
+        Ok(())
     }
 
     /// Run the deferred fragments through the defragmenter, in frame order.
@@ -520,7 +562,7 @@ impl<'m> Batch<'m> {
         for item in self
             .slices
             .iter()
-            .flat_map(|s| &s.items)
+            .flat_map(Decoded::items)
             .filter(|i| i.shard == w)
         {
             while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
