@@ -308,7 +308,12 @@ impl Decoder {
     ) -> Result<(), Skip> {
         let mut ctx = Ctx::default();
         ctx.defer = true;
-        let w = self.walk(frame, &mut ctx)?;
+        // Read in place: moving the result out copied it twice.
+        let walked = self.walk(frame, &mut ctx);
+        let w = match &walked {
+            Ok(w) => w,
+            Err(skip) => return Err(*skip),
+        };
         let Payload::Borrowed(payload) = w.payload else {
             // A deferring walk rebuilds no datagram.
             return Err(Skip::FragmentDeferred);
