@@ -306,8 +306,10 @@ impl Decoder {
         frame: &Frame<'f>,
         seg: &mut Segment<'f>,
     ) -> Result<(), Skip> {
-        let mut ctx = Ctx::default();
-        ctx.defer = true;
+        let mut ctx = Ctx {
+            defer: true,
+            ..Ctx::default()
+        };
         // Read in place: moving the result out copied it twice.
         let walked = self.walk(frame, &mut ctx);
         let w = match &walked {
