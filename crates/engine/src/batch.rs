@@ -10,7 +10,10 @@
 //!    busy ([`Batch::decode_read`]); rayon hands the rest to whichever pool
 //!    thread is free (work stealing). Each thread decodes with its own
 //!    decoder, which defers IP fragments
-//!    ([`DecoderConfig::defer_fragments`]) and so keeps no state.
+//!    ([`DecoderConfig::defer_fragments`]) and so keeps no state, straight
+//!    into the slice's slots ([`Decoder::decode_deferring_into`]), and
+//!    picks each segment's worker ([`FlowKey::shard`](pcapread::FlowKey::shard),
+//!    remembered for recent IPv4 flows).
 //! 2. **Defragment, in order.** The deferred fragments of the whole batch go,
 //!    in frame order, through the one defragmenting decoder of the run
 //!    ([`Defrag`]); batch `n` is defragmented after batch `n - 1`. Before each
@@ -23,12 +26,13 @@
 //! order on one thread, whatever the number of workers and however the
 //! slices were shared out.
 
+use std::net::{SocketAddr, SocketAddrV4};
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
-use pcapread::{DecodeStats, Decoder, DecoderConfig, Frame, Proto, Segment, Skip};
+use pcapread::{DecodeStats, Decoder, DecoderConfig, FiveTuple, Frame, Proto, Segment, Skip};
 
 use crate::shard::Shard;
 
@@ -69,12 +73,35 @@ pub(crate) struct Item<'m> {
     shard: u32,
 }
 
+impl Item<'_> {
+    /// A slot to decode into.
+    fn blank() -> Self {
+        Item {
+            seg: Segment::default(),
+            arena: None,
+            shard: 0,
+        }
+    }
+}
+
 /// What decoding one slice gave.
 #[derive(Default)]
 struct Decoded<'m> {
-    items: Vec<Item<'m>>,
+    /// Slots the segments are decoded into, in place (a segment is a few
+    /// hundred bytes; building each on the stack and pushing it cost three
+    /// copies): the first `len` hold the slice's segments, the rest whatever
+    /// an earlier slice left there.
+    slots: Vec<Item<'m>>,
+    len: usize,
     /// Indexes (in the batch) of the frames that hold IP fragments.
     deferred: Vec<usize>,
+}
+
+impl<'m> Decoded<'m> {
+    /// The slice's segments, in frame order.
+    fn items(&self) -> &[Item<'m>] {
+        self.slots.get(..self.len).unwrap_or(&[])
+    }
 }
 
 /// The segments rebuilt from the fragments of one batch.
@@ -119,6 +146,66 @@ struct Route {
     flows: Option<crate::flow_filter::FlowFilter>,
     shard: Option<Shard>,
     dropped: Dropped,
+    /// The workers of recently seen flows (see [`Workers`]).
+    workers_of: Workers,
+}
+
+/// The worker of recently seen IPv4 flows, by their key packed in 97 bits:
+/// [`FlowKey::shard`](pcapread::FlowKey::shard) hashes with SipHash (with
+/// the key, 4% of `flows --no-digest -t2`'s CPU on the bulk capture), and
+/// a run has far fewer flows active at a time than packets (on the bulk
+/// harness capture, 97% of packets belong to one of the 256 flows seen
+/// last). A slot per hash of the packed key; a later flow takes it over.
+struct Workers {
+    /// Workers of the run.
+    workers: usize,
+    slots: Box<[(u128, u32)]>,
+}
+
+/// Slots of [`Workers`] (a power of two).
+const WORKER_SLOTS: usize = 512;
+
+impl Workers {
+    fn new(workers: usize) -> Workers {
+        Workers {
+            workers,
+            slots: vec![(0, 0); WORKER_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// The flow of `t` packed in 97 bits, if both endpoints are IPv4: the
+    /// lower endpoint (address, then port; as [`FiveTuple::canonical`]
+    /// orders them) and the higher one in 48 bits each, whether it is UDP,
+    /// and bit 96 set, so that no flow packs to 0, the empty slot.
+    fn packed(t: &FiveTuple) -> Option<u128> {
+        let (SocketAddr::V4(a), SocketAddr::V4(b)) = (&t.src, &t.dst) else {
+            return None;
+        };
+        let word = |e: &SocketAddrV4| u128::from(e.ip().to_bits()) << 16 | u128::from(e.port());
+        let (a, b) = (word(a), word(b));
+        let udp = u128::from(t.proto == Proto::Udp);
+        Some(1 << 96 | udp << 97 | a.min(b) << 48 | a.max(b))
+    }
+
+    /// The worker of the flow of `t`: `t.canonical().0.shard(workers)`.
+    fn of(&mut self, t: &FiveTuple) -> u32 {
+        let workers = self.workers;
+        let shard = || t.canonical().0.shard(workers) as u32;
+        let Some(packed) = Self::packed(t) else {
+            return shard();
+        };
+        let folded = (packed as u64) ^ ((packed >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let i = (folded.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 55) as usize % WORKER_SLOTS;
+        match self.slots.get_mut(i) {
+            Some((k, w)) if *k == packed => *w,
+            Some(slot) => {
+                let w = shard();
+                *slot = (packed, w);
+                w
+            }
+            None => shard(),
+        }
+    }
 }
 
 impl Route {
@@ -142,8 +229,11 @@ impl Route {
             // One worker and no shard: nothing to hash.
             return Some(0);
         }
+        let Some(shard) = self.shard else {
+            return Some(self.workers_of.of(&seg.tuple));
+        };
         let key = seg.tuple.canonical().0;
-        if self.shard.is_some_and(|s| !s.holds(&key)) {
+        if !shard.holds(&key) {
             self.dropped.other_shard += 1;
             return None;
         }
@@ -166,6 +256,7 @@ impl Decoding {
                 flows: None,
                 shard: None,
                 dropped: Dropped::default(),
+                workers_of: Workers::new(workers),
             },
         }
     }
@@ -241,11 +332,12 @@ impl Defrag {
 
 /// Buffers of finished batches, for the next ones: allocating fresh ones for
 /// every batch, between the assemblers' long-lived allocations, left the heap
-/// fragmented (a few MiB more resident on the bulk benchmark).
+/// fragmented (a few MiB more resident on the bulk benchmark). Slots keep
+/// their length (see [`Decoded`]).
 #[derive(Default)]
 pub(crate) struct Spares<'m> {
     frames: Mutex<Vec<Vec<RawFrame<'m>>>>,
-    items: Mutex<Vec<Vec<Item<'m>>>>,
+    slots: Mutex<Vec<Vec<Item<'m>>>>,
 }
 
 /// Spare buffers kept, of each kind.
@@ -261,6 +353,11 @@ impl<'m> Spares<'m> {
 
     fn give<T>(pool: &Mutex<Vec<Vec<T>>>, mut v: Vec<T>) {
         v.clear();
+        Self::keep(pool, v);
+    }
+
+    /// Give `v` back as it is.
+    fn keep<T>(pool: &Mutex<Vec<Vec<T>>>, v: Vec<T>) {
         if let Ok(mut p) = pool.lock() {
             if p.len() < SPARES {
                 p.push(v);
@@ -289,7 +386,7 @@ impl Drop for Batch<'_> {
     fn drop(&mut self) {
         Spares::give(&self.spares.frames, std::mem::take(&mut self.frames));
         for d in std::mem::take(&mut self.slices) {
-            Spares::give(&self.spares.items, d.items);
+            Spares::keep(&self.spares.slots, d.slots);
         }
     }
 }
@@ -404,58 +501,71 @@ impl<'m> Batch<'m> {
     fn decode(&self, s: usize, dec: &mut Decoding) -> Decoded<'m> {
         let first = s.saturating_mul(SLICE);
         let end = first.saturating_add(SLICE).min(self.frames.len());
-        let mut out = Decoded {
-            items: Spares::take(&self.spares.items, SLICE),
-            deferred: Vec::new(),
-        };
         let slice = self
             .frames
             .get(first..end)
             .expect("slice s < ceil(frames / SLICE) lies within the frames");
+        let mut slots = Spares::take(&self.spares.slots, SLICE);
+        if slots.len() < slice.len() {
+            slots.resize_with(slice.len(), Item::blank);
+        }
+        let mut out = Decoded {
+            slots,
+            len: 0,
+            deferred: Vec::new(),
+        };
         for (i, raw) in slice.iter().enumerate() {
-            let frame = self.frame(raw);
-            let seg = match dec.decoder.decode(&frame) {
-                Ok(seg) => seg,
+            let Some(slot) = out.slots.get_mut(out.len) else {
+                break;
+            };
+            let decoded = match &raw.arena {
+                None => {
+                    slot.arena = None;
+                    dec.decoder.decode_deferring_into(&raw.frame, &mut slot.seg)
+                }
+                Some(r) => self.decode_copied(&mut dec.decoder, raw, r, slot),
+            };
+            match decoded {
+                Ok(()) => {}
                 Err(Skip::FragmentDeferred) => {
                     out.deferred.push(first + i);
                     continue;
                 }
                 // Nothing to assemble; the decoder counted why.
                 Err(_) => continue,
-            };
-            let Some(shard) = dec.route.of(&seg) else {
+            }
+            let Some(shard) = dec.route.of(&slot.seg) else {
                 continue;
             };
-            // A deferring decoder's payloads lie inside the frame (an empty
-            // one may point anywhere).
-            let at = if seg.payload.is_empty() {
-                0..0
-            } else {
-                let start =
-                    (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
-                start..start.wrapping_add(seg.payload.len())
-            };
-            let item = match &raw.arena {
-                None => Item {
-                    seg: with_payload(
-                        &seg,
-                        raw.frame
-                            .data
-                            .get(at)
-                            .expect("a deferring decoder's payload lies inside its frame"),
-                    ),
-                    arena: None,
-                    shard,
-                },
-                Some(r) => Item {
-                    seg: with_payload(&seg, &[]),
-                    arena: Some(r.start.saturating_add(at.start)..r.start.saturating_add(at.end)),
-                    shard,
-                },
-            };
-            out.items.push(item);
+            slot.shard = shard;
+            out.len += 1;
         }
         out
+    }
+
+    /// Decode a frame copied into the arena at `r` into `slot`: the
+    /// segment's payload is given as a range of the arena.
+    fn decode_copied(
+        &self,
+        decoder: &mut Decoder,
+        raw: &RawFrame<'m>,
+        r: &Range<usize>,
+        slot: &mut Item<'m>,
+    ) -> Result<(), Skip> {
+        let frame = self.frame(raw);
+        let mut seg = Segment::default();
+        decoder.decode_deferring_into(&frame, &mut seg)?;
+        // A deferring decoder's payloads lie inside the frame (an empty one
+        // may point anywhere).
+        let at = if seg.payload.is_empty() {
+            0..0
+        } else {
+            let start = (seg.payload.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+            start..start.wrapping_add(seg.payload.len())
+        };
+        slot.seg = with_payload(&seg, &[]);
+        slot.arena = Some(r.start.saturating_add(at.start)..r.start.saturating_add(at.end));
+        Ok(())
     }
 
     /// Run the deferred fragments through the defragmenter, in frame order.
@@ -520,7 +630,7 @@ impl<'m> Batch<'m> {
         for item in self
             .slices
             .iter()
-            .flat_map(|s| &s.items)
+            .flat_map(Decoded::items)
             .filter(|i| i.shard == w)
         {
             while let Some(r) = rebuilt.next_if(|r| r.seg.frame < item.seg.frame) {
@@ -722,6 +832,49 @@ mod tests {
         let (stats, dropped) = defrag.total(&counts);
         assert_eq!(dropped, Dropped::default());
         (seen, stats)
+    }
+
+    /// The remembered workers are the flows' shards, whichever flows share
+    /// a slot and however often they come back: IPv4 and IPv6, TCP and
+    /// UDP, both directions, many more flows than slots.
+    #[test]
+    fn remembered_workers_are_the_flows_shards() {
+        let tuple = |i: u32, proto| {
+            let a = SocketAddr::from((
+                [10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+                1024 + (i % 7) as u16,
+            ));
+            let b = if i % 5 == 0 {
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16], 80))
+            } else if i % 11 == 0 {
+                // The same address: the ports decide which end is lower.
+                SocketAddr::new(a.ip(), 80)
+            } else {
+                SocketAddr::from(([192, 0, 2, (i % 3) as u8], 80))
+            };
+            FiveTuple {
+                proto,
+                src: a,
+                dst: b,
+            }
+        };
+        for n in [2, 3] {
+            let mut workers = Workers::new(n);
+            for round in 0..3 {
+                for i in 0..(WORKER_SLOTS as u32 * 4) {
+                    for proto in [Proto::Tcp, Proto::Udp] {
+                        let t = tuple(i, proto);
+                        for t in [t, t.reversed()] {
+                            assert_eq!(
+                                workers.of(&t),
+                                t.canonical().0.shard(n) as u32,
+                                "round {round}, {t}, {n} workers"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

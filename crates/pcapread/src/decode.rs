@@ -163,6 +163,10 @@ impl DecodeStats {
 pub struct Decoder {
     core: Core,
     stats: DecodeStats,
+    /// Frames of one link type not yet added to `stats.link_types`: most
+    /// captures have one link type, and a map update per frame cost more
+    /// than the rest of the counting.
+    link_run: Option<(LinkType, u64)>,
     /// The last rebuilt datagram (what a defragmented segment's payload borrows).
     out: Vec<u8>,
 }
@@ -185,6 +189,8 @@ struct Ctx {
     tunnels: u8,
     layers: u16,
     ts: u64,
+    /// Defer IP fragments rather than defragment them.
+    defer: bool,
 }
 
 /// Where a segment's payload is.
@@ -202,11 +208,12 @@ enum Payload<'d> {
 
 /// A decoded segment before its payload is placed.
 #[derive(Debug)]
+/// The layers walked stay in the walk's [`Ctx`], not copied here: this is
+/// returned through every layer of the walk.
 struct Walked<'d> {
     tuple: FiveTuple,
     transport: Transport,
     truncated: u32,
-    encap: EncapPath,
     payload: Payload<'d>,
 }
 
@@ -222,6 +229,7 @@ impl Decoder {
                 amsdu_subframes_skipped: 0,
             },
             stats: DecodeStats::default(),
+            link_run: None,
             out: Vec::new(),
         }
     }
@@ -229,6 +237,9 @@ impl Decoder {
     /// Counters so far.
     pub fn stats(&self) -> DecodeStats {
         let mut s = self.stats.clone();
+        if let Some((link, n)) = self.link_run {
+            *s.link_types.entry(link).or_default() += n;
+        }
         s.defragmented_other = self.core.defragmented_other;
         s.udp_tunnel_fallbacks = self.core.udp_tunnel_fallbacks;
         s.amsdu_subframes_skipped = self.core.amsdu_subframes_skipped;
@@ -257,28 +268,8 @@ impl Decoder {
     /// Decode one frame. The segment's payload borrows the frame, or this
     /// decoder's buffer for a datagram rebuilt from fragments.
     pub fn decode<'b>(&'b mut self, frame: &Frame<'b>) -> Result<Segment<'b>, Skip> {
-        self.stats.frames += 1;
-        *self.stats.link_types.entry(frame.link_type).or_default() += 1;
-        self.core.defrag.expire(frame.ts);
-        let mut ctx = Ctx {
-            ts: frame.ts,
-            ..Ctx::default()
-        };
-        let walked = match link::first(frame.link_type) {
-            None => Err(Skip::UnsupportedLinkType(frame.link_type.0)),
-            Some(next) => self.core.link(&mut ctx, next, frame.data),
-        };
-        let w = match walked {
-            Ok(w) => w,
-            Err(skip) => {
-                *self.stats.skipped.entry(skip).or_default() += 1;
-                return Err(skip);
-            }
-        };
-        match w.transport {
-            Transport::Tcp(_) => self.stats.tcp_segments += 1,
-            Transport::Udp => self.stats.udp_datagrams += 1,
-        }
+        let mut ctx = Ctx::default();
+        let w = self.walk(frame, &mut ctx)?;
         let (payload, defragmented) = match w.payload {
             Payload::Borrowed(p) => (p, false),
             Payload::Rebuilt { buf, start, len } => {
@@ -295,10 +286,88 @@ impl Decoder {
             transport: w.transport,
             payload,
             truncated: w.truncated,
-            encap: w.encap,
+            encap: ctx.encap,
             link: ctx.link,
             defragmented,
         })
+    }
+
+    /// Decode one frame into `seg`, deferring IP fragments
+    /// ([`Skip::FragmentDeferred`]) whatever
+    /// [`DecoderConfig::defer_fragments`] says, so the payload always
+    /// borrows the frame itself: the segment lives as long as the frame's
+    /// bytes, not just until the next call. Counts as
+    /// [`decode`](Decoder::decode) with deferral on. The segment is written
+    /// where the caller keeps it (a segment is a few hundred bytes, and
+    /// copies of it were a tenth of decoding); on `Err`, `seg` holds
+    /// whatever it held or part of this frame's fields.
+    pub fn decode_deferring_into<'f>(
+        &mut self,
+        frame: &Frame<'f>,
+        seg: &mut Segment<'f>,
+    ) -> Result<(), Skip> {
+        let mut ctx = Ctx {
+            defer: true,
+            ..Ctx::default()
+        };
+        // Read in place: moving the result out copied it twice.
+        let walked = self.walk(frame, &mut ctx);
+        let w = match &walked {
+            Ok(w) => w,
+            Err(skip) => return Err(*skip),
+        };
+        let Payload::Borrowed(payload) = w.payload else {
+            // A deferring walk rebuilds no datagram.
+            return Err(Skip::FragmentDeferred);
+        };
+        seg.frame = frame.number;
+        seg.ts = frame.ts;
+        seg.tuple = w.tuple;
+        seg.transport = w.transport;
+        seg.payload = payload;
+        seg.truncated = w.truncated;
+        seg.encap = ctx.encap;
+        seg.link = ctx.link;
+        seg.defragmented = false;
+        Ok(())
+    }
+
+    /// Walk one frame's headers with `ctx` (whose `defer` the configuration
+    /// may turn on) and count it: the segment found, or why there is none.
+    /// Inlined into its two callers, which read the fields in place
+    /// (returning the result from here copied it).
+    #[inline(always)]
+    fn walk<'f>(&mut self, frame: &Frame<'f>, ctx: &mut Ctx) -> Result<Walked<'f>, Skip> {
+        self.stats.frames += 1;
+        match &mut self.link_run {
+            Some((link, n)) if *link == frame.link_type => *n += 1,
+            run => {
+                if let Some((link, n)) = run.replace((frame.link_type, 1)) {
+                    *self.stats.link_types.entry(link).or_default() += n;
+                }
+            }
+        }
+        self.core.defrag.expire(frame.ts);
+        ctx.ts = frame.ts;
+        ctx.defer |= self.core.config.defer_fragments;
+        let Some(next) = link::first(frame.link_type) else {
+            let skip = Skip::UnsupportedLinkType(frame.link_type.0);
+            *self.stats.skipped.entry(skip).or_default() += 1;
+            return Err(skip);
+        };
+        let walked = self.core.link(ctx, next, frame.data);
+        // Counted through a reference: the walk's result is returned where
+        // it was written (taking it apart, or choosing it among two, copied
+        // it).
+        match &walked {
+            Ok(Walked {
+                transport: Transport::Tcp(_),
+                ..
+            }) => self.stats.tcp_segments += 1,
+            Ok(_) => self.stats.udp_datagrams += 1,
+            Err(skip) => *self.stats.skipped.entry(*skip).or_default() += 1,
+        }
+        walked
     }
 }
 
@@ -366,7 +435,7 @@ impl Core {
                 info.missing,
             );
         };
-        if self.config.defer_fragments {
+        if ctx.defer {
             return Err(Skip::FragmentDeferred);
         }
         if f.truncated {
@@ -405,7 +474,6 @@ impl Core {
             tuple,
             transport,
             truncated,
-            encap,
             payload,
         } = w;
         let payload = match payload {
@@ -420,7 +488,6 @@ impl Core {
             tuple,
             transport,
             truncated,
-            encap,
             payload,
         })
     }
@@ -480,7 +547,6 @@ impl Core {
                     },
                     transport: Transport::Tcp(t.info),
                     truncated: missing,
-                    encap: ctx.encap,
                     payload: Payload::Borrowed(payload),
                 })
             }
@@ -552,7 +618,6 @@ impl Core {
             },
             transport: Transport::Udp,
             truncated,
-            encap: ctx.encap,
             payload: Payload::Borrowed(payload),
         })
     }
@@ -1155,6 +1220,45 @@ mod tests {
             (s.tcp_segments, s.udp_datagrams, s.skipped(Skip::NotIp)),
             (1, 1, 1)
         );
+    }
+
+    /// Decoding into a caller's slot gives what a deferring decoder's
+    /// `decode` gives, and counts the same: frames per link type as the
+    /// link type changes from frame to frame, fragments as deferred even
+    /// when the configuration does not defer, skips by reason.
+    #[test]
+    fn decoding_into_a_slot_equals_deferring_decode() {
+        let frags = frags4(6, &tcp4(b"deferred payload, long enough to split"), 16, 7);
+        let frames: Vec<(LinkType, Vec<u8>)> = vec![
+            (LinkType::ETHERNET, eth(0x0800, &tcp4(b"one"))),
+            (LinkType::ETHERNET, eth(0x0806, &[0; 28])),
+            (LinkType::RAW, udp4(1, 2, b"two")),
+            (LinkType::ETHERNET, eth(0x0800, &frags[0])),
+            (LinkType::RAW, frags[1].clone()),
+            (LinkType(65000), vec![0; 20]),
+            (LinkType::ETHERNET, eth(0x86dd, &tcp6(b"three"))),
+            (LinkType::RAW, tcp4(b"four")),
+        ];
+        let mut deferring = Decoder::new(DecoderConfig {
+            defer_fragments: true,
+            ..DecoderConfig::default()
+        });
+        let mut into = Decoder::new(DecoderConfig::default());
+        let mut slot = Segment::default();
+        for (link, data) in &frames {
+            let f = frame(*link, data);
+            let want = deferring.decode(&f).map(|s| (s, s.payload.to_vec()));
+            let got = into
+                .decode_deferring_into(&f, &mut slot)
+                .map(|()| (slot, slot.payload.to_vec()));
+            assert_eq!(got, want, "{link:?}");
+        }
+        let stats = into.stats();
+        assert_eq!(stats, deferring.stats());
+        assert_eq!(stats.link_types.get(&LinkType::ETHERNET), Some(&4));
+        assert_eq!(stats.link_types.get(&LinkType::RAW), Some(&3));
+        assert_eq!(stats.skipped(Skip::FragmentDeferred), 2);
+        assert_eq!((stats.tcp_segments, stats.udp_datagrams), (3, 1));
     }
 
     const LINKS: [u32; 22] = [

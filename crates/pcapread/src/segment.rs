@@ -1,7 +1,9 @@
 //! The decoded view of one TCP or UDP packet that later stages consume.
 
+use std::net::SocketAddr;
+
 use crate::encap::EncapPath;
-use crate::flow::FiveTuple;
+use crate::flow::{FiveTuple, Proto};
 use crate::link_addr::LinkAddrs;
 
 /// TCP header flags.
@@ -129,6 +131,29 @@ pub struct Segment<'a> {
     pub link: LinkAddrs,
     /// Whether the packet was rebuilt from IP fragments.
     pub defragmented: bool,
+}
+
+/// An empty UDP segment of frame 0 between `0.0.0.0:0` and itself: a slot
+/// to decode into ([`Decoder::decode_deferring_into`](crate::Decoder::decode_deferring_into)).
+impl Default for Segment<'_> {
+    fn default() -> Self {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        Segment {
+            frame: 0,
+            ts: 0,
+            tuple: FiveTuple {
+                proto: Proto::Udp,
+                src: none,
+                dst: none,
+            },
+            transport: Transport::Udp,
+            payload: &[],
+            truncated: 0,
+            encap: EncapPath::new(),
+            link: LinkAddrs::default(),
+            defragmented: false,
+        }
+    }
 }
 
 impl<'a> Segment<'a> {
