@@ -48,6 +48,7 @@ pub mod conflicts;
 pub mod examples;
 pub mod extract;
 pub mod files;
+pub mod flow_json;
 pub mod flow_select;
 pub mod follow;
 pub mod http_objects;
