@@ -72,12 +72,19 @@ pub fn write_flow<F: Formatter>(
         f.write_u64(w, r.longest_idle)?;
     }
     o.key(w, f, "encap")?;
-    let mut encap = String::new();
-    {
-        use std::fmt::Write as _;
-        let _ = write!(encap, "{}", h.encap);
+    // Written in place; escaped through serde_json in the unlikely case it
+    // needs it.
+    let before = w.len();
+    f.begin_string(w)?;
+    let start = w.len();
+    write!(w, "{}", h.encap)?;
+    if w[start..].iter().copied().all(plain) {
+        f.end_string(w)?;
+    } else {
+        let text = String::from_utf8_lossy(&w[start..]).into_owned();
+        w.truncate(before);
+        any_str(w, f, &text)?;
     }
-    any_str(w, f, &encap)?;
     for (k, mac) in [("client_mac", h.client_mac), ("server_mac", h.server_mac)] {
         if let Some(mac) = mac {
             o.key(w, f, k)?;
@@ -240,11 +247,16 @@ fn plain_str<F: Formatter>(w: &mut Vec<u8>, f: &mut F, s: &[u8]) -> io::Result<(
 /// A string of any content, escaped as serde_json escapes it (both of its
 /// formatters write strings alike).
 fn any_str<F: Formatter>(w: &mut Vec<u8>, f: &mut F, s: &str) -> io::Result<()> {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if s.bytes().all(plain) {
         return plain_str(w, f, s.as_bytes());
     }
     serde::Serializer::serialize_str(&mut serde_json::Serializer::new(&mut *w), s)
         .map_err(io::Error::other)
+}
+
+/// Whether serde_json writes byte `b` of a string as it is.
+fn plain(b: u8) -> bool {
+    b >= 0x20 && b != b'"' && b != b'\\'
 }
 
 /// An address in its usual text form (IPv4 octet by octet; IPv6 as the
