@@ -147,7 +147,9 @@ impl RecordStore {
 
     /// Write the records in memory as a sorted run.
     fn spill(&mut self) -> anyhow::Result<()> {
-        self.mem.sort_unstable_by_key(|r| r.head.id);
+        // Sorted by reference: the records are large to move.
+        let mut order: Vec<&FlowRecord> = self.mem.iter().collect();
+        order.sort_unstable_by_key(|r| r.head.id);
         let dir = match &self.dir {
             Some(d) => Arc::clone(d),
             None => {
@@ -168,7 +170,7 @@ impl RecordStore {
         };
         let path = dir.path().join(format!("run-{}", self.next_run));
         self.next_run += 1;
-        write_run(&path, self.mem.iter().map(Ok))
+        write_run(&path, order.into_iter().map(Ok))
             .with_context(|| format!("writing {}", path.display()))?;
         self.spilled.runs.push(Arc::new(Run {
             path,
