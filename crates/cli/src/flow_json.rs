@@ -254,6 +254,97 @@ fn any_str<F: Formatter>(w: &mut Vec<u8>, f: &mut F, s: &str) -> io::Result<()> 
         .map_err(io::Error::other)
 }
 
+/// serde_json's pretty layout (`PrettyFormatter`: two spaces a level), with
+/// each line break and its indentation written in one copy where
+/// `PrettyFormatter` writes the indentation two bytes at a time (most of
+/// the time of writing `manifest.json`'s flows). The tests compare it with
+/// `PrettyFormatter` on nested documents.
+#[derive(Debug, Clone, Default)]
+pub struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+/// A comma, a line break and the indentation of 32 levels.
+const LINE: &[u8; 66] = b",\n                                                                ";
+
+impl Pretty {
+    /// A line break (after a comma when `comma`) and the indentation of the
+    /// current depth.
+    fn line<W: ?Sized + io::Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        let from = usize::from(!comma);
+        match LINE.get(from..2 + 2 * self.depth) {
+            Some(text) => w.write_all(text),
+            None => {
+                w.write_all(&LINE[from..2])?;
+                (0..self.depth).try_for_each(|_| w.write_all(b"  "))
+            }
+        }
+    }
+
+    fn open<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl Formatter for Pretty {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
 /// Whether serde_json writes byte `b` of a string as it is.
 fn plain(b: u8) -> bool {
     b >= 0x20 && b != b'"' && b != b'\\'
@@ -404,12 +495,46 @@ mod tests {
             flow.serialize(&mut serde_json::Serializer::with_formatter(out, f.clone()))
                 .unwrap()
         });
-        let ours_pretty = nest(&|out, f| {
-            // The formatter state serde_json would have two deep.
-            let mut g = f.clone();
-            write_flow(out, &mut g, r, placed.clone()).unwrap();
-        });
+        let mut ours_pretty = Vec::new();
+        let mut g = Pretty::default();
+        g.begin_object(&mut ours_pretty).unwrap();
+        g.begin_array(&mut ours_pretty).unwrap();
+        g.begin_array_value(&mut ours_pretty, true).unwrap();
+        write_flow(&mut ours_pretty, &mut g, r, placed.clone()).unwrap();
+        g.end_array_value(&mut ours_pretty).unwrap();
+        g.end_array(&mut ours_pretty).unwrap();
         ([ours_compact, want_compact], [ours_pretty, want_pretty])
+    }
+
+    /// `Pretty` lays documents out as `PrettyFormatter` does: empty and
+    /// nested containers, and deeper than its one-copy indentation.
+    #[test]
+    fn pretty_as_serde_json_lays_it_out() {
+        let mut deep = serde_json::json!([1, {}, []]);
+        for i in 0..40 {
+            deep = if i % 2 == 0 {
+                serde_json::json!({ "k": deep, "e": [], "o": {}, "n": null })
+            } else {
+                serde_json::json!([deep, 1, [[]], [{}], "s"])
+            };
+        }
+        let docs = [
+            serde_json::json!({}),
+            serde_json::json!([]),
+            serde_json::json!({"a": {}, "b": [], "c": [{}], "d": {"e": [1, 2, {"f": []}]}}),
+            serde_json::json!([[], [[]], {"x": {"y": {}}}, 3]),
+            deep,
+        ];
+        for doc in docs {
+            let want = serde_json::to_vec_pretty(&doc).unwrap();
+            let mut ours = Vec::new();
+            doc.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut ours,
+                Pretty::default(),
+            ))
+            .unwrap();
+            assert_eq!(text(&ours), text(&want));
+        }
     }
 
     fn text(b: &[u8]) -> String {

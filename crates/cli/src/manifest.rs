@@ -665,10 +665,10 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> ManifestOut<'_, P> {
     /// Write the manifest as pretty JSON (no trailing newline): the text
     /// serde_json's pretty printer writes for the [`Manifest`] it stands
     /// for. The fields before `flows` are serialized by serde; `flows`, the
-    /// last, is written flow by flow through the same formatter (see
+    /// last, is written flow by flow in the same layout (see
     /// [`crate::flow_json`]).
     pub fn write_pretty(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
-        use serde_json::ser::{Formatter, PrettyFormatter};
+        use serde_json::ser::Formatter;
         let head = serde_json::to_vec_pretty(self)?;
         if !self.flows.inline {
             w.write_all(&head)?;
@@ -679,7 +679,7 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> ManifestOut<'_, P> {
             .strip_suffix(b"\n}")
             .context("the manifest's fields as one JSON object")?;
         w.write_all(open)?;
-        let mut f = PrettyFormatter::new();
+        let mut f = crate::flow_json::Pretty::default();
         let mut buf = Vec::with_capacity(64 * 1024);
         // The formatter one object deep, where `open` left off.
         f.begin_object(&mut std::io::sink())?;
