@@ -383,8 +383,10 @@ mod tests {
     fn record(seed: u64, udp: bool, v6: bool, macs: (bool, bool), gaps: usize) -> FlowRecord {
         let ip = |x: u64| -> IpAddr {
             if v6 {
-                std::net::Ipv6Addr::from(u128::from(x) * 0x1_0000_0001 | u128::from(x % 3) << 100)
-                    .into()
+                std::net::Ipv6Addr::from(
+                    (u128::from(x) * 0x1_0000_0001) | (u128::from(x % 3) << 100),
+                )
+                .into()
             } else {
                 std::net::Ipv4Addr::from(x as u32).into()
             }
@@ -418,7 +420,7 @@ mod tests {
             DirRecord {
                 bytes: k * 3,
                 packets: k / 2,
-                sha256: (k % 2 == 0).then(|| [(k % 256) as u8; 32]),
+                sha256: (k % 2 == 0).then_some([(k % 256) as u8; 32]),
                 zero_filled: k % 17,
                 ledger,
             }
