@@ -9,6 +9,8 @@ on the same file and writing to the same tmpfs:
   * `streamcut extract CAPTURE -o DIR --no-digest --threads N`  (the same files, no SHA-256)
   * `streamcut extract CAPTURE -o DIR --http --threads N`  (and the HTTP objects: the
     `http` capture only, unless --commands asks for it on another)
+  * `streamcut extract CAPTURE -o DIR --layout packed --threads N`  (every stream in
+    one file: only when --commands asks for it)
   * `streamcut flows CAPTURE --json --threads N`     (reassembly + SHA-256, no output files)
   * `streamcut flows CAPTURE --json --no-digest --threads N`  (reassembly only)
   * `tcpflow -r CAPTURE -o DIR`                      (Debian package tcpflow)
@@ -29,10 +31,10 @@ streamcut row and a column `time vs baseline`: wall time of the build under
 test divided by the baseline's (below 1.00x: faster than the baseline).
 
 --commands picks a subset: comma-separated `[CAPTURE:]KIND[-tN]`, where
-KIND is tcpflow, extract, extract-nodigest, flows, flows-nodigest or
-extract-http, CAPTURE is bulk, short, http or syn (default: all four) and -tN one
+KIND is tcpflow, extract, extract-nodigest, flows, flows-nodigest,
+extract-http or extract-packed, CAPTURE is bulk, short, http or syn (default: all four) and -tN one
 of the --threads values (default: all). Without --commands, bulk and short
-run every KIND but extract-http, and http (`capgen --preset http`: keep-alive
+run every KIND but extract-http and extract-packed, and http (`capgen --preset http`: keep-alive
 HTTP/1.1 conversations, chunked and gzip bodies) runs extract and
 extract-http, and a line under the table gives, per thread count, the
 throughput of `extract --http` as a share of plain `extract` (issue #19's
@@ -115,12 +117,12 @@ def fresh(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest", "extract-http")
+KINDS = ("tcpflow", "extract", "extract-nodigest", "flows", "flows-nodigest", "extract-http", "extract-packed")
 CAPTURES = ("bulk", "short", "http", "syn")
 # What runs on each capture without --commands.
 DEFAULT_KINDS = {
-    "bulk": KINDS[:-1],
-    "short": KINDS[:-1],
+    "bulk": KINDS[:-2],
+    "short": KINDS[:-2],
     "http": ("extract", "extract-http"),
     "syn": ("extract", "flows"),
 }
@@ -231,6 +233,8 @@ def main():
                  ["flows", cap, "--json", "--no-digest", "-q"], False),
                 ("extract-http", f"streamcut extract --http -t{n}",
                  ["extract", cap, "-o", out, "--force", "--http", "-q"], True),
+                ("extract-packed", f"streamcut extract --layout packed -t{n}",
+                 ["extract", cap, "-o", out, "--force", "--layout", "packed", "-q"], True),
             ):
                 if not selected(selectors, name, kind, n):
                     continue

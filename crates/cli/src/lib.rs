@@ -19,7 +19,8 @@
 //!   `live`: files, then the manifest), [`files`] (one file per flow
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`,
 //!   [`packed_index`]),
-//!   [`manifest`] (the JSON manifest), [`conflicts`] (the conflicts file);
+//!   [`manifest`] (the JSON manifest; [`flow_json`] writes each flow's
+//!   JSON text straight from its record), [`conflicts`] (the conflicts file);
 //! - the commands: [`extract`] (with [`http_objects`] for `--http`),
 //!   [`list`] (`flows`), [`follow`], [`stats`], [`merge`] (with
 //!   [`merge_http`] for `--http` shards), and `live` (feature `dpdk`).
@@ -48,6 +49,7 @@ pub mod conflicts;
 pub mod examples;
 pub mod extract;
 pub mod files;
+pub mod flow_json;
 pub mod flow_select;
 pub mod follow;
 pub mod http_objects;

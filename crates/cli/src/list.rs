@@ -8,9 +8,9 @@ use std::io::Write;
 
 use engine::{FlowRecord, NullSink, Placement, Summary};
 use reassembly::Dir;
+use serde_json::ser::CompactFormatter;
 
 use crate::job::Job;
-use crate::manifest::Flow;
 use crate::naming::{Namer, Naming};
 
 /// Run `flows`, printing to `out`; JSON lines name files as `naming` does.
@@ -19,21 +19,20 @@ pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow
     if json {
         // The namer sees every flow in id order, as extract's does.
         let mut namer = Namer::new(naming);
-        // Each line is built in one buffer and written at once: serde_json's
-        // many small writes cost more through `dyn Write`.
+        // Each line is built in one buffer and written at once.
         let mut line = Vec::with_capacity(2048);
         for r in summary.records() {
             let r = r?;
             let [c2s, s2c] = namer.names(&r.head);
-            let flow = Flow::new(&r, |d| {
-                let name = match d {
-                    Dir::ClientToServer => &c2s,
-                    Dir::ServerToClient => &s2c,
-                };
-                Placement::File((r.dir(d).bytes > 0).then(|| name.clone()))
-            });
+            let place =
+                |d: Dir, name: String| Placement::File((r.dir(d).bytes > 0).then_some(name));
+            let placed = [
+                place(Dir::ClientToServer, c2s),
+                place(Dir::ServerToClient, s2c),
+            ];
             line.clear();
-            crate::manifest::write_line(&mut line, &flow)?;
+            crate::flow_json::write_flow(&mut line, &mut CompactFormatter, &r, placed)?;
+            line.push(b'\n');
             out.write_all(&line)?;
         }
     } else {

@@ -6,9 +6,11 @@
 //! output (the thread count and output directory are not in it), and flows
 //! are sorted by id, so two runs write byte-identical manifests.
 
+use anyhow::Context as _;
 use pcapread::{Compression, Format};
 use reassembly::{Dir, Ledger};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::ser::CompactFormatter;
 
 use crate::timefmt::rfc3339;
 use engine::{DirRecord, FlowRecord, GapMode, Placement, Summary};
@@ -622,8 +624,9 @@ pub fn record_totals(
 }
 
 /// The manifest as written: the same fields as [`Manifest`], with the flows
-/// turned into [`Flow`]s one at a time while serializing (a capture with
-/// millions of flows never holds them all as JSON values).
+/// written one at a time from their records (a capture with millions of
+/// flows never holds them all as JSON values). Write it with
+/// [`ManifestOut::write_pretty`]: serde serializes every field but `flows`.
 #[derive(Serialize)]
 #[serde(bound = "")]
 pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
@@ -652,9 +655,62 @@ pub struct ManifestOut<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     /// The flow list file, when written ([`Manifest::flows_file`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flows_file: Option<String>,
-    /// Every flow, sorted by id (when [`Flows::inline`]).
-    #[serde(skip_serializing_if = "Flows::hidden")]
+    /// Every flow, sorted by id (when [`Flows::inline`]); written by
+    /// [`ManifestOut::write_pretty`] after the other fields.
+    #[serde(skip)]
     pub flows: Flows<'a, P>,
+}
+
+impl<P: Fn(&FlowRecord, Dir) -> Placement> ManifestOut<'_, P> {
+    /// Write the manifest as pretty JSON (no trailing newline): the text
+    /// serde_json's pretty printer writes for the [`Manifest`] it stands
+    /// for. The fields before `flows` are serialized by serde; `flows`, the
+    /// last, is written flow by flow in the same layout (see
+    /// [`crate::flow_json`]).
+    pub fn write_pretty(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
+        use serde_json::ser::Formatter;
+        let head = serde_json::to_vec_pretty(self)?;
+        if !self.flows.inline {
+            w.write_all(&head)?;
+            return Ok(());
+        }
+        // The fields so far (there is always one), without the closing `\n}`.
+        let open = head
+            .strip_suffix(b"\n}")
+            .context("the manifest's fields as one JSON object")?;
+        w.write_all(open)?;
+        let mut f = crate::flow_json::Pretty::default();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        // The formatter one object deep, where `open` left off.
+        f.begin_object(&mut std::io::sink())?;
+        f.begin_object_key(&mut buf, false)?;
+        f.begin_string(&mut buf)?;
+        f.write_string_fragment(&mut buf, "flows")?;
+        f.end_string(&mut buf)?;
+        f.end_object_key(&mut buf)?;
+        f.begin_object_value(&mut buf)?;
+        f.begin_array(&mut buf)?;
+        let mut first = true;
+        for r in self.flows.summary.records() {
+            let r = r?;
+            if (self.flows.keep)(&r) {
+                let placed = engine::DIRS.map(|d| (self.flows.place)(&r, d));
+                f.begin_array_value(&mut buf, first)?;
+                first = false;
+                crate::flow_json::write_flow(&mut buf, &mut f, &r, placed)?;
+                f.end_array_value(&mut buf)?;
+                if buf.len() >= 60 * 1024 {
+                    w.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+        }
+        f.end_array(&mut buf)?;
+        f.end_object_value(&mut buf)?;
+        f.end_object(&mut buf)?;
+        w.write_all(&buf)?;
+        Ok(())
+    }
 }
 
 /// A run's flow records (read in id order, some perhaps from disk)
@@ -672,17 +728,17 @@ pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
 }
 
 impl<P: Fn(&FlowRecord, Dir) -> Placement> Flows<'_, P> {
-    /// Left out of `manifest.json`.
-    pub fn hidden(&self) -> bool {
-        !self.inline
-    }
-
     /// Write them to `w`, one compact JSON object a line ([`FLOWS_FILE`]).
     pub fn write_lines(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
+        let mut line = Vec::with_capacity(2048);
         for r in self.summary.records() {
             let r = r?;
             if (self.keep)(&r) {
-                write_line(&mut w, &Flow::new(&r, |d| (self.place)(&r, d)))?;
+                let placed = engine::DIRS.map(|d| (self.place)(&r, d));
+                line.clear();
+                crate::flow_json::write_flow(&mut line, &mut CompactFormatter, &r, placed)?;
+                line.push(b'\n');
+                w.write_all(&line)?;
             }
         }
         Ok(())
@@ -694,20 +750,6 @@ pub fn write_line(mut w: impl std::io::Write, flow: &Flow) -> anyhow::Result<()>
     serde_json::to_writer(&mut w, flow)?;
     w.write_all(b"\n")?;
     Ok(())
-}
-
-impl<P: Fn(&FlowRecord, Dir) -> Placement> Serialize for Flows<'_, P> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeSeq};
-        let mut seq = s.serialize_seq(None)?;
-        for r in self.summary.records() {
-            let r = r.map_err(|e| S::Error::custom(format!("{e:#}")))?;
-            if (self.keep)(&r) {
-                seq.serialize_element(&Flow::new(&r, |d| (self.place)(&r, d)))?;
-            }
-        }
-        seq.end()
-    }
 }
 
 /// SHA-256 (hex) over every option of `engine` that shapes the output, with

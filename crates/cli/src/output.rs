@@ -46,7 +46,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use reassembly::Dir;
-use serde::Serialize;
 
 use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 
@@ -592,9 +591,12 @@ fn atomic(
 
 /// Write `manifest.json` (pretty JSON, trailing newline) atomically; on an
 /// error the temporary file is removed.
-fn write_manifest(dir: &Path, m: &impl Serialize) -> anyhow::Result<()> {
+fn write_manifest<P: Fn(&FlowRecord, Dir) -> Placement>(
+    dir: &Path,
+    m: &ManifestOut<'_, P>,
+) -> anyhow::Result<()> {
     atomic(dir, MANIFEST, |w| {
-        serde_json::to_writer_pretty(&mut *w, m)?;
+        m.write_pretty(&mut *w)?;
         Ok(w.write_all(b"\n")?)
     })
 }

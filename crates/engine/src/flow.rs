@@ -83,7 +83,10 @@ pub struct DirRecord {
     /// Packets sent in this direction.
     pub packets: u64,
     /// SHA-256 of the bytes handed to the sink (`None` when digests are off:
-    /// [`EngineOptions::digest`](crate::EngineOptions::digest)).
+    /// [`EngineOptions::digest`](crate::EngineOptions::digest)). Serialized
+    /// as bytes (one copy, not 32 elements: records are written out and read
+    /// back in bulk, see [`crate::spill`]).
+    #[serde(with = "serde_bytes")]
     pub sha256: Option<[u8; 32]>,
     /// Zero bytes written in place of missing bytes (`--gaps zero`).
     pub zero_filled: u64,
