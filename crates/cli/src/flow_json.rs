@@ -433,7 +433,7 @@ mod tests {
                 server: std::net::SocketAddr::new(ip(seed ^ 0xdead_beef), 443),
                 first_ts: seed.wrapping_mul(1_000_003),
                 syn_seen: seed % 5 != 0,
-                encap,
+                encap: encap.into(),
                 client_mac: macs
                     .0
                     .then_some(Mac([(seed % 256) as u8, 0xab, 0, 1, 2, 0xff])),
