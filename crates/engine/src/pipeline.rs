@@ -223,6 +223,9 @@ fn direct_end<O: Out>(
             first_error = streams.error;
         }
     }
+    if let Err(e) = records.bound_runs() {
+        first_error.get_or_insert(e);
+    }
     (
         summary.with(records),
         first_error.map(|e| e.context("writing output")),

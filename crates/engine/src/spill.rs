@@ -13,7 +13,9 @@
 //! each tier to read at once and a record is rewritten only a logarithmic
 //! number of times: not at all below 128 runs (half a million flows a
 //! worker with the default 4096 a run). Reading opens every run at once:
-//! the soft limit on open files is raised towards the hard one for them.
+//! the soft limit on open files is raised towards the hard one for them, and
+//! the stores of many workers, once combined, are merged down to at most
+//! [`MAX_RUNS_READ`] runs first ([`RecordStore::bound_runs`]).
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -43,6 +45,13 @@ pub const FAN_IN: usize = 128;
 
 /// Buffer of each run being read (up to [`FAN_IN`] at once per store).
 const READ_BUFFER: usize = 32 * 1024;
+
+/// Runs read at once at the end of a run, whatever the number of stores
+/// combined ([`RecordStore::bound_runs`]): each is an open file and a
+/// 32 KiB read buffer, and the CLI reads the records twice side by side (the
+/// flow list and the manifest), so two readings fit in the usual soft limit
+/// of 1024 open files with 8 MiB of buffers each.
+pub const MAX_RUNS_READ: usize = 256;
 
 /// Raise the soft limit on open files, if need be and if the hard limit
 /// allows, so that `runs` run files can be open beside what the process
@@ -220,6 +229,37 @@ impl RecordStore {
                 _dir: Arc::clone(dir),
             }));
         }
+    }
+
+    /// Merge runs, the smallest [`FAN_IN`] at a time, until at most
+    /// [`MAX_RUNS_READ`] are left: the stores of many workers, combined by
+    /// [`Self::append`], can hold more runs than a reading can open. A run
+    /// that cannot be written leaves the runs as they were, and is the error.
+    pub fn bound_runs(&mut self) -> anyhow::Result<()> {
+        while self.spilled.runs.len() > MAX_RUNS_READ {
+            let mut runs = self.spilled.runs.clone();
+            runs.sort_by_key(|r| r.len);
+            let keep = runs.split_off(FAN_IN);
+            let merge = Spilled { runs };
+            let into = &merge.runs[0];
+            let dir = Arc::clone(&into._dir);
+            let tier = merge.runs.iter().map(|r| r.tier).max().unwrap_or(0) + 1;
+            // "bound-": a name no store gives its own runs, in any store's directory.
+            let path = dir.path().join(format!("bound-{}", self.next_run));
+            self.next_run += 1;
+            write_run(&path, sorted(&[], &merge))
+                .with_context(|| format!("writing {}", path.display()))?;
+            let len = merge.len();
+            drop(merge);
+            self.spilled.runs = keep;
+            self.spilled.runs.push(Arc::new(Run {
+                path,
+                len,
+                tier,
+                _dir: dir,
+            }));
+        }
+        Ok(())
     }
 
     /// Add `other`'s records (its runs and what it holds in memory).
@@ -451,6 +491,41 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "runs removed when dropped: {left:?}");
         (back, runs)
+    }
+
+    #[test]
+    fn combined_stores_are_read_through_a_bounded_number_of_runs() {
+        // Three workers' stores of 110 one-record runs each: 330 runs,
+        // none merged within its store (fewer than FAN_IN).
+        let tmp = tempfile::tempdir().unwrap();
+        let ids: Vec<u64> = (0..330u64).map(|i| (i * 7919) % 330 + 1).collect();
+        let mut parts: Vec<RecordStore> = (0..3)
+            .map(|_| RecordStore::spilling(1, Some(tmp.path().to_path_buf())))
+            .collect();
+        for (i, &id) in ids.iter().enumerate() {
+            parts[i % 3].push(record(id)).unwrap();
+        }
+        let mut all = RecordStore::in_memory();
+        for p in parts {
+            all.append(p);
+        }
+        assert_eq!(all.spilled.runs.len(), 330);
+        all.bound_runs().unwrap();
+        assert_eq!(all.len(), 330);
+        let (mem, spilled) = all.finish();
+        assert!(
+            spilled.runs.len() <= MAX_RUNS_READ,
+            "{} runs to read",
+            spilled.runs.len()
+        );
+        let back: Vec<FlowRecord> = sorted(&mem, &spilled)
+            .map(|r| r.unwrap().into_owned())
+            .collect();
+        let want: Vec<FlowRecord> = (1..=330).map(record).collect();
+        assert_eq!(back, want);
+        drop(spilled);
+        let dirs: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(dirs.is_empty(), "runs removed when dropped: {dirs:?}");
     }
 
     #[test]
