@@ -320,15 +320,19 @@ impl Decoder {
             // A deferring walk rebuilds no datagram.
             return Err(Skip::FragmentDeferred);
         };
-        seg.frame = frame.number;
-        seg.ts = frame.ts;
-        seg.tuple = w.tuple;
-        seg.transport = w.transport;
-        seg.payload = payload;
-        seg.truncated = w.truncated;
-        seg.encap = ctx.encap;
-        seg.link = ctx.link;
-        seg.defragmented = false;
+        // A struct literal, so that a field added to `Segment` cannot be
+        // left holding the previous frame's value.
+        *seg = Segment {
+            frame: frame.number,
+            ts: frame.ts,
+            tuple: w.tuple,
+            transport: w.transport,
+            payload,
+            truncated: w.truncated,
+            encap: ctx.encap,
+            link: ctx.link,
+            defragmented: false,
+        };
         Ok(())
     }
 
