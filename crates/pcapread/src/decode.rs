@@ -269,27 +269,17 @@ impl Decoder {
     /// decoder's buffer for a datagram rebuilt from fragments.
     pub fn decode<'b>(&'b mut self, frame: &Frame<'b>) -> Result<Segment<'b>, Skip> {
         let mut ctx = Ctx::default();
-        let w = self.walk(frame, &mut ctx)?;
-        let (payload, defragmented) = match w.payload {
-            Payload::Borrowed(p) => (p, false),
+        let mut w = self.walk(frame, &mut ctx)?;
+        let (payload, defragmented) = match &mut w.payload {
+            Payload::Borrowed(p) => (*p, false),
             Payload::Rebuilt { buf, start, len } => {
                 self.stats.defragmented += 1;
-                self.out = buf;
-                let end = start.saturating_add(len);
-                (self.out.get(start..end).unwrap_or(&[]), true)
+                self.out = std::mem::take(buf);
+                let end = start.saturating_add(*len);
+                (self.out.get(*start..end).unwrap_or(&[]), true)
             }
         };
-        Ok(Segment {
-            frame: frame.number,
-            ts: frame.ts,
-            tuple: w.tuple,
-            transport: w.transport,
-            payload,
-            truncated: w.truncated,
-            encap: ctx.encap,
-            link: ctx.link,
-            defragmented,
-        })
+        Ok(segment(frame, &w, &ctx, payload, defragmented))
     }
 
     /// Decode one frame into `seg`, deferring IP fragments
@@ -320,19 +310,8 @@ impl Decoder {
             // A deferring walk rebuilds no datagram.
             return Err(Skip::FragmentDeferred);
         };
-        // A struct literal, so that a field added to `Segment` cannot be
-        // left holding the previous frame's value.
-        *seg = Segment {
-            frame: frame.number,
-            ts: frame.ts,
-            tuple: w.tuple,
-            transport: w.transport,
-            payload,
-            truncated: w.truncated,
-            encap: ctx.encap,
-            link: ctx.link,
-            defragmented: false,
-        };
+        // Whole, so that no field keeps the previous frame's value.
+        *seg = segment(frame, w, &ctx, payload, false);
         Ok(())
     }
 
@@ -372,6 +351,29 @@ impl Decoder {
             Err(skip) => *self.stats.skipped.entry(*skip).or_default() += 1,
         }
         walked
+    }
+}
+
+/// The segment of a walked frame: every field, in one struct literal (both
+/// decoding paths build it here, inlined, so it is written in place).
+#[inline(always)]
+fn segment<'f>(
+    frame: &Frame<'f>,
+    w: &Walked<'f>,
+    ctx: &Ctx,
+    payload: &'f [u8],
+    defragmented: bool,
+) -> Segment<'f> {
+    Segment {
+        frame: frame.number,
+        ts: frame.ts,
+        tuple: w.tuple,
+        transport: w.transport,
+        payload,
+        truncated: w.truncated,
+        encap: ctx.encap,
+        link: ctx.link,
+        defragmented,
     }
 }
 
