@@ -112,16 +112,7 @@ fn write_dir<F: Formatter>(
     placement: Placement,
     udp: bool,
 ) -> io::Result<()> {
-    let (file, offset_length) = match placement {
-        Placement::Unwritten => (None, None),
-        Placement::File(name) => (Some(name), None),
-        Placement::Packed { length: 0, .. } => (Some(None), None),
-        Placement::Packed {
-            file,
-            offset,
-            length,
-        } => (Some(Some(file)), Some((offset, length))),
-    };
+    let (file, offset_length) = crate::manifest::placed_fields(placement);
     let mut o = Obj::begin(w, f)?;
     if let Some(file) = &file {
         o.key(w, f, "file")?;
@@ -132,10 +123,11 @@ fn write_dir<F: Formatter>(
     }
     if let (true, Some(Some(file))) = (udp, &file) {
         o.key(w, f, "index")?;
-        match offset_length {
-            None => any_str(w, f, &format!("{file}{}", crate::files::IDX_SUFFIX))?,
-            Some(_) => any_str(w, f, crate::packed_index::DATAGRAMS_IDX)?,
-        }
+        any_str(
+            w,
+            f,
+            &crate::manifest::index_name(file, offset_length.is_some()),
+        )?;
     }
     if let Some((offset, length)) = offset_length {
         o.key(w, f, "offset")?;

@@ -411,29 +411,41 @@ impl LedgerOut {
     }
 }
 
+/// How a direction's placement shows in its manifest entry: `file` (left
+/// out for an unwritten direction, null for an empty one) and, in a packed
+/// file, `offset` and `length`.
+pub(crate) fn placed_fields(placement: Placement) -> (Option<Option<String>>, Option<(u64, u64)>) {
+    match placement {
+        Placement::Unwritten => (None, None),
+        Placement::File(f) => (Some(f), None),
+        Placement::Packed { length: 0, .. } => (Some(None), None),
+        Placement::Packed {
+            file,
+            offset,
+            length,
+        } => (Some(Some(file)), Some((offset, length))),
+    }
+}
+
+/// The datagram index of a UDP direction written to `file`: `<file>.idx`
+/// beside its own file, `datagrams.idx` for `streams.bin`.
+pub(crate) fn index_name(file: &str, packed: bool) -> String {
+    if packed {
+        crate::packed_index::DATAGRAMS_IDX.to_string()
+    } else {
+        format!("{file}{}", crate::files::IDX_SUFFIX)
+    }
+}
+
 impl Direction {
     /// The manifest entry of one direction placed as `placement`.
     pub fn new(d: &DirRecord, placement: Placement) -> Direction {
-        let (file, offset, length) = match placement {
-            Placement::Unwritten => (None, None, None),
-            Placement::File(f) => (Some(f), None, None),
-            Placement::Packed {
-                file,
-                offset,
-                length,
-            } => {
-                if length == 0 {
-                    (Some(None), None, None)
-                } else {
-                    (Some(Some(file)), Some(offset), Some(length))
-                }
-            }
-        };
+        let (file, packed) = placed_fields(placement);
         Direction {
             file,
             index: None,
-            offset,
-            length,
+            offset: packed.map(|(offset, _)| offset),
+            length: packed.map(|(_, length)| length),
             bytes: d.bytes,
             packets: d.packets,
             sha256: d.sha256.map(hex::encode),
@@ -459,10 +471,7 @@ impl Direction {
     /// `<file>.idx` in its own file, `datagrams.idx` in `streams.bin`.
     fn indexed(mut self, proto: pcapread::Proto) -> Direction {
         if let (pcapread::Proto::Udp, Some(Some(file))) = (proto, &self.file) {
-            self.index = Some(match self.offset {
-                None => format!("{file}{}", crate::files::IDX_SUFFIX),
-                Some(_) => crate::packed_index::DATAGRAMS_IDX.to_string(),
-            });
+            self.index = Some(index_name(file, self.offset.is_some()));
         }
         self
     }
