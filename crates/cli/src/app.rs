@@ -123,8 +123,9 @@ static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new
 /// Run the command `cli` names.
 pub fn run(cli: &Cli) -> anyhow::Result<Status> {
     let _ = START.set(std::time::Instant::now());
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    // Not locked for the whole run: `flows --json` writes from the thread
+    // the engine hands the records to.
+    let mut out = BufWriter::new(io::stdout());
     let status = match &cli.command {
         Command::Extract(a) => {
             let mut opts = a.options()?;
@@ -149,8 +150,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Status> {
             job.interrupt = Some(crate::interrupt::install()?);
             job.engine.digest = !a.no_digest;
             job.engine.shard = a.shard;
-            let s = crate::list::run(&job, a.json, a.naming.naming(), &mut out)?;
-            verbose(cli, "flows", &s, None, None);
+            let (s, totals) = crate::list::run(&job, a.json, a.naming.naming(), &mut out)?;
+            verbose(cli, "flows", &s, totals.as_ref(), None);
             report(&s)
         }
         Command::Follow(a) => {

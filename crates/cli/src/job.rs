@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use engine::{Engine, EngineOptions, Input, Sink, Summary};
+use engine::{EachRecord, Engine, EngineOptions, Input, Sink, Summary};
 
 use crate::conflicts::ConflictTee;
 use crate::progress::Progress;
@@ -72,6 +72,30 @@ impl Job {
         input: Input<'_>,
         sink: &mut dyn Sink,
     ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        self.run_engine(input, sink, None)
+    }
+
+    /// Run [`Self::inputs`] into `sink`, handing every flow record to
+    /// `each` in id order while the run goes on (see
+    /// [`Engine::each_record`]): the summary keeps none. Errors as
+    /// [`Self::run`]'s, `each`'s included.
+    pub fn run_each<'e>(
+        &'e self,
+        sink: &mut dyn Sink,
+        each: &'e mut EachRecord<'e>,
+    ) -> anyhow::Result<Summary> {
+        match self.run_engine(Input::Files(self.inputs.clone()), sink, Some(each))? {
+            (summary, None) => Ok(summary),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    fn run_engine<'e>(
+        &'e self,
+        input: Input<'e>,
+        sink: &mut dyn Sink,
+        each: Option<&'e mut EachRecord<'e>>,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
         let total = match &input {
             Input::Files(paths) => paths
                 .iter()
@@ -84,6 +108,9 @@ impl Job {
         let mut engine = Engine::new(&self.engine, input).progress(&mut bar);
         if let Some(flag) = &self.interrupt {
             engine = engine.interrupt(flag);
+        }
+        if let Some(each) = each {
+            engine = engine.each_record(each);
         }
         let outcome = match &self.conflicts {
             Some(path) => {

@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use crate::manifest::Totals;
 use engine::{FlowRecord, NullSink, Placement, Summary};
 use reassembly::Dir;
 use serde_json::ser::CompactFormatter;
@@ -14,15 +15,23 @@ use crate::job::Job;
 use crate::naming::{Namer, Naming};
 
 /// Run `flows`, printing to `out`; JSON lines name files as `naming` does.
-pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow::Result<Summary> {
-    let summary = job.run(&mut NullSink)?;
+/// The run's summary, and its totals when they were counted on the way
+/// (JSON lines: the summary keeps no records then).
+pub fn run(
+    job: &Job,
+    json: bool,
+    naming: Naming,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<(Summary, Option<Totals>)> {
     if json {
-        // The namer sees every flow in id order, as extract's does.
+        // Lines are written as the engine hands the records over, in id
+        // order, on a thread beside the reassembly (the namer sees every
+        // flow in id order, as extract's does).
         let mut namer = Namer::new(naming);
+        let mut totals = Totals::default();
         // Each line is built in one buffer and written at once.
         let mut line = Vec::with_capacity(2048);
-        for r in summary.records() {
-            let r = r?;
+        let mut each = |r: &FlowRecord| -> anyhow::Result<()> {
             let [c2s, s2c] = namer.names(&r.head);
             let place =
                 |d: Dir, name: String| Placement::File((r.dir(d).bytes > 0).then_some(name));
@@ -31,14 +40,20 @@ pub fn run(job: &Job, json: bool, naming: Naming, out: &mut dyn Write) -> anyhow
                 place(Dir::ServerToClient, s2c),
             ];
             line.clear();
-            crate::flow_json::write_flow(&mut line, &mut CompactFormatter, &r, placed)?;
+            crate::flow_json::write_flow(&mut line, &mut CompactFormatter, r, placed)?;
             line.push(b'\n');
             out.write_all(&line)?;
-        }
+            totals.add(r);
+            Ok(())
+        };
+        let summary = job.run_each(&mut NullSink, &mut each)?;
+        let totals = totals.with_run(&summary);
+        Ok((summary, Some(totals)))
     } else {
+        let summary = job.run(&mut NullSink)?;
         write_table(&summary, out)?;
+        Ok((summary, None))
     }
-    Ok(summary)
 }
 
 const HEADERS: [&str; 10] = [

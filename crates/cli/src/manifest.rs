@@ -603,33 +603,59 @@ pub fn record_totals(
     summary: &Summary,
     keep: impl Fn(&FlowRecord) -> bool,
 ) -> anyhow::Result<Totals> {
-    let mut t = Totals {
-        frames: summary.frames,
-        filtered_out: summary.filtered_out,
-        udp_ignored: summary.udp_ignored,
-        late_packets: summary.assembler.late_packets,
-        late_bytes: summary.assembler.late_bytes,
-        ..Totals::default()
-    };
+    let mut t = Totals::of_run(summary);
     for r in summary.records() {
         let r = r?;
-        if !keep(&r) {
-            continue;
-        }
-        t.flows += 1;
-        match r.head.proto {
-            pcapread::Proto::Tcp => t.tcp_flows += 1,
-            pcapread::Proto::Udp => t.udp_flows += 1,
-        }
-        for d in [&r.c2s, &r.s2c] {
-            t.packets += d.packets;
-            t.bytes += d.bytes;
-            t.gaps += d.ledger.gaps.len() as u64 + d.ledger.gaps_unlisted;
-            t.conflicts += d.ledger.conflicts;
-            t.ledger.add(&LedgerOut::from(&d.ledger));
+        if keep(&r) {
+            t.add(&r);
         }
     }
     Ok(t)
+}
+
+impl Totals {
+    /// The run's counters of `summary`, with no flow counted yet.
+    pub fn of_run(summary: &Summary) -> Totals {
+        Totals {
+            frames: summary.frames,
+            filtered_out: summary.filtered_out,
+            udp_ignored: summary.udp_ignored,
+            late_packets: summary.assembler.late_packets,
+            late_bytes: summary.assembler.late_bytes,
+            ..Totals::default()
+        }
+    }
+
+    /// Count flow `r`.
+    pub fn add(&mut self, r: &FlowRecord) {
+        self.flows += 1;
+        match r.head.proto {
+            pcapread::Proto::Tcp => self.tcp_flows += 1,
+            pcapread::Proto::Udp => self.udp_flows += 1,
+        }
+        for d in [&r.c2s, &r.s2c] {
+            self.packets += d.packets;
+            self.bytes += d.bytes;
+            self.gaps += d.ledger.gaps.len() as u64 + d.ledger.gaps_unlisted;
+            self.conflicts += d.ledger.conflicts;
+            self.ledger.add(&LedgerOut::from(&d.ledger));
+        }
+    }
+
+    /// These flow counts with the run's counters of `summary`.
+    pub fn with_run(self, summary: &Summary) -> Totals {
+        Totals {
+            flows: self.flows,
+            tcp_flows: self.tcp_flows,
+            udp_flows: self.udp_flows,
+            packets: self.packets,
+            bytes: self.bytes,
+            gaps: self.gaps,
+            conflicts: self.conflicts,
+            ledger: self.ledger,
+            ..Totals::of_run(summary)
+        }
+    }
 }
 
 /// The manifest as written: the same fields as [`Manifest`], with the flows

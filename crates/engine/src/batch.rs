@@ -430,6 +430,11 @@ impl<'m> Batch<'m> {
         });
     }
 
+    /// The number of the batch's last frame (frames come in number order).
+    pub(crate) fn last_frame(&self) -> Option<u64> {
+        self.frames.last().map(|f| f.frame.number)
+    }
+
     /// Add the tick due before the next frame.
     pub(crate) fn push_tick(&mut self, tick: Tick) {
         self.ticks.push(tick);

@@ -113,6 +113,7 @@ pub mod filter;
 pub mod flow;
 #[cfg(feature = "bpf")]
 pub mod flow_filter;
+pub mod handoff;
 pub mod housekeeping;
 pub mod input;
 pub mod options;
@@ -134,6 +135,7 @@ pub use filter::{BpfFilter, FilterError};
 pub use flow::{DirRecord, FlowHead, FlowId, FlowRecord, Placement, DIRS};
 #[cfg(feature = "bpf")]
 pub use flow_filter::FlowFilter;
+pub use handoff::EachRecord;
 pub use housekeeping::Housekeeping;
 pub use input::{FrameSource, Input, InputReport, Next, Problem, Progress};
 pub use options::{EngineOptions, GapMode};

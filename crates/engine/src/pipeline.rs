@@ -6,6 +6,9 @@ use std::sync::atomic::AtomicBool;
 
 use reassembly::{AssemblerStats, StreamFactory};
 
+use crate::batch::Batch;
+use crate::flow::FlowRecord;
+use crate::handoff::{consume, EachRecord};
 use crate::input::{FrameSource, Input, Opened, Progress, Reading, ReadingEnd};
 use crate::options::EngineOptions;
 use crate::replay::{EventLog, Replay};
@@ -35,6 +38,7 @@ pub struct Engine<'a> {
     input: Input<'a>,
     progress: Option<&'a mut dyn Progress>,
     interrupt: Option<&'a AtomicBool>,
+    each: Option<&'a mut EachRecord<'a>>,
 }
 
 impl<'a> Engine<'a> {
@@ -45,6 +49,7 @@ impl<'a> Engine<'a> {
             input,
             progress: None,
             interrupt: None,
+            each: None,
         }
     }
 
@@ -60,6 +65,22 @@ impl<'a> Engine<'a> {
     /// summary says [`Summary::interrupted`]. Checked before every frame.
     pub fn interrupt(mut self, flag: &'a AtomicBool) -> Engine<'a> {
         self.interrupt = Some(flag);
+        self
+    }
+
+    /// Sink runs: hand every flow's record to `each`, in id order, on a
+    /// thread of its own while the run goes on, instead of keeping them in
+    /// the [`Summary`] (whose [`Summary::flows`] and [`Summary::spilled`]
+    /// are then empty and [`Summary::handed`] counts them). A record is
+    /// handed as soon as no flow with a lower id can still complete, so on a
+    /// capture of short flows writing them out overlaps the reassembly; a
+    /// flow that stays open holds back the records after it (to disk past
+    /// [`EngineOptions::records_in_memory`], handed at the end). The records
+    /// and their order are those of [`Summary::records`] without it. An
+    /// error from `each` stops the run like a sink error (see
+    /// [`Self::run_sink_partial`]).
+    pub fn each_record(mut self, each: &'a mut EachRecord<'a>) -> Engine<'a> {
+        self.each = Some(each);
         self
     }
 
@@ -123,48 +144,113 @@ impl<'a> Engine<'a> {
     /// (CPUs − 1 workers by default). The calls are the same whatever the
     /// number of workers.
     pub fn run_sink_partial(
-        self,
+        mut self,
         sink: &mut dyn Sink,
     ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
         let opts = self.opts;
+        let each = self.each.take();
+        let early = each.is_some();
         let spilling = || RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone());
+        // Workers that write directly release their records when they go
+        // to a consumer.
+        fn lane<O: Out>(out: O, opts: &EngineOptions, early: bool) -> SinkLane<O> {
+            let lane = SinkLane::new(
+                out,
+                opts,
+                RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone()),
+            );
+            if early {
+                lane.releasing()
+            } else {
+                lane
+            }
+        }
         let cpus = cpus();
         // A sink that splits: each worker writes its own flows (and gets
         // their deliveries, when it wants them).
         let parts = sink.split(workers(opts.threads, cpus));
         if let Some(parts) = parts {
-            let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> = parts
-                .into_iter()
-                .map(|p| SinkLane::new(p, opts, spilling()))
-                .collect();
-            let (summary, driven) =
-                self.read(|reading, _map| drive(reading, lanes, opts, |_, _| Ok(())))?;
-            return Ok(direct_end(summary, driven));
+            let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> =
+                parts.into_iter().map(|p| lane(p, opts, early)).collect();
+            return self.run_direct(each, |engine, hand| {
+                engine.read(|reading, _map| drive(reading, lanes, opts, |h, _| hand(released(h))))
+            });
         }
         // A sink that wants deliveries but does not split: one worker calls
         // it directly.
         if sink.wants_deliveries() {
-            let lane: SinkLane<&mut dyn Sink> = SinkLane::new(sink, opts, spilling());
-            let (summary, driven) =
-                self.read(|reading, _map| drive_inline(reading, lane, opts, |_, _| Ok(())))?;
-            return Ok(direct_end(summary, driven));
+            let lane: SinkLane<&mut dyn Sink> = lane(sink, opts, early);
+            return self.run_direct(each, |engine, hand| {
+                engine.read(|reading, _map| {
+                    drive_inline(reading, lane, opts, |h, _| hand(released(h)))
+                })
+            });
         }
-        // Any other sink: workers log, the calling thread replays.
+        // Any other sink: workers log, the calling thread replays (and
+        // keeps the records to the end).
         let n = workers(opts.threads, cpus.saturating_sub(1));
-        let mut records = None;
-        let (summary, driven) = self.read(|reading, map| {
-            let lanes: Vec<SinkLane<EventLog>> = (0..n)
-                .map(|_| SinkLane::new(EventLog::new(map), opts, RecordStore::discarding()))
-                .collect();
-            let mut replay = Replay::new(sink, map, spilling());
-            let replayed = |logs, batch: &crate::batch::Batch<'_>| replay.apply(logs, &batch.arena);
-            let driven = drive(reading, lanes, opts, replayed);
-            records = Some(replay.records);
-            driven
+        let mut run = |engine: Engine<'_>| {
+            let mut records = None;
+            let read = engine.read(|reading, map| {
+                let lanes: Vec<SinkLane<EventLog>> = (0..n)
+                    .map(|_| SinkLane::new(EventLog::new(map), opts, RecordStore::discarding()))
+                    .collect();
+                let mut replay = Replay::new(sink, map, spilling());
+                let replayed = |h: Vec<(crate::replay::Log, Vec<FlowRecord>)>,
+                                batch: &Batch<'_>| {
+                    replay.apply(h.into_iter().map(|(log, _)| log).collect(), &batch.arena)
+                };
+                let driven = drive(reading, lanes, opts, replayed);
+                records = Some(replay.records);
+                driven
+            });
+            let records = records.unwrap_or_else(RecordStore::discarding);
+            let read = read.map(|(summary, driven)| {
+                (summary, driven.stop.map(|e| e.context("writing output")))
+            });
+            (read, records)
+        };
+        match each {
+            None => {
+                let (read, records) = run(self);
+                let (summary, stop) = read?;
+                Ok((summary.with(records), stop))
+            }
+            Some(each) => {
+                let (read, handed, failed) = consume(each, |_| run(self))?;
+                let (summary, stop) = read?;
+                let stop = failed.map(|e| e.context("writing output")).or(stop);
+                Ok((summary.handed(handed), stop))
+            }
+        }
+    }
+
+    /// A run whose workers write directly: `go` reads the input with the
+    /// lanes, handing each round's released records to the function it is
+    /// given; they go to `each` if there is one (else none are released).
+    fn run_direct<O: Out>(
+        self,
+        each: Option<&mut EachRecord<'_>>,
+        go: impl FnOnce(
+            Engine<'a>,
+            &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>,
+        ) -> anyhow::Result<(Unsummed, Driven<SinkLane<O>>)>,
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        let Some(each) = each else {
+            let (summary, driven) = go(self, &mut |_| Ok(()))?;
+            let (records, stop) = direct_end(driven);
+            return Ok((summary.with(records), stop));
+        };
+        let (read, handed, failed) = consume(each, |hand| match go(self, hand) {
+            Ok((summary, driven)) => {
+                let (records, stop) = direct_end(driven);
+                (Ok((summary, stop)), records)
+            }
+            Err(e) => (Err(e), RecordStore::discarding()),
         })?;
-        let stop = driven.stop.map(|e| e.context("writing output"));
-        let records = records.unwrap_or_else(RecordStore::discarding);
-        Ok((summary.with(records), stop))
+        let (summary, stop) = read?;
+        let stop = failed.map(|e| e.context("writing output")).or(stop);
+        Ok((summary.handed(handed), stop))
     }
 
     /// Open the input, read it with `drive`, and close the reading: the
@@ -178,6 +264,7 @@ impl<'a> Engine<'a> {
             input,
             progress,
             interrupt,
+            each: _,
         } = self;
         let (mut opened, source): (Opened, Option<Box<dyn FrameSource + '_>>) = match input {
             Input::Files(paths) => (Opened::open(&paths), None),
@@ -206,14 +293,18 @@ impl Unsummed {
     fn with(self, records: RecordStore) -> Summary {
         Summary::new(self.end, self.counts, records)
     }
+
+    /// The summary of a run that handed `handed` records to a consumer.
+    fn handed(self, handed: u64) -> Summary {
+        let mut summary = self.with(RecordStore::discarding());
+        summary.handed = handed;
+        summary
+    }
 }
 
-/// The end of a run whose workers wrote directly: their records, and the
-/// first output error.
-fn direct_end<O: Out>(
-    summary: Unsummed,
-    driven: Driven<SinkLane<O>>,
-) -> (Summary, Option<anyhow::Error>) {
+/// The end of a run whose workers wrote directly: their records (combined
+/// into one store), and the first output error.
+fn direct_end<O: Out>(driven: Driven<SinkLane<O>>) -> (RecordStore, Option<anyhow::Error>) {
     let mut records = RecordStore::in_memory();
     let mut first_error = driven.stop;
     for lane in driven.lanes {
@@ -226,10 +317,14 @@ fn direct_end<O: Out>(
     if let Err(e) = records.bound_runs() {
         first_error.get_or_insert(e);
     }
-    (
-        summary.with(records),
-        first_error.map(|e| e.context("writing output")),
-    )
+    (records, first_error.map(|e| e.context("writing output")))
+}
+
+/// The records the workers released in a round, in id order.
+fn released<H>(harvests: Vec<(H, Vec<FlowRecord>)>) -> Vec<FlowRecord> {
+    let mut all: Vec<FlowRecord> = harvests.into_iter().flat_map(|(_, r)| r).collect();
+    all.sort_unstable_by_key(|r| r.head.id);
+    all
 }
 
 /// [`Engine::run_streams`] without progress.

@@ -108,6 +108,18 @@ pub(crate) trait Lane {
     /// What the batch left for the reading thread.
     fn harvest(&mut self) -> Self::Harvest;
 
+    /// The lowest flow id this worker may still complete a flow of: every
+    /// flow of its shard with a lower id has completed (a lower bound is
+    /// fine). 0, the default, for a worker that hands out no records during
+    /// the run.
+    fn floor(&mut self) -> u64 {
+        0
+    }
+
+    /// Hand out, with the next harvest, the records of the flows below
+    /// `below` (no worker's [`Self::floor`] is lower).
+    fn release(&mut self, _below: u64) {}
+
     /// Whether this worker's output failed (the run then stops).
     fn failed(&self) -> bool {
         false
@@ -180,6 +192,19 @@ fn run_shard<L: Lane>(lane: &mut L, w: u32, batch: &Batch<'_>) {
     }
 }
 
+/// Let every worker hand out, with its next harvest, the records below the
+/// lowest of their floors: no worker can still complete a flow below it, so
+/// the records handed out over the harvests come in id order, round after
+/// round, whatever the number of workers.
+fn release<L: Lane>(lanes: &mut [&mut L]) {
+    let below = lanes.iter_mut().map(|l| l.floor()).min().unwrap_or(0);
+    if below > 0 {
+        for l in lanes.iter_mut() {
+            l.release(below);
+        }
+    }
+}
+
 /// A worker's lane between batches (no pool thread holds it then).
 fn lane_of<L>(slot: &mut Mutex<L>) -> &mut L {
     slot.get_mut()
@@ -240,10 +265,11 @@ impl<L: Lane + Send> Rounds<'_, L> {
                 }
             });
             busy.store(false, Ordering::Relaxed);
-            let mut harvests = Vec::with_capacity(slots.len());
+            let mut lanes: Vec<&mut L> = slots.iter_mut().map(lane_of).collect();
+            release(&mut lanes);
+            let mut harvests = Vec::with_capacity(lanes.len());
             let mut failed = false;
-            for slot in slots.iter_mut() {
-                let lane = lane_of(slot);
+            for lane in lanes {
                 failed |= lane.failed();
                 harvests.push(lane.harvest());
             }
@@ -354,6 +380,7 @@ where
         if lane.failed() {
             break;
         }
+        release(&mut [&mut lane]);
         if let Err(e) = on_harvest(vec![lane.harvest()], &batch) {
             stop = Some(e);
             break;
@@ -366,6 +393,7 @@ where
     if finished {
         lane.finish();
         if !lane.failed() {
+            release(&mut [&mut lane]);
             let last = reading.batch();
             if let Err(e) = on_harvest(vec![lane.harvest()], &last) {
                 stop = Some(e);
@@ -478,6 +506,7 @@ where
     if finished && stop.is_none() {
         pool.install(|| lanes.par_iter_mut().for_each(Lane::finish));
         if !lanes.iter().any(Lane::failed) {
+            release(&mut lanes.iter_mut().collect::<Vec<_>>());
             let last: Vec<L::Harvest> = lanes.iter_mut().map(Lane::harvest).collect();
             let empty = reading.batch();
             if let Err(e) = on_harvest(last, &empty) {

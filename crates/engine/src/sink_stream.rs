@@ -64,6 +64,29 @@ impl Out for &mut dyn Sink {
 pub(crate) struct SinkLane<O: Out> {
     pub(crate) asm: Assembler<SinkStreams<O>>,
     housekeeping: Housekeeping,
+    /// Set when the worker hands out its records during the run.
+    early: Option<Early>,
+}
+
+/// Fewest records in memory worth looking for the floor again (see
+/// [`Early::rescan_at`]).
+const RESCAN_MIN: usize = 64;
+
+/// A worker handing out the records of its completed flows as the run goes
+/// ([`Lane::floor`], [`Lane::release`]) rather than keeping them to the end.
+#[derive(Default)]
+struct Early {
+    /// The floor as last computed.
+    floor: u64,
+    /// Records in memory at which the floor is computed again: it costs a
+    /// pass over the connections, so it waits for an eighth of their number
+    /// of new records (at least [`RESCAN_MIN`]).
+    rescan_at: usize,
+    /// One past the last frame of the batches run so far (`u64::MAX` at
+    /// the end of input): no flow of this worker below it is yet to come.
+    next_frame: u64,
+    /// Records released, for the next harvest.
+    released: Vec<FlowRecord>,
 }
 
 impl<O: Out> SinkLane<O> {
@@ -72,7 +95,16 @@ impl<O: Out> SinkLane<O> {
         SinkLane {
             asm: Assembler::new(opts.assembler.clone(), SinkStreams::new(out, opts, records)),
             housekeeping: opts.housekeeping,
+            early: None,
         }
+    }
+
+    /// Hand out the records of completed flows with the harvests, in id
+    /// order over the workers, as soon as no worker can still complete a
+    /// flow with a lower id (see [`Lane::floor`]).
+    pub(crate) fn releasing(mut self) -> SinkLane<O> {
+        self.early = Some(Early::default());
+        self
     }
 
     /// The worker's streams (output, error, records).
@@ -92,10 +124,14 @@ impl<O: Out> SinkLane<O> {
 }
 
 impl<O: Out> Lane for SinkLane<O> {
-    type Harvest = O::Harvest;
+    /// The output's harvest, and the records released.
+    type Harvest = (O::Harvest, Vec<FlowRecord>);
 
     fn begin(&mut self, batch: &Batch<'_>) {
         self.asm.factory_mut().out.batch_arena(&batch.arena);
+        if let (Some(e), Some(last)) = (&mut self.early, batch.last_frame()) {
+            e.next_frame = e.next_frame.max(last.saturating_add(1));
+        }
     }
 
     fn segment(&mut self, pos: u64, seg: &Segment<'_>) {
@@ -114,14 +150,45 @@ impl<O: Out> Lane for SinkLane<O> {
         out.batch_arena(&[]);
         self.asm.flush_all();
         self.finish_part();
+        if let Some(e) = &mut self.early {
+            e.next_frame = u64::MAX;
+            e.rescan_at = 0;
+        }
     }
 
     fn abandon(&mut self) {
         self.finish_part();
     }
 
-    fn harvest(&mut self) -> O::Harvest {
-        self.asm.factory_mut().out.harvest()
+    fn harvest(&mut self) -> Self::Harvest {
+        let released = self
+            .early
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.released))
+            .unwrap_or_default();
+        (self.asm.factory_mut().out.harvest(), released)
+    }
+
+    fn floor(&mut self) -> u64 {
+        let Some(e) = &mut self.early else { return 0 };
+        let records = &self.asm.factory().records;
+        if records.in_memory_len() >= e.rescan_at {
+            let open = self.asm.oldest_open_frame().unwrap_or(u64::MAX);
+            e.floor = open.min(e.next_frame);
+            let wait = (self.asm.connections() / 8).max(RESCAN_MIN);
+            e.rescan_at = records.in_memory_len().saturating_add(wait);
+        }
+        // Records written out to disk are read back at the end, so the
+        // records handed out stop below the first of them.
+        e.floor.min(records.spilled_floor().unwrap_or(u64::MAX))
+    }
+
+    fn release(&mut self, below: u64) {
+        let Some(e) = &mut self.early else { return };
+        let before = e.released.len();
+        let records = &mut self.asm.factory_mut().records;
+        records.release_below(below, &mut e.released);
+        e.rescan_at = e.rescan_at.saturating_sub(e.released.len() - before);
     }
 
     fn failed(&self) -> bool {

@@ -113,6 +113,8 @@ pub struct RecordStore {
     /// Names the next run file.
     next_run: usize,
     keep: bool,
+    /// The lowest id written to a run (records below it are all in memory).
+    spilled_floor: Option<FlowId>,
 }
 
 impl RecordStore {
@@ -136,6 +138,7 @@ impl RecordStore {
             dir: None,
             next_run: 0,
             keep: true,
+            spilled_floor: None,
         }
     }
 
@@ -169,11 +172,44 @@ impl RecordStore {
         self.len() == 0
     }
 
+    /// Records held in memory.
+    pub(crate) fn in_memory_len(&self) -> usize {
+        self.mem.len()
+    }
+
+    /// The lowest id written out to a run, if any: records below it are in
+    /// memory, so [`Self::release_below`] can take all of them.
+    pub(crate) fn spilled_floor(&self) -> Option<FlowId> {
+        self.spilled_floor
+    }
+
+    /// Move the records with an id below `below` out of the store into
+    /// `out`, in id order. `below` must not exceed [`Self::spilled_floor`].
+    pub(crate) fn release_below(&mut self, below: FlowId, out: &mut Vec<FlowRecord>) {
+        debug_assert!(self.spilled_floor.is_none_or(|f| below <= f));
+        let start = out.len();
+        // The records in memory are in no order: each one released is
+        // replaced by the last.
+        let mut i = 0;
+        while i < self.mem.len() {
+            if self.mem[i].head.id < below {
+                out.push(self.mem.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        out[start..].sort_unstable_by_key(|r| r.head.id);
+    }
+
     /// Write the records in memory as a sorted run.
     fn spill(&mut self) -> anyhow::Result<()> {
         // Sorted by reference: the records are large to move.
         let mut order: Vec<&FlowRecord> = self.mem.iter().collect();
         order.sort_unstable_by_key(|r| r.head.id);
+        if let Some(first) = order.first() {
+            let id = first.head.id;
+            self.spilled_floor = Some(self.spilled_floor.map_or(id, |f| f.min(id)));
+        }
         let dir = match &self.dir {
             Some(d) => Arc::clone(d),
             None => {
@@ -264,6 +300,10 @@ impl RecordStore {
 
     /// Add `other`'s records (its runs and what it holds in memory).
     pub fn append(&mut self, other: RecordStore) {
+        self.spilled_floor = match (self.spilled_floor, other.spilled_floor) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let (mem, spilled) = other.finish();
         self.mem.extend(mem);
         self.spilled.append(spilled);

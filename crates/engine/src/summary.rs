@@ -46,6 +46,9 @@ pub struct Summary {
     /// Sink runs: the flows whose records were written out to disk (more
     /// flows than [`EngineOptions::records_in_memory`](crate::EngineOptions::records_in_memory)).
     pub spilled: Spilled,
+    /// Sink runs with [`Engine::each_record`](crate::Engine::each_record):
+    /// the records handed to its consumer (then none are kept here).
+    pub handed: u64,
 }
 
 /// The workers' counters at the end of a run.
@@ -75,6 +78,7 @@ impl Summary {
             assembler: counts.assembler,
             flows,
             spilled,
+            handed: 0,
         }
     }
 
@@ -85,9 +89,10 @@ impl Summary {
         crate::spill::sorted(&self.flows, &self.spilled)
     }
 
-    /// How many flows there are (in memory and spilled).
+    /// How many flows there are (in memory, spilled, and handed to a
+    /// consumer).
     pub fn flow_count(&self) -> usize {
-        self.flows.len() + self.spilled.len()
+        self.flows.len() + self.spilled.len() + self.handed as usize
     }
 
     /// Whether every input was read to its end without problems (and the

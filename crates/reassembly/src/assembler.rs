@@ -93,9 +93,8 @@ struct Conn<S> {
     /// The table's key (the rest of the [`StreamInfo`] the stream was made
     /// from is the stream's to keep).
     key: FlowKey,
-    /// Frame number and timestamp of the first packet: the eviction order
-    /// among connections equally quiet.
-    first_frame: u64,
+    /// Timestamp of the first packet (its frame number is in [`Timing`]):
+    /// the eviction order among connections equally quiet.
     first_ts: u64,
     /// Which side of the key is the client.
     client: Side,
@@ -115,6 +114,8 @@ struct Conn<S> {
 /// pointer chase was most of a tick's cost).
 #[derive(Debug, Clone, Copy, Default)]
 struct Timing {
+    /// Frame number of the first packet (the flow's id in the engine).
+    first_frame: u64,
     /// Latest packet time accepted.
     last_ts: u64,
     /// When `ended` was set.
@@ -255,6 +256,25 @@ impl<F: StreamFactory> Assembler<F> {
     /// then.
     pub fn connections(&self) -> usize {
         self.table.len() + self.embryos.len()
+    }
+
+    /// The lowest first-frame number among the connections still tracked
+    /// (half-open ones held as a bare SYN included), `None` when there are
+    /// none: every connection whose first frame is below it has completed.
+    /// A run that numbers frames in input order can hand out the records of
+    /// flows below it (and below the next frame to come) in id order while
+    /// it goes on. O(connections): one pass over a dense array.
+    pub fn oldest_open_frame(&self) -> Option<u64> {
+        let slots = self
+            .timing
+            .iter()
+            .filter(|t| t.live)
+            .map(|t| t.first_frame)
+            .min();
+        match (slots, self.embryos.oldest_frame()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Half-open connections held as a bare SYN right now (included in
@@ -409,7 +429,6 @@ impl<F: StreamFactory> Assembler<F> {
         let stream = self.factory.new_stream(&info);
         let conn = Conn {
             key,
-            first_frame: seg.frame,
             first_ts: seg.ts,
             client,
             halves: policies.map(Half::with_policy),
@@ -419,6 +438,7 @@ impl<F: StreamFactory> Assembler<F> {
             longest_idle: 0,
         };
         let timing = Timing {
+            first_frame: seg.frame,
             last_ts: seg.ts,
             live: true,
             tcp: key.proto == Proto::Tcp,
@@ -766,7 +786,7 @@ impl<F: StreamFactory> Assembler<F> {
                 continue;
             }
             if let Some(c) = self.slots[i].as_ref() {
-                victims.push((c.first_frame, c.first_ts, i));
+                victims.push((tm.first_frame, c.first_ts, i));
             }
         }
         let embryos = self
@@ -1161,6 +1181,31 @@ mod tests {
         asm.expire(1012);
         assert_eq!(log(&asm)[2], (2, EndReason::IdleTimeout));
         assert_eq!(asm.connections(), 0);
+    }
+
+    #[test]
+    fn oldest_open_frame_follows_creation_and_completion() {
+        use pcapread::TcpFlags as F;
+        let mut asm = Assembler::new(AssemblerConfig::default(), Recs::default());
+        assert_eq!(asm.oldest_open_frame(), None);
+        asm.assemble(&udp(1, 0, 1, b"a"));
+        asm.assemble(&udp(2, 10, 2, b"b"));
+        // A later packet of an older flow changes nothing.
+        asm.assemble(&udp(2, 21, 3, b"c"));
+        // A bare SYN is held as a half-open connection: frame 23.
+        asm.assemble(&tcp(5, 80, 22, 100, F::SYN, b""));
+        assert_eq!(asm.half_open(), 1);
+        assert_eq!(asm.oldest_open_frame(), Some(1));
+        asm.close_older_than(5);
+        assert_eq!(asm.factory().0, [(1, EndReason::IdleTimeout)]);
+        assert_eq!(asm.oldest_open_frame(), Some(2));
+        // A new flow takes flow 1's slot: it is still the newest.
+        asm.assemble(&udp(3, 23, 24, b"d"));
+        asm.close_older_than(22);
+        assert_eq!(asm.factory().0.len(), 2, "flow 2, last seen at 21");
+        assert_eq!(asm.oldest_open_frame(), Some(23), "the half-open one");
+        asm.close_older_than(24);
+        assert_eq!(asm.oldest_open_frame(), None);
     }
 
     #[test]

@@ -430,6 +430,18 @@ impl Embryos {
         self.order.oldest().map(|i| i as u32)
     }
 
+    /// The lowest frame number of the embryos alive (the oldest one's
+    /// unless frame numbers went backwards).
+    pub(crate) fn oldest_frame(&self) -> Option<u64> {
+        if self.in_packet_order {
+            return self.oldest().map(|i| self.get(i).frame);
+        }
+        self.table
+            .iter()
+            .map(|&i| self.slab[i as usize].frame)
+            .min()
+    }
+
     /// The embryo at slab index `i` (alive).
     pub(crate) fn get(&self, i: u32) -> &Embryo {
         &self.slab[i as usize]

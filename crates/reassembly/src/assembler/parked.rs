@@ -44,7 +44,7 @@ impl<F: StreamFactory> Assembler<F> {
                 && tm.ended.is_none()
                 && tm.last_ts.saturating_add(idle) < now;
             if let (true, Some(c)) = (due, self.slots[i].as_ref()) {
-                quiet.push((c.first_frame, c.first_ts, i));
+                quiet.push((tm.first_frame, c.first_ts, i));
             }
         }
         let embryos = self
@@ -97,8 +97,8 @@ impl<F: StreamFactory> Assembler<F> {
         }
         let mut parked: Vec<(u64, u64, usize)> = Vec::with_capacity(self.parked);
         for (i, tm) in self.timing.iter().enumerate() {
-            if let (true, Some(c)) = (tm.live && tm.parked, self.slots[i].as_ref()) {
-                parked.push((tm.last_ts, c.first_frame, i));
+            if tm.live && tm.parked && self.slots[i].is_some() {
+                parked.push((tm.last_ts, tm.first_frame, i));
             }
         }
         parked.sort_unstable();
