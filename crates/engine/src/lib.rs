@@ -24,7 +24,9 @@
 //!   implement), the streams that feed it (`sink_stream`, private; they
 //!   count, hash and zero-fill), `replay` (private; one global call order
 //!   for sinks that need it), [`flow`] (the [`FlowRecord`] of each flow) and
-//!   [`spill`] (records past a memory budget go to disk).
+//!   [`spill`] (records past a memory budget go to disk), or [`handoff`]
+//!   (records handed to a consumer in id order while the run goes on,
+//!   [`Engine::each_record`]).
 //! - [`shard`]: `--shard K/N`, the part of the flows one run of a job
 //!   split over machines reassembles.
 //! - [`summary`]: what a run reports.

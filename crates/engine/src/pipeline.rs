@@ -14,7 +14,7 @@ use crate::options::EngineOptions;
 use crate::replay::{EventLog, Replay};
 use crate::run::{cpus, drive, drive_inline, workers, Driven, StreamLane};
 use crate::sink::{Collector, Sink};
-use crate::sink_stream::{Out, SinkLane};
+use crate::sink_stream::{Out, Released, SinkLane};
 use crate::spill::RecordStore;
 use crate::summary::{Counts, Summary};
 
@@ -153,12 +153,13 @@ impl<'a> Engine<'a> {
         let spilling = || RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone());
         // Workers that write directly release their records when they go
         // to a consumer.
-        fn lane<O: Out>(out: O, opts: &EngineOptions, early: bool) -> SinkLane<O> {
-            let lane = SinkLane::new(
-                out,
-                opts,
-                RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone()),
-            );
+        fn lane<O: Out>(
+            out: O,
+            opts: &EngineOptions,
+            early: bool,
+            records: RecordStore,
+        ) -> SinkLane<O> {
+            let lane = SinkLane::new(out, opts, records);
             if early {
                 lane.releasing()
             } else {
@@ -170,8 +171,10 @@ impl<'a> Engine<'a> {
         // their deliveries, when it wants them).
         let parts = sink.split(workers(opts.threads, cpus));
         if let Some(parts) = parts {
-            let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> =
-                parts.into_iter().map(|p| lane(p, opts, early)).collect();
+            let lanes: Vec<SinkLane<Box<dyn Sink + Send>>> = parts
+                .into_iter()
+                .map(|p| lane(p, opts, early, spilling()))
+                .collect();
             return self.run_direct(each, |engine, hand| {
                 engine.read(|reading, _map| drive(reading, lanes, opts, |h, _| hand(released(h))))
             });
@@ -179,7 +182,7 @@ impl<'a> Engine<'a> {
         // A sink that wants deliveries but does not split: one worker calls
         // it directly.
         if sink.wants_deliveries() {
-            let lane: SinkLane<&mut dyn Sink> = lane(sink, opts, early);
+            let lane: SinkLane<&mut dyn Sink> = lane(sink, opts, early, spilling());
             return self.run_direct(each, |engine, hand| {
                 engine.read(|reading, _map| {
                     drive_inline(reading, lane, opts, |h, _| hand(released(h)))
@@ -187,37 +190,46 @@ impl<'a> Engine<'a> {
             });
         }
         // Any other sink: workers log, the calling thread replays (and
-        // keeps the records to the end).
+        // keeps the records, handing them out as the workers release them).
         let n = workers(opts.threads, cpus.saturating_sub(1));
-        let mut run = |engine: Engine<'_>| {
-            let mut records = None;
-            let read = engine.read(|reading, map| {
-                let lanes: Vec<SinkLane<EventLog>> = (0..n)
-                    .map(|_| SinkLane::new(EventLog::new(map), opts, RecordStore::discarding()))
-                    .collect();
-                let mut replay = Replay::new(sink, map, spilling());
-                let replayed = |h: Vec<(crate::replay::Log, Vec<FlowRecord>)>,
-                                batch: &Batch<'_>| {
-                    replay.apply(h.into_iter().map(|(log, _)| log).collect(), &batch.arena)
-                };
-                let driven = drive(reading, lanes, opts, replayed);
-                records = Some(replay.records);
-                driven
-            });
-            let records = records.unwrap_or_else(RecordStore::discarding);
-            let read = read.map(|(summary, driven)| {
-                (summary, driven.stop.map(|e| e.context("writing output")))
-            });
-            (read, records)
-        };
+        let mut run =
+            |engine: Engine<'_>, hand: &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>| {
+                let mut records = None;
+                let read = engine.read(|reading, map| {
+                    let lanes: Vec<SinkLane<EventLog>> = (0..n)
+                        .map(|_| lane(EventLog::new(map), opts, early, RecordStore::discarding()))
+                        .collect();
+                    let mut replay = Replay::new(sink, map, spilling());
+                    let replayed = |h: Vec<(crate::replay::Log, Released)>, batch: &Batch<'_>| {
+                        let below = h.iter().map(|(_, r)| r.below).min().unwrap_or(0);
+                        replay.apply(h.into_iter().map(|(log, _)| log).collect(), &batch.arena)?;
+                        // Every close below `below` is replayed by now.
+                        let below = below.min(replay.records.spilled_floor().unwrap_or(u64::MAX));
+                        if below == 0 {
+                            return Ok(());
+                        }
+                        let mut out = Vec::new();
+                        replay.records.release_below(below, &mut out);
+                        hand(out)
+                    };
+                    let driven = drive(reading, lanes, opts, replayed);
+                    records = Some(replay.records);
+                    driven
+                });
+                let records = records.unwrap_or_else(RecordStore::discarding);
+                let read = read.map(|(summary, driven)| {
+                    (summary, driven.stop.map(|e| e.context("writing output")))
+                });
+                (read, records)
+            };
         match each {
             None => {
-                let (read, records) = run(self);
+                let (read, records) = run(self, &mut |_| Ok(()));
                 let (summary, stop) = read?;
                 Ok((summary.with(records), stop))
             }
             Some(each) => {
-                let (read, handed, failed) = consume(each, |_| run(self))?;
+                let (read, handed, failed) = consume(each, |hand| run(self, hand))?;
                 let (summary, stop) = read?;
                 let stop = failed.map(|e| e.context("writing output")).or(stop);
                 Ok((summary.handed(handed), stop))
@@ -321,8 +333,8 @@ fn direct_end<O: Out>(driven: Driven<SinkLane<O>>) -> (RecordStore, Option<anyho
 }
 
 /// The records the workers released in a round, in id order.
-fn released<H>(harvests: Vec<(H, Vec<FlowRecord>)>) -> Vec<FlowRecord> {
-    let mut all: Vec<FlowRecord> = harvests.into_iter().flat_map(|(_, r)| r).collect();
+fn released<H>(harvests: Vec<(H, Released)>) -> Vec<FlowRecord> {
+    let mut all: Vec<FlowRecord> = harvests.into_iter().flat_map(|(_, r)| r.records).collect();
     all.sort_unstable_by_key(|r| r.head.id);
     all
 }

@@ -78,15 +78,24 @@ const RESCAN_MIN: usize = 64;
 struct Early {
     /// The floor as last computed.
     floor: u64,
-    /// Records in memory at which the floor is computed again: it costs a
+    /// Flows completed at which the floor is computed again: it costs a
     /// pass over the connections, so it waits for an eighth of their number
-    /// of new records (at least [`RESCAN_MIN`]).
-    rescan_at: usize,
+    /// of completions (at least [`RESCAN_MIN`]).
+    rescan_at: u64,
     /// One past the last frame of the batches run so far (`u64::MAX` at
     /// the end of input): no flow of this worker below it is yet to come.
     next_frame: u64,
-    /// Records released, for the next harvest.
-    released: Vec<FlowRecord>,
+    /// What the next harvest hands out.
+    released: Released,
+}
+
+/// What a worker hands out with a harvest: the records below `below` that
+/// it kept (none when its records are kept elsewhere, by the replay), and
+/// `below` (0: none released).
+#[derive(Default)]
+pub(crate) struct Released {
+    pub(crate) records: Vec<FlowRecord>,
+    pub(crate) below: u64,
 }
 
 impl<O: Out> SinkLane<O> {
@@ -124,8 +133,8 @@ impl<O: Out> SinkLane<O> {
 }
 
 impl<O: Out> Lane for SinkLane<O> {
-    /// The output's harvest, and the records released.
-    type Harvest = (O::Harvest, Vec<FlowRecord>);
+    /// The output's harvest, and what was released.
+    type Harvest = (O::Harvest, Released);
 
     fn begin(&mut self, batch: &Batch<'_>) {
         self.asm.factory_mut().out.batch_arena(&batch.arena);
@@ -171,24 +180,24 @@ impl<O: Out> Lane for SinkLane<O> {
 
     fn floor(&mut self) -> u64 {
         let Some(e) = &mut self.early else { return 0 };
-        let records = &self.asm.factory().records;
-        if records.in_memory_len() >= e.rescan_at {
+        let streams = self.asm.factory();
+        if streams.completed >= e.rescan_at {
             let open = self.asm.oldest_open_frame().unwrap_or(u64::MAX);
             e.floor = open.min(e.next_frame);
-            let wait = (self.asm.connections() / 8).max(RESCAN_MIN);
-            e.rescan_at = records.in_memory_len().saturating_add(wait);
+            let wait = (self.asm.connections() / 8).max(RESCAN_MIN) as u64;
+            e.rescan_at = streams.completed.saturating_add(wait);
         }
         // Records written out to disk are read back at the end, so the
         // records handed out stop below the first of them.
-        e.floor.min(records.spilled_floor().unwrap_or(u64::MAX))
+        e.floor
+            .min(streams.records.spilled_floor().unwrap_or(u64::MAX))
     }
 
     fn release(&mut self, below: u64) {
         let Some(e) = &mut self.early else { return };
-        let before = e.released.len();
         let records = &mut self.asm.factory_mut().records;
-        records.release_below(below, &mut e.released);
-        e.rescan_at = e.rescan_at.saturating_sub(e.released.len() - before);
+        records.release_below(below, &mut e.released.records);
+        e.released.below = below;
     }
 
     fn failed(&self) -> bool {
@@ -206,6 +215,8 @@ pub(crate) struct SinkStreams<O> {
     /// The first error of a sink call; no call is made after it.
     pub(crate) error: Option<anyhow::Error>,
     pub(crate) records: RecordStore,
+    /// Flows completed so far.
+    completed: u64,
     gaps: GapMode,
     digest: bool,
     /// The flows' encapsulation paths, one copy per distinct path.
@@ -219,6 +230,7 @@ impl<O: Out> SinkStreams<O> {
             out,
             error: None,
             records,
+            completed: 0,
             gaps: opts.gaps,
             digest: opts.digest,
             encaps: SharedEncaps::default(),
@@ -237,6 +249,7 @@ impl<O: Out> SinkStreams<O> {
     /// Keep a completed flow's record, with where the sink put it; after a
     /// sink error only the flows closed before it are kept.
     fn keep(&mut self, mut record: FlowRecord) {
+        self.completed += 1;
         if self.error.is_none() {
             record.placed = self.out.take_placement(record.head.id);
             if let Err(e) = self.records.push(record) {

@@ -172,11 +172,6 @@ impl RecordStore {
         self.len() == 0
     }
 
-    /// Records held in memory.
-    pub(crate) fn in_memory_len(&self) -> usize {
-        self.mem.len()
-    }
-
     /// The lowest id written out to a run, if any: records below it are in
     /// memory, so [`Self::release_below`] can take all of them.
     pub(crate) fn spilled_floor(&self) -> Option<FlowId> {

@@ -99,19 +99,23 @@ fn every_record_once_in_id_order_as_the_summary_keeps_them() {
     }
 }
 
-/// A split sink counting the flows closed so far, over all workers.
+/// A sink counting the flows closed so far, over all workers; split per
+/// worker, or (`replayed`) called in one global order by the replay.
 #[derive(Default, Clone)]
-struct Closes(Arc<AtomicU64>);
+struct Closes {
+    closed: Arc<AtomicU64>,
+    replayed: bool,
+}
 
 impl Sink for Closes {
     fn split(&mut self, parts: usize) -> Option<Vec<Box<dyn Sink + Send>>> {
-        Some((0..parts).map(|_| Box::new(self.clone()) as _).collect())
+        (!self.replayed).then(|| (0..parts).map(|_| Box::new(self.clone()) as _).collect())
     }
     fn write(&mut self, _h: &FlowHead, _d: Dir, _bytes: &[u8]) -> anyhow::Result<()> {
         Ok(())
     }
     fn close(&mut self, _record: &FlowRecord) -> anyhow::Result<()> {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.closed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -121,9 +125,12 @@ fn records_are_handed_while_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let flows = 6000;
     let path = capture(dir.path(), flows, false);
-    for threads in [1, 2] {
-        let closes = Closes::default();
-        let seen = closes.0.clone();
+    for (threads, replayed) in [(1, false), (2, false), (1, true), (3, true)] {
+        let closes = Closes {
+            replayed,
+            ..Closes::default()
+        };
+        let seen = closes.closed.clone();
         let mut closed_at_first = None;
         let mut each = |_: &FlowRecord| {
             // The run waits for the consumer once a few rounds of records
@@ -141,7 +148,8 @@ fn records_are_handed_while_the_run_goes_on() {
         let first = closed_at_first.unwrap();
         assert!(
             first < flows / 2,
-            "{threads} workers: {first} of {flows} flows closed before the first record"
+            "{threads} workers, replayed {replayed}: {first} of {flows} flows closed before \
+             the first record"
         );
     }
 }
@@ -154,7 +162,7 @@ fn an_error_of_the_consumer_stops_the_run() {
         .run_sink(&mut NullSink)
         .unwrap()
         .frames;
-    for threads in [1, 2, 3] {
+    for (threads, replayed) in [(1, false), (2, false), (3, false), (2, true)] {
         let mut n = 0;
         let mut each = |_: &FlowRecord| {
             n += 1;
@@ -166,7 +174,10 @@ fn an_error_of_the_consumer_stops_the_run() {
         let opts = options(threads, 4096);
         let (summary, stop) = Engine::new(&opts, Input::Files(vec![path.clone()]))
             .each_record(&mut each)
-            .run_sink_partial(&mut NullSink)
+            .run_sink_partial(&mut Closes {
+                replayed,
+                ..Closes::default()
+            })
             .unwrap();
         let stop = stop.expect("the consumer's error stops the run");
         assert!(format!("{stop:#}").contains("disk full"), "{stop:#}");
