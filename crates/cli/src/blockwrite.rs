@@ -42,6 +42,11 @@ impl<W: Write> BlockWriter<W> {
         }
     }
 
+    /// The inner writer (what it holds lacks the buffer until a flush).
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     /// The inner writer has taken `n` more bytes.
     fn advanced(&mut self, n: usize) {
         let into = (self.block - self.room + n) % self.block;

@@ -143,6 +143,27 @@ impl FilePool {
         }
     }
 
+    /// Flush and close the file `key`, its modification time set to
+    /// `when`; one not open now (closed to make room) is opened at `path()`
+    /// to set it.
+    pub fn close_stamped(
+        &mut self,
+        key: u64,
+        when: std::time::SystemTime,
+        path: impl FnOnce() -> PathBuf,
+    ) -> io::Result<()> {
+        match self.open.pop(&key) {
+            Some(mut w) => {
+                w.flush()?;
+                w.get_ref().set_modified(when)
+            }
+            None => OpenOptions::new()
+                .write(true)
+                .open(path())?
+                .set_modified(when),
+        }
+    }
+
     /// Flush and close every file (in key order, so errors are deterministic).
     pub fn close_all(&mut self) -> io::Result<()> {
         let mut keys: Vec<u64> = self.open.iter().map(|(k, _)| *k).collect();
@@ -151,6 +172,26 @@ impl FilePool {
             self.close(k)?;
         }
         Ok(())
+    }
+}
+
+/// Whether a flow's placements follow from its record alone (files
+/// layout, default naming): the sink then keeps none.
+pub fn derived(layout: Layout, naming: Naming) -> bool {
+    layout == Layout::Files && naming == Naming::Default
+}
+
+/// Where one direction of a flow went, from its record as the engine hands
+/// it over: what the sink put in it ([`FlowRecord::placed`]), else, when
+/// placements are [`derived`], the default name (none for an empty
+/// direction).
+pub fn record_placement(record: &FlowRecord, dir: Dir, derived: bool) -> Placement {
+    if let Some(p) = record.placed.as_ref().and_then(|p| p.get(di(dir))) {
+        return p.clone();
+    }
+    match record.dir(dir).bytes {
+        n if n > 0 && derived => Placement::File(Some(default_name(&record.head, dir))),
+        _ => Placement::File(None),
     }
 }
 
@@ -380,19 +421,13 @@ impl FileSink {
 
     /// Whether placements follow from the flow records alone.
     fn derived(&self) -> bool {
-        self.layout == Layout::Files && self.namer.naming() == Naming::Default
+        derived(self.layout, self.namer.naming())
     }
 
     /// Where one direction of a completed flow went.
     pub fn placement(&self, record: &FlowRecord, dir: Dir) -> Placement {
-        if let Some(p) = record.placed.as_ref().and_then(|p| p.get(di(dir))) {
-            return p.clone();
-        }
-        if self.derived() {
-            return match record.dir(dir).bytes {
-                0 => Placement::File(None),
-                _ => Placement::File(Some(default_name(&record.head, dir))),
-            };
+        if record.placed.is_some() || self.derived() {
+            return record_placement(record, dir, self.derived());
         }
         self.placements
             .get(&record.head.id)
@@ -724,15 +759,18 @@ impl Sink for FileSink {
             anyhow::bail!("flow {id} closed twice");
         };
         let derived = self.derived();
+        let last_packet = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(record.last_ts);
         let mut placed = Vec::with_capacity(2);
         for (dir, mut out) in DIRS.into_iter().zip(outs) {
             let p = match self.layout {
                 Layout::Files => {
                     if out.written > 0 {
-                        self.pool.close(key(id, dir)).with_context(|| {
-                            let name = dir_name(&out, &record.head, dir);
-                            format!("writing {}", self.dir.join(&*name).display())
-                        })?;
+                        // Closed with its flow's last packet time as its
+                        // modification time (`ls -lt` sorts streams by time).
+                        let path = || self.dir.join(&*dir_name(&out, &record.head, dir));
+                        self.pool
+                            .close_stamped(key(id, dir), last_packet, path)
+                            .with_context(|| format!("writing {}", path().display()))?;
                     }
                     flush_idx(&self.dir, &mut out, &record.head, dir)?;
                     if derived || out.written == 0 {
