@@ -175,26 +175,6 @@ impl FilePool {
     }
 }
 
-/// Whether a flow's placements follow from its record alone (files
-/// layout, default naming): the sink then keeps none.
-pub fn derived(layout: Layout, naming: Naming) -> bool {
-    layout == Layout::Files && naming == Naming::Default
-}
-
-/// Where one direction of a flow went, from its record as the engine hands
-/// it over: what the sink put in it ([`FlowRecord::placed`]), else, when
-/// placements are [`derived`], the default name (none for an empty
-/// direction).
-pub fn record_placement(record: &FlowRecord, dir: Dir, derived: bool) -> Placement {
-    if let Some(p) = record.placed.as_ref().and_then(|p| p.get(di(dir))) {
-        return p.clone();
-    }
-    match record.dir(dir).bytes {
-        n if n > 0 && derived => Placement::File(Some(default_name(&record.head, dir))),
-        _ => Placement::File(None),
-    }
-}
-
 /// How `extract` lays out stream bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
@@ -421,13 +401,19 @@ impl FileSink {
 
     /// Whether placements follow from the flow records alone.
     fn derived(&self) -> bool {
-        derived(self.layout, self.namer.naming())
+        self.layout == Layout::Files && self.namer.naming() == Naming::Default
     }
 
     /// Where one direction of a completed flow went.
     pub fn placement(&self, record: &FlowRecord, dir: Dir) -> Placement {
-        if record.placed.is_some() || self.derived() {
-            return record_placement(record, dir, self.derived());
+        if let Some(p) = record.placed.as_ref().and_then(|p| p.get(di(dir))) {
+            return p.clone();
+        }
+        if self.derived() {
+            return match record.dir(dir).bytes {
+                0 => Placement::File(None),
+                _ => Placement::File(Some(default_name(&record.head, dir))),
+            };
         }
         self.placements
             .get(&record.head.id)

@@ -361,7 +361,7 @@ fn write_ip(w: &mut Vec<u8>, ip: IpAddr) -> io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::manifest::Flow;
     use engine::FlowHead;
@@ -372,13 +372,7 @@ pub(crate) mod tests {
     use serde_json::ser::{CompactFormatter, PrettyFormatter};
 
     /// A record with every field set from `seed`.
-    pub(crate) fn record(
-        seed: u64,
-        udp: bool,
-        v6: bool,
-        macs: (bool, bool),
-        gaps: usize,
-    ) -> FlowRecord {
+    fn record(seed: u64, udp: bool, v6: bool, macs: (bool, bool), gaps: usize) -> FlowRecord {
         let ip = |x: u64| -> IpAddr {
             if v6 {
                 std::net::Ipv6Addr::from(

@@ -90,17 +90,6 @@ impl Job {
         }
     }
 
-    /// [`Self::run_input_partial`], handing every flow record to `each`
-    /// in id order while the run goes on (see [`Engine::each_record`]).
-    pub fn run_input_each_partial<'e>(
-        &'e self,
-        input: Input<'e>,
-        sink: &mut dyn Sink,
-        each: &'e mut EachRecord<'e>,
-    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
-        self.run_engine(input, sink, Some(each))
-    }
-
     fn run_engine<'e>(
         &'e self,
         input: Input<'e>,

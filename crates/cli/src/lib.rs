@@ -20,8 +20,7 @@
 //!   direction, or one packed `streams.bin`; [`naming`], `blockwrite`,
 //!   [`packed_index`]),
 //!   [`manifest`] (the JSON manifest; [`flow_json`] writes each flow's
-//!   JSON text straight from its record; [`lists`] writes the flow lists
-//!   while the run goes on), [`conflicts`] (the conflicts file);
+//!   JSON text straight from its record), [`conflicts`] (the conflicts file);
 //! - the commands: [`extract`] (with [`http_objects`] for `--http`),
 //!   [`list`] (`flows`), [`follow`], [`stats`], [`merge`] (with
 //!   [`merge_http`] for `--http` shards), and `live` (feature `dpdk`).
@@ -58,7 +57,6 @@ pub mod input_digest;
 pub mod interrupt;
 pub mod job;
 pub mod list;
-pub mod lists;
 pub mod manifest;
 pub mod manpage;
 pub mod merge;

@@ -702,9 +702,8 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> ManifestOut<'_, P> {
     /// for. The fields before `flows` are serialized by serde; `flows`, the
     /// last, is written flow by flow in the same layout (see
     /// [`crate::flow_json`]).
-    pub fn write_pretty(&self, w: &mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()> {
+    pub fn write_pretty(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
         use serde_json::ser::Formatter;
-        use std::io::Write as _;
         let head = serde_json::to_vec_pretty(self)?;
         if !self.flows.inline {
             w.write_all(&head)?;
@@ -715,21 +714,19 @@ impl<P: Fn(&FlowRecord, Dir) -> Placement> ManifestOut<'_, P> {
             .strip_suffix(b"\n}")
             .context("the manifest's fields as one JSON object")?;
         w.write_all(open)?;
+        let mut f = crate::flow_json::Pretty::default();
         let mut buf = Vec::with_capacity(64 * 1024);
         // The formatter one object deep, where `open` left off.
-        let mut f = crate::lists::flows_array(&mut buf)?;
-        if let Some(written) = self.flows.written {
-            w.write_all(&buf)?;
-            buf.clear();
-            written.write_entries(&mut f, w)?;
-        }
+        f.begin_object(&mut std::io::sink())?;
+        f.begin_object_key(&mut buf, false)?;
+        f.begin_string(&mut buf)?;
+        f.write_string_fragment(&mut buf, "flows")?;
+        f.end_string(&mut buf)?;
+        f.end_object_key(&mut buf)?;
+        f.begin_object_value(&mut buf)?;
+        f.begin_array(&mut buf)?;
         let mut first = true;
-        let records = self
-            .flows
-            .written
-            .is_none()
-            .then(|| self.flows.summary.records());
-        for r in records.into_iter().flatten() {
+        for r in self.flows.summary.records() {
             let r = r?;
             if (self.flows.keep)(&r) {
                 let placed = engine::DIRS.map(|d| (self.flows.place)(&r, d));
@@ -763,18 +760,11 @@ pub struct Flows<'a, P: Fn(&FlowRecord, Dir) -> Placement> {
     pub place: P,
     /// Whether `manifest.json` lists them (else only `flows.jsonl` does).
     pub inline: bool,
-    /// The lists as written during the run, when they were: then they are
-    /// listed from there (the summary holds no records).
-    pub written: Option<&'a crate::lists::Written>,
 }
 
 impl<P: Fn(&FlowRecord, Dir) -> Placement> Flows<'_, P> {
     /// Write them to `w`, one compact JSON object a line ([`FLOWS_FILE`]).
-    pub fn write_lines(&self, w: &mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()> {
-        use std::io::Write as _;
-        if let Some(written) = self.written {
-            return written.write_lines(w);
-        }
+    pub fn write_lines(&self, mut w: impl std::io::Write) -> anyhow::Result<()> {
         let mut line = Vec::with_capacity(2048);
         for r in self.summary.records() {
             let r = r?;

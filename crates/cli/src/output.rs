@@ -11,13 +11,12 @@
 //!    removed at the start, and other entries are left alone); room is
 //!    reserved for the manifest; the [`FileSink`] is made.
 //! 2. [`Output::run`]: one engine run of a [`Job`] into the sink (which the
-//!    engine splits per worker when the layout allows); each flow file gets
-//!    its flow's last packet time as its modification time as it closes
-//!    (files layout), and the flow lists are written as the engine hands
-//!    the records over ([`crate::lists`]; those waiting behind an open flow
-//!    past the in-memory budget spill beside the output).
-//! 3. [`Output::finish`]: the files are flushed, the flow lists put in
-//!    place, and `manifest.json` is written last, through a temporary file renamed into place, so a
+//!    engine splits per worker when the layout allows), each flow file
+//!    getting its flow's last packet time as its modification time as it
+//!    closes (files layout), flow records past the in-memory budget
+//!    spilling beside the output.
+//! 3. [`Output::finish`]: the files are flushed, and `manifest.json` is
+//!    written last, through a temporary file renamed into place, so a
 //!    manifest present means the run it describes ended (nothing is
 //!    fsynced: durability across a crash of the machine is the file
 //!    system's).
@@ -53,7 +52,6 @@ use engine::{EngineOptions, FlowRecord, Input, Placement, Sink as _, Summary};
 use crate::files::{FileSink, Layout, STREAMS_BIN};
 use crate::http_objects::{HttpObjects, HttpSink, ENTITIES, HTTP_DIR, OBJECTS};
 use crate::job::Job;
-use crate::lists::{Lists, Written};
 use crate::manifest::{self, Flows, ManifestOut, Tool, Totals, FLOWS_FILE};
 use crate::naming::{Namer, Naming};
 use crate::run_info::{self, RUN_FILE};
@@ -225,8 +223,6 @@ pub struct Output {
     http: Option<HttpObjects>,
     /// When the run started (for `run.json`).
     started: run_info::Started,
-    /// The flow lists written during the run.
-    lists: Option<Written>,
 }
 
 impl Output {
@@ -264,7 +260,6 @@ impl Output {
             shard: None,
             http: None,
             started,
-            lists: None,
         })
     }
 
@@ -292,34 +287,20 @@ impl Output {
             }
             self.shard = Some(shard);
         }
-        // The flow lists are written as the records come (see `crate::lists`).
-        let mut lists = Lists::create(
-            &self.opts.dir,
-            self.opts.layout,
-            self.opts.naming,
-            self.opts.manifest_flows.inline(),
-        )?;
-        let mut each = |r: &FlowRecord| lists.add(r);
         let (summary, stop) = match self.opts.http {
             Some(naming) => {
                 // Each part's object store keeps partial files open too.
                 self.sink.leave_descriptors_per_part(http::OPEN_FILES);
                 let (mut sink, objects) =
                     HttpSink::new(Box::new(&mut self.sink), &self.opts.dir, naming)?;
-                let ran = job.run_input_each_partial(input, &mut sink, &mut each)?;
+                let ran = job.run_input_partial(input, &mut sink)?;
                 sink.finish_http();
                 self.http = Some(objects);
                 ran
             }
-            None => job.run_input_each_partial(input, &mut self.sink, &mut each)?,
+            None => job.run_input_partial(input, &mut self.sink)?,
         };
-        let mut written = lists.close();
-        let unflushed = written.flush().err();
-        self.lists = Some(written);
-        Ok(Ran {
-            summary,
-            stop: stop.or(unflushed),
-        })
+        Ok(Ran { summary, stop })
     }
 
     /// Flush the files and write the manifest of `ran`, run with `engine`'s
@@ -344,28 +325,10 @@ impl Output {
             None => finished.err(),
         };
         let sink = &self.sink;
-        let mut written = self.lists.take();
         let keep = listed(dir, sink, stop.is_some());
         let keep: &(dyn Fn(&FlowRecord) -> bool + Sync) = &keep;
         summary.flows.retain(keep);
-        let totals = match &mut written {
-            Some(w) => {
-                if w.unflushed() {
-                    // The disk filled: the manifest's room may take the rest.
-                    self.reserve.release();
-                    let _ = w.flush();
-                }
-                if stop.is_some() {
-                    let within = match self.opts.layout {
-                        Layout::Packed => packed_len(dir),
-                        Layout::Files => u64::MAX,
-                    };
-                    w.keep_within(within)?;
-                }
-                w.totals().clone().with_run(&summary)
-            }
-            None => manifest::record_totals(&summary, keep)?,
-        };
+        let totals = manifest::record_totals(&summary, keep)?;
         let mut manifest = ManifestOut {
             schema: manifest::SCHEMA,
             tool: Tool::this(),
@@ -405,7 +368,6 @@ impl Output {
                 keep,
                 place: |r: &FlowRecord, dir: Dir| sink.placement(r, dir),
                 inline: self.opts.manifest_flows.inline(),
-                written: written.as_ref(),
             },
         };
         let run = self.started.info(None);
@@ -451,7 +413,6 @@ fn write_final<P: Fn(&FlowRecord, Dir) -> Placement + Sync>(
                 "{error:#}; the list of the {listed} flows written in full did not fit ({what})"
             ));
             manifest.flows.keep = &|_| false;
-            manifest.flows.written = None;
             if manifest.flows_file.take().is_some() {
                 let _ = fs::remove_file(dir.join(FLOWS_FILE));
             }
@@ -475,7 +436,7 @@ pub fn set_mtime(path: &Path, when: std::time::SystemTime) -> io::Result<()> {
 /// records of the flows closed before the error; packed ones must also lie
 /// inside what reached `streams.bin`.
 fn listed<'a>(dir: &Path, sink: &'a FileSink, stopped: bool) -> impl Fn(&FlowRecord) -> bool + 'a {
-    let packed_len = packed_len(dir);
+    let packed_len = fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len());
     move |r| {
         !stopped
             || [Dir::ClientToServer, Dir::ServerToClient]
@@ -487,11 +448,6 @@ fn listed<'a>(dir: &Path, sink: &'a FileSink, stopped: bool) -> impl Fn(&FlowRec
                     _ => true,
                 })
     }
-}
-
-/// Bytes of `streams.bin` in `dir` that reached the disk (0 without one).
-fn packed_len(dir: &Path) -> u64 {
-    fs::metadata(dir.join(STREAMS_BIN)).map_or(0, |m| m.len())
 }
 
 /// Room kept for the manifest in the output directory during a run: a file
@@ -583,11 +539,6 @@ fn write_flows_file<P: Fn(&FlowRecord, Dir) -> Placement>(
     dir: &Path,
     flows: &Flows<'_, P>,
 ) -> anyhow::Result<()> {
-    if let Some(written) = flows.written {
-        if written.move_lines(&dir.join(FLOWS_FILE))? {
-            return Ok(());
-        }
-    }
     atomic(dir, FLOWS_FILE, |w| flows.write_lines(w))
 }
 
@@ -621,7 +572,7 @@ fn write_manifest<P: Fn(&FlowRecord, Dir) -> Placement>(
     m: &ManifestOut<'_, P>,
 ) -> anyhow::Result<()> {
     atomic(dir, MANIFEST, |w| {
-        m.write_pretty(w)?;
+        m.write_pretty(&mut *w)?;
         Ok(w.write_all(b"\n")?)
     })
 }
