@@ -55,6 +55,30 @@ fn extract_sets_each_file_to_its_last_packet_time() {
         .any(|f| f["last_ts"].as_u64().unwrap() != first));
 }
 
+/// A file closed to stay under the open-file bound, and reopened, still
+/// gets its time when its flow ends (set through its path then), with any
+/// number of workers and tcpflow's names too.
+#[test]
+fn files_closed_to_make_room_get_their_time_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, extra) in [
+        &["--max-open-files", "1"][..],
+        &["--max-open-files", "2", "--threads", "3"],
+        &["--max-open-files", "1", "--naming", "tcpflow"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = tmp.path().join(format!("out{i}"));
+        let mut args = vec!["extract", "-q", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let capture = corpus(SYNTH);
+        args.push(&capture);
+        ok(&args);
+        assert!(check_times(&out) > 10, "{extra:?}");
+    }
+}
+
 #[test]
 fn merge_keeps_the_times() {
     let tmp = tempfile::tempdir().unwrap();
