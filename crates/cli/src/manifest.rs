@@ -565,15 +565,7 @@ pub fn inputs(summary: &Summary) -> Vec<Input> {
 
 /// Totals over manifest flows (the run's counters from `summary`).
 pub fn totals(summary: &Summary, flows: &[Flow]) -> Totals {
-    let t = Totals {
-        frames: summary.frames,
-        filtered_out: summary.filtered_out,
-        udp_ignored: summary.udp_ignored,
-        late_packets: summary.assembler.late_packets,
-        late_bytes: summary.assembler.late_bytes,
-        ..Totals::default()
-    };
-    flow_totals(t, flows)
+    flow_totals(Totals::of_run(summary), flows)
 }
 
 /// `base` (the counters of what was read) with the sums over `flows` added.

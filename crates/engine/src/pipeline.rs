@@ -151,8 +151,8 @@ impl<'a> Engine<'a> {
         let each = self.each.take();
         let early = each.is_some();
         let spilling = || RecordStore::spilling(opts.records_in_memory, opts.spill_dir.clone());
-        // Workers that write directly release their records when they go
-        // to a consumer.
+        // Workers release the records below their floors after each batch
+        // when the records go to a consumer.
         fn lane<O: Out>(
             out: O,
             opts: &EngineOptions,
@@ -192,54 +192,42 @@ impl<'a> Engine<'a> {
         // Any other sink: workers log, the calling thread replays (and
         // keeps the records, handing them out as the workers release them).
         let n = workers(opts.threads, cpus.saturating_sub(1));
-        let mut run =
-            |engine: Engine<'_>, hand: &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>| {
-                let mut records = None;
-                let read = engine.read(|reading, map| {
-                    let lanes: Vec<SinkLane<EventLog>> = (0..n)
-                        .map(|_| lane(EventLog::new(map), opts, early, RecordStore::discarding()))
-                        .collect();
-                    let mut replay = Replay::new(sink, map, spilling());
-                    let replayed = |h: Vec<(crate::replay::Log, Released)>, batch: &Batch<'_>| {
-                        let below = h.iter().map(|(_, r)| r.below).min().unwrap_or(0);
-                        replay.apply(h.into_iter().map(|(log, _)| log).collect(), &batch.arena)?;
-                        // Every close below `below` is replayed by now.
-                        let below = below.min(replay.records.spilled_floor().unwrap_or(u64::MAX));
-                        if below == 0 {
-                            return Ok(());
-                        }
-                        let mut out = Vec::new();
-                        replay.records.release_below(below, &mut out);
-                        hand(out)
-                    };
-                    let driven = drive(reading, lanes, opts, replayed);
-                    records = Some(replay.records);
-                    driven
-                });
-                let records = records.unwrap_or_else(RecordStore::discarding);
-                let read = read.map(|(summary, driven)| {
-                    (summary, driven.stop.map(|e| e.context("writing output")))
-                });
-                (read, records)
-            };
-        match each {
-            None => {
-                let (read, records) = run(self, &mut |_| Ok(()));
-                let (summary, stop) = read?;
-                Ok((summary.with(records), stop))
-            }
-            Some(each) => {
-                let (read, handed, failed) = consume(each, |hand| run(self, hand))?;
-                let (summary, stop) = read?;
-                let stop = failed.map(|e| e.context("writing output")).or(stop);
-                Ok((summary.handed(handed), stop))
-            }
-        }
+        let run = |engine: Engine<'a>,
+                   hand: &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>| {
+            let mut records = None;
+            let read = engine.read(|reading, map| {
+                let lanes: Vec<SinkLane<EventLog>> = (0..n)
+                    .map(|_| lane(EventLog::new(map), opts, early, RecordStore::discarding()))
+                    .collect();
+                let mut replay = Replay::new(sink, map, spilling());
+                let replayed = |h: Vec<(crate::replay::Log, Released)>, batch: &Batch<'_>| {
+                    let below = h.iter().map(|(_, r)| r.below).min().unwrap_or(0);
+                    replay.apply(h.into_iter().map(|(log, _)| log).collect(), &batch.arena)?;
+                    // Every close below `below` is replayed by now.
+                    let below = below.min(replay.records.spilled_floor().unwrap_or(u64::MAX));
+                    if below == 0 {
+                        return Ok(());
+                    }
+                    let mut out = Vec::new();
+                    replay.records.release_below(below, &mut out);
+                    hand(out)
+                };
+                let driven = drive(reading, lanes, opts, replayed);
+                records = Some(replay.records);
+                driven
+            });
+            let records = records.unwrap_or_else(RecordStore::discarding);
+            let read = read.map(|(summary, driven)| {
+                (summary, driven.stop.map(|e| e.context("writing output")))
+            });
+            (read, records)
+        };
+        self.finish_with(each, run)
     }
 
     /// A run whose workers write directly: `go` reads the input with the
     /// lanes, handing each round's released records to the function it is
-    /// given; they go to `each` if there is one (else none are released).
+    /// given.
     fn run_direct<O: Out>(
         self,
         each: Option<&mut EachRecord<'_>>,
@@ -248,18 +236,37 @@ impl<'a> Engine<'a> {
             &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>,
         ) -> anyhow::Result<(Unsummed, Driven<SinkLane<O>>)>,
     ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
-        let Some(each) = each else {
-            let (summary, driven) = go(self, &mut |_| Ok(()))?;
-            let (records, stop) = direct_end(driven);
-            return Ok((summary.with(records), stop));
-        };
-        let (read, handed, failed) = consume(each, |hand| match go(self, hand) {
+        self.finish_with(each, |engine, hand| match go(engine, hand) {
             Ok((summary, driven)) => {
                 let (records, stop) = direct_end(driven);
                 (Ok((summary, stop)), records)
             }
             Err(e) => (Err(e), RecordStore::discarding()),
-        })?;
+        })
+    }
+
+    /// Run `go`, which reads the input handing the records released on the
+    /// way to the function it is given, and gives back the reading's end
+    /// (with the error that stopped the output, if one did) and the records
+    /// it kept. The records go to `each`, when there is one (released ones
+    /// first, then those kept), else into the summary.
+    fn finish_with(
+        self,
+        each: Option<&mut EachRecord<'_>>,
+        go: impl FnOnce(
+            Engine<'a>,
+            &mut dyn FnMut(Vec<FlowRecord>) -> anyhow::Result<()>,
+        ) -> (
+            anyhow::Result<(Unsummed, Option<anyhow::Error>)>,
+            RecordStore,
+        ),
+    ) -> anyhow::Result<(Summary, Option<anyhow::Error>)> {
+        let Some(each) = each else {
+            let (read, records) = go(self, &mut |_| Ok(()));
+            let (summary, stop) = read?;
+            return Ok((summary.with(records), stop));
+        };
+        let (read, handed, failed) = consume(each, |hand| go(self, hand))?;
         let (summary, stop) = read?;
         let stop = failed.map(|e| e.context("writing output")).or(stop);
         Ok((summary.handed(handed), stop))
