@@ -83,8 +83,9 @@ impl Summary {
     }
 
     /// Every flow's record, in id order (those in [`Self::flows`] merged
-    /// with those spilled to disk). A spill file that cannot be read back
-    /// ends the sequence with its error.
+    /// with those spilled to disk; none when they were handed to
+    /// [`Engine::each_record`](crate::Engine::each_record)'s consumer). A
+    /// spill file that cannot be read back ends the sequence with its error.
     pub fn records(&self) -> impl Iterator<Item = anyhow::Result<Cow<'_, FlowRecord>>> + '_ {
         crate::spill::sorted(&self.flows, &self.spilled)
     }
