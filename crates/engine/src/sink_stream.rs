@@ -68,7 +68,7 @@ pub(crate) struct SinkLane<O: Out> {
     early: Option<Early>,
 }
 
-/// Fewest records in memory worth looking for the floor again (see
+/// Fewest completions between two looks for the floor (see
 /// [`Early::rescan_at`]).
 const RESCAN_MIN: usize = 64;
 
