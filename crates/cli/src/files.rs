@@ -28,12 +28,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use reassembly::Dir;
 
 use crate::blockwrite::BlockWriter;
+use crate::manifest::Totals;
 use crate::naming::{check_inside, default_name, join_inside, Namer, Naming};
 use crate::packed_index::{self, IndexWriter};
 use crate::shard::OrderFile;
@@ -305,6 +306,10 @@ pub struct FileSink {
     order: Option<OrderFile>,
     /// The replay position of the current calls.
     pos: u64,
+    /// The flows this sink closed, counted for the manifest's totals.
+    closed: Totals,
+    /// What every part of the sink closed, added at each part's finish.
+    closed_all: Arc<Mutex<Totals>>,
 }
 
 fn di(dir: Dir) -> usize {
@@ -389,6 +394,8 @@ impl FileSink {
             spill_dir,
             order: None,
             pos: 0,
+            closed: Totals::default(),
+            closed_all: Arc::default(),
         })
     }
 
@@ -419,6 +426,20 @@ impl FileSink {
             .get(&record.head.id)
             .and_then(|p| p.get(di(dir)).cloned())
             .unwrap_or(Placement::File(None))
+    }
+
+    /// The totals of the flows closed by this sink and its parts (each
+    /// part's once it finished; this sink's once it finished too): those of
+    /// every flow record the run kept, when no output error stopped it.
+    pub fn closed_totals(&self) -> Totals {
+        let all = self
+            .closed_all
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default();
+        let mut t = self.closed.clone();
+        t.add_flows(&all);
+        t
     }
 
     /// Times a file was closed to stay under the open-file bound (all parts).
@@ -561,6 +582,8 @@ impl Sink for FileSink {
                         spill_dir: self.spill_dir.clone(),
                         order: None,
                         pos: 0,
+                        closed: Totals::default(),
+                        closed_all: Arc::clone(&self.closed_all),
                     }) as Box<dyn Sink + Send>
                 })
                 .collect(),
@@ -568,6 +591,9 @@ impl Sink for FileSink {
     }
 
     fn finish(&mut self) -> anyhow::Result<()> {
+        if let Ok(mut all) = self.closed_all.lock() {
+            all.add_flows(&std::mem::take(&mut self.closed));
+        }
         self.pool.close_all().context("closing output files")?;
         if let Some(w) = &mut self.packed {
             w.flush().context("writing streams.bin")?;
@@ -779,6 +805,7 @@ impl Sink for FileSink {
             };
             self.placements.insert(id, [a, b]);
         }
+        self.closed.add(record);
         Ok(())
     }
 }

@@ -634,19 +634,23 @@ impl Totals {
         }
     }
 
+    /// Add `other`'s flow counts (not the run's counters).
+    pub fn add_flows(&mut self, other: &Totals) {
+        self.flows += other.flows;
+        self.tcp_flows += other.tcp_flows;
+        self.udp_flows += other.udp_flows;
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.gaps += other.gaps;
+        self.conflicts += other.conflicts;
+        self.ledger.add(&other.ledger);
+    }
+
     /// These flow counts with the run's counters of `summary`.
     pub fn with_run(self, summary: &Summary) -> Totals {
-        Totals {
-            flows: self.flows,
-            tcp_flows: self.tcp_flows,
-            udp_flows: self.udp_flows,
-            packets: self.packets,
-            bytes: self.bytes,
-            gaps: self.gaps,
-            conflicts: self.conflicts,
-            ledger: self.ledger,
-            ..Totals::of_run(summary)
-        }
+        let mut t = Totals::of_run(summary);
+        t.add_flows(&self);
+        t
     }
 }
 

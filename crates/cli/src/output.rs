@@ -328,7 +328,12 @@ impl Output {
         let keep = listed(dir, sink, stop.is_some());
         let keep: &(dyn Fn(&FlowRecord) -> bool + Sync) = &keep;
         summary.flows.retain(keep);
-        let totals = manifest::record_totals(&summary, keep)?;
+        // With no error every flow the sink closed is listed, and the sink
+        // counted them as they closed (no pass over the records here).
+        let totals = match &stop {
+            None => sink.closed_totals().with_run(&summary),
+            Some(_) => manifest::record_totals(&summary, keep)?,
+        };
         let mut manifest = ManifestOut {
             schema: manifest::SCHEMA,
             tool: Tool::this(),
