@@ -73,6 +73,7 @@ mod link;
 pub mod link_addr;
 pub mod linktype;
 pub mod merge;
+mod prefetch;
 pub mod reader;
 mod records;
 pub mod segment;

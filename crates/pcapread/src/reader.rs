@@ -152,6 +152,8 @@ pub struct CaptureReader {
     number: u64,
     pending: Option<Pending>,
     done: bool,
+    /// Read-ahead of a mapped source's walk.
+    ahead: crate::prefetch::Ahead,
 }
 
 impl CaptureReader {
@@ -183,6 +185,7 @@ impl CaptureReader {
             number: 0,
             pending: None,
             done: false,
+            ahead: crate::prefetch::Ahead::default(),
         };
         match reader.step()? {
             Found::Other => Ok(reader),
@@ -243,7 +246,10 @@ impl CaptureReader {
 
     fn step(&mut self) -> Result<Found, Error> {
         match &mut self.source {
-            Source::Mapped(m) => step_slice(&mut self.parser, m.bytes(), &mut self.pos),
+            Source::Mapped(m) => {
+                self.ahead.at(m.bytes(), self.pos);
+                step_slice(&mut self.parser, m.bytes(), &mut self.pos)
+            }
             Source::Stream(s) => step_stream(&mut self.parser, s),
         }
     }
@@ -312,6 +318,8 @@ pub struct SliceReader<'a> {
     input: u16,
     number: u64,
     done: bool,
+    /// Read-ahead of the walk.
+    ahead: crate::prefetch::Ahead,
 }
 
 impl<'a> SliceReader<'a> {
@@ -326,6 +334,7 @@ impl<'a> SliceReader<'a> {
             input: 0,
             number: 0,
             done: false,
+            ahead: crate::prefetch::Ahead::default(),
         }
     }
 
@@ -356,6 +365,7 @@ impl<'a> Iterator for SliceReader<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
+            self.ahead.at(self.data, self.pos);
             match step_slice(&mut self.parser, self.data, &mut self.pos) {
                 Ok(Found::Packet(p)) => {
                     self.number = self.number.saturating_add(1);

@@ -112,7 +112,8 @@ impl Source {
 
 /// Map `file` read-only into memory.
 ///
-/// This is the crate's only `unsafe`. Hazards: the map reflects the file as it
+/// One of the crate's two `unsafe` blocks (the other is the read-ahead hint in
+/// `prefetch.rs`, which cannot fault). Hazards: the map reflects the file as it
 /// changes. If another process truncates the file while it is mapped, reading
 /// the vanished pages raises SIGBUS and the process dies; if it rewrites bytes in
 /// place, frames already handed out may change under the caller, breaking the
