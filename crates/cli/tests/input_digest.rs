@@ -73,3 +73,43 @@ fn merge_refuses_an_input_of_other_content_and_the_same_size() {
     );
     assert!(!out.exists());
 }
+
+/// A capture given as a named pipe (`extract <(zcat x.pcap.gz)`) can be read
+/// only once: the engine reads it, and the manifest has neither its size nor
+/// its digest. (Hashing it too used to take the bytes from the engine, which
+/// then found an empty capture.)
+#[test]
+fn a_named_pipe_is_read_by_the_engine_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("in.pcap");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bytes = fs::read(root().join(corpus(SYNTH))).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // Blocks until the reader opens the pipe; a reader gone early is
+            // the failure the assertions below report.
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .and_then(|mut f| f.write_all(&bytes));
+        })
+    };
+    let piped = tmp.path().join("piped");
+    extract(&piped, &[fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    let regular = tmp.path().join("regular");
+    extract(&regular, &[&corpus(SYNTH)]);
+    let (p, r) = (manifest(&piped), manifest(&regular));
+    assert!(p["inputs"][0]["sha256"].is_null(), "{}", p["inputs"][0]);
+    assert!(p["inputs"][0]["size"].is_null(), "{}", p["inputs"][0]);
+    assert_eq!(p["inputs"][0]["frames"], r["inputs"][0]["frames"]);
+    assert!(r["totals"]["flows"].as_u64().unwrap() > 0);
+    assert_eq!(p["totals"], r["totals"]);
+    assert_eq!(p["flows"], r["flows"]);
+}

@@ -150,6 +150,23 @@ pub struct MappedFile {
 }
 
 impl MappedFile {
+    /// Map the file at `path` as it is, compressed or not (hashing a file's
+    /// bytes, say). Fails where [`Source::open`] would stream instead: a file
+    /// that is not a regular file, or a file system that refuses maps.
+    pub fn open(path: &Path) -> io::Result<MappedFile> {
+        let file = File::open(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(MappedFile {
+            map: map_file(&file)?,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The whole file's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.map
