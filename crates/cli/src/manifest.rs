@@ -123,12 +123,12 @@ pub struct Input {
     /// `"none"`, `"gzip"` or `"zstd"`.
     pub compression: String,
     /// Bytes in the file (as stored: compressed for compressed input);
-    /// absent for standard input and in schema 1.
+    /// absent for standard input, named pipes and in schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// SHA-256 of the file as stored (lowercase hex), as `sha256sum`
-    /// prints it; absent for standard input, with `--no-input-digest`, after
-    /// an interrupt, and in schema 1.
+    /// prints it; absent for standard input and named pipes, with
+    /// `--no-input-digest`, after an interrupt, and in schema 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// Link types of its interfaces, in order of appearance (`"ether"`, ...).

@@ -36,10 +36,11 @@
 //!
 //! # Unsafe code
 //!
-//! This crate is the only code of the workspace allowed `unsafe`: the
+//! This crate is the only crate of the workspace allowed `unsafe`: the
 //! workspace lints deny `unsafe_code` and this crate alone allows it, at its
-//! root. Every `unsafe` block says which invariant makes it sound; the
-//! public API is safe.
+//! root (elsewhere two single functions of `pcapread` allow it: mapping a
+//! capture file, and a prefetch hint). Every `unsafe` block says which
+//! invariant makes it sound; the public API is safe.
 //!
 //! # Building
 //!
