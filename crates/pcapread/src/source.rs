@@ -152,7 +152,9 @@ pub struct MappedFile {
 impl MappedFile {
     /// Map the file at `path` as it is, compressed or not (hashing a file's
     /// bytes, say). Fails where [`Source::open`] would stream instead: a file
-    /// that is not a regular file, or a file system that refuses maps.
+    /// that is not a regular file, or a file system that refuses maps. A
+    /// map's hazards (`map_file`) come with it: a file truncated by another
+    /// process while it is read kills this one with SIGBUS.
     pub fn open(path: &Path) -> io::Result<MappedFile> {
         let file = File::open(path)?;
         if !file.metadata()?.is_file() {
